@@ -1,0 +1,48 @@
+# Interoceptor. `make run` runs the demo pipeline; `make test` runs everything.
+GO          ?= go
+BIN         := bin/interoceptor
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS     := -s -w -X main.version=$(VERSION)
+
+# Packages with concurrency run under the race detector; e2e drives the built
+# binary (and external nats-server processes), so it runs without it.
+RACE_PKGS := ./pipeline/... ./inputs/... ./filters/... ./outputs/... ./decoders/... ./cmd/...
+
+.PHONY: all build run test unit e2e lint fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/interoceptor
+
+run: build
+	./$(BIN) run -config configs/demo.toml
+
+test: lint unit e2e
+
+unit:
+	$(GO) test -race -count=1 $(RACE_PKGS)
+
+e2e: build
+	$(GO) test -count=1 -timeout 15m ./e2e/...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+# Runs every fuzz target briefly (the committed seeds always run in `make test`).
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$pkg || exit 1; \
+	  done; \
+	done
+
+bench: build
+	$(GO) run ./bench/cmd/benchrun -out bench/RESULTS.md
+
+clean:
+	rm -rf bin bench/work

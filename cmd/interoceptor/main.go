@@ -1,0 +1,100 @@
+// Command interoceptor runs, checks and talks to Interoceptor pipelines.
+//
+// It stays thin: flags, subcommands and signals. Everything else lives in
+// package pipeline and the plugin packages.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+
+	_ "github.com/interoceptor/interoceptor/decoders/all"
+	_ "github.com/interoceptor/interoceptor/filters/all"
+	_ "github.com/interoceptor/interoceptor/inputs/all"
+	_ "github.com/interoceptor/interoceptor/outputs/all"
+	_ "github.com/interoceptor/interoceptor/pipeline/matcher"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+type command struct {
+	name  string
+	short string
+	run   func(args []string, stdout, stderr io.Writer) int
+}
+
+var commands []command
+
+// init fills commands, which the commands' flag sets read back for usage.
+func init() {
+	commands = []command{
+		{"run", "run a pipeline until interrupted (or until its finite inputs are done)", cmdRun},
+		{"check", "load and validate a pipeline without running it", cmdCheck},
+		{"cat", "print the messages on a NATS subject, as JSON", cmdCat},
+		{"inject", "publish messages (JSON lines, or one payload) to a subject", cmdInject},
+		{"flood", "publish generated messages at a rate and report msgs/s", cmdFlood},
+		{"plugins", "list plugins and decoders, or print one plugin's sample config", cmdPlugins},
+		{"version", "print the version", cmdVersion},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "Interoceptor: a stream-processing pipeline for logs and metrics.\n\nUsage: interoceptor COMMAND [flags]\n\nCommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.short)
+	}
+	fmt.Fprintf(w, "\nRun 'interoceptor COMMAND -h' for a command's flags.\n")
+}
+
+func main() {
+	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func dispatch(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		usage(stdout)
+		return 0
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			return c.run(args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "interoceptor: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			return bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return "dev-" + s.Value[:12]
+			}
+		}
+	}
+	return "dev"
+}
+
+func cmdVersion(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("version", "", stderr)
+	if code, done := parse(fs, args); done {
+		return code
+	}
+	fmt.Fprintf(stdout, "interoceptor %s\n", versionString())
+	return 0
+}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/interoceptor/interoceptor/pipeline"
+)
+
+func newFlagSet(name, args string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	short := ""
+	for _, c := range commands {
+		if c.name == name {
+			short = c.short
+		}
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: interoceptor %s [flags] %s\n\n%s.\n\nFlags:\n", name, args, strings.ToUpper(short[:1])+short[1:])
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses flags; done is true when the command should exit with code.
+func parse(fs *flag.FlagSet, args []string) (code int, done bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, true
+		}
+		return 2, true
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2, true
+	}
+	return 0, false
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("-log-format %q: use text or json", format)
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("run", "", stderr)
+	config := fs.String("config", "", "pipeline `file`, or a directory whose *.toml files are merged in name order (required)")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	format := fs.String("log-format", "text", "text or json")
+	if code, done := parse(fs, args); done {
+		return code
+	}
+	if *config == "" {
+		fmt.Fprintln(stderr, "interoceptor run: -config is required")
+		fs.Usage()
+		return 2
+	}
+	log, err := newLogger(stderr, *level, *format)
+	if err != nil {
+		fmt.Fprintln(stderr, "interoceptor run:", err)
+		return 2
+	}
+	cfg, err := pipeline.LoadConfig(*config)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	rt, err := pipeline.Start(cfg, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "interoceptor run:", err)
+		return 1
+	}
+	log.Info("pipeline running", "agent", cfg.Agent.Name, "plugins", len(cfg.Plugins),
+		"nats", natsDescription(rt, cfg), "admin", adminURL(rt))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		s := <-sigs
+		log.Info("signal received; draining (send it again to exit at once)", "signal", s.String())
+		cancel()
+		<-sigs
+		log.Error("second signal: exiting without draining")
+		os.Exit(1)
+	}()
+	if err := rt.Run(ctx); err != nil {
+		log.Error("drain failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func natsDescription(rt *pipeline.Runtime, cfg *pipeline.Config) string {
+	if cfg.Nats.URL != "" {
+		return cfg.Nats.URL
+	}
+	if u := rt.Bus().ClientURL(cfg); u != "" {
+		return "embedded, " + u
+	}
+	return "embedded, in-process only (set nats.listen to open it)"
+}
+
+func adminURL(rt *pipeline.Runtime) string {
+	if a := rt.AdminAddr(); a != "" {
+		return "http://" + a + "/"
+	}
+	return "off"
+}
+
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("check", "", stderr)
+	config := fs.String("config", "", "pipeline `file` or directory (required)")
+	if code, done := parse(fs, args); done {
+		return code
+	}
+	if *config == "" {
+		fmt.Fprintln(stderr, "interoceptor check: -config is required")
+		fs.Usage()
+		return 2
+	}
+	cfg, err := pipeline.LoadConfig(*config)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	counts := map[pipeline.Kind]int{}
+	for _, p := range cfg.Plugins {
+		counts[p.Kind]++
+	}
+	fmt.Fprintf(stdout, "%s: OK (%d inputs, %d filters, %d outputs)\n", strings.Join(cfg.Files, ", "),
+		counts[pipeline.KindInput], counts[pipeline.KindFilter], counts[pipeline.KindOutput])
+	return 0
+}

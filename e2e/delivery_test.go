@@ -1,0 +1,278 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const million = 1_000_000
+
+// stdinToFile runs stdin → NATS → file with n lines and checks that exactly
+// those lines come out, in order, and that the process ends by itself.
+func stdinToFile(t *testing.T, natsTable string, n int) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.log")
+	cfg := fmt.Sprintf(`
+[agent]
+name = "e2e"
+data_dir = %q
+admin_addr = "off"
+
+%s
+
+[[inputs.stdin]]
+publish = "e2e.lines"
+
+[[outputs.file]]
+subscribe = ["e2e.lines"]
+path = %q
+`, filepath.Join(dir, "var"), natsTable, out)
+	path := writeFile(t, filepath.Join(dir, "p.toml"), cfg)
+	cmd := exec.Command(binary, "run", "-config", path, "-log-format", "json")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, cmd)
+	go func() {
+		w := bufio.NewWriterSize(stdin, 1<<20)
+		for i := 0; i < n; i++ {
+			w.WriteString(seqLine(i))
+			w.WriteByte('\n')
+		}
+		w.Flush()
+		stdin.Close()
+	}()
+	if code := p.wait(t, 2*time.Minute); code != 0 {
+		t.Fatalf("exit code %d, want 0 (the pipeline ends by itself at the end of stdin)", code)
+	}
+	lines := readLines(t, out)
+	if len(lines) != n {
+		t.Fatalf("got %d lines out, want exactly %d", len(lines), n)
+	}
+	for i, l := range lines {
+		if l != seqLine(i) {
+			t.Fatalf("line %d is %q, want %q (out of order or corrupted)", i, l, seqLine(i))
+		}
+	}
+	c := stoppedCounters(t, p.stderr.String(), "outputs.file[file]")
+	if c["in"] != float64(n) || c["out"] != float64(n) || c["dropped"] != 0 {
+		t.Fatalf("outputs.file counters %v, want in=out=%d, dropped=0", c, n)
+	}
+}
+
+func TestStdinToFileMillionLinesEmbeddedNATS(t *testing.T) {
+	stdinToFile(t, "[nats]\nurl = \"\"", million)
+}
+
+func TestStdinToFileMillionLinesExternalNATS(t *testing.T) {
+	url, _ := startNatsServer(t)
+	stdinToFile(t, fmt.Sprintf("[nats]\nurl = %q", url), million)
+}
+
+// Two `run` processes in one queue group on an external server share the
+// work: every message is written exactly once across both.
+func TestQueueGroupDeliversEachMessageOnce(t *testing.T) {
+	url, _ := startNatsServer(t)
+	dir := t.TempDir()
+	const n = 200_000
+	var outs []string
+	var workers []*proc
+	for i := 0; i < 2; i++ {
+		out := filepath.Join(dir, fmt.Sprintf("worker%d.log", i))
+		admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		outs = append(outs, out)
+		workers = append(workers, runPipeline(t, dir, fmt.Sprintf("worker%d", i), fmt.Sprintf(`
+[agent]
+name = "worker%d"
+data_dir = %q
+admin_addr = %q
+[nats]
+url = %q
+[[outputs.file]]
+subscribe = ["e2e.work"]
+external = true
+queue = "workers"
+path = %q
+`, i, filepath.Join(dir, fmt.Sprintf("var%d", i)), admin, url, out)))
+		checkFor(t, 15*time.Second, "worker admin API (subscriptions are made before it starts)", func() bool {
+			c, err := net.Dial("tcp", admin)
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		})
+	}
+	src := filepath.Join(dir, "src.log")
+	f, err := os.Create(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := bufio.NewWriter(f)
+	for i := 0; i < n; i++ {
+		fmt.Fprintln(w, seqLine(i))
+	}
+	w.Flush()
+	f.Close()
+	producer := runPipeline(t, dir, "producer", fmt.Sprintf(`
+[agent]
+name = "producer"
+data_dir = %q
+admin_addr = "off"
+[nats]
+url = %q
+[[inputs.file]]
+publish = "e2e.work"
+path = %q
+`, filepath.Join(dir, "varp"), url, src))
+	if code := producer.wait(t, time.Minute); code != 0 {
+		t.Fatalf("producer exit code %d", code)
+	}
+	checkFor(t, time.Minute, "all messages written by the workers", func() bool {
+		return countLines(t, outs[0])+countLines(t, outs[1]) >= n
+	})
+	for _, w := range workers {
+		w.signal(t, syscall.SIGTERM)
+	}
+	for _, w := range workers {
+		if code := w.wait(t, 30*time.Second); code != 0 {
+			t.Fatalf("worker exit code %d", code)
+		}
+	}
+	var all []string
+	per := []int{}
+	for _, o := range outs {
+		lines := readLines(t, o)
+		per = append(per, len(lines))
+		all = append(all, lines...)
+	}
+	if per[0] == 0 || per[1] == 0 {
+		t.Fatalf("work was not shared: worker line counts %v", per)
+	}
+	sort.Strings(all)
+	if len(all) != n {
+		t.Fatalf("got %d lines across both workers (%v), want exactly %d", len(all), per, n)
+	}
+	for i, l := range all {
+		if l != seqLine(i) {
+			t.Fatalf("after sorting, line %d is %q, want %q (a duplicate or a loss)", i, l, seqLine(i))
+		}
+	}
+	t.Logf("worker shares: %v", per)
+}
+
+// SIGTERM while a TCP client is streaming: every line the input accepted
+// reaches the file, in order, and the process exits 0.
+func TestSIGTERMDuringStreamLosesNothingAccepted(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.log")
+	port := freePort(t)
+	p := runPipeline(t, dir, "p", fmt.Sprintf(`
+[agent]
+name = "e2e"
+data_dir = %q
+admin_addr = "off"
+[[inputs.tcp]]
+publish = "e2e.tcp"
+address = "127.0.0.1:%d"
+[[outputs.file]]
+subscribe = ["e2e.tcp"]
+path = %q
+`, filepath.Join(dir, "var"), port, out))
+	var conn net.Conn
+	checkFor(t, 15*time.Second, "tcp input to listen", func() bool {
+		var err error
+		conn, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		return err == nil
+	})
+	sent := make(chan int)
+	go func() {
+		w := bufio.NewWriter(conn)
+		i := 0
+		for ; ; i++ {
+			if _, err := w.WriteString(seqLine(i) + "\n"); err != nil {
+				break
+			}
+		}
+		sent <- i
+	}()
+	checkFor(t, 30*time.Second, "some lines written", func() bool { return countLines(t, out) > 50_000 })
+	p.signal(t, syscall.SIGTERM)
+	if code := p.wait(t, time.Minute); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM, want 0", code)
+	}
+	conn.Close()
+	total := <-sent
+	c := stoppedCounters(t, p.stderr.String(), "inputs.tcp[tcp]")
+	accepted := int(c["in"])
+	lines := readLines(t, out)
+	t.Logf("client wrote ~%d lines, input accepted %d, file has %d", total, accepted, len(lines))
+	if accepted == 0 || len(lines) != accepted {
+		t.Fatalf("file has %d lines, input accepted %d: lost %d", len(lines), accepted, accepted-len(lines))
+	}
+	for i, l := range lines {
+		if l != seqLine(i) {
+			t.Fatalf("line %d is %q, want %q", i, l, seqLine(i))
+		}
+	}
+}
+
+// A broken config is reported by check and by run, with file, line and key,
+// and nothing starts.
+func TestCheckAndRunReportConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, filepath.Join(dir, "bad.toml"), `[[inputs.stdin]]
+publish = "a"
+
+[[outputs.file]]
+subscribe = ["a"]
+path = "/tmp/x"
+formt = "json"
+`)
+	want := path + `:7: outputs.file[file]: key "formt": unknown key`
+	for _, sub := range []string{"check", "run"} {
+		cmd := exec.Command(binary, sub, "-config", path)
+		cmd.Stdin = strings.NewReader("")
+		b, err := cmd.CombinedOutput()
+		if cmd.ProcessState.ExitCode() != 1 {
+			t.Fatalf("%s: exit %v, want 1; output:\n%s", sub, err, b)
+		}
+		if !strings.Contains(string(b), want) {
+			t.Fatalf("%s output:\n%s\nwant it to contain:\n%s", sub, b, want)
+		}
+	}
+}
+
+// Every example pipeline in configs/ passes check.
+func TestShippedConfigsPassCheck(t *testing.T) {
+	files, _ := filepath.Glob("../configs/*.toml")
+	if len(files) == 0 {
+		t.Fatal("no configs/*.toml")
+	}
+	for _, f := range files {
+		b, err := exec.Command(binary, "check", "-config", f).CombinedOutput()
+		if err != nil {
+			t.Errorf("check %s: %v\n%s", f, err, b)
+		}
+	}
+}
+
+// Each subcommand answers -h with its usage and exit code 0.
+func TestEverySubcommandHasHelp(t *testing.T) {
+	for _, sub := range []string{"run", "check", "cat", "inject", "flood", "plugins", "version"} {
+		cmd := exec.Command(binary, sub, "-h")
+		b, _ := cmd.CombinedOutput()
+		if cmd.ProcessState.ExitCode() != 0 || !strings.Contains(string(b), "Usage: interoceptor "+sub) {
+			t.Errorf("%s -h: exit %d, output:\n%s", sub, cmd.ProcessState.ExitCode(), b)
+		}
+	}
+}

@@ -1,0 +1,6 @@
+// Package all registers every filter plugin: import it for its side effects.
+package all
+
+import (
+	_ "github.com/interoceptor/interoceptor/filters/counter" // filters.counter
+)

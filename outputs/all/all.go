@@ -1,0 +1,7 @@
+// Package all registers every output plugin: import it for its side effects.
+package all
+
+import (
+	_ "github.com/interoceptor/interoceptor/outputs/file"   // outputs.file
+	_ "github.com/interoceptor/interoceptor/outputs/stdout" // outputs.stdout
+)

@@ -1,0 +1,123 @@
+// Package file is the outputs.file plugin: it appends each message as one
+// line to a file.
+package file
+
+import (
+	"bufio"
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/interoceptor/interoceptor/pipeline"
+)
+
+//go:embed sample.toml
+var sample string
+
+func init() {
+	pipeline.Register(pipeline.Registration{
+		Kind:        pipeline.KindOutput,
+		Type:        "file",
+		Description: "Appends each message as one line to a file (payload, JSON or line protocol)",
+		Sample:      sample,
+		New:         func() any { return &File{Format: "payload", BufferBytes: 256 << 10} },
+	})
+}
+
+// File appends messages to Path through a buffer of BufferBytes, flushed
+// whenever the pipeline has nothing more waiting, and on Close.
+type File struct {
+	Path        string `toml:"path"`
+	Format      string `toml:"format"`
+	BufferBytes int    `toml:"buffer_bytes"`
+
+	env     *pipeline.Env
+	f       *os.File
+	w       *bufio.Writer
+	line    []byte
+	skipped pipeline.LogThrottle
+}
+
+var (
+	_ pipeline.Output  = (*File)(nil)
+	_ pipeline.Flusher = (*File)(nil)
+	_ pipeline.Closer  = (*File)(nil)
+)
+
+// Validate checks the decoded keys.
+func (o *File) Validate() error {
+	if o.Path == "" {
+		return pipeline.MissingKey("path")
+	}
+	if err := pipeline.ValidateOutputFormat(o.Format); err != nil {
+		return err
+	}
+	if o.BufferBytes <= 0 {
+		return pipeline.InvalidKey("buffer_bytes", "must be positive; got %d", o.BufferBytes)
+	}
+	return nil
+}
+
+// Init opens the file for appending, creating it (0644) and its missing
+// parent directories (0755), so that an unwritable path stops the pipeline
+// from starting.
+func (o *File) Init(env *pipeline.Env) error {
+	o.env = env
+	if err := os.MkdirAll(filepath.Dir(o.Path), 0o755); err != nil {
+		return fmt.Errorf("path %q: %w", o.Path, err)
+	}
+	f, err := os.OpenFile(o.Path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err // *PathError: "open /x/out.log: permission denied"
+	}
+	o.f = f
+	o.w = bufio.NewWriterSize(f, o.BufferBytes)
+	return nil
+}
+
+// Write formats each message of the batch as one line. A message the format
+// cannot carry (not a metric, for influx) is counted as an error, logged and
+// skipped; a write error (a full disk) is returned.
+func (o *File) Write(batch []*pipeline.Message) error {
+	for _, m := range batch {
+		var err error
+		o.line, err = pipeline.AppendFormatted(o.line[:0], m, o.Format)
+		if err != nil {
+			o.env.Stats.Errors.Add(1)
+			if ok, more := o.skipped.Allow(); ok {
+				o.env.Log.Warn("message skipped: it cannot be written in this format",
+					"format", o.Format, "error", err, "more_since_last_warning", more)
+			}
+			continue
+		}
+		if _, err := o.w.Write(o.line); err != nil {
+			o.w.Reset(o.f) // bufio keeps an error forever; start afresh
+			return err
+		}
+	}
+	return nil
+}
+
+// Flush writes out what is buffered.
+func (o *File) Flush() error {
+	if o.w == nil {
+		return nil
+	}
+	if err := o.w.Flush(); err != nil {
+		o.w.Reset(o.f)
+		return err
+	}
+	return nil
+}
+
+// Close flushes and closes the file.
+func (o *File) Close() error {
+	if o.f == nil {
+		return nil
+	}
+	err := errors.Join(o.Flush(), o.f.Close())
+	o.f, o.w = nil, nil
+	return err
+}

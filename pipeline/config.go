@@ -1,0 +1,557 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// AgentConfig is the [agent] table.
+type AgentConfig struct {
+	Name      string `toml:"name"`       // default: the hostname
+	DataDir   string `toml:"data_dir"`   // checkpoints, buffers, JetStream store
+	AdminAddr string `toml:"admin_addr"` // /healthz, /metrics, /api/...; "off" disables
+}
+
+// NatsConfig is the [nats] table.
+type NatsConfig struct {
+	URL       string `toml:"url"`       // empty: an embedded server
+	Listen    string `toml:"listen"`    // the embedded server's client address for other processes
+	JetStream *bool  `toml:"jetstream"` // embedded server: enable JetStream (default true)
+	User      string `toml:"user"`
+	Password  string `toml:"password"`
+	Token     string `toml:"token"`
+	Creds     string `toml:"creds"`     // a .creds file (JWT + nkey seed)
+	NKeySeed  string `toml:"nkey_seed"` // a file holding an nkey seed
+	TLSCA     string `toml:"tls_ca"`
+	TLSCert   string `toml:"tls_cert"`
+	TLSKey    string `toml:"tls_key"`
+	// TLSInsecure skips server certificate verification (tests only).
+	TLSInsecure bool `toml:"tls_insecure_skip_verify"`
+
+	// BatchBytes is the size at which a publisher sends its batch of messages.
+	BatchBytes int `toml:"batch_bytes"`
+	// BatchLinger is the longest a message waits in a publisher's batch.
+	BatchLinger Duration `toml:"batch_linger"`
+	// MaxPendingBytes is how far a local subscriber may fall behind before
+	// publishers in this process wait for it (backpressure, not loss).
+	MaxPendingBytes int64 `toml:"max_pending_bytes"`
+}
+
+// Defaults for [agent] and [nats].
+const (
+	DefaultDataDir         = "./var"
+	DefaultAdminAddr       = "127.0.0.1:8377"
+	DefaultBatchBytes      = 64 << 10
+	DefaultBatchLinger     = Duration(2 * time.Millisecond)
+	DefaultMaxPendingBytes = 8 << 20
+	DefaultTickerInterval  = 10 * time.Second
+)
+
+// Duration is a TOML duration written as a string ("10s", "1m30s").
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (write it as \"10s\", \"500ms\", \"1m\")", b)
+	}
+	if v < 0 {
+		return fmt.Errorf("invalid duration %q: must not be negative", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// Config is a whole pipeline: what one `interoceptor run` runs.
+type Config struct {
+	Agent   AgentConfig
+	Nats    NatsConfig
+	Plugins []*PluginConfig // in file order, then line order
+	Files   []string        // the files it was loaded from
+}
+
+// PluginConfig is one plugin instance: the shared keys, decoded by the
+// runtime, and the plugin itself, decoded from the same table.
+type PluginConfig struct {
+	Kind           Kind
+	Type           string
+	Name           string
+	Publish        string
+	Subscribe      []string
+	External       bool           // subscribe subjects may be published by another process
+	Matcher        MessageMatcher // nil: every message
+	Queue          string
+	TickerInterval time.Duration
+	Decoder        string
+	DeadLetter     string
+	Plugin         any // what the registration's New returned, decoded
+
+	File string // where it was defined, for errors
+	Line int
+
+	tableID string
+	lines   *keyLines
+}
+
+// lineOf returns the line of one of the instance's keys, or of its header.
+func (p *PluginConfig) lineOf(key string) int {
+	if p.lines == nil {
+		return p.Line
+	}
+	return p.lines.line(p.tableID, []string{key})
+}
+
+// ID names the instance as errors and metrics do: "inputs.tcp[nginx]".
+func (p *PluginConfig) ID() string { return fmt.Sprintf("%s.%s[%s]", p.Kind, p.Type, p.Name) }
+
+// MessageMatcher is a compiled message_matcher expression (Heka's grammar,
+// implemented in package pipeline/matcher).
+type MessageMatcher interface {
+	Match(m *Message) bool
+	String() string
+}
+
+// matcherCompiler is set by package pipeline/matcher, which needs Message
+// and so cannot be imported from here (as image formats register with
+// package image).
+var matcherCompiler func(expr string) (MessageMatcher, error)
+
+// RegisterMatcherCompiler is called once, by package pipeline/matcher.
+func RegisterMatcherCompiler(compile func(expr string) (MessageMatcher, error)) {
+	matcherCompiler = compile
+}
+
+func compileMatcher(expr string) (MessageMatcher, error) {
+	if matcherCompiler == nil {
+		return nil, errors.New("no matcher compiler: the program must import github.com/interoceptor/interoceptor/pipeline/matcher")
+	}
+	return matcherCompiler(expr)
+}
+
+// ConfigError is one problem in a config file, located by file, line and key.
+type ConfigError struct {
+	File   string
+	Line   int
+	Plugin string // "inputs.tcp[nginx]", or empty
+	Key    string
+	Msg    string
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d", e.Line)
+		}
+		b.WriteString(": ")
+	}
+	if e.Plugin != "" {
+		b.WriteString(e.Plugin + ": ")
+	}
+	if e.Key != "" {
+		fmt.Fprintf(&b, "key %q: ", e.Key)
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// sharedKeys are the keys the runtime decodes, per kind; any other key
+// belongs to the plugin.
+var sharedKeys = map[Kind]map[string]bool{
+	KindInput:  {"name": true, "publish": true, "decoder": true, "dead_letter": true},
+	KindFilter: {"name": true, "publish": true, "subscribe": true, "external": true, "matcher": true, "queue": true, "ticker_interval": true},
+	KindOutput: {"name": true, "subscribe": true, "external": true, "matcher": true, "queue": true},
+}
+
+// sharedTable is decoded from every plugin table with decodeTable and the
+// kind's sharedKeys as the allowed set.
+type sharedTable struct {
+	Name           string   `toml:"name"`
+	Publish        string   `toml:"publish"`
+	Subscribe      []string `toml:"subscribe"`
+	External       bool     `toml:"external"`
+	Matcher        string   `toml:"matcher"`
+	Queue          string   `toml:"queue"`
+	TickerInterval Duration `toml:"ticker_interval"`
+	Decoder        string   `toml:"decoder"`
+	DeadLetter     string   `toml:"dead_letter"`
+}
+
+// LoadConfig reads a pipeline from a file, or from every *.toml file of a
+// directory merged in name order. It returns every problem it finds, each a
+// *ConfigError, joined.
+func LoadConfig(path string) (*Config, error) {
+	files, err := configFiles(path)
+	if err != nil {
+		return nil, err
+	}
+	hostname, _ := os.Hostname()
+	cfg := &Config{
+		Agent: AgentConfig{Name: hostname, DataDir: DefaultDataDir, AdminAddr: DefaultAdminAddr},
+		Nats:  NatsConfig{BatchBytes: DefaultBatchBytes, BatchLinger: DefaultBatchLinger, MaxPendingBytes: DefaultMaxPendingBytes},
+		Files: files,
+	}
+	var errs []error
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		errs = append(errs, cfg.loadFile(f, string(src))...)
+	}
+	errs = append(errs, cfg.validate()...)
+	if len(errs) > 0 {
+		sortConfigErrors(errs)
+		return nil, errors.Join(errs...)
+	}
+	return cfg, nil
+}
+
+// ParseConfig loads a pipeline from TOML text, named file in errors.
+func ParseConfig(file, src string) (*Config, error) {
+	hostname, _ := os.Hostname()
+	cfg := &Config{
+		Agent: AgentConfig{Name: hostname, DataDir: DefaultDataDir, AdminAddr: DefaultAdminAddr},
+		Nats:  NatsConfig{BatchBytes: DefaultBatchBytes, BatchLinger: DefaultBatchLinger, MaxPendingBytes: DefaultMaxPendingBytes},
+		Files: []string{file},
+	}
+	errs := cfg.loadFile(file, src)
+	errs = append(errs, cfg.validate()...)
+	if len(errs) > 0 {
+		sortConfigErrors(errs)
+		return nil, errors.Join(errs...)
+	}
+	return cfg, nil
+}
+
+func configFiles(path string) ([]string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if !st.IsDir() {
+		return []string{path}, nil
+	}
+	files, err := filepath.Glob(filepath.Join(path, "*.toml"))
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("config: no *.toml files in directory %s", path)
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+func sortConfigErrors(errs []error) {
+	sort.SliceStable(errs, func(i, j int) bool {
+		a, aok := errs[i].(*ConfigError)
+		b, bok := errs[j].(*ConfigError)
+		if !aok || !bok {
+			return aok && !bok
+		}
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		return a.Line < b.Line
+	})
+}
+
+var tomlLineRE = regexp.MustCompile(`^toml: line (\d+)(?: \(last key "[^"]*"\))?: `)
+
+// loadFile adds one file's tables to cfg.
+func (cfg *Config) loadFile(file, src string) []error {
+	src, errs := expandEnv(file, src)
+	if len(errs) > 0 {
+		return errs
+	}
+	var doc map[string]any
+	if _, err := toml.Decode(src, &doc); err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return []error{&ConfigError{File: file, Line: pe.Position.Line, Msg: "TOML syntax: " + pe.Message}}
+		}
+		return []error{&ConfigError{File: file, Msg: tomlLineRE.ReplaceAllString(err.Error(), "")}}
+	}
+	lines := indexKeyLines(src)
+	at := func(id string, key ...string) int { return lines.line(id, key) }
+
+	for _, top := range sortedKeys(doc) {
+		switch top {
+		case "agent":
+			errs = append(errs, decodeSection(file, doc, top, &cfg.Agent, lines)...)
+		case "nats":
+			errs = append(errs, decodeSection(file, doc, top, &cfg.Nats, lines)...)
+		case "inputs", "filters", "outputs":
+			kinds, ok := doc[top].(map[string]any)
+			if !ok {
+				errs = append(errs, &ConfigError{File: file, Line: at(tableID(top, 0)), Key: top,
+					Msg: fmt.Sprintf("expected tables of plugins, such as [[%s.NAME]]", top)})
+				continue
+			}
+			for _, typ := range sortedKeys(kinds) {
+				errs = append(errs, cfg.loadPlugins(file, Kind(top), typ, kinds[typ], lines)...)
+			}
+		default:
+			errs = append(errs, &ConfigError{File: file, Line: at(tableID(top, 0), top), Key: top,
+				Msg: "unknown key (known top-level tables: agent, nats, inputs, filters, outputs)"})
+		}
+	}
+	sort.SliceStable(cfg.Plugins, func(i, j int) bool {
+		a, b := cfg.Plugins[i], cfg.Plugins[j]
+		if a.File != b.File {
+			return fileOrder(cfg.Files, a.File) < fileOrder(cfg.Files, b.File)
+		}
+		return a.Line < b.Line
+	})
+	return errs
+}
+
+func fileOrder(files []string, f string) int {
+	for i, g := range files {
+		if g == f {
+			return i
+		}
+	}
+	return len(files)
+}
+
+// decodeSection decodes [agent] or [nats]; keys set in a later file override.
+func decodeSection(file string, doc map[string]any, name string, dst any, lines *keyLines) []error {
+	id := tableID(name, 0)
+	table, ok := doc[name].(map[string]any)
+	if !ok {
+		return []error{&ConfigError{File: file, Line: lines.line(id, []string{name}), Key: name, Msg: "expected a table: write [" + name + "]"}}
+	}
+	var errs []error
+	for _, p := range decodeTable(table, dst, nil) {
+		errs = append(errs, &ConfigError{File: file, Line: lines.line(id, p.path), Plugin: name, Key: strings.Join(p.path, "."), Msg: p.msg})
+	}
+	return errs
+}
+
+// knownTypes lists the registered types of a kind, for error messages.
+func knownTypes(kind Kind) string {
+	var names []string
+	for _, r := range Plugins() {
+		if r.Kind == kind {
+			names = append(names, r.Type)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+func (cfg *Config) loadPlugins(file string, kind Kind, typ string, value any, lines *keyLines) []error {
+	path := string(kind) + "." + typ
+	tables, ok := value.([]map[string]any)
+	if !ok {
+		return []error{&ConfigError{File: file, Line: lines.line(tableID(path, 0), nil), Plugin: path,
+			Msg: fmt.Sprintf("must be an array of tables: write [[%s]], not [%s]", path, path)}}
+	}
+	reg, ok := Lookup(kind, typ)
+	if !ok {
+		return []error{&ConfigError{File: file, Line: lines.line(tableID(path, 0), nil), Plugin: path,
+			Msg: fmt.Sprintf("unknown %s type %q (known: %s)", strings.TrimSuffix(string(kind), "s"), typ, knownTypes(kind))}}
+	}
+	var errs []error
+	for i, table := range tables {
+		id := tableID(path, i)
+		pc := &PluginConfig{Kind: kind, Type: typ, Name: typ, File: file, Line: lines.headers[id], tableID: id, lines: lines}
+		fail := func(key []string, msg string) {
+			errs = append(errs, &ConfigError{File: file, Line: lines.line(id, key), Plugin: pc.ID(), Key: strings.Join(key, "."), Msg: msg})
+		}
+		var shared sharedTable
+		sharedOnly := map[string]any{}
+		pluginOnly := map[string]any{}
+		for k, v := range table {
+			if sharedKeys[kind][k] {
+				sharedOnly[k] = v
+			} else {
+				pluginOnly[k] = v
+			}
+		}
+		sharedProblems := decodeTable(sharedOnly, &shared, nil)
+		if shared.Name != "" {
+			pc.Name = shared.Name
+		}
+		for _, p := range sharedProblems {
+			fail(p.path, p.msg)
+		}
+		pc.Publish, pc.Subscribe, pc.External = shared.Publish, shared.Subscribe, shared.External
+		pc.Queue, pc.Decoder, pc.DeadLetter = shared.Queue, shared.Decoder, shared.DeadLetter
+		pc.TickerInterval = time.Duration(shared.TickerInterval)
+
+		pc.Plugin = reg.New()
+		skip := map[string]bool{}
+		for k := range sharedKeys[kind] {
+			skip[k] = true
+		}
+		for _, p := range decodeTable(pluginOnly, pc.Plugin, skip) {
+			fail(p.path, p.msg)
+		}
+
+		switch kind {
+		case KindInput:
+			if pc.Publish == "" {
+				fail([]string{"publish"}, "missing required key: the subject this input's messages go to")
+			}
+		case KindFilter, KindOutput:
+			if len(pc.Subscribe) == 0 {
+				fail([]string{"subscribe"}, "missing required key: the subjects this plugin receives from")
+			}
+		}
+		if pc.Publish != "" {
+			if msg := checkSubject(pc.Publish, false); msg != "" {
+				fail([]string{"publish"}, msg)
+			}
+		}
+		if pc.DeadLetter != "" {
+			if msg := checkSubject(pc.DeadLetter, false); msg != "" {
+				fail([]string{"dead_letter"}, msg)
+			}
+		}
+		for _, s := range pc.Subscribe {
+			if msg := checkSubject(s, true); msg != "" {
+				fail([]string{"subscribe"}, msg)
+			}
+		}
+		if shared.Matcher != "" {
+			m, err := compileMatcher(shared.Matcher)
+			if err != nil {
+				fail([]string{"matcher"}, err.Error())
+			}
+			pc.Matcher = m
+		}
+		if pc.Decoder != "" {
+			if _, ok := LookupDecoder(pc.Decoder); !ok {
+				var names []string
+				for _, d := range Decoders() {
+					names = append(names, d.Name)
+				}
+				fail([]string{"decoder"}, fmt.Sprintf("unknown decoder %q (known: %s)", pc.Decoder, strings.Join(names, ", ")))
+			}
+		}
+		if _, ticks := pc.Plugin.(Ticker); ticks && pc.TickerInterval == 0 {
+			pc.TickerInterval = DefaultTickerInterval
+		}
+		if v, ok := pc.Plugin.(Validator); ok {
+			if err := v.Validate(); err != nil {
+				var ke *KeyError
+				if errors.As(err, &ke) {
+					msg := ke.Msg
+					if ke.Missing {
+						msg = "missing required key"
+					}
+					fail(strings.Split(ke.Key, "."), msg)
+				} else {
+					fail(nil, err.Error())
+				}
+			}
+		}
+		cfg.Plugins = append(cfg.Plugins, pc)
+	}
+	return errs
+}
+
+// checkSubject returns what is wrong with a NATS subject, or "".
+func checkSubject(s string, wildcards bool) string {
+	if s == "" {
+		return "empty subject"
+	}
+	if strings.ContainsAny(s, " \t\r\n") {
+		return fmt.Sprintf("subject %q contains white space", s)
+	}
+	tokens := strings.Split(s, ".")
+	for i, t := range tokens {
+		switch {
+		case t == "":
+			return fmt.Sprintf("subject %q has an empty token (two dots, or a dot at an end)", s)
+		case (t == "*" || t == ">") && !wildcards:
+			return fmt.Sprintf("subject %q: wildcards are only allowed in subscribe", s)
+		case t == ">" && i != len(tokens)-1:
+			return fmt.Sprintf("subject %q: '>' must be the last token", s)
+		case len(t) > 1 && strings.ContainsAny(t, "*>"):
+			return fmt.Sprintf("subject %q: wildcards must be whole tokens", s)
+		}
+	}
+	return ""
+}
+
+// SubjectMatches reports whether a NATS subscription pattern (with * and >)
+// matches a literal subject.
+func SubjectMatches(pattern, subject string) bool {
+	for {
+		pt, prest, pmore := strings.Cut(pattern, ".")
+		st, srest, smore := strings.Cut(subject, ".")
+		switch {
+		case pt == ">":
+			return true
+		case pt != "*" && pt != st:
+			return false
+		case !pmore || !smore:
+			return pmore == smore
+		}
+		pattern, subject = prest, srest
+	}
+}
+
+// validate checks what spans plugins: unique names, subjects that someone
+// publishes. It runs once every file has been loaded.
+func (cfg *Config) validate() []error {
+	var errs []error
+	if strings.TrimSpace(cfg.Agent.Name) == "" {
+		errs = append(errs, &ConfigError{Plugin: "agent", Key: "name", Msg: "empty, and the hostname is unknown: set agent.name"})
+	}
+	if cfg.Nats.BatchBytes <= 0 || cfg.Nats.BatchBytes > 8<<20 {
+		errs = append(errs, &ConfigError{Plugin: "nats", Key: "batch_bytes", Msg: "must be between 1 and 8388608"})
+	}
+	seen := map[string]*PluginConfig{}
+	published := map[string]bool{}
+	for _, p := range cfg.Plugins {
+		key := string(p.Kind) + "/" + p.Name
+		if first, dup := seen[key]; dup {
+			errs = append(errs, &ConfigError{File: p.File, Line: p.lineOf("name"), Plugin: p.ID(), Key: "name",
+				Msg: fmt.Sprintf("duplicate name %q among %s (first defined at %s:%d); give each a unique name", p.Name, p.Kind, first.File, first.Line)})
+			continue
+		}
+		seen[key] = p
+		if p.Publish != "" {
+			published[p.Publish] = true
+		}
+		if p.DeadLetter != "" {
+			published[p.DeadLetter] = true
+		}
+	}
+	for _, p := range cfg.Plugins {
+		if p.External {
+			continue
+		}
+		for _, s := range p.Subscribe {
+			found := false
+			for pub := range published {
+				if SubjectMatches(s, pub) {
+					found = true
+					break
+				}
+			}
+			if !found && checkSubject(s, true) == "" {
+				errs = append(errs, &ConfigError{File: p.File, Line: p.lineOf("subscribe"), Plugin: p.ID(), Key: "subscribe",
+					Msg: fmt.Sprintf("no plugin publishes to %q (set external = true if another process does)", s)})
+			}
+		}
+	}
+	return errs
+}

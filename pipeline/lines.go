@@ -1,0 +1,214 @@
+package pipeline
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultMaxLineBytes is the longest line an input keeps when its
+// max_line_bytes is not set: 1 MiB.
+const DefaultMaxLineBytes = 1 << 20
+
+// readBufferBytes is the read buffer of ReadLines: large enough that a read
+// system call brings in hundreds of typical lines, small enough for a
+// thousand connections.
+const readBufferBytes = 64 << 10
+
+// ReadLines reads newline-delimited lines from r until EOF or a read error
+// and hands each one to out.EmitLine, without its trailing "\n" or "\r\n".
+// Nothing is skipped: an empty line is emitted as an empty line. At EOF, a
+// final line without a newline is emitted as it is. At a read error (a reset
+// connection, or a read deadline set to stop the reader) every complete line
+// already read is emitted, but a final line without its newline is incomplete:
+// it is not emitted, and it is counted in stats.Dropped and logged.
+//
+// A line longer than maxLine bytes (DefaultMaxLineBytes if maxLine <= 0) is
+// cut to its first maxLine bytes and emitted; the rest of it is discarded,
+// stats.Errors is incremented and a warning is logged, at most once a second
+// per plugin (per stats).
+//
+// The line given to EmitLine is only valid during the call: it points into a
+// buffer that is reused. ReadLines returns nil at EOF, the read error
+// otherwise, or the first error EmitLine returns (the runtime counts and
+// dead-letters lines that fail to decode; an error reaching ReadLines means
+// the pipeline cannot take more, so reading stops).
+func ReadLines(r io.Reader, maxLine int, out LineEmitter, stats *PluginStats, log *slog.Logger) error {
+	if maxLine <= 0 {
+		maxLine = DefaultMaxLineBytes
+	}
+	br := bufio.NewReaderSize(r, min(readBufferBytes, maxLine+2))
+	// long assembles a line that does not fit in br's buffer. It keeps at
+	// most maxLine+2 bytes: the line and room for its "\r\n".
+	var long []byte
+	var inLong, dropped bool
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			if !inLong {
+				inLong, dropped, long = true, false, long[:0]
+			}
+			long, dropped = appendBounded(long, chunk, maxLine+2, dropped)
+			continue
+		}
+		line := chunk
+		if inLong {
+			long, dropped = appendBounded(long, chunk, maxLine+2, dropped)
+			line = long
+		}
+		if err != nil && err != io.EOF {
+			if len(line) > 0 {
+				warnIncomplete(stats, log, err)
+			}
+			return err
+		}
+		if len(line) == 0 && err != nil {
+			return nil // EOF after a newline
+		}
+		// A terminator that was discarded with the tail of a long line is
+		// not in line: only strip what is really there.
+		if !dropped && err == nil {
+			line = line[:len(line)-1]
+			if n := len(line); n > 0 && line[n-1] == '\r' {
+				line = line[:n-1]
+			}
+		}
+		if len(line) > maxLine {
+			line, dropped = line[:maxLine], true
+		}
+		if dropped {
+			warnTruncated(stats, log, maxLine)
+		}
+		inLong, dropped = false, false
+		if emitErr := out.EmitLine(line); emitErr != nil {
+			return emitErr
+		}
+		if err != nil {
+			return nil // EOF after a last line without a newline
+		}
+	}
+}
+
+// appendBounded appends chunk to dst without letting dst grow past limit,
+// and reports whether anything was (or had already been) left out.
+func appendBounded(dst, chunk []byte, limit int, dropped bool) ([]byte, bool) {
+	room := limit - len(dst)
+	if len(chunk) > room {
+		return append(dst, chunk[:room]...), true
+	}
+	return append(dst, chunk...), dropped
+}
+
+// lineLogs rate-limits ReadLines' warnings per plugin: an input with a
+// thousand connections still logs one line a second of each kind.
+var lineLogs sync.Map // *PluginStats -> *lineThrottles
+
+type lineThrottles struct{ truncated, incomplete LogThrottle }
+
+func throttlesFor(stats *PluginStats) *lineThrottles {
+	if stats == nil {
+		return new(lineThrottles)
+	}
+	t, ok := lineLogs.Load(stats)
+	if !ok {
+		t, _ = lineLogs.LoadOrStore(stats, new(lineThrottles))
+	}
+	return t.(*lineThrottles)
+}
+
+func warnTruncated(stats *PluginStats, log *slog.Logger, maxLine int) {
+	if stats != nil {
+		stats.Errors.Add(1)
+	}
+	if log == nil {
+		return
+	}
+	if ok, suppressed := throttlesFor(stats).truncated.Allow(); ok {
+		log.Warn("line longer than max_line_bytes truncated; the rest of it is discarded",
+			"max_line_bytes", maxLine, "more_since_last_warning", suppressed)
+	}
+}
+
+func warnIncomplete(stats *PluginStats, log *slog.Logger, err error) {
+	if stats != nil {
+		stats.Dropped.Add(1)
+	}
+	if log == nil {
+		return
+	}
+	if ok, suppressed := throttlesFor(stats).incomplete.Allow(); ok {
+		log.Warn("incomplete line dropped: reading stopped before its newline",
+			"error", err, "more_since_last_warning", suppressed)
+	}
+}
+
+// LogThrottle keeps a flood of bad input from becoming a flood of log lines:
+// it allows one log line a second and counts the ones it held back. The zero
+// value is ready to use and it is safe for concurrent use.
+type LogThrottle struct {
+	next       atomic.Int64 // unix ns before which nothing is allowed
+	suppressed atomic.Uint64
+}
+
+// Allow reports whether a log line may be written now and, if so, how many
+// were held back since the last one allowed.
+func (t *LogThrottle) Allow() (ok bool, suppressed uint64) {
+	now := time.Now().UnixNano()
+	next := t.next.Load()
+	if now < next || !t.next.CompareAndSwap(next, now+int64(time.Second)) {
+		t.suppressed.Add(1)
+		return false, 0
+	}
+	return true, t.suppressed.Swap(0)
+}
+
+// OutputFormats are the values of the format key of outputs that write one
+// message per line (stdout, file), as AppendFormatted takes them.
+var OutputFormats = []string{"payload", "json", "influx"}
+
+// ValidateOutputFormat returns an InvalidKey error for the format key unless
+// format is one of OutputFormats.
+func ValidateOutputFormat(format string) error {
+	for _, f := range OutputFormats {
+		if format == f {
+			return nil
+		}
+	}
+	return InvalidKey("format", "must be one of %s; got %q", strings.Join(OutputFormats, ", "), format)
+}
+
+// ErrNotMetric is returned by AppendFormatted, wrapped, for a message that
+// the influx format cannot write because it is not a metric point.
+var ErrNotMetric = errors.New("not a metric")
+
+// AppendFormatted appends m to buf as one line, ending in "\n", in the given
+// output format:
+//
+//   - "payload": the payload bytes as they are;
+//   - "json": the message as JSON (AppendJSON);
+//   - "influx": InfluxDB line protocol (AppendLineProtocol); a message that is
+//     not a metric point is an error wrapping ErrNotMetric.
+//
+// On error buf is returned unchanged and the message should be counted as an
+// error and skipped: it can never be written in that format.
+func AppendFormatted(buf []byte, m *Message, format string) ([]byte, error) {
+	switch format {
+	case "payload":
+		buf = append(buf, m.Payload...)
+		return append(buf, '\n'), nil
+	case "json":
+		return append(AppendJSON(buf, m), '\n'), nil
+	case "influx":
+		if m.Type != MetricType {
+			return buf, fmt.Errorf("influx format: message of type %q: %w", m.Type, ErrNotMetric)
+		}
+		return AppendLineProtocol(buf, m)
+	}
+	return buf, fmt.Errorf("unknown output format %q (want one of %s)", format, strings.Join(OutputFormats, ", "))
+}

@@ -1,0 +1,288 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+)
+
+// The plugin lifecycle, written once (as Caddy does):
+//
+//  1. construct: the registered New returns the plugin struct filled with
+//     its defaults;
+//  2. decode: the plugin's TOML table is decoded into that struct, strictly
+//     (an unknown key is an error);
+//  3. init: if the plugin implements Initializer, Init validates the decoded
+//     values and acquires what it needs; an error stops the pipeline from
+//     starting, and Close is still called;
+//  4. run: inputs Run until their context ends or their source is exhausted;
+//     filters Process each matching message and Tick on ticker_interval;
+//     outputs Write batches;
+//  5. cleanup: if the plugin implements Closer, Close is called once, after
+//     everything in flight has been handed to it.
+
+// Kind is the role of a plugin in a pipeline.
+type Kind string
+
+// The three kinds, named as their TOML arrays of tables.
+const (
+	KindInput  Kind = "inputs"
+	KindFilter Kind = "filters"
+	KindOutput Kind = "outputs"
+)
+
+// Emitter sends messages to the plugin's publish subject. Emit encodes the
+// message before it returns, so the caller may reuse m at once. The runtime
+// fills headers left empty: UUID, Timestamp (now), Hostname (agent name), Pid
+// and Logger (the plugin's name).
+type Emitter interface {
+	Emit(m *Message) error
+}
+
+// LineEmitter is what an input sends to. EmitLine turns one line into a
+// message with the input's decoder (or the raw line as the payload of a "log"
+// message when there is none); a line that fails to decode is counted and, if
+// the input has a dead_letter subject, sent there with the error.
+type LineEmitter interface {
+	Emitter
+	EmitLine(line []byte) error
+}
+
+// Input produces messages until ctx is done or its source is exhausted
+// (stdin, a file read once). Returning nil for an exhausted source lets a
+// pipeline of finite inputs end by itself.
+type Input interface {
+	Run(ctx context.Context, out LineEmitter) error
+}
+
+// Filter handles one message at a time and may emit any number of messages.
+// An error is counted against the plugin and logged; the pipeline goes on.
+type Filter interface {
+	Process(m *Message, out Emitter) error
+}
+
+// SubjectFilter is implemented by filters that need the subject a message
+// arrived on; the runtime then calls ProcessFrom instead of Process.
+type SubjectFilter interface {
+	ProcessFrom(subject string, m *Message, out Emitter) error
+}
+
+// Output writes a batch of messages. An error wrapped with Retryable is
+// retried with backoff; any other error drops the batch, counted.
+type Output interface {
+	Write(batch []*Message) error
+}
+
+// Validator is implemented by plugins that check their decoded config. It
+// runs in `interoceptor check` as well as `run`, so it must not acquire
+// anything (no listening, no opening files for writing). Return MissingKey or
+// InvalidKey so that the error names the key and its line.
+type Validator interface {
+	Validate() error
+}
+
+// Initializer is implemented by plugins that acquire resources before
+// running (bind a socket, open a file).
+type Initializer interface {
+	Init(env *Env) error
+}
+
+// KeyError is a config error about one key of a plugin's table.
+type KeyError struct {
+	Key     string
+	Missing bool
+	Msg     string
+}
+
+func (e *KeyError) Error() string {
+	if e.Missing {
+		return fmt.Sprintf("missing required key %q", e.Key)
+	}
+	return fmt.Sprintf("key %q: %s", e.Key, e.Msg)
+}
+
+// MissingKey reports that a required key was not set.
+func MissingKey(key string) error { return &KeyError{Key: key, Missing: true} }
+
+// InvalidKey reports that a key's value is not acceptable, and why.
+func InvalidKey(key, format string, args ...any) error {
+	return &KeyError{Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Ticker is implemented by filters that act on ticker_interval. Tick is also
+// called once when the pipeline drains, with final set, so that totals held
+// by the filter are not lost.
+type Ticker interface {
+	Tick(now time.Time, final bool, out Emitter) error
+}
+
+// Closer is implemented by plugins that hold resources.
+type Closer interface {
+	Close() error
+}
+
+// Flusher is implemented by outputs that buffer: Flush is called after each
+// batch when no more messages are waiting, and before Close.
+type Flusher interface {
+	Flush() error
+}
+
+// Decoder turns one line of input into a message. m arrives with the input's
+// headers set and Payload holding the line, which is only valid during the
+// call; the decoder sets Type, Fields and, if the line carries one, Timestamp,
+// and may clear Payload.
+type Decoder interface {
+	Decode(line []byte, m *Message) error
+}
+
+// Env is what the runtime gives a plugin at Init.
+type Env struct {
+	Kind   Kind
+	Type   string
+	Name   string
+	Log    *slog.Logger
+	Agent  AgentConfig
+	Ticker time.Duration // ticker_interval, zero when not set
+	Stats  *PluginStats
+}
+
+// retryable marks an output error as worth retrying.
+type retryable struct{ err error }
+
+func (r retryable) Error() string { return r.err.Error() }
+func (r retryable) Unwrap() error { return r.err }
+
+// Retryable wraps err so that the runtime retries the batch with backoff.
+func Retryable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return retryable{err}
+}
+
+// IsRetryable reports whether err was wrapped with Retryable.
+func IsRetryable(err error) bool {
+	var r retryable
+	return errors.As(err, &r)
+}
+
+// Registration describes a plugin type to the registry.
+type Registration struct {
+	Kind        Kind
+	Type        string
+	Description string
+	Sample      string     // the plugin's sample.toml, embedded
+	New         func() any // returns the plugin with its defaults set
+}
+
+// DecoderRegistration describes a decoder to the registry.
+type DecoderRegistration struct {
+	Name        string
+	Description string
+	New         func() Decoder
+}
+
+var registry = struct {
+	sync.RWMutex
+	plugins  map[Kind]map[string]Registration
+	decoders map[string]DecoderRegistration
+}{
+	plugins:  map[Kind]map[string]Registration{},
+	decoders: map[string]DecoderRegistration{},
+}
+
+// Register adds a plugin type; it is called from the plugin package's init
+// and panics on a duplicate or on a constructor that returns the wrong kind.
+func Register(r Registration) {
+	registry.Lock()
+	defer registry.Unlock()
+	switch r.Kind {
+	case KindInput, KindFilter, KindOutput:
+	default:
+		panic(fmt.Sprintf("pipeline: register %q: unknown kind %q", r.Type, r.Kind))
+	}
+	byType := registry.plugins[r.Kind]
+	if byType == nil {
+		byType = map[string]Registration{}
+		registry.plugins[r.Kind] = byType
+	}
+	if _, dup := byType[r.Type]; dup {
+		panic(fmt.Sprintf("pipeline: %s.%s registered twice", r.Kind, r.Type))
+	}
+	p := r.New()
+	var ok bool
+	switch r.Kind {
+	case KindInput:
+		_, ok = p.(Input)
+	case KindFilter:
+		_, ok = p.(Filter)
+	case KindOutput:
+		_, ok = p.(Output)
+	}
+	if !ok {
+		panic(fmt.Sprintf("pipeline: %s.%s: %T does not implement the %s contract", r.Kind, r.Type, p, r.Kind))
+	}
+	byType[r.Type] = r
+}
+
+// RegisterDecoder adds a decoder; it panics on a duplicate name.
+func RegisterDecoder(r DecoderRegistration) {
+	registry.Lock()
+	defer registry.Unlock()
+	if _, dup := registry.decoders[r.Name]; dup {
+		panic(fmt.Sprintf("pipeline: decoder %q registered twice", r.Name))
+	}
+	registry.decoders[r.Name] = r
+}
+
+// Lookup returns the registration of a plugin type.
+func Lookup(kind Kind, typ string) (Registration, bool) {
+	registry.RLock()
+	defer registry.RUnlock()
+	r, ok := registry.plugins[kind][typ]
+	return r, ok
+}
+
+// LookupDecoder returns the registration of a decoder.
+func LookupDecoder(name string) (DecoderRegistration, bool) {
+	registry.RLock()
+	defer registry.RUnlock()
+	r, ok := registry.decoders[name]
+	return r, ok
+}
+
+// Plugins lists every registered plugin, by kind and then type.
+func Plugins() []Registration {
+	registry.RLock()
+	defer registry.RUnlock()
+	var out []Registration
+	for _, byType := range registry.plugins {
+		for _, r := range byType {
+			out = append(out, r)
+		}
+	}
+	order := map[Kind]int{KindInput: 0, KindFilter: 1, KindOutput: 2}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Kind != out[j].Kind {
+			return order[out[i].Kind] < order[out[j].Kind]
+		}
+		return out[i].Type < out[j].Type
+	})
+	return out
+}
+
+// Decoders lists every registered decoder by name.
+func Decoders() []DecoderRegistration {
+	registry.RLock()
+	defer registry.RUnlock()
+	out := make([]DecoderRegistration, 0, len(registry.decoders))
+	for _, r := range registry.decoders {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}

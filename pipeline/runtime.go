@@ -1,0 +1,763 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Runtime runs one pipeline: it owns the bus, a runner per plugin and the
+// admin server.
+//
+// Start builds everything and fails early (bind errors, bad files). Run
+// starts the inputs and blocks until ctx ends or every input has finished on
+// its own; then it drains: inputs are stopped, everything they emitted passes
+// through filters and outputs, filters get a final tick, outputs flush, and
+// only then do plugins close. A drain loses nothing.
+type Runtime struct {
+	cfg     *Config
+	log     *slog.Logger
+	bus     *Bus
+	runners []*runner
+	started time.Time
+	admin   *adminServer
+
+	published atomic.Uint64 // batches published by this process
+	draining  atomic.Bool
+	pid       int32
+}
+
+// runner wraps one plugin instance with what the runtime owns for it.
+type runner struct {
+	rt    *Runtime
+	cfg   *PluginConfig
+	log   *slog.Logger
+	stats PluginStats
+	state atomic.Value // string: "starting", "running", "stopped", "failed"
+
+	input   Input
+	filter  Filter
+	sfilter SubjectFilter
+	output  Output
+	ticker  Ticker
+	decoder Decoder
+
+	pub  *publisher // nil when the plugin does not publish
+	dead *publisher // dead_letter
+
+	mu       sync.Mutex // serialises calls into the plugin
+	subs     []*subscription
+	dec      BatchDecoder
+	batch    []*Message
+	lastWarn atomic.Int64 // unix ns of the last rate-limited warning
+}
+
+// subscription is one NATS subscription of a runner, with the count of
+// messages its handler has finished, so that "idle" has no window: NATS
+// counts a message delivered before the handler runs.
+type subscription struct {
+	pattern string
+	sub     *nats.Subscription
+	handled atomic.Uint64
+}
+
+func (s *subscription) idle() bool {
+	n, _, err := s.sub.Pending()
+	if err != nil {
+		return true // closed
+	}
+	d, err := s.sub.Delivered()
+	if err != nil {
+		return true
+	}
+	return n == 0 && uint64(d) == s.handled.Load()
+}
+
+// Start constructs the runtime: it connects NATS, initialises every plugin
+// and subscribes. On error everything started so far is closed again.
+func Start(cfg *Config, log *slog.Logger) (rt *Runtime, err error) {
+	rt = &Runtime{cfg: cfg, log: log, started: time.Now(), pid: int32(os.Getpid())}
+	defer func() {
+		if err != nil {
+			rt.closeAll()
+		}
+	}()
+	rt.bus, err = ConnectBus(cfg, log, rt.onAsyncError)
+	if err != nil {
+		return nil, err
+	}
+	for _, pc := range cfg.Plugins {
+		r := &runner{rt: rt, cfg: pc, log: log.With("plugin", pc.ID())}
+		r.state.Store("starting")
+		rt.runners = append(rt.runners, r)
+		if err := r.init(); err != nil {
+			r.state.Store("failed")
+			return nil, fmt.Errorf("%s:%d: %s: %w", pc.File, pc.Line, pc.ID(), err)
+		}
+	}
+	// Publishers wait for this process's subscribers of their subject, so
+	// subscriptions come first.
+	for _, r := range rt.runners {
+		if err := r.subscribe(); err != nil {
+			return nil, fmt.Errorf("%s: subscribe: %w", r.cfg.ID(), err)
+		}
+	}
+	if err := rt.bus.Conn.Flush(); err != nil {
+		return nil, fmt.Errorf("nats: %w", err)
+	}
+	for _, r := range rt.runners {
+		for _, p := range []*publisher{r.pub, r.dead} {
+			if p != nil {
+				p.findLocalSubscribers()
+			}
+		}
+	}
+	if addr := cfg.Agent.AdminAddr; addr != "" && addr != "off" {
+		rt.admin, err = startAdmin(rt, addr)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return rt, nil
+}
+
+// Bus returns the runtime's NATS connection and embedded server.
+func (rt *Runtime) Bus() *Bus { return rt.bus }
+
+// AdminAddr returns the address the admin API listens on, or "".
+func (rt *Runtime) AdminAddr() string {
+	if rt.admin == nil {
+		return ""
+	}
+	return rt.admin.addr
+}
+
+// Plugin returns a plugin instance by kind and name, for tests and tools
+// that need, say, an input's bound address.
+func (rt *Runtime) Plugin(kind Kind, name string) any {
+	for _, r := range rt.runners {
+		if r.cfg.Kind == kind && r.cfg.Name == name {
+			return r.cfg.Plugin
+		}
+	}
+	return nil
+}
+
+func (r *runner) init() error {
+	pc := r.cfg
+	switch p := pc.Plugin.(type) {
+	case Input:
+		r.input = p
+	case Output:
+		r.output = p
+	case Filter:
+		r.filter = p
+		r.sfilter, _ = p.(SubjectFilter)
+		r.ticker, _ = p.(Ticker)
+	}
+	if pc.Decoder != "" {
+		reg, _ := LookupDecoder(pc.Decoder)
+		r.decoder = reg.New()
+	}
+	if pc.Publish != "" {
+		r.pub = newPublisher(r, pc.Publish)
+	}
+	if pc.DeadLetter != "" {
+		r.dead = newPublisher(r, pc.DeadLetter)
+	}
+	if in, ok := pc.Plugin.(Initializer); ok {
+		env := &Env{Kind: pc.Kind, Type: pc.Type, Name: pc.Name, Log: r.log, Agent: r.rt.cfg.Agent,
+			Ticker: pc.TickerInterval, Stats: &r.stats}
+		if err := in.Init(env); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *runner) subscribe() error {
+	for _, subject := range r.cfg.Subscribe {
+		s := &subscription{pattern: subject}
+		handler := func(msg *nats.Msg) {
+			defer s.handled.Add(1)
+			r.handle(s, msg)
+		}
+		var err error
+		if r.cfg.Queue != "" {
+			s.sub, err = r.rt.bus.Conn.QueueSubscribe(subject, r.cfg.Queue, handler)
+		} else {
+			s.sub, err = r.rt.bus.Conn.Subscribe(subject, handler)
+		}
+		if err != nil {
+			return err
+		}
+		// Local publishers hold back at nats.max_pending_bytes; the high
+		// limit here only bounds what a remote publisher can queue before
+		// NATS drops (and we count) batches.
+		if err := s.sub.SetPendingLimits(-1, 1<<30); err != nil {
+			return err
+		}
+		r.subs = append(r.subs, s)
+	}
+	return nil
+}
+
+// warnf logs at most once a second per plugin, so a flood of bad input
+// cannot flood the log; the counters still count every event.
+func (r *runner) warnf(msg string, args ...any) {
+	now := time.Now().UnixNano()
+	last := r.lastWarn.Load()
+	if now-last < int64(time.Second) || !r.lastWarn.CompareAndSwap(last, now) {
+		return
+	}
+	r.log.Warn(msg, args...)
+}
+
+// handle processes one batch from NATS.
+func (r *runner) handle(from *subscription, msg *nats.Msg) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	msgs, err := r.dec.Decode(msg.Data)
+	if err != nil {
+		r.stats.Errors.Add(1)
+		r.stats.Dropped.Add(uint64(len(msgs)))
+		r.warnf("undecodable batch", "subject", msg.Subject, "bytes", len(msg.Data), "err", err)
+		return
+	}
+	start := time.Now()
+	switch {
+	case r.output != nil:
+		r.batch = r.batch[:0]
+		for _, m := range msgs {
+			if r.cfg.Matcher == nil || r.cfg.Matcher.Match(m) {
+				r.batch = append(r.batch, m)
+			}
+		}
+		if len(r.batch) > 0 {
+			r.stats.In.Add(uint64(len(r.batch)))
+			r.write(r.batch)
+		}
+		if f, ok := r.output.(Flusher); ok && r.nothingPending(from) {
+			if err := f.Flush(); err != nil {
+				r.stats.Errors.Add(1)
+				r.warnf("flush failed", "err", err)
+			}
+		}
+	case r.filter != nil:
+		for _, m := range msgs {
+			if r.cfg.Matcher != nil && !r.cfg.Matcher.Match(m) {
+				continue
+			}
+			r.stats.In.Add(1)
+			if r.sfilter != nil {
+				err = r.sfilter.ProcessFrom(msg.Subject, m, r.pub.orNone())
+			} else {
+				err = r.filter.Process(m, r.pub.orNone())
+			}
+			if err != nil {
+				r.stats.Errors.Add(1)
+				r.warnf("process failed", "err", err)
+			}
+		}
+	}
+	r.stats.ProcessNanos.Add(int64(time.Since(start)))
+}
+
+// nothingPending reports whether no batch waits on any of r's subscriptions.
+// NATS counts the batch being handled as pending until its handler returns.
+func (r *runner) nothingPending(current *subscription) bool {
+	for _, s := range r.subs {
+		n, _, _ := s.sub.Pending()
+		if s == current {
+			n--
+		}
+		if n > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// write hands a batch to the output, retrying what the output says is worth
+// retrying. While draining, retries stop after a grace period and the batch
+// is counted as dropped.
+func (r *runner) write(batch []*Message) {
+	backoff := 100 * time.Millisecond
+	giveUp := time.Time{}
+	for {
+		err := r.output.Write(batch)
+		if err == nil {
+			r.stats.Out.Add(uint64(len(batch)))
+			return
+		}
+		r.stats.Errors.Add(1)
+		if !IsRetryable(err) {
+			r.stats.Dropped.Add(uint64(len(batch)))
+			r.log.Error("write failed, batch dropped", "messages", len(batch), "err", err)
+			return
+		}
+		if r.rt.draining.Load() {
+			if giveUp.IsZero() {
+				giveUp = time.Now().Add(drainRetryGrace)
+			} else if time.Now().After(giveUp) {
+				r.stats.Dropped.Add(uint64(len(batch)))
+				r.log.Error("write still failing at shutdown, batch dropped", "messages", len(batch), "err", err)
+				return
+			}
+		}
+		r.warnf("write failed, retrying", "messages", len(batch), "backoff", backoff, "err", err)
+		time.Sleep(backoff)
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+// drainRetryGrace is how long a failing output is retried once the pipeline
+// is stopping.
+const drainRetryGrace = 10 * time.Second
+
+func (r *runner) tick(final bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	start := time.Now()
+	if err := r.ticker.Tick(start, final, r.pub.orNone()); err != nil {
+		r.stats.Errors.Add(1)
+		r.warnf("timer failed", "err", err)
+	}
+	r.stats.ProcessNanos.Add(int64(time.Since(start)))
+}
+
+// Run runs the pipeline until ctx ends or every input has finished, then
+// drains and closes it. It returns nil after a clean drain.
+func (rt *Runtime) Run(ctx context.Context) error {
+	inputCtx, stopInputs := context.WithCancel(ctx)
+	defer stopInputs()
+	var inputs sync.WaitGroup
+	allDone := make(chan struct{})
+	n := 0
+	for _, r := range rt.runners {
+		r.state.Store("running")
+		if r.input == nil {
+			continue
+		}
+		n++
+		inputs.Add(1)
+		go func() {
+			defer inputs.Done()
+			err := r.input.Run(inputCtx, r.pub.lineEmitter(r))
+			r.pub.flush()
+			if err != nil && inputCtx.Err() == nil {
+				r.stats.Errors.Add(1)
+				r.state.Store("failed")
+				r.log.Error("input stopped", "err", err)
+				return
+			}
+			r.state.Store("stopped")
+			r.log.Debug("input finished")
+		}()
+	}
+	go func() { inputs.Wait(); close(allDone) }()
+
+	tickers := rt.startTickers(ctx)
+
+	if n > 0 {
+		select {
+		case <-ctx.Done():
+		case <-allDone:
+			rt.log.Info("all inputs finished; draining")
+		}
+	} else {
+		<-ctx.Done()
+	}
+	stopInputs()
+	inputs.Wait()
+	tickers.stop()
+	return rt.drain()
+}
+
+type tickerSet struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func (t *tickerSet) stop() { t.cancel(); t.wg.Wait() }
+
+func (rt *Runtime) startTickers(ctx context.Context) *tickerSet {
+	ctx, cancel := context.WithCancel(ctx)
+	ts := &tickerSet{cancel: cancel}
+	for _, r := range rt.runners {
+		if r.ticker == nil || r.cfg.TickerInterval <= 0 {
+			continue
+		}
+		ts.wg.Add(1)
+		go func() {
+			defer ts.wg.Done()
+			t := time.NewTicker(r.cfg.TickerInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					r.tick(false)
+				}
+			}
+		}()
+	}
+	return ts
+}
+
+// quiesce waits until everything published so far has been handled by every
+// local subscriber, repeating while handling publishes more.
+func (rt *Runtime) quiesce() error {
+	for {
+		before := rt.published.Load()
+		for _, r := range rt.runners {
+			r.pub.flush()
+			r.dead.flush()
+		}
+		if err := rt.bus.Conn.Flush(); err != nil {
+			return fmt.Errorf("nats flush: %w", err)
+		}
+		for !rt.idle() {
+			time.Sleep(200 * time.Microsecond)
+		}
+		if rt.published.Load() == before && rt.publishersEmpty() {
+			return nil
+		}
+	}
+}
+
+func (rt *Runtime) idle() bool {
+	for _, r := range rt.runners {
+		for _, s := range r.subs {
+			if !s.idle() {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (rt *Runtime) publishersEmpty() bool {
+	for _, r := range rt.runners {
+		if !r.pub.empty() || !r.dead.empty() {
+			return false
+		}
+	}
+	return true
+}
+
+// drain delivers everything in flight, gives filters their final tick, then
+// unsubscribes and closes every plugin.
+func (rt *Runtime) drain() error {
+	rt.draining.Store(true)
+	var errs []error
+	if err := rt.quiesce(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, r := range rt.runners {
+		if r.ticker != nil {
+			r.tick(true)
+			if err := rt.quiesce(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for _, r := range rt.runners {
+		for _, s := range r.subs {
+			_ = s.sub.Unsubscribe()
+		}
+	}
+	rt.closeAll()
+	for _, r := range rt.runners {
+		s := r.stats.Snapshot()
+		r.log.Info("stopped", "in", s.In, "out", s.Out, "dropped", s.Dropped, "errors", s.Errors)
+	}
+	return errors.Join(errs...)
+}
+
+// closeAll flushes and closes plugins, the admin server and the bus. It is
+// safe on a partly started runtime.
+func (rt *Runtime) closeAll() {
+	for _, r := range rt.runners {
+		r.mu.Lock()
+		if f, ok := r.cfg.Plugin.(Flusher); ok && r.output != nil {
+			if err := f.Flush(); err != nil {
+				r.stats.Errors.Add(1)
+				r.log.Error("flush at close failed", "err", err)
+			}
+		}
+		if c, ok := r.cfg.Plugin.(Closer); ok {
+			if err := c.Close(); err != nil {
+				r.log.Error("close failed", "err", err)
+			}
+		}
+		r.pub.stop()
+		r.dead.stop()
+		if r.state.Load() != "failed" {
+			r.state.Store("stopped")
+		}
+		r.mu.Unlock()
+	}
+	if rt.admin != nil {
+		rt.admin.close()
+	}
+	if rt.bus != nil {
+		rt.bus.Close()
+	}
+}
+
+// onAsyncError counts what NATS drops when a remote publisher outruns a
+// subscription (a slow consumer); nothing else can lose messages silently.
+func (rt *Runtime) onAsyncError(sub *nats.Subscription, err error) {
+	for _, r := range rt.runners {
+		for _, s := range r.subs {
+			if s.sub == sub {
+				r.stats.Errors.Add(1)
+				r.warnf("nats subscription error", "subject", s.pattern, "err", err)
+				return
+			}
+		}
+	}
+	rt.log.Warn("nats error", "err", err)
+}
+
+// StatsSnapshot is a plain copy of PluginStats.
+type StatsSnapshot struct {
+	In, Out, Dropped, Errors uint64
+	ProcessSeconds           float64
+}
+
+// Snapshot reads the counters.
+func (s *PluginStats) Snapshot() StatsSnapshot {
+	return StatsSnapshot{In: s.In.Load(), Out: s.Out.Load(), Dropped: s.Dropped.Load(), Errors: s.Errors.Load(),
+		ProcessSeconds: time.Duration(s.ProcessNanos.Load()).Seconds()}
+}
+
+// publisher batches one runner's messages for one subject.
+type publisher struct {
+	r       *runner
+	subject string
+	max     int
+	linger  time.Duration
+
+	mu      sync.Mutex
+	enc     BatchEncoder
+	timer   *time.Timer
+	armed   bool
+	stopped bool
+	local   []*subscription // this process's subscribers of subject, other than r
+
+	pool sync.Pool // scratch messages for EmitLine
+}
+
+func newPublisher(r *runner, subject string) *publisher {
+	p := &publisher{r: r, subject: subject, max: r.rt.cfg.Nats.BatchBytes, linger: time.Duration(r.rt.cfg.Nats.BatchLinger)}
+	p.timer = time.AfterFunc(time.Hour, func() {
+		p.mu.Lock()
+		p.armed = false
+		p.flushLocked()
+		p.mu.Unlock()
+	})
+	p.timer.Stop()
+	p.pool.New = func() any { return new(Message) }
+	return p
+}
+
+func (p *publisher) findLocalSubscribers() {
+	for _, r := range p.r.rt.runners {
+		if r == p.r {
+			continue // a plugin that hears itself must not wait for itself
+		}
+		for _, s := range r.subs {
+			if SubjectMatches(s.pattern, p.subject) {
+				p.local = append(p.local, s)
+			}
+		}
+	}
+}
+
+// noEmitter rejects emits from a plugin without a publish subject.
+type noEmitter struct{}
+
+func (noEmitter) Emit(*Message) error {
+	return errors.New("this plugin has no publish subject: set publish = \"...\"")
+}
+
+func (p *publisher) orNone() Emitter {
+	if p == nil {
+		return noEmitter{}
+	}
+	return p
+}
+
+// Emit stamps missing headers and adds m to the batch.
+func (p *publisher) Emit(m *Message) error {
+	r := p.r
+	if m.Timestamp == 0 || m.UUID == (UUID{}) {
+		now := time.Now()
+		if m.Timestamp == 0 {
+			m.Timestamp = now.UnixNano()
+		}
+		if m.UUID == (UUID{}) {
+			m.UUID = NewUUID(now)
+		}
+	}
+	if m.Hostname == "" {
+		m.Hostname = r.rt.cfg.Agent.Name
+	}
+	if m.Pid == 0 {
+		m.Pid = r.rt.pid
+	}
+	if m.Logger == "" {
+		m.Logger = r.cfg.Name
+	}
+	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
+		r.stats.Dropped.Add(1)
+		return errors.New("pipeline stopped")
+	}
+	p.enc.Add(m)
+	if p.enc.Size() >= p.max {
+		p.flushLocked()
+	} else if !p.armed {
+		p.armed = true
+		p.timer.Reset(p.linger)
+	}
+	p.mu.Unlock()
+	r.stats.Out.Add(1)
+	return nil
+}
+
+func (p *publisher) flush() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.flushLocked()
+	p.mu.Unlock()
+}
+
+func (p *publisher) empty() bool {
+	if p == nil {
+		return true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.enc.Len() == 0
+}
+
+func (p *publisher) stop() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.stopped = true
+	p.timer.Stop()
+	p.mu.Unlock()
+}
+
+// backpressureWait bounds how long a publisher waits for a stuck local
+// subscriber; past it, the batch is queued anyway (memory, not loss).
+const backpressureWait = 10 * time.Second
+
+func (p *publisher) flushLocked() {
+	n := p.enc.Len()
+	if n == 0 {
+		return
+	}
+	rt := p.r.rt
+	if err := rt.bus.Conn.Publish(p.subject, p.enc.Bytes()); err != nil {
+		p.r.stats.Dropped.Add(uint64(n))
+		p.r.stats.Errors.Add(1)
+		p.r.warnf("publish failed, messages dropped", "subject", p.subject, "messages", n, "err", err)
+	} else {
+		rt.published.Add(1)
+	}
+	p.enc.Reset()
+	// Backpressure: hold this publisher (and so its input or filter) while a
+	// subscriber in this process is too far behind.
+	limit := rt.cfg.Nats.MaxPendingBytes
+	deadline := time.Time{}
+	for _, s := range p.local {
+		for {
+			_, b, err := s.sub.Pending()
+			if err != nil || int64(b) <= limit {
+				break
+			}
+			if deadline.IsZero() {
+				deadline = time.Now().Add(backpressureWait)
+			} else if time.Now().After(deadline) {
+				p.r.warnf("subscriber still behind, publishing anyway", "subject", s.pattern)
+				break
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+}
+
+// lineEmitter is the LineEmitter given to an input.
+type lineEmitter struct {
+	*publisher
+}
+
+func (p *publisher) lineEmitter(r *runner) LineEmitter {
+	if p == nil {
+		return lineEmitter{} // inputs always publish; config guarantees it
+	}
+	return lineEmitter{p}
+}
+
+// Emit counts a message an input made itself (not from a line) and emits it.
+func (e lineEmitter) Emit(m *Message) error {
+	e.r.stats.In.Add(1)
+	return e.publisher.Emit(m)
+}
+
+// EmitLine decodes one line and emits it. The line is copied into the batch
+// before EmitLine returns.
+func (e lineEmitter) EmitLine(line []byte) error {
+	p := e.publisher
+	r := p.r
+	r.stats.In.Add(1)
+	m := p.pool.Get().(*Message)
+	defer p.pool.Put(m)
+	m.Reset()
+	m.Payload = line
+	if r.decoder == nil {
+		m.Type = "log"
+		return p.Emit(m)
+	}
+	if len(bytes.TrimSpace(line)) == 0 {
+		return nil
+	}
+	m.Timestamp = time.Now().UnixNano()
+	err := r.decoder.Decode(line, m)
+	if err == nil {
+		return p.Emit(m)
+	}
+	if errors.Is(err, ErrSkipLine) {
+		return nil
+	}
+	r.stats.Errors.Add(1)
+	r.warnf("line failed to decode", "decoder", r.cfg.Decoder, "err", err)
+	if r.dead == nil {
+		r.stats.Dropped.Add(1)
+		return nil
+	}
+	m.Reset()
+	m.Type = "decode_error"
+	m.Payload = line
+	m.AddString("error", err.Error())
+	m.AddString("decoder", r.cfg.Decoder)
+	return r.dead.Emit(m)
+}

@@ -1,0 +1,136 @@
+package pipeline_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/interoceptor/interoceptor/pipeline"
+)
+
+func checkFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// startPipeline starts a runtime on a config and runs it in the background.
+func startPipeline(t *testing.T, src string) (*pipeline.Runtime, context.CancelFunc, chan error) {
+	t.Helper()
+	cfg, err := pipeline.ParseConfig("p.toml", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := pipeline.Start(cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Error("pipeline did not stop")
+		}
+	})
+	return rt, cancel, done
+}
+
+func lineCount(path string) int {
+	b, _ := os.ReadFile(path)
+	return strings.Count(string(b), "\n")
+}
+
+// A running pipeline writes what arrives without waiting for shutdown, and
+// its admin API shows the counters.
+func TestRunningPipelineWritesAndReports(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.log")
+	rt, _, _ := startPipeline(t, fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "127.0.0.1:0"
+[[inputs.tcp]]
+publish = "gen"
+address = "127.0.0.1:0"
+[[filters.counter]]
+subscribe = ["gen"]
+publish = "counts"
+ticker_interval = "1h"
+[[outputs.file]]
+subscribe = ["gen"]
+matcher = "Type == 'log'"
+path = %q
+`, dir, out))
+	addr := rt.Plugin(pipeline.KindInput, "tcp").(interface{ Addr() net.Addr }).Addr()
+	conn, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 500; i++ {
+		fmt.Fprintf(conn, "line %d\n", i)
+	}
+	conn.Close()
+	checkFor(t, 10*time.Second, "500 lines written while running", func() bool { return lineCount(out) == 500 })
+
+	resp, err := http.Get("http://" + rt.AdminAddr() + "/api/plugins")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var plugins []pipeline.PluginStatus
+	if err := json.NewDecoder(resp.Body).Decode(&plugins); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]uint64{}
+	for _, p := range plugins {
+		got[string(p.Kind)+"."+p.Name+".in"] = p.Counters.In
+		got[string(p.Kind)+"."+p.Name+".out"] = p.Counters.Out
+	}
+	want := map[string]uint64{"inputs.tcp.in": 500, "inputs.tcp.out": 500, "filters.counter.in": 500, "outputs.file.in": 500, "outputs.file.out": 500}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("/api/plugins %s = %d, want %d (all: %v)", k, got[k], v, got)
+		}
+	}
+
+	m, err := http.Get("http://" + rt.AdminAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Body.Close()
+	body, _ := io.ReadAll(m.Body)
+	for _, line := range []string{
+		`interoceptor_plugin_messages_out_total{kind="outputs",name="file",type="file"} 500`,
+		`interoceptor_plugin_messages_in_total{kind="filters",name="counter",type="counter"} 500`,
+		`interoceptor_plugin_messages_dropped_total{kind="outputs",name="file",type="file"} 0`,
+	} {
+		if !strings.Contains(string(body), line) {
+			t.Errorf("/metrics lacks %q", line)
+		}
+	}
+	h, err := http.Get("http://" + rt.AdminAddr() + "/healthz")
+	if err != nil || h.StatusCode != 200 {
+		t.Fatalf("/healthz: %v %v", err, h)
+	}
+	h.Body.Close()
+}

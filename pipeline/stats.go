@@ -1,0 +1,14 @@
+package pipeline
+
+import "sync/atomic"
+
+// PluginStats are one plugin instance's counters. The runtime counts In, Out,
+// Dropped, Errors and ProcessNanos; a plugin adds to Errors or Dropped for
+// what only it can see (a truncated line, an unreachable peer).
+type PluginStats struct {
+	In           atomic.Uint64 // messages handed to the plugin (inputs: lines or datagrams read)
+	Out          atomic.Uint64 // messages it emitted (outputs: messages written)
+	Dropped      atomic.Uint64 // messages lost, each one also logged or reported
+	Errors       atomic.Uint64 // failed calls, bad input, decode errors
+	ProcessNanos atomic.Int64  // time spent inside the plugin's own code
+}
