@@ -104,13 +104,7 @@ external = true
 queue = "workers"
 path = %q
 `, i, filepath.Join(dir, fmt.Sprintf("var%d", i)), admin, url, out)))
-		checkFor(t, 15*time.Second, "worker admin API (subscriptions are made before it starts)", func() bool {
-			c, err := net.Dial("tcp", admin)
-			if err == nil {
-				c.Close()
-			}
-			return err == nil
-		})
+		workers[i].waitRunning(t)
 	}
 	src := filepath.Join(dir, "src.log")
 	f, err := os.Create(src)

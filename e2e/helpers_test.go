@@ -152,6 +152,16 @@ func (p *proc) signal(t *testing.T, s syscall.Signal) {
 	}
 }
 
+// waitRunning waits for the "pipeline running" log record, written once every
+// subscription is in place: before it, a remote publisher's messages have
+// no subscriber (core NATS keeps nothing).
+func (p *proc) waitRunning(t *testing.T) {
+	t.Helper()
+	checkFor(t, 15*time.Second, "the pipeline to be running", func() bool {
+		return strings.Contains(p.stderr.String(), `"msg":"pipeline running"`)
+	})
+}
+
 // runPipeline starts `interoceptor run` on a config written to dir.
 func runPipeline(t *testing.T, dir, name, config string) *proc {
 	t.Helper()
