@@ -53,11 +53,11 @@ type runner struct {
 	pub  *publisher // nil when the plugin does not publish
 	dead *publisher // dead_letter
 
-	mu       sync.Mutex // serialises calls into the plugin
-	subs     []*subscription
-	dec      BatchDecoder
-	batch    []*Message
-	lastWarn atomic.Int64 // unix ns of the last rate-limited warning
+	mu    sync.Mutex // serialises calls into the plugin
+	subs  []*subscription
+	dec   BatchDecoder
+	batch []*Message
+	warn  LogThrottle
 }
 
 // subscription is one NATS subscription of a runner, with the count of
@@ -213,12 +213,9 @@ func (r *runner) subscribe() error {
 // warnf logs at most once a second per plugin, so a flood of bad input
 // cannot flood the log; the counters still count every event.
 func (r *runner) warnf(msg string, args ...any) {
-	now := time.Now().UnixNano()
-	last := r.lastWarn.Load()
-	if now-last < int64(time.Second) || !r.lastWarn.CompareAndSwap(last, now) {
-		return
+	if ok, held := r.warn.Allow(); ok {
+		r.log.Warn(msg, append(args, "more_since_last_warning", held)...)
 	}
-	r.log.Warn(msg, args...)
 }
 
 // handle processes one batch from NATS.
