@@ -1,0 +1,578 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// scenario is one end-to-end pipeline, measured by driving the real binary.
+type scenario struct {
+	key    string // short name used in progress lines
+	title  string // as it appears in the report
+	input  string // "tcp" or "stdin"
+	influx bool   // decoder = "influx" on the input, format = "influx" on the output
+	about  string // one line for the report: what the clock covers
+}
+
+func scenarios() []scenario {
+	return []scenario{
+		{key: "tcp-raw", title: "tcp→file (raw)", input: "tcp",
+			about: "one TCP connection; clock from the first write until the file holds every byte"},
+		{key: "tcp-influx", title: "tcp→file (influx decode + encode)", input: "tcp", influx: true,
+			about: "as above, each line parsed into a metric and written back as line protocol; clock until the file holds every line"},
+		{key: "stdin-raw", title: "stdin→file (raw)", input: "stdin",
+			about: "lines piped into stdin; clock from the first write until the process exits by itself (startup included)"},
+	}
+}
+
+// chooseScenarios returns the scenarios -only names, in their usual order.
+func chooseScenarios(only string) ([]scenario, error) {
+	all := scenarios()
+	if only == "" {
+		return all, nil
+	}
+	want := map[string]bool{}
+	for _, k := range strings.Split(only, ",") {
+		want[strings.TrimSpace(k)] = true
+	}
+	var out []scenario
+	for _, sc := range all {
+		if want[sc.key] {
+			out = append(out, sc)
+			delete(want, sc.key)
+		}
+	}
+	delete(want, "none")
+	for k := range want {
+		return nil, fmt.Errorf("no scenario %q", k)
+	}
+	return out, nil
+}
+
+// runResult is what one run of a scenario measured.
+type runResult struct {
+	elapsed   time.Duration // the clock: see scenario.about
+	startup   time.Duration // process start → its "pipeline running" log record
+	drain     time.Duration // SIGTERM → exit (zero for stdin, which ends by itself)
+	user, sys time.Duration // CPU of the interoceptor process, whole life
+	maxRSS    int64         // bytes
+	selfCPU   time.Duration // CPU benchrun itself used meanwhile (the load generator shares the machine)
+	otherCPU  time.Duration // CPU the rest of the machine used meanwhile (other jobs)
+	inputIn   int64         // the input's "in" counter from its "stopped" record
+	outputOut int64         // the output's "out" counter
+}
+
+func (r runResult) cpu() time.Duration { return r.user + r.sys }
+
+// scenarioResult is every run of one scenario.
+type scenarioResult struct {
+	sc    scenario
+	lines int
+	bytes int
+	runs  []runResult
+}
+
+// byThroughput returns the runs, slowest first.
+func (s scenarioResult) byThroughput() []runResult {
+	runs := append([]runResult(nil), s.runs...)
+	sort.Slice(runs, func(i, j int) bool { return runs[i].elapsed > runs[j].elapsed })
+	return runs
+}
+
+// median is the median run by throughput (for an even count, the slower of the
+// two middle runs).
+func (s scenarioResult) median() runResult {
+	runs := s.byThroughput()
+	return runs[(len(runs)-1)/2]
+}
+
+func runScenario(sc scenario, o options, data lineData) (scenarioResult, error) {
+	res := scenarioResult{sc: sc, lines: data.n, bytes: len(data.buf)}
+	for i := 1; i <= o.runs; i++ {
+		r, err := runOnce(sc, o.bin, data)
+		if err != nil {
+			return res, fmt.Errorf("run %d: %w", i, err)
+		}
+		progress("%-10s run %d/%d: %8.0f lines/s, %.2fs, CPU %.2fs, RSS %.1f MiB, startup %s",
+			sc.key, i, o.runs, float64(data.n)/r.elapsed.Seconds(), r.elapsed.Seconds(),
+			r.cpu().Seconds(), float64(r.maxRSS)/(1<<20), r.startup.Round(time.Millisecond))
+		res.runs = append(res.runs, r)
+	}
+	return res, nil
+}
+
+const (
+	inputPlugin  = "inputs.%s[%s]"
+	outputPlugin = "outputs.file[file]"
+	subject      = "bench.lines"
+)
+
+func writeConfig(sc scenario, dir string, port int) (cfgPath, outPath string, err error) {
+	outPath = filepath.Join(dir, "out.log")
+	input := fmt.Sprintf("[[inputs.stdin]]\npublish = %q\n", subject)
+	if sc.input == "tcp" {
+		input = fmt.Sprintf("[[inputs.tcp]]\npublish = %q\naddress = \"127.0.0.1:%d\"\n", subject, port)
+	}
+	format := "payload"
+	if sc.influx {
+		input += "decoder = \"influx\"\n"
+		format = "influx"
+	}
+	cfg := fmt.Sprintf(`# written by bench/cmd/benchrun for the %q scenario
+[agent]
+name = "bench"
+data_dir = %q
+admin_addr = "off"
+
+[nats]
+url = ""  # the embedded server
+
+%s
+[[outputs.file]]
+subscribe = [%q]
+path = %q
+format = %q
+`, sc.key, filepath.Join(dir, "var"), input, subject, outPath, format)
+	cfgPath = filepath.Join(dir, "pipeline.toml")
+	return cfgPath, outPath, os.WriteFile(cfgPath, []byte(cfg), 0o644)
+}
+
+// runOnce runs a scenario once, in a fresh temporary directory, and checks
+// that the output holds exactly the lines sent, in order.
+func runOnce(sc scenario, bin string, data lineData) (r runResult, err error) {
+	dir, err := os.MkdirTemp("", "interoceptor-bench-")
+	if err != nil {
+		return r, err
+	}
+	defer func() {
+		if err == nil { // a failed run's directory is kept, to look into
+			os.RemoveAll(dir)
+		}
+	}()
+	port := 0
+	if sc.input == "tcp" {
+		if port, err = freePort(); err != nil {
+			return r, err
+		}
+	}
+	cfgPath, outPath, err := writeConfig(sc, dir, port)
+	if err != nil {
+		return r, err
+	}
+
+	log := &logWatch{running: make(chan struct{})}
+	resultPath := filepath.Join(dir, "rusage.json")
+	cmd, err := spawnCommand(resultPath, bin, "run", "-config", cfgPath, "-log-format", "json")
+	if err != nil {
+		return r, err
+	}
+	cmd.Stderr = log
+	var stdin io.WriteCloser
+	if sc.input == "stdin" {
+		if stdin, err = cmd.StdinPipe(); err != nil {
+			return r, err
+		}
+	}
+	selfBefore, machineBefore := selfCPU(), machineBusy()
+	if err := cmd.Start(); err != nil {
+		return r, err
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	defer func() {
+		select {
+		case <-exited:
+		default:
+			_ = cmd.Process.Kill() // the pipeline dies with the wrapper (Pdeathsig)
+			<-exited
+		}
+		if err != nil {
+			err = fmt.Errorf("%w\nkept %s; last lines of the log:\n%s", err, dir, lastLines(log.String(), 15))
+		}
+	}()
+
+	var clock time.Time // wall clock, to compare with the wrapper's
+	var stdinErr error
+	if sc.input == "stdin" {
+		// The clock starts at the first write, right after the process starts,
+		// as in `cat file | interoceptor run`: startup is inside it.
+		clock = time.Now()
+		writeErr := make(chan error, 1)
+		go func() { writeErr <- writeChunks(stdin, data.buf) }()
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Minute):
+			return r, errors.New("the process did not exit within 5m of the end of stdin")
+		}
+		stdinErr = <-writeErr // reported after the exit code, which says more
+	} else {
+		if err := waitRunning(log, exited, 30*time.Second); err != nil {
+			return r, err
+		}
+		conn, err := dialUntil(fmt.Sprintf("127.0.0.1:%d", port), exited, 30*time.Second)
+		if err != nil {
+			return r, err
+		}
+		defer conn.Close()
+		clock = time.Now()
+		writeErr := make(chan error, 1)
+		go func() {
+			err := writeChunks(conn, data.buf)
+			if err == nil {
+				err = conn.(*net.TCPConn).CloseWrite()
+			}
+			writeErr <- err
+		}()
+		if sc.influx {
+			err = waitForLines(outPath, data.n, exited)
+		} else {
+			err = waitForSize(outPath, int64(len(data.buf)), exited)
+		}
+		r.elapsed = time.Since(clock)
+		if err != nil {
+			return r, err
+		}
+		if err := <-writeErr; err != nil {
+			return r, fmt.Errorf("writing to the TCP input: %w", err)
+		}
+		sigterm := time.Now()
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			return r, err
+		}
+		select {
+		case <-exited:
+		case <-time.After(time.Minute):
+			return r, errors.New("no exit within 1m of SIGTERM")
+		}
+		r.drain = time.Since(sigterm)
+	}
+	r.selfCPU = selfCPU() - selfBefore
+	busy := machineBusy() - machineBefore
+
+	s, err := readSpawned(resultPath)
+	if err != nil {
+		return r, err
+	}
+	if s.ExitCode != 0 {
+		return r, fmt.Errorf("exit code %d, want 0", s.ExitCode)
+	}
+	if stdinErr != nil {
+		return r, fmt.Errorf("writing stdin: %w", stdinErr)
+	}
+	if sc.input == "stdin" {
+		r.elapsed = time.Duration(s.ExitedNs - clock.UnixNano())
+	}
+	r.user, r.sys = time.Duration(s.UserNs), time.Duration(s.SysNs)
+	r.maxRSS = s.MaxRSSKiB * 1024
+	// The wrapper's own CPU (its rusage includes the pipeline's) counts with
+	// the load generator's.
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.selfCPU += max(time.Duration(ru.Utime.Nano()+ru.Stime.Nano())-r.cpu(), 0)
+	}
+	if busy > 0 {
+		r.otherCPU = max(busy-r.cpu()-r.selfCPU, 0)
+	}
+	if at := log.runningAt(); !at.IsZero() {
+		r.startup = time.Duration(at.UnixNano() - s.StartedNs)
+	}
+	return r, verify(sc, &r, log.String(), outPath, data)
+}
+
+// verify checks the output file against what was sent, and the plugins'
+// "stopped" records: nothing dropped, nothing failed, every line counted.
+func verify(sc scenario, r *runResult, log, outPath string, data lineData) error {
+	// Both formats must give back the very bytes sent (the lines are canonical
+	// line protocol), in order: one connection keeps its order.
+	same, lines, err := compareFile(outPath, data.buf)
+	if err != nil {
+		return err
+	}
+	if lines != data.n {
+		return fmt.Errorf("the output has %d lines, want exactly %d", lines, data.n)
+	}
+	if !same {
+		out, err := os.ReadFile(outPath)
+		if err != nil {
+			return err
+		}
+		if sc.influx {
+			first, last := firstLastLine(out)
+			if first != data.first || last != data.last {
+				return fmt.Errorf("line protocol did not round-trip:\nfirst line %q\n      want %q\nlast line  %q\n      want %q", first, data.first, last, data.last)
+			}
+		}
+		return fmt.Errorf("the output differs from the input at %s", firstDifference(out, data.buf))
+	}
+	in, err := stoppedRecord(log, fmt.Sprintf(inputPlugin, sc.input, sc.input))
+	if err != nil {
+		return err
+	}
+	outRec, err := stoppedRecord(log, outputPlugin)
+	if err != nil {
+		return err
+	}
+	if outRec.Dropped != 0 || outRec.Errors != 0 || in.Dropped != 0 || in.Errors != 0 {
+		return fmt.Errorf("counters: input %+v, output %+v; want dropped=0 errors=0", in, outRec)
+	}
+	if in.In != int64(data.n) || outRec.Out != int64(data.n) {
+		return fmt.Errorf("counters: input in=%d, output out=%d; want %d", in.In, outRec.Out, data.n)
+	}
+	r.inputIn, r.outputOut = in.In, outRec.Out
+	return nil
+}
+
+// compareFile reads path in chunks (so benchrun stays small) and reports
+// whether it equals want, and how many newlines it holds.
+func compareFile(path string, want []byte) (same bool, lines int, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, 0, err
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	same = true
+	off := 0
+	for {
+		n, err := f.Read(buf)
+		lines += bytes.Count(buf[:n], []byte{'\n'})
+		if same && (off+n > len(want) || !bytes.Equal(buf[:n], want[off:off+n])) {
+			same = false
+		}
+		off += n
+		if err == io.EOF {
+			return same && off == len(want), lines, nil
+		}
+		if err != nil {
+			return false, lines, err
+		}
+	}
+}
+
+func firstLastLine(b []byte) (first, last string) {
+	b = bytes.TrimSuffix(b, []byte{'\n'})
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		first = string(b[:i])
+	} else {
+		first = string(b)
+	}
+	return first, string(b[bytes.LastIndexByte(b, '\n')+1:])
+}
+
+type counters struct {
+	In, Out, Dropped, Errors int64
+}
+
+// stoppedRecord finds the "stopped" record a plugin logs when it has drained.
+func stoppedRecord(log, plugin string) (counters, error) {
+	for _, line := range strings.Split(log, "\n") {
+		var rec struct {
+			Msg, Plugin              string
+			In, Out, Dropped, Errors int64
+		}
+		if json.Unmarshal([]byte(line), &rec) != nil || rec.Msg != "stopped" || rec.Plugin != plugin {
+			continue
+		}
+		return counters{rec.In, rec.Out, rec.Dropped, rec.Errors}, nil
+	}
+	return counters{}, fmt.Errorf("no \"stopped\" record for %s in the log", plugin)
+}
+
+// writeChunks writes b in 1 MiB writes, as a bufio.Writer of 1 MiB would.
+func writeChunks(w io.WriteCloser, b []byte) error {
+	const chunk = 1 << 20
+	for len(b) > 0 {
+		n := min(chunk, len(b))
+		if _, err := w.Write(b[:n]); err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	if _, ok := w.(*net.TCPConn); ok {
+		return nil // the caller half-closes it
+	}
+	return w.Close()
+}
+
+// pollEvery is how often the output file is looked at; it bounds the error of
+// the clock's stop.
+const pollEvery = 2 * time.Millisecond
+
+// stallAfter is how long the output may stay the same before a run fails.
+const stallAfter = 60 * time.Second
+
+// waitForSize waits until the file is exactly want bytes long.
+func waitForSize(path string, want int64, exited <-chan struct{}) error {
+	var last int64
+	lastChange := time.Now()
+	for {
+		fi, err := os.Stat(path)
+		size := int64(0)
+		if err == nil {
+			size = fi.Size()
+		} else if !os.IsNotExist(err) {
+			return err
+		}
+		switch {
+		case size == want:
+			return nil
+		case size > want:
+			return fmt.Errorf("the output grew to %d bytes, past the %d sent", size, want)
+		}
+		if size != last {
+			last, lastChange = size, time.Now()
+		} else if time.Since(lastChange) > stallAfter {
+			return fmt.Errorf("the output stalled at %d of %d bytes for %s", size, want, stallAfter)
+		}
+		if err := sleepOrExit(exited); err != nil {
+			return err
+		}
+	}
+}
+
+// waitForLines waits until the file holds want newlines, reading only what
+// was appended since the last look.
+func waitForLines(path string, want int, exited <-chan struct{}) error {
+	var f *os.File
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+	}()
+	buf := make([]byte, 1<<20)
+	lines := 0
+	lastChange := time.Now()
+	for {
+		if f == nil {
+			var err error
+			if f, err = os.Open(path); err != nil && !os.IsNotExist(err) {
+				return err
+			}
+		}
+		grew := false
+		for f != nil {
+			n, err := f.Read(buf)
+			lines += bytes.Count(buf[:n], []byte{'\n'})
+			grew = grew || n > 0
+			if err == io.EOF || n == 0 {
+				break
+			}
+			if err != nil {
+				return err
+			}
+		}
+		switch {
+		case lines == want:
+			return nil
+		case lines > want:
+			return fmt.Errorf("the output has %d lines, past the %d sent", lines, want)
+		}
+		if grew {
+			lastChange = time.Now()
+		} else if time.Since(lastChange) > stallAfter {
+			return fmt.Errorf("the output stalled at %d of %d lines for %s", lines, want, stallAfter)
+		}
+		if err := sleepOrExit(exited); err != nil {
+			return err
+		}
+	}
+}
+
+func sleepOrExit(exited <-chan struct{}) error {
+	select {
+	case <-exited:
+		return errors.New("the process exited before the output was complete")
+	case <-time.After(pollEvery):
+		return nil
+	}
+}
+
+func waitRunning(log *logWatch, exited <-chan struct{}, d time.Duration) error {
+	select {
+	case <-log.running:
+		return nil
+	case <-exited:
+		return errors.New("the process exited before it logged \"pipeline running\"")
+	case <-time.After(d):
+		return fmt.Errorf("no \"pipeline running\" record within %s", d)
+	}
+}
+
+// dialUntil connects to addr, retrying until it accepts.
+func dialUntil(addr string, exited <-chan struct{}, d time.Duration) (net.Conn, error) {
+	deadline := time.Now().Add(d)
+	for {
+		conn, err := net.Dial("tcp", addr)
+		if err == nil {
+			return conn, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("the TCP input did not accept within %s: %v", d, err)
+		}
+		select {
+		case <-exited:
+			return nil, errors.New("the process exited before the TCP input accepted")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// freePort returns a port that was free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// logWatch collects the process's stderr and notes when the "pipeline
+// running" record appears.
+type logWatch struct {
+	mu      sync.Mutex
+	b       bytes.Buffer
+	at      time.Time
+	running chan struct{}
+}
+
+func (w *logWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.b.Write(p)
+	if w.at.IsZero() && bytes.Contains(w.b.Bytes(), []byte(`"msg":"pipeline running"`)) {
+		w.at = time.Now()
+		close(w.running)
+	}
+	return len(p), nil
+}
+
+func (w *logWatch) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+func (w *logWatch) runningAt() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.at
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

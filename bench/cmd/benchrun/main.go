@@ -1,0 +1,104 @@
+// Command benchrun is what `make bench` runs: it measures the built binary end
+// to end (real processes, sockets and files) and runs the Go micro-benchmarks,
+// then writes everything to a Markdown report (bench/RESULTS.md).
+//
+// It only measures and writes: no figure is compared against a threshold
+// except to say, in the report, whether a target is met. It fails (exit 1)
+// when a scenario does not deliver exactly what was sent, because a speed
+// measured on a wrong result means nothing.
+//
+//	go run ./bench/cmd/benchrun -out bench/RESULTS.md [-runs 3] [-lines 1000000] [-bin ./bin/interoceptor] [-skip-go] [-only tcp-raw,...]
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"time"
+)
+
+type options struct {
+	out    string
+	runs   int
+	lines  int
+	bin    string
+	skipGo bool
+	only   string
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == spawnFlag {
+		os.Exit(spawnMain(os.Args[2:]))
+	}
+	var o options
+	flag.StringVar(&o.out, "out", "bench/RESULTS.md", "Markdown `file` to write the results to")
+	flag.IntVar(&o.runs, "runs", 3, "runs of each end-to-end scenario (the median run is reported)")
+	flag.IntVar(&o.lines, "lines", 1_000_000, "lines sent through each end-to-end scenario")
+	flag.StringVar(&o.bin, "bin", "./bin/interoceptor", "the interoceptor `binary` to measure (build it first: make build)")
+	flag.BoolVar(&o.skipGo, "skip-go", false, "skip the Go micro-benchmarks")
+	flag.StringVar(&o.only, "only", "", "run only these end-to-end `scenarios` (comma-separated: tcp-raw, tcp-influx, stdin-raw; \"none\" for none)")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fail("unexpected arguments: %v", flag.Args())
+	}
+	if o.runs < 1 || o.lines < 1 {
+		fail("-runs and -lines must be positive")
+	}
+	bin, err := filepath.Abs(o.bin)
+	if err != nil {
+		fail("%v", err)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		fail("%v (run `make build` first)", err)
+	}
+	o.bin = bin
+	chosen, err := chooseScenarios(o.only)
+	if err != nil {
+		fail("-only: %v", err)
+	}
+
+	began := time.Now()
+	rep := &report{opts: o, started: began}
+	rep.machine = describeMachine(bin) // load average and idle CPU are read here, before any work
+	progress("machine: %s, %s CPUs, load %s, %.0f%% idle", rep.machine.cpuModel, rep.machine.nproc, rep.machine.loadBefore, rep.machine.idleBefore)
+
+	data := generateLines(o.lines)
+	debug.FreeOSMemory() // benchrun shares the machine: give back what generating took
+	rep.firstLine = data.first
+	progress("generated %d lines, %d bytes", o.lines, len(data.buf))
+	for _, sc := range chosen {
+		res, err := runScenario(sc, o, data)
+		if err != nil {
+			fail("%s: %v", sc.title, err)
+		}
+		rep.scenarios = append(rep.scenarios, res)
+	}
+
+	goFailed := false
+	if !o.skipGo {
+		rep.goBench = runGoBenchmarks()
+		goFailed = rep.goBench.err != nil
+	}
+	rep.machine.loadAfter = readLoadavg()
+	rep.elapsed = time.Since(began)
+
+	if err := os.WriteFile(o.out, []byte(rep.markdown()), 0o644); err != nil {
+		fail("%v", err)
+	}
+	progress("wrote %s in %s", o.out, rep.elapsed.Round(time.Second))
+	if goFailed {
+		fail("go test failed (its output is in %s): %v", o.out, rep.goBench.err)
+	}
+}
+
+// progress prints a status line to stderr, so a long run shows where it is.
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "benchrun: "+format+"\n", args...)
+}
+
+func fail(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "benchrun: FAILED: "+format+"\n", args...)
+	os.Exit(1)
+}
