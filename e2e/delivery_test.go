@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -269,4 +270,51 @@ func TestEverySubcommandHasHelp(t *testing.T) {
 			t.Errorf("%s -h: exit %d, output:\n%s", sub, cmd.ProcessState.ExitCode(), b)
 		}
 	}
+}
+
+// A subscriber stopped while a remote publisher keeps sending hands every
+// batch NATS had already given it to its output before exiting: NATS's
+// drain, not an unsubscribe that would discard them.
+func TestSIGTERMWhileRemotePublisherSendsDrainsWhatArrived(t *testing.T) {
+	url, _ := startNatsServer(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.log")
+	p := runPipeline(t, dir, "worker", fmt.Sprintf(`
+[agent]
+name = "worker"
+data_dir = %q
+admin_addr = "off"
+[nats]
+url = %q
+[[outputs.file]]
+subscribe = ["e2e.flood"]
+external = true
+path = %q
+`, filepath.Join(dir, "var"), url, out))
+	p.waitRunning(t)
+	flood := start(t, exec.Command(binary, "flood", "-server", url, "-subject", "e2e.flood", "-rate", "200000", "-duration", "20s"))
+	checkFor(t, 20*time.Second, "messages arriving", func() bool { return countLines(t, out) > 20_000 })
+	p.signal(t, syscall.SIGTERM)
+	if code := p.wait(t, time.Minute); code != 0 {
+		t.Fatalf("exit %d after SIGTERM", code)
+	}
+	_ = flood.cmd.Process.Kill()
+	log := p.stderr.String()
+	var received, handled float64 = -1, -2
+	for _, line := range strings.Split(log, "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "nats stopped" {
+			received, _ = rec["received_batches"].(float64)
+			handled, _ = rec["handled_batches"].(float64)
+		}
+	}
+	if received <= 0 || received != handled {
+		t.Fatalf("batches received %v, handled %v: every batch NATS delivered must be handled", received, handled)
+	}
+	c := stoppedCounters(t, log, "outputs.file[file]")
+	lines := countLines(t, out)
+	if c["dropped"] != 0 || c["in"] != c["out"] || int(c["out"]) != lines {
+		t.Fatalf("counters %v, file has %d lines", c, lines)
+	}
+	t.Logf("%v batches, %d messages written before exit", received, lines)
 }

@@ -72,7 +72,10 @@ type SubjectFilter interface {
 }
 
 // Output writes a batch of messages. An error wrapped with Retryable is
-// retried with backoff; any other error drops the batch, counted.
+// retried with backoff; any other error drops the batch, counted. A message
+// the output cannot write (say, a log message in line protocol) is skipped
+// and counted by the output in Env.Stats.Dropped (and Errors, with a log
+// line); the runtime counts the rest of the batch as Out.
 type Output interface {
 	Write(batch []*Message) error
 }

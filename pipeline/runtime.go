@@ -53,11 +53,12 @@ type runner struct {
 	pub  *publisher // nil when the plugin does not publish
 	dead *publisher // dead_letter
 
-	mu    sync.Mutex // serialises calls into the plugin
-	subs  []*subscription
-	dec   BatchDecoder
-	batch []*Message
-	warn  LogThrottle
+	mu     sync.Mutex // serialises calls into the plugin
+	closed bool       // under mu: Close has been called
+	subs   []*subscription
+	dec    BatchDecoder
+	batch  []*Message
+	warn   LogThrottle
 }
 
 // subscription is one NATS subscription of a runner, with the count of
@@ -223,6 +224,12 @@ func (r *runner) handle(from *subscription, msg *nats.Msg) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	msgs, err := r.dec.Decode(msg.Data)
+	if r.closed {
+		// Only when a drain timed out: the plugin is gone, say so.
+		r.stats.Dropped.Add(uint64(len(msgs)))
+		r.warnf("message arrived after the plugin closed", "subject", msg.Subject, "messages", len(msgs))
+		return
+	}
 	if err != nil {
 		r.stats.Errors.Add(1)
 		r.stats.Dropped.Add(uint64(len(msgs)))
@@ -290,9 +297,12 @@ func (r *runner) write(batch []*Message) {
 	backoff := 100 * time.Millisecond
 	giveUp := time.Time{}
 	for {
+		// An output drops what it cannot write (a log message in line
+		// protocol), counting it; the rest of the batch was written.
+		droppedBefore := r.stats.Dropped.Load()
 		err := r.output.Write(batch)
 		if err == nil {
-			r.stats.Out.Add(uint64(len(batch)))
+			r.stats.Out.Add(uint64(len(batch)) - min(uint64(len(batch)), r.stats.Dropped.Load()-droppedBefore))
 			return
 		}
 		r.stats.Errors.Add(1)
@@ -453,14 +463,16 @@ func (rt *Runtime) publishersEmpty() bool {
 }
 
 // drain delivers everything in flight, gives filters their final tick, then
-// unsubscribes and closes every plugin.
+// closes the subscriptions upstream first, each after its last message has
+// been handled, and finally closes every plugin.
 func (rt *Runtime) drain() error {
 	rt.draining.Store(true)
 	var errs []error
 	if err := rt.quiesce(); err != nil {
 		errs = append(errs, err)
 	}
-	for _, r := range rt.runners {
+	order := rt.flowOrder()
+	for _, r := range order {
 		if r.ticker != nil {
 			r.tick(true)
 			if err := rt.quiesce(); err != nil {
@@ -468,17 +480,97 @@ func (rt *Runtime) drain() error {
 			}
 		}
 	}
-	for _, r := range rt.runners {
+	// A remote publisher may still be sending: NATS's Drain stops the flow
+	// and hands over what had already arrived, which Unsubscribe would
+	// discard. Upstream first, so that what a filter emits while draining
+	// still finds its subscribers.
+	for _, r := range order {
 		for _, s := range r.subs {
-			_ = s.sub.Unsubscribe()
+			if err := s.sub.Drain(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: drain %s: %w", r.cfg.ID(), s.pattern, err))
+			}
+		}
+		deadline := time.Now().Add(drainRetryGrace + 5*time.Second)
+		for _, s := range r.subs {
+			for s.sub.IsValid() && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		if err := rt.quiesce(); err != nil {
+			errs = append(errs, err)
 		}
 	}
+	// Every batch NATS gave this connection must have reached a handler.
+	var handled uint64
+	for _, r := range rt.runners {
+		for _, s := range r.subs {
+			handled += s.handled.Load()
+		}
+	}
+	received := rt.bus.Conn.Stats().InMsgs
 	rt.closeAll()
 	for _, r := range rt.runners {
 		s := r.stats.Snapshot()
 		r.log.Info("stopped", "in", s.In, "out", s.Out, "dropped", s.Dropped, "errors", s.Errors)
 	}
+	rt.log.Info("nats stopped", "received_batches", received, "handled_batches", handled, "published_batches", rt.published.Load())
+	if received != handled {
+		errs = append(errs, fmt.Errorf("nats: %d batches received but %d handled", received, handled))
+	}
 	return errors.Join(errs...)
+}
+
+// flowOrder sorts the runners so that each comes before the ones that
+// subscribe to what it publishes (inputs first, outputs last). Runners in a
+// cycle keep their config order.
+func (rt *Runtime) flowOrder() []*runner {
+	feeds := func(a, b *runner) bool {
+		for _, p := range []*publisher{a.pub, a.dead} {
+			if p == nil || a == b {
+				continue
+			}
+			for _, s := range b.subs {
+				if SubjectMatches(s.pattern, p.subject) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	indegree := map[*runner]int{}
+	for _, a := range rt.runners {
+		for _, b := range rt.runners {
+			if feeds(a, b) {
+				indegree[b]++
+			}
+		}
+	}
+	var order []*runner
+	done := map[*runner]bool{}
+	for len(order) < len(rt.runners) {
+		progressed := false
+		for _, r := range rt.runners {
+			if done[r] || indegree[r] > 0 {
+				continue
+			}
+			done[r], progressed = true, true
+			order = append(order, r)
+			for _, b := range rt.runners {
+				if feeds(r, b) {
+					indegree[b]--
+				}
+			}
+		}
+		if !progressed { // a cycle: take the first remaining in config order
+			for _, r := range rt.runners {
+				if !done[r] {
+					indegree[r] = 0
+					break
+				}
+			}
+		}
+	}
+	return order
 }
 
 // closeAll flushes and closes plugins, the admin server and the bus. It is
@@ -497,6 +589,7 @@ func (rt *Runtime) closeAll() {
 				r.log.Error("close failed", "err", err)
 			}
 		}
+		r.closed = true
 		r.pub.stop()
 		r.dead.stop()
 		if r.state.Load() != "failed" {
