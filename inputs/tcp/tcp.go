@@ -136,8 +136,10 @@ func (t *TCP) Run(ctx context.Context, out pipeline.LineEmitter) error {
 		}
 		if len(conns) >= t.MaxConnections {
 			mu.Unlock()
-			c.Close()
+			// Counted before the close, so that a peer that sees it closed
+			// sees it counted.
 			t.env.Stats.Errors.Add(1)
+			c.Close()
 			if ok, more := t.refused.Allow(); ok {
 				t.env.Log.Warn("connection refused: max_connections reached",
 					"remote", c.RemoteAddr().String(), "max_connections", t.MaxConnections, "more_since_last_log", more)
