@@ -1,22 +1,19 @@
 package counter
 
 import (
-	"bytes"
 	"fmt"
-	"reflect"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/BurntSushi/toml"
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 func TestCounterEmitsTotalsDeltasAndRatesPerSubject(t *testing.T) {
 	t0 := time.Unix(1700000000, 0)
 	c := newCounter(t, t0)
-	var out collector
 	steps := []struct {
 		received []string // subjects of the messages received before the tick
 		tickAt   time.Time
@@ -30,16 +27,16 @@ func TestCounterEmitsTotalsDeltasAndRatesPerSubject(t *testing.T) {
 	}
 	for i, step := range steps {
 		for _, s := range step.received {
-			if err := c.ProcessFrom(s, &pipeline.Message{Type: "log"}, &out); err != nil {
+			if err := c.ProcessFrom(s, &pipeline.Message{Type: "log"}, new(pipelinetest.Collector)); err != nil {
 				t.Fatal(err)
 			}
 		}
-		out.msgs = nil
+		var out pipelinetest.Collector
 		if err := c.Tick(step.tickAt, false, &out); err != nil {
 			t.Fatal(err)
 		}
 		var got []string
-		for _, m := range out.msgs {
+		for _, m := range out.Messages() {
 			got = append(got, string(m.Payload))
 			if m.Timestamp != step.tickAt.UnixNano() {
 				t.Errorf("tick %d: timestamp %d, want the tick's time", i, m.Timestamp)
@@ -54,17 +51,18 @@ func TestCounterEmitsTotalsDeltasAndRatesPerSubject(t *testing.T) {
 func TestCounterPointsAreMetrics(t *testing.T) {
 	t0 := time.Unix(1700000000, 0)
 	c := newCounter(t, t0)
-	var out collector
+	var out pipelinetest.Collector
 	for range 50 {
 		c.ProcessFrom("logs.nginx", &pipeline.Message{}, &out)
 	}
 	if err := c.Tick(t0.Add(10*time.Second), true, &out); err != nil {
 		t.Fatal(err)
 	}
-	if len(out.msgs) != 1 {
-		t.Fatalf("emitted %d messages, want 1", len(out.msgs))
+	msgs := out.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("emitted %d messages, want 1", len(msgs))
 	}
-	line, err := pipeline.AppendLineProtocol(nil, out.msgs[0])
+	line, err := pipeline.AppendLineProtocol(nil, msgs[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,23 +77,23 @@ func TestCounterCountsConcurrentlyWithTicks(t *testing.T) {
 	c := newCounter(t, t0)
 	const workers, each = 4, 1000
 	var wg sync.WaitGroup
-	var totals collector
+	var totals pipelinetest.Collector
 	for w := range workers {
 		wg.Go(func() {
 			for range each {
-				c.ProcessFrom(fmt.Sprintf("logs.%d", w%2), &pipeline.Message{}, &collector{})
+				c.ProcessFrom(fmt.Sprintf("logs.%d", w%2), &pipeline.Message{}, new(pipelinetest.Collector))
 			}
 		})
 	}
 	for i := range 10 {
-		c.Tick(t0.Add(time.Duration(i)*time.Second), false, &collector{})
+		c.Tick(t0.Add(time.Duration(i)*time.Second), false, new(pipelinetest.Collector))
 	}
 	wg.Wait()
 	if err := c.Tick(t0.Add(time.Minute), true, &totals); err != nil {
 		t.Fatal(err)
 	}
 	var sum int64
-	for _, m := range totals.msgs {
+	for _, m := range totals.Messages() {
 		sum += m.Field("total").Int
 	}
 	if sum != workers*each {
@@ -103,65 +101,15 @@ func TestCounterCountsConcurrentlyWithTicks(t *testing.T) {
 	}
 }
 
-// TestSampleSetsEveryKeyToItsDefault keeps sample.toml and the code in step.
-func TestSampleSetsEveryKeyToItsDefault(t *testing.T) {
-	reg, ok := pipeline.Lookup(pipeline.KindFilter, "counter")
-	if !ok {
-		t.Fatal("filters.counter is not registered")
-	}
-	var doc map[string]map[string][]map[string]any
-	if _, err := toml.Decode(reg.Sample, &doc); err != nil {
-		t.Fatalf("sample.toml: %v", err)
-	}
-	tables := doc["filters"]["counter"]
-	if len(tables) != 1 {
-		t.Fatalf("sample.toml has %d [[filters.counter]] tables, want 1", len(tables))
-	}
-	keys := tables[0]
-	for _, k := range []string{"name", "subscribe", "publish", "ticker_interval"} {
-		if _, ok := keys[k]; !ok {
-			t.Errorf("sample.toml lacks the shared key %q", k)
-		}
-	}
-	for _, k := range []string{"name", "publish", "subscribe", "external", "matcher", "queue", "ticker_interval"} {
-		delete(keys, k)
-	}
-	var src bytes.Buffer
-	if err := toml.NewEncoder(&src).Encode(keys); err != nil {
-		t.Fatal(err)
-	}
-	got := new(Counter)
-	md, err := toml.Decode(src.String(), got)
-	if err != nil {
-		t.Fatalf("sample.toml: %v", err)
-	}
-	if u := md.Undecoded(); len(u) > 0 {
-		t.Errorf("sample.toml has keys the plugin does not know: %v", u)
-	}
-	if want := reg.New(); !reflect.DeepEqual(got, want) {
-		t.Errorf("sample.toml decodes to %+v, want the defaults %+v", got, want)
-	}
-}
+// TestSample keeps sample.toml and the code in step.
+func TestSample(t *testing.T) { pipelinetest.CheckSample(t, pipeline.KindFilter, "counter") }
 
 // newCounter returns a counter whose first interval starts at t0.
 func newCounter(t *testing.T, t0 time.Time) *Counter {
 	t.Helper()
 	reg, _ := pipeline.Lookup(pipeline.KindFilter, "counter")
 	c := reg.New().(*Counter)
-	if err := c.Init(&pipeline.Env{Kind: pipeline.KindFilter, Type: "counter", Name: "counter"}); err != nil {
-		t.Fatal(err)
-	}
+	pipelinetest.Init(t, c, pipelinetest.Env(pipeline.KindFilter, "counter", "counter"))
 	c.last = t0 // as if Init ran at t0
 	return c
-}
-
-// collector is an emitter that keeps a copy of every message (a message is
-// only valid during Emit).
-type collector struct {
-	msgs []*pipeline.Message
-}
-
-func (c *collector) Emit(m *pipeline.Message) error {
-	c.msgs = append(c.msgs, m.Clone())
-	return nil
 }

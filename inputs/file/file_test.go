@@ -5,17 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/BurntSushi/toml"
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 func TestFileEmitsEveryLineThenEnds(t *testing.T) {
@@ -48,8 +45,8 @@ func TestFileEmitsEveryLineThenEnds(t *testing.T) {
 				p.MaxLineBytes = tc.maxLine
 			}
 			env := initFile(t, p)
-			var out collector
-			if err := p.Run(context.Background(), &out); err != nil {
+			out := &pipelinetest.Collector{LinesOnly: true}
+			if err := p.Run(context.Background(), out); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
 			if got := out.Lines(); !slices.Equal(got, tc.want) {
@@ -65,13 +62,7 @@ func TestFileEmitsEveryLineThenEnds(t *testing.T) {
 func TestFileMissingStopsStartup(t *testing.T) {
 	p := newDefault()
 	p.Path = filepath.Join(t.TempDir(), "nope.log")
-	err := p.Init(testEnv())
-	if err == nil || !strings.Contains(err.Error(), p.Path) {
-		t.Fatalf("Init = %v, want an error naming %s", err, p.Path)
-	}
-	if err := p.Close(); err != nil {
-		t.Errorf("Close after a failed Init: %v", err)
-	}
+	pipelinetest.CheckInitFails(t, p, pipelinetest.Env(pipeline.KindInput, "file", "file"), p.Path)
 }
 
 func TestFileStopsWhenThePipelineStops(t *testing.T) {
@@ -83,7 +74,7 @@ func TestFileStopsWhenThePipelineStops(t *testing.T) {
 	p.Path = path
 	initFile(t, p)
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &cancellingCollector{after: 1000, cancel: cancel}
+	out := &cancellingCollector{Collector: pipelinetest.Collector{LinesOnly: true}, after: 1000, cancel: cancel}
 	if err := p.Run(ctx, out); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -118,119 +109,32 @@ func TestFileValidate(t *testing.T) {
 	}
 }
 
-// TestSampleSetsEveryKeyToItsDefault keeps sample.toml and the code in step.
-func TestSampleSetsEveryKeyToItsDefault(t *testing.T) {
-	reg, ok := pipeline.Lookup(pipeline.KindInput, "file")
-	if !ok {
-		t.Fatal("inputs.file is not registered")
-	}
-	var doc map[string]map[string][]map[string]any
-	if _, err := toml.Decode(reg.Sample, &doc); err != nil {
-		t.Fatalf("sample.toml: %v", err)
-	}
-	tables := doc["inputs"]["file"]
-	if len(tables) != 1 {
-		t.Fatalf("sample.toml has %d [[inputs.file]] tables, want 1", len(tables))
-	}
-	keys := tables[0]
-	for _, k := range []string{"name", "publish"} {
-		if _, ok := keys[k]; !ok {
-			t.Errorf("sample.toml lacks the shared key %q", k)
-		}
-	}
-	for _, k := range []string{"name", "publish", "decoder", "dead_letter"} {
-		delete(keys, k)
-	}
-	var src bytes.Buffer
-	if err := toml.NewEncoder(&src).Encode(keys); err != nil {
-		t.Fatal(err)
-	}
-	got := new(File)
-	md, err := toml.Decode(src.String(), got)
-	if err != nil {
-		t.Fatalf("sample.toml: %v", err)
-	}
-	if u := md.Undecoded(); len(u) > 0 {
-		t.Errorf("sample.toml has keys the plugin does not know: %v", u)
-	}
-	if err := got.Validate(); err != nil {
-		t.Errorf("sample.toml does not validate: %v", err)
-	}
-	got.Path = "" // required: the sample shows an example, the default is empty
-	if want := reg.New(); !reflect.DeepEqual(got, want) {
-		t.Errorf("sample.toml decodes to %+v, want the defaults %+v", got, want)
-	}
-	typ := reflect.TypeFor[File]()
-	for i := range typ.NumField() {
-		if key := typ.Field(i).Tag.Get("toml"); key != "" {
-			if _, ok := keys[key]; !ok {
-				t.Errorf("sample.toml lacks key %q", key)
-			}
-		}
-	}
-}
+// TestSample keeps sample.toml and the code in step. The path is required:
+// the sample shows an example, the default is empty.
+func TestSample(t *testing.T) { pipelinetest.CheckSample(t, pipeline.KindInput, "file", "path") }
 
 func newDefault() *File {
 	reg, _ := pipeline.Lookup(pipeline.KindInput, "file")
 	return reg.New().(*File)
 }
 
-func testEnv() *pipeline.Env {
-	return &pipeline.Env{Kind: pipeline.KindInput, Type: "file", Name: "file",
-		Log: slog.New(slog.DiscardHandler), Stats: new(pipeline.PluginStats)}
-}
-
 func initFile(t *testing.T, p *File) *pipeline.Env {
 	t.Helper()
-	if err := p.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	env := testEnv()
-	if err := p.Init(env); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := p.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	env := pipelinetest.Env(pipeline.KindInput, "file", "file")
+	pipelinetest.Init(t, p, env)
 	return env
-}
-
-// collector is a LineEmitter that keeps a copy of every line (a line is only
-// valid during EmitLine).
-type collector struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (c *collector) EmitLine(line []byte) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.lines = append(c.lines, string(line))
-	return nil
-}
-
-func (c *collector) Emit(*pipeline.Message) error {
-	return errors.New("file emits lines, not messages")
-}
-
-func (c *collector) Lines() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.lines)
 }
 
 // cancellingCollector ends the pipeline after a number of lines.
 type cancellingCollector struct {
-	collector
+	pipelinetest.Collector
 	after  int
 	cancel func()
 }
 
 func (c *cancellingCollector) EmitLine(line []byte) error {
-	if len(c.Lines()) == c.after {
+	if c.Len() == c.after {
 		c.cancel()
 	}
-	return c.collector.EmitLine(line)
+	return c.Collector.EmitLine(line)
 }

@@ -5,15 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/BurntSushi/toml"
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 func TestGeneratorLogMode(t *testing.T) {
@@ -30,11 +28,11 @@ func TestGeneratorLogMode(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newDefault()
 			g.Rate, g.Count, g.Size = 0, 1000, tc.size
-			out := run(t, g)
-			if len(out.msgs) != 1000 {
-				t.Fatalf("emitted %d messages, want count = 1000", len(out.msgs))
+			msgs := run(t, g)
+			if len(msgs) != 1000 {
+				t.Fatalf("emitted %d messages, want count = 1000", len(msgs))
 			}
-			for i, m := range out.msgs {
+			for i, m := range msgs {
 				seq := int64(i + 1)
 				if f := m.Field("seq"); m.Type != "log" || f == nil || f.Kind != pipeline.KindInt || f.Int != seq {
 					t.Fatalf("message %d: type %q, seq field %+v; want a log with seq %d", i, m.Type, f, seq)
@@ -49,7 +47,7 @@ func TestGeneratorLogMode(t *testing.T) {
 					t.Errorf("message %d: payload %q, want %q", i, m.Payload, tc.wantPayload[i])
 				}
 			}
-			if last := out.msgs[999]; len(last.Payload) != max(tc.size, len("seq=1000")) {
+			if last := msgs[999]; len(last.Payload) != max(tc.size, len("seq=1000")) {
 				t.Errorf("payload %q: %d bytes, want size %d", last.Payload, len(last.Payload), tc.size)
 			}
 		})
@@ -59,11 +57,11 @@ func TestGeneratorLogMode(t *testing.T) {
 func TestGeneratorMetricModeIsALevelShiftSeries(t *testing.T) {
 	g := newDefault()
 	g.Mode, g.Rate, g.Count, g.ShiftEvery, g.Noise = "metric", 0, 1000, 100, 0
-	out := run(t, g)
-	if len(out.msgs) != 1000 {
-		t.Fatalf("emitted %d messages, want 1000", len(out.msgs))
+	msgs := run(t, g)
+	if len(msgs) != 1000 {
+		t.Fatalf("emitted %d messages, want 1000", len(msgs))
 	}
-	for i, m := range out.msgs {
+	for i, m := range msgs {
 		if !m.IsMetric() || m.Measurement() != Measurement || m.Fields[0].Name != pipeline.MeasurementField {
 			t.Fatalf("message %d is not a %q metric with its measurement first: %+v", i, Measurement, m)
 		}
@@ -80,7 +78,7 @@ func TestGeneratorMetricModeIsALevelShiftSeries(t *testing.T) {
 		// messages, then at least 10 away.
 		v, prev := value(t, m), 0.0
 		if i > 0 {
-			prev = value(t, out.msgs[i-1])
+			prev = value(t, msgs[i-1])
 		}
 		switch {
 		case v < 0 || v >= 100:
@@ -98,7 +96,7 @@ func TestGeneratorSeedMakesRunsReproducible(t *testing.T) {
 		g := newDefault()
 		g.Mode, g.Rate, g.Count, g.Seed = "metric", 0, 500, seed
 		var vs []float64
-		for _, m := range run(t, g).msgs {
+		for _, m := range run(t, g) {
 			vs = append(vs, value(t, m))
 		}
 		return vs
@@ -138,10 +136,10 @@ func TestGeneratorPacesToRate(t *testing.T) {
 			g := newDefault()
 			g.Rate, g.Count = tc.rate, tc.count
 			began := time.Now()
-			out := run(t, g)
+			msgs := run(t, g)
 			took := time.Since(began)
-			if int64(len(out.msgs)) != tc.count {
-				t.Fatalf("emitted %d, want %d", len(out.msgs), tc.count)
+			if int64(len(msgs)) != tc.count {
+				t.Fatalf("emitted %d, want %d", len(msgs), tc.count)
 			}
 			// Only a lower bound: faster than the rate means no pacing.
 			if least := time.Duration(float64(tc.count-1) / tc.rate * float64(time.Second)); took < least*9/10 {
@@ -156,22 +154,11 @@ func TestGeneratorStopsWhenThePipelineStops(t *testing.T) {
 		t.Run(fmt.Sprint("rate ", rate), func(t *testing.T) {
 			g := newDefault()
 			g.Rate = rate // count 0: no end of its own
-			if err := g.Init(testEnv()); err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			out := &collector{}
-			done := make(chan error, 1)
-			go func() { done <- g.Run(ctx, out) }()
-			waitFor(t, func() bool { return out.Len() > 0 })
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("Run: %v", err)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("Run did not return after the context ended")
+			out := &pipelinetest.Collector{MessagesOnly: true}
+			stop := pipelinetest.StartInput(t, g, testEnv(), out)
+			out.WaitFor(t, 1, 5*time.Second)
+			if err := stop(); err != nil {
+				t.Fatalf("Run: %v", err)
 			}
 		})
 	}
@@ -211,78 +198,25 @@ func TestGeneratorValidate(t *testing.T) {
 	}
 }
 
-// TestSampleSetsEveryKeyToItsDefault keeps sample.toml and the code in step.
-func TestSampleSetsEveryKeyToItsDefault(t *testing.T) {
-	reg, ok := pipeline.Lookup(pipeline.KindInput, "generator")
-	if !ok {
-		t.Fatal("inputs.generator is not registered")
-	}
-	var doc map[string]map[string][]map[string]any
-	if _, err := toml.Decode(reg.Sample, &doc); err != nil {
-		t.Fatalf("sample.toml: %v", err)
-	}
-	tables := doc["inputs"]["generator"]
-	if len(tables) != 1 {
-		t.Fatalf("sample.toml has %d [[inputs.generator]] tables, want 1", len(tables))
-	}
-	keys := tables[0]
-	for _, k := range []string{"name", "publish"} {
-		if _, ok := keys[k]; !ok {
-			t.Errorf("sample.toml lacks the shared key %q", k)
-		}
-	}
-	for _, k := range []string{"name", "publish", "decoder", "dead_letter"} {
-		delete(keys, k)
-	}
-	var src bytes.Buffer
-	if err := toml.NewEncoder(&src).Encode(keys); err != nil {
-		t.Fatal(err)
-	}
-	got := new(Generator)
-	md, err := toml.Decode(src.String(), got)
-	if err != nil {
-		t.Fatalf("sample.toml: %v", err)
-	}
-	if u := md.Undecoded(); len(u) > 0 {
-		t.Errorf("sample.toml has keys the plugin does not know: %v", u)
-	}
-	if want := reg.New(); !reflect.DeepEqual(got, want) {
-		t.Errorf("sample.toml decodes to %+v, want the defaults %+v", got, want)
-	}
-	typ := reflect.TypeFor[Generator]()
-	for i := range typ.NumField() {
-		if key := typ.Field(i).Tag.Get("toml"); key != "" {
-			if _, ok := keys[key]; !ok {
-				t.Errorf("sample.toml lacks key %q", key)
-			}
-		}
-	}
-}
+// TestSample keeps sample.toml and the code in step.
+func TestSample(t *testing.T) { pipelinetest.CheckSample(t, pipeline.KindInput, "generator") }
 
 func newDefault() *Generator {
 	reg, _ := pipeline.Lookup(pipeline.KindInput, "generator")
 	return reg.New().(*Generator)
 }
 
-func testEnv() *pipeline.Env {
-	return &pipeline.Env{Kind: pipeline.KindInput, Type: "generator", Name: "gen",
-		Log: slog.New(slog.DiscardHandler), Stats: new(pipeline.PluginStats)}
-}
+func testEnv() *pipeline.Env { return pipelinetest.Env(pipeline.KindInput, "generator", "gen") }
 
 // run runs g to its count and returns what it emitted.
-func run(t *testing.T, g *Generator) *collector {
+func run(t *testing.T, g *Generator) []*pipeline.Message {
 	t.Helper()
-	if err := g.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Init(testEnv()); err != nil {
-		t.Fatal(err)
-	}
-	out := &collector{}
+	pipelinetest.Init(t, g, testEnv())
+	out := &pipelinetest.Collector{MessagesOnly: true}
 	if err := g.Run(context.Background(), out); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	return out
+	return out.Messages()
 }
 
 func value(t *testing.T, m *pipeline.Message) float64 {
@@ -292,43 +226,4 @@ func value(t *testing.T, m *pipeline.Message) float64 {
 		t.Fatalf("no float field value in %+v", m)
 	}
 	return f.Float
-}
-
-// collector is an emitter that keeps a copy of every message (a message is
-// only valid during Emit).
-type collector struct {
-	mu   sync.Mutex
-	msgs []*pipeline.Message
-}
-
-func (c *collector) Emit(m *pipeline.Message) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.msgs = append(c.msgs, m.Clone())
-	// What the runtime does: fill empty headers in place. The generator must
-	// not carry them over to its next message.
-	m.UUID, m.Timestamp = pipeline.NewUUID(time.Now()), time.Now().UnixNano()
-	return nil
-}
-
-func (c *collector) EmitLine([]byte) error {
-	return errors.New("the generator emits messages, not lines")
-}
-
-func (c *collector) Len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.msgs)
-}
-
-// waitFor polls cond until it holds, failing the test after a deadline.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(time.Millisecond)
-	}
 }

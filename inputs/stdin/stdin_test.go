@@ -1,21 +1,17 @@
 package stdin
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"os"
-	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/BurntSushi/toml"
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 func TestStdinEmitsEveryLineThenEnds(t *testing.T) {
@@ -31,9 +27,10 @@ func TestStdinEmitsEveryLineThenEnds(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newStdin(t, strings.NewReader(tc.input))
-			var out collector
-			if err := s.Run(context.Background(), &out); err != nil {
+			s := newStdin(strings.NewReader(tc.input))
+			pipelinetest.Init(t, s, pipelinetest.Env(pipeline.KindInput, "stdin", "stdin"))
+			out := &pipelinetest.Collector{LinesOnly: true}
+			if err := s.Run(context.Background(), out); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
 			if got := out.Lines(); !slices.Equal(got, tc.want) {
@@ -61,11 +58,8 @@ func TestStdinStopsWhenThePipelineStops(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r, w := tc.source(t)
-			s := newStdin(t, r)
-			stats := s.env.Stats
-			var out collector
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
+			env, out := pipelinetest.Env(pipeline.KindInput, "stdin", "stdin"), &pipelinetest.Collector{LinesOnly: true}
+			stop := pipelinetest.StartInput(t, newStdin(r), env, out)
 			go func() {
 				// One write, so that one read takes it all in: once "a" and
 				// "b" are out, "partial" is in the reader's buffer.
@@ -73,21 +67,14 @@ func TestStdinStopsWhenThePipelineStops(t *testing.T) {
 					t.Error(err)
 				}
 			}()
-			go func() { done <- s.Run(ctx, &out) }()
-			waitFor(t, func() bool { return len(out.Lines()) == 2 })
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("Run: %v", err)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("Run did not return after the context ended")
+			out.WaitFor(t, 2, 5*time.Second)
+			if err := stop(); err != nil {
+				t.Fatalf("Run: %v", err)
 			}
 			if got := out.Lines(); !slices.Equal(got, tc.want) {
 				t.Errorf("emitted %q, want %q", got, tc.want)
 			}
-			if got := stats.Dropped.Load(); got != tc.wantDropped {
+			if got := env.Stats.Dropped.Load(); got != tc.wantDropped {
 				t.Errorf("Dropped = %d, want %d", got, tc.wantDropped)
 			}
 		})
@@ -117,71 +104,19 @@ func TestStdinValidate(t *testing.T) {
 	}
 }
 
-// TestSampleSetsEveryKeyToItsDefault keeps sample.toml and the code in step.
-func TestSampleSetsEveryKeyToItsDefault(t *testing.T) {
-	reg, ok := pipeline.Lookup(pipeline.KindInput, "stdin")
-	if !ok {
-		t.Fatal("inputs.stdin is not registered")
-	}
-	var doc map[string]map[string][]map[string]any
-	if _, err := toml.Decode(reg.Sample, &doc); err != nil {
-		t.Fatalf("sample.toml: %v", err)
-	}
-	tables := doc["inputs"]["stdin"]
-	if len(tables) != 1 {
-		t.Fatalf("sample.toml has %d [[inputs.stdin]] tables, want 1", len(tables))
-	}
-	keys := tables[0]
-	for _, k := range []string{"name", "publish"} {
-		if _, ok := keys[k]; !ok {
-			t.Errorf("sample.toml lacks the shared key %q", k)
-		}
-	}
-	for _, k := range []string{"name", "publish", "decoder", "dead_letter"} {
-		delete(keys, k)
-	}
-	var src bytes.Buffer
-	if err := toml.NewEncoder(&src).Encode(keys); err != nil {
-		t.Fatal(err)
-	}
-	got := new(Stdin)
-	md, err := toml.Decode(src.String(), got)
-	if err != nil {
-		t.Fatalf("sample.toml: %v", err)
-	}
-	if u := md.Undecoded(); len(u) > 0 {
-		t.Errorf("sample.toml has keys the plugin does not know: %v", u)
-	}
-	if want := reg.New(); !reflect.DeepEqual(got, want) {
-		t.Errorf("sample.toml decodes to %+v, want the defaults %+v", got, want)
-	}
-	typ := reflect.TypeFor[Stdin]()
-	for i := range typ.NumField() {
-		if key := typ.Field(i).Tag.Get("toml"); key != "" {
-			if _, ok := keys[key]; !ok {
-				t.Errorf("sample.toml lacks key %q", key)
-			}
-		}
-	}
-}
+// TestSample keeps sample.toml and the code in step.
+func TestSample(t *testing.T) { pipelinetest.CheckSample(t, pipeline.KindInput, "stdin") }
 
 func newDefault() *Stdin {
 	reg, _ := pipeline.Lookup(pipeline.KindInput, "stdin")
 	return reg.New().(*Stdin)
 }
 
-func newStdin(t *testing.T, in io.Reader) *Stdin {
-	t.Helper()
+// newStdin returns the input with its defaults, reading in instead of the
+// real standard input.
+func newStdin(in io.Reader) *Stdin {
 	s := newDefault()
 	s.in = in
-	if err := s.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	env := &pipeline.Env{Kind: pipeline.KindInput, Type: "stdin", Name: "stdin",
-		Log: slog.New(slog.DiscardHandler), Stats: new(pipeline.PluginStats)}
-	if err := s.Init(env); err != nil {
-		t.Fatal(err)
-	}
 	return s
 }
 
@@ -198,40 +133,4 @@ func ioPipe(t *testing.T) (io.Reader, io.Writer) {
 	r, w := io.Pipe()
 	t.Cleanup(func() { r.Close(); w.Close() })
 	return r, w
-}
-
-// collector is a LineEmitter that keeps a copy of every line (a line is only
-// valid during EmitLine).
-type collector struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (c *collector) EmitLine(line []byte) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.lines = append(c.lines, string(line))
-	return nil
-}
-
-func (c *collector) Emit(*pipeline.Message) error {
-	return errors.New("stdin emits lines, not messages")
-}
-
-func (c *collector) Lines() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.lines)
-}
-
-// waitFor polls cond until it holds, failing the test after a deadline.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(time.Millisecond)
-	}
 }

@@ -1,22 +1,18 @@
 package tcp
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/BurntSushi/toml"
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 func TestTCPEmitsTheLinesOfAConnectionInOrder(t *testing.T) {
@@ -41,7 +37,7 @@ func TestTCPEmitsTheLinesOfAConnectionInOrder(t *testing.T) {
 			}
 			env, out, _ := start(t, in)
 			send(t, in.Addr(), tc.send)
-			waitFor(t, func() bool { return len(out.Lines()) >= len(tc.want) })
+			out.WaitFor(t, len(tc.want), 5*time.Second)
 			if got := out.Lines(); !slices.Equal(got, tc.want) {
 				t.Errorf("emitted %q, want %q", got, tc.want)
 			}
@@ -67,7 +63,7 @@ func TestTCPServesManyConnectionsAtOnce(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	waitFor(t, func() bool { return len(out.Lines()) == conns*lines })
+	out.WaitFor(t, conns*lines, 5*time.Second)
 	// Connections interleave; each one's lines stay in order.
 	next := make([]int, conns)
 	for _, l := range out.Lines() {
@@ -93,7 +89,7 @@ func TestTCPRefusesConnectionsBeyondMax(t *testing.T) {
 	}
 	defer first.Close()
 	io.WriteString(first, "first\n")
-	waitFor(t, func() bool { return len(out.Lines()) == 1 }) // the first is being served
+	out.WaitFor(t, 1, 5*time.Second) // the first is being served
 
 	second, err := net.Dial("tcp", in.Addr().String())
 	if err != nil {
@@ -110,7 +106,7 @@ func TestTCPRefusesConnectionsBeyondMax(t *testing.T) {
 
 	// Once the first is gone, a new connection is served.
 	first.Close()
-	waitFor(t, func() bool {
+	pipelinetest.WaitUntil(t, 5*time.Second, func() bool {
 		if c, err := net.Dial("tcp", in.Addr().String()); err == nil {
 			io.WriteString(c, "again\n") // refused while the first is still being closed
 			c.Close()
@@ -132,7 +128,7 @@ func TestTCPShutdownEmitsWhatWasRead(t *testing.T) {
 	if _, err := io.WriteString(c, "a\nb\npartial"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return len(out.Lines()) == 2 })
+	out.WaitFor(t, 2, 5*time.Second)
 
 	if err := stop(); err != nil { // the connection is still open
 		t.Fatalf("Run: %v", err)
@@ -157,13 +153,7 @@ func TestTCPAddressInUseStopsStartup(t *testing.T) {
 	defer taken.Close()
 	in := newDefault()
 	in.Address = taken.Addr().String()
-	err = in.Init(testEnv())
-	if err == nil || !strings.Contains(err.Error(), in.Address) {
-		t.Fatalf("Init = %v, want an error naming %s", err, in.Address)
-	}
-	if err := in.Close(); err != nil {
-		t.Errorf("Close after a failed Init: %v", err)
-	}
+	pipelinetest.CheckInitFails(t, in, pipelinetest.Env(pipeline.KindInput, "tcp", "tcp"), in.Address)
 }
 
 func TestTCPValidate(t *testing.T) {
@@ -195,53 +185,8 @@ func TestTCPValidate(t *testing.T) {
 	}
 }
 
-// TestSampleSetsEveryKeyToItsDefault keeps sample.toml and the code in step.
-func TestSampleSetsEveryKeyToItsDefault(t *testing.T) {
-	reg, ok := pipeline.Lookup(pipeline.KindInput, "tcp")
-	if !ok {
-		t.Fatal("inputs.tcp is not registered")
-	}
-	var doc map[string]map[string][]map[string]any
-	if _, err := toml.Decode(reg.Sample, &doc); err != nil {
-		t.Fatalf("sample.toml: %v", err)
-	}
-	tables := doc["inputs"]["tcp"]
-	if len(tables) != 1 {
-		t.Fatalf("sample.toml has %d [[inputs.tcp]] tables, want 1", len(tables))
-	}
-	keys := tables[0]
-	for _, k := range []string{"name", "publish"} {
-		if _, ok := keys[k]; !ok {
-			t.Errorf("sample.toml lacks the shared key %q", k)
-		}
-	}
-	for _, k := range []string{"name", "publish", "decoder", "dead_letter"} {
-		delete(keys, k)
-	}
-	var src bytes.Buffer
-	if err := toml.NewEncoder(&src).Encode(keys); err != nil {
-		t.Fatal(err)
-	}
-	got := new(TCP)
-	md, err := toml.Decode(src.String(), got)
-	if err != nil {
-		t.Fatalf("sample.toml: %v", err)
-	}
-	if u := md.Undecoded(); len(u) > 0 {
-		t.Errorf("sample.toml has keys the plugin does not know: %v", u)
-	}
-	if want := reg.New(); !reflect.DeepEqual(got, want) {
-		t.Errorf("sample.toml decodes to %+v, want the defaults %+v", got, want)
-	}
-	typ := reflect.TypeFor[TCP]()
-	for i := range typ.NumField() {
-		if key := typ.Field(i).Tag.Get("toml"); key != "" {
-			if _, ok := keys[key]; !ok {
-				t.Errorf("sample.toml lacks key %q", key)
-			}
-		}
-	}
-}
+// TestSample keeps sample.toml and the code in step.
+func TestSample(t *testing.T) { pipelinetest.CheckSample(t, pipeline.KindInput, "tcp") }
 
 func newDefault() *TCP {
 	reg, _ := pipeline.Lookup(pipeline.KindInput, "tcp")
@@ -250,48 +195,12 @@ func newDefault() *TCP {
 	return in
 }
 
-func testEnv() *pipeline.Env {
-	return &pipeline.Env{Kind: pipeline.KindInput, Type: "tcp", Name: "tcp",
-		Log: slog.New(slog.DiscardHandler), Stats: new(pipeline.PluginStats)}
-}
-
 // start initialises and runs the input as the runtime does; stop ends it and
 // returns what Run returned. The test's cleanup stops it too.
-func start(t *testing.T, in *TCP) (env *pipeline.Env, out *collector, stop func() error) {
+func start(t *testing.T, in *TCP) (env *pipeline.Env, out *pipelinetest.Collector, stop func() error) {
 	t.Helper()
-	if err := in.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	env = testEnv()
-	if err := in.Init(env); err != nil {
-		t.Fatal(err)
-	}
-	out = new(collector)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx, out) }()
-	var once sync.Once
-	var runErr error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case runErr = <-done:
-			case <-time.After(5 * time.Second):
-				runErr = errors.New("Run did not return within 5s of the context ending")
-			}
-			if err := in.Close(); err != nil && runErr == nil {
-				runErr = err
-			}
-		})
-		return runErr
-	}
-	t.Cleanup(func() {
-		if err := stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	return env, out, stop
+	env, out = pipelinetest.Env(pipeline.KindInput, "tcp", "tcp"), &pipelinetest.Collector{LinesOnly: true}
+	return env, out, pipelinetest.StartInput(t, in, env, out)
 }
 
 // send writes s on a new connection and closes it.
@@ -305,41 +214,5 @@ func send(t *testing.T, addr net.Addr, s string) {
 	defer c.Close()
 	if _, err := io.WriteString(c, s); err != nil {
 		t.Error(err)
-	}
-}
-
-// collector is a LineEmitter that keeps a copy of every line (a line is only
-// valid during EmitLine).
-type collector struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (c *collector) EmitLine(line []byte) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.lines = append(c.lines, string(line))
-	return nil
-}
-
-func (c *collector) Emit(*pipeline.Message) error {
-	return errors.New("tcp emits lines, not messages")
-}
-
-func (c *collector) Lines() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.lines)
-}
-
-// waitFor polls cond until it holds, failing the test after a deadline.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }

@@ -1,20 +1,14 @@
 package udp
 
 import (
-	"bytes"
-	"context"
 	"errors"
-	"log/slog"
 	"net"
-	"reflect"
 	"slices"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/BurntSushi/toml"
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 func TestUDPEmitsEveryNonEmptyLine(t *testing.T) {
@@ -50,7 +44,7 @@ func TestUDPEmitsEveryNonEmptyLine(t *testing.T) {
 				}
 			}
 			// Loopback keeps datagrams in order: "end" comes last.
-			waitFor(t, func() bool { return slices.Contains(out.Lines(), "end") })
+			pipelinetest.WaitUntil(t, 5*time.Second, func() bool { return slices.Contains(out.Lines(), "end") })
 			if got := out.Lines(); !slices.Equal(got, append(tc.want, "end")) {
 				t.Errorf("emitted %q, want %q", got, append(tc.want, "end"))
 			}
@@ -77,13 +71,7 @@ func TestUDPAddressInUseStopsStartup(t *testing.T) {
 	defer taken.Close()
 	in := newDefault()
 	in.Address = taken.LocalAddr().String()
-	err = in.Init(testEnv())
-	if err == nil || !strings.Contains(err.Error(), in.Address) {
-		t.Fatalf("Init = %v, want an error naming %s", err, in.Address)
-	}
-	if err := in.Close(); err != nil {
-		t.Errorf("Close after a failed Init: %v", err)
-	}
+	pipelinetest.CheckInitFails(t, in, pipelinetest.Env(pipeline.KindInput, "udp", "udp"), in.Address)
 }
 
 func TestUDPValidate(t *testing.T) {
@@ -114,53 +102,8 @@ func TestUDPValidate(t *testing.T) {
 	}
 }
 
-// TestSampleSetsEveryKeyToItsDefault keeps sample.toml and the code in step.
-func TestSampleSetsEveryKeyToItsDefault(t *testing.T) {
-	reg, ok := pipeline.Lookup(pipeline.KindInput, "udp")
-	if !ok {
-		t.Fatal("inputs.udp is not registered")
-	}
-	var doc map[string]map[string][]map[string]any
-	if _, err := toml.Decode(reg.Sample, &doc); err != nil {
-		t.Fatalf("sample.toml: %v", err)
-	}
-	tables := doc["inputs"]["udp"]
-	if len(tables) != 1 {
-		t.Fatalf("sample.toml has %d [[inputs.udp]] tables, want 1", len(tables))
-	}
-	keys := tables[0]
-	for _, k := range []string{"name", "publish"} {
-		if _, ok := keys[k]; !ok {
-			t.Errorf("sample.toml lacks the shared key %q", k)
-		}
-	}
-	for _, k := range []string{"name", "publish", "decoder", "dead_letter"} {
-		delete(keys, k)
-	}
-	var src bytes.Buffer
-	if err := toml.NewEncoder(&src).Encode(keys); err != nil {
-		t.Fatal(err)
-	}
-	got := new(UDP)
-	md, err := toml.Decode(src.String(), got)
-	if err != nil {
-		t.Fatalf("sample.toml: %v", err)
-	}
-	if u := md.Undecoded(); len(u) > 0 {
-		t.Errorf("sample.toml has keys the plugin does not know: %v", u)
-	}
-	if want := reg.New(); !reflect.DeepEqual(got, want) {
-		t.Errorf("sample.toml decodes to %+v, want the defaults %+v", got, want)
-	}
-	typ := reflect.TypeFor[UDP]()
-	for i := range typ.NumField() {
-		if key := typ.Field(i).Tag.Get("toml"); key != "" {
-			if _, ok := keys[key]; !ok {
-				t.Errorf("sample.toml lacks key %q", key)
-			}
-		}
-	}
-}
+// TestSample keeps sample.toml and the code in step.
+func TestSample(t *testing.T) { pipelinetest.CheckSample(t, pipeline.KindInput, "udp") }
 
 func newDefault() *UDP {
 	reg, _ := pipeline.Lookup(pipeline.KindInput, "udp")
@@ -169,82 +112,10 @@ func newDefault() *UDP {
 	return in
 }
 
-func testEnv() *pipeline.Env {
-	return &pipeline.Env{Kind: pipeline.KindInput, Type: "udp", Name: "udp",
-		Log: slog.New(slog.DiscardHandler), Stats: new(pipeline.PluginStats)}
-}
-
 // start initialises and runs the input as the runtime does; stop ends it and
 // returns what Run returned. The test's cleanup stops it too.
-func start(t *testing.T, in *UDP) (env *pipeline.Env, out *collector, stop func() error) {
+func start(t *testing.T, in *UDP) (env *pipeline.Env, out *pipelinetest.Collector, stop func() error) {
 	t.Helper()
-	if err := in.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	env = testEnv()
-	if err := in.Init(env); err != nil {
-		t.Fatal(err)
-	}
-	out = new(collector)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx, out) }()
-	var once sync.Once
-	var runErr error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case runErr = <-done:
-			case <-time.After(5 * time.Second):
-				runErr = errors.New("Run did not return within 5s of the context ending")
-			}
-			if err := in.Close(); err != nil && runErr == nil {
-				runErr = err
-			}
-		})
-		return runErr
-	}
-	t.Cleanup(func() {
-		if err := stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	return env, out, stop
-}
-
-// collector is a LineEmitter that keeps a copy of every line (a line is only
-// valid during EmitLine).
-type collector struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (c *collector) EmitLine(line []byte) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.lines = append(c.lines, string(line))
-	return nil
-}
-
-func (c *collector) Emit(*pipeline.Message) error {
-	return errors.New("udp emits lines, not messages")
-}
-
-func (c *collector) Lines() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.lines)
-}
-
-// waitFor polls cond until it holds, failing the test after a deadline.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	env, out = pipelinetest.Env(pipeline.KindInput, "udp", "udp"), &pipelinetest.Collector{LinesOnly: true}
+	return env, out, pipelinetest.StartInput(t, in, env, out)
 }

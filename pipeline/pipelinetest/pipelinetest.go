@@ -1,0 +1,328 @@
+// Package pipelinetest has helpers for testing plugins against the contracts
+// of package pipeline, the way net/http/httptest serves net/http: an Env, a
+// Collector that keeps what a plugin emits, Init and StartInput that take a
+// plugin through its lifecycle as the runtime does, and CheckSample, which
+// keeps a plugin's sample.toml and its defaults in step.
+package pipelinetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/interoceptor/interoceptor/pipeline"
+)
+
+// StopTimeout is how long the stop function of StartInput waits for Run to
+// return once its context has ended.
+const StopTimeout = 5 * time.Second
+
+// Env returns the Env the runtime would give a plugin, for a test: its
+// logger discards everything and its stats start at zero.
+func Env(kind pipeline.Kind, typ, name string) *pipeline.Env {
+	return &pipeline.Env{Kind: kind, Type: typ, Name: name,
+		Log: slog.New(slog.DiscardHandler), Stats: new(pipeline.PluginStats)}
+}
+
+// Collector is a LineEmitter (and so an Emitter) that keeps a deep copy of
+// every message and line it is given: both are only valid during the call.
+// The zero value takes both; it is safe for concurrent use.
+type Collector struct {
+	// LinesOnly makes Emit fail, for an input that must send every line
+	// through EmitLine (and so through its decoder).
+	LinesOnly bool
+	// MessagesOnly makes EmitLine fail, for a plugin that builds its own
+	// messages.
+	MessagesOnly bool
+
+	mu    sync.Mutex
+	lines []string
+	msgs  []*pipeline.Message
+}
+
+var _ pipeline.LineEmitter = (*Collector)(nil)
+
+// Emit keeps a copy of m. Then, as the runtime does, it stamps m's empty
+// UUID and Timestamp in place: a plugin that reuses its message must not
+// carry them over to the next one.
+func (c *Collector) Emit(m *pipeline.Message) error {
+	if c.LinesOnly {
+		return errors.New("pipelinetest: Emit called on a LinesOnly collector: this plugin emits lines, not messages")
+	}
+	c.mu.Lock()
+	c.msgs = append(c.msgs, m.Clone())
+	c.mu.Unlock()
+	if m.Timestamp == 0 || m.UUID == (pipeline.UUID{}) {
+		now := time.Now()
+		if m.Timestamp == 0 {
+			m.Timestamp = now.UnixNano()
+		}
+		if m.UUID == (pipeline.UUID{}) {
+			m.UUID = pipeline.NewUUID(now)
+		}
+	}
+	return nil
+}
+
+// EmitLine keeps a copy of line.
+func (c *Collector) EmitLine(line []byte) error {
+	if c.MessagesOnly {
+		return errors.New("pipelinetest: EmitLine called on a MessagesOnly collector: this plugin emits messages, not lines")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lines = append(c.lines, string(line))
+	return nil
+}
+
+// Lines returns the lines emitted so far, in order.
+func (c *Collector) Lines() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.lines)
+}
+
+// Messages returns the copies of the messages emitted so far, in order.
+func (c *Collector) Messages() []*pipeline.Message {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.msgs)
+}
+
+// Len returns how many lines and messages were emitted so far, together.
+func (c *Collector) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.lines) + len(c.msgs)
+}
+
+// WaitFor waits until at least n lines and messages, together, have been
+// emitted, and fails the test if that takes longer than timeout.
+func (c *Collector) WaitFor(t testing.TB, n int, timeout time.Duration) {
+	t.Helper()
+	WaitUntil(t, timeout, func() bool { return c.Len() >= n })
+}
+
+// WaitUntil polls cond until it holds, and fails the test if that takes
+// longer than timeout: a deadline instead of a sleep.
+func WaitUntil(t testing.TB, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v", timeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Init takes p, a plugin with its config set, through validate and init as
+// the runtime does (each step only if p implements it), and closes it when
+// the test ends if it is a Closer. A failure fails the test at once.
+func Init(t testing.TB, p any, env *pipeline.Env) {
+	t.Helper()
+	initialise(t, p, env)
+	if c, ok := p.(pipeline.Closer); ok {
+		t.Cleanup(func() {
+			if err := c.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+	}
+}
+
+// initialise validates and inits p. When Init fails, p is closed all the
+// same, as the runtime does, before the test fails.
+func initialise(t testing.TB, p any, env *pipeline.Env) {
+	t.Helper()
+	if v, ok := p.(pipeline.Validator); ok {
+		if err := v.Validate(); err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+	}
+	if i, ok := p.(pipeline.Initializer); ok {
+		if err := i.Init(env); err != nil {
+			if c, ok := p.(pipeline.Closer); ok {
+				c.Close()
+			}
+			t.Fatalf("Init: %v", err)
+		}
+	}
+}
+
+// CheckInitFails checks what the contract asks of a plugin whose Init cannot
+// acquire what it needs (an address in use, a path that cannot be opened):
+// Init returns an error whose text holds want, what the user has to fix; and
+// Close, which the runtime still calls, succeeds.
+func CheckInitFails(t testing.TB, p pipeline.Initializer, env *pipeline.Env, want string) {
+	t.Helper()
+	err := p.Init(env)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Init = %v, want an error naming %s", err, want)
+	}
+	if c, ok := p.(pipeline.Closer); ok {
+		if err := c.Close(); err != nil {
+			t.Errorf("Close after a failed Init: %v", err)
+		}
+	}
+}
+
+// StartInput validates and inits in, then runs it on its own goroutine,
+// emitting to out, as the runtime does. stop ends Run's context, waits up to
+// StopTimeout for Run to return, closes in if it is a Closer, and returns
+// Run's error (or Close's, or one saying Run did not return). The test's
+// cleanup stops it too, if the test has not.
+func StartInput(t testing.TB, in pipeline.Input, env *pipeline.Env, out *Collector) (stop func() error) {
+	t.Helper()
+	initialise(t, in, env)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx, out) }()
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(StopTimeout):
+				runErr = fmt.Errorf("the input's Run did not return within %v of its context ending", StopTimeout)
+			}
+			if c, ok := in.(pipeline.Closer); ok {
+				if err := c.Close(); err != nil && runErr == nil {
+					runErr = err
+				}
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return stop
+}
+
+// CheckSample checks that the registered sample.toml of a plugin and its
+// defaults agree:
+//
+//   - the sample holds exactly one [[kind.typ]] table, which decodes strictly
+//     (no key the plugin does not know) and validates;
+//   - it shows the shared keys a table of its kind needs (name; publish for
+//     an input or a filter; subscribe for a filter or an output;
+//     ticker_interval for a plugin that ticks);
+//   - every key of the plugin (every toml tag of its struct) is in it;
+//   - each of them is set to its default, except the required keys, whose
+//     example values are set aside: their default is the zero value.
+func CheckSample(t testing.TB, kind pipeline.Kind, typ string, required ...string) {
+	t.Helper()
+	reg, ok := pipeline.Lookup(kind, typ)
+	if !ok {
+		t.Fatalf("%s.%s is not registered", kind, typ)
+	}
+	want := reg.New()
+	if v := reflect.ValueOf(want); v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		t.Fatalf("%s.%s: New returns %T, want a pointer to a struct", kind, typ, want)
+	}
+	var doc map[string]map[string][]map[string]any
+	if _, err := toml.Decode(reg.Sample, &doc); err != nil {
+		t.Fatalf("sample.toml: %v", err)
+	}
+	tables := doc[string(kind)][typ]
+	if len(tables) != 1 {
+		t.Fatalf("sample.toml has %d [[%s.%s]] tables, want 1", len(tables), kind, typ)
+	}
+	keys := tables[0]
+	for _, k := range sampleSharedKeys(kind, want) {
+		if _, ok := keys[k]; !ok {
+			t.Errorf("sample.toml lacks the shared key %q", k)
+		}
+	}
+	for _, k := range pipeline.SharedKeys(kind) {
+		delete(keys, k)
+	}
+	var src bytes.Buffer
+	if err := toml.NewEncoder(&src).Encode(keys); err != nil {
+		t.Fatal(err)
+	}
+	got := reflect.New(reflect.TypeOf(want).Elem())
+	md, err := toml.Decode(src.String(), got.Interface())
+	if err != nil {
+		t.Fatalf("sample.toml: %v", err)
+	}
+	if u := md.Undecoded(); len(u) > 0 {
+		t.Errorf("sample.toml has keys the plugin does not know: %v", u)
+	}
+	if v, ok := got.Interface().(pipeline.Validator); ok {
+		if err := v.Validate(); err != nil {
+			t.Errorf("sample.toml does not validate: %v", err)
+		}
+	}
+	fields := got.Elem().Type()
+	for _, key := range required {
+		i := fieldIndex(fields, key)
+		if i < 0 {
+			t.Fatalf("%T has no field for the required key %q", want, key)
+		}
+		got.Elem().Field(i).SetZero()
+	}
+	if !reflect.DeepEqual(got.Interface(), want) {
+		t.Errorf("sample.toml decodes to %+v, want the defaults %+v", got.Interface(), want)
+	}
+	for i := range fields.NumField() {
+		if key := tomlKey(fields.Field(i)); key != "" {
+			if _, ok := keys[key]; !ok {
+				t.Errorf("sample.toml lacks key %q", key)
+			}
+		}
+	}
+}
+
+// sampleSharedKeys are the shared keys a sample must show for plugin p of
+// the given kind.
+func sampleSharedKeys(kind pipeline.Kind, p any) []string {
+	keys := []string{"name"}
+	switch kind {
+	case pipeline.KindInput:
+		keys = append(keys, "publish")
+	case pipeline.KindFilter:
+		keys = append(keys, "subscribe", "publish")
+	case pipeline.KindOutput:
+		keys = append(keys, "subscribe")
+	}
+	if _, ok := p.(pipeline.Ticker); ok {
+		keys = append(keys, "ticker_interval")
+	}
+	return keys
+}
+
+// fieldIndex returns the index of the field of struct type typ that decodes
+// from key, -1 for none.
+func fieldIndex(typ reflect.Type, key string) int {
+	for i := range typ.NumField() {
+		if tomlKey(typ.Field(i)) == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// tomlKey returns the key a struct field decodes from, "" for none.
+func tomlKey(f reflect.StructField) string {
+	key, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+	if key == "-" {
+		return ""
+	}
+	return key
+}
