@@ -3,7 +3,6 @@
 package file
 
 import (
-	"bufio"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -33,11 +32,8 @@ type File struct {
 	Format      string `toml:"format"`
 	BufferBytes int    `toml:"buffer_bytes"`
 
-	env     *pipeline.Env
-	f       *os.File
-	w       *bufio.Writer
-	line    []byte
-	skipped pipeline.LogThrottle
+	f *os.File
+	w *pipeline.LineWriter
 }
 
 var (
@@ -64,7 +60,6 @@ func (o *File) Validate() error {
 // parent directories (0755), so that an unwritable path stops the pipeline
 // from starting.
 func (o *File) Init(env *pipeline.Env) error {
-	o.env = env
 	if err := os.MkdirAll(filepath.Dir(o.Path), 0o755); err != nil {
 		return fmt.Errorf("path %q: %w", o.Path, err)
 	}
@@ -73,44 +68,17 @@ func (o *File) Init(env *pipeline.Env) error {
 		return err // *PathError: "open /x/out.log: permission denied"
 	}
 	o.f = f
-	o.w = bufio.NewWriterSize(f, o.BufferBytes)
+	o.w = pipeline.NewLineWriter(f, o.BufferBytes, o.Format, env)
 	return nil
 }
 
 // Write formats each message of the batch as one line. A message the format
-// cannot carry (not a metric, for influx) is counted as an error, logged and
-// skipped; a write error (a full disk) is returned.
-func (o *File) Write(batch []*pipeline.Message) error {
-	for _, m := range batch {
-		var err error
-		o.line, err = pipeline.AppendFormatted(o.line[:0], m, o.Format)
-		if err != nil {
-			o.env.Stats.Errors.Add(1)
-			if ok, more := o.skipped.Allow(); ok {
-				o.env.Log.Warn("message skipped: it cannot be written in this format",
-					"format", o.Format, "error", err, "more_since_last_warning", more)
-			}
-			continue
-		}
-		if _, err := o.w.Write(o.line); err != nil {
-			o.w.Reset(o.f) // bufio keeps an error forever; start afresh
-			return err
-		}
-	}
-	return nil
-}
+// cannot carry (not a metric, for influx) is skipped, counted as dropped and
+// as an error, and logged; a write error (a full disk) is returned.
+func (o *File) Write(batch []*pipeline.Message) error { return o.w.WriteBatch(batch) }
 
 // Flush writes out what is buffered.
-func (o *File) Flush() error {
-	if o.w == nil {
-		return nil
-	}
-	if err := o.w.Flush(); err != nil {
-		o.w.Reset(o.f)
-		return err
-	}
-	return nil
-}
+func (o *File) Flush() error { return o.w.Flush() }
 
 // Close flushes and closes the file.
 func (o *File) Close() error {

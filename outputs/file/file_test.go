@@ -1,18 +1,15 @@
 package file
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/BurntSushi/toml"
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 func TestFileAppendsOneLinePerMessage(t *testing.T) {
@@ -34,7 +31,7 @@ func TestFileAppendsOneLinePerMessage(t *testing.T) {
 			want: "GET /index.html 200\nGET /index.html 200\n"},
 		{name: "appends to what is there", existing: "from before\n", format: "payload", batches: [][]*pipeline.Message{{logMsg}},
 			want: "from before\nGET /index.html 200\n"},
-		{name: "influx skips what is not a metric, counted", format: "influx", batches: [][]*pipeline.Message{{logMsg, metric}},
+		{name: "influx skips what is not a metric, counted as dropped", format: "influx", batches: [][]*pipeline.Message{{logMsg, metric}},
 			want: "cpu,host=a usage=0.5 1700000000000000000\n", wantSkipped: 1},
 		{name: "json", format: "json", batches: [][]*pipeline.Message{{logMsg, metric}}},
 	}
@@ -76,8 +73,13 @@ func TestFileAppendsOneLinePerMessage(t *testing.T) {
 					}
 				}
 			}
+			// A message the format cannot carry is not written: an error, and
+			// dropped.
 			if got := env.Stats.Errors.Load(); got != tc.wantSkipped {
 				t.Errorf("Errors = %d, want %d skipped", got, tc.wantSkipped)
+			}
+			if got := env.Stats.Dropped.Load(); got != tc.wantSkipped {
+				t.Errorf("Dropped = %d, want %d skipped", got, tc.wantSkipped)
 			}
 		})
 	}
@@ -121,13 +123,7 @@ func TestFileUnwritablePathStopsStartup(t *testing.T) {
 	}
 	o := newDefault()
 	o.Path = filepath.Join(notADir, "out.log")
-	err := o.Init(testEnv())
-	if err == nil || !strings.Contains(err.Error(), notADir) {
-		t.Fatalf("Init = %v, want an error naming the path", err)
-	}
-	if err := o.Close(); err != nil {
-		t.Errorf("Close after a failed Init: %v", err)
-	}
+	pipelinetest.CheckInitFails(t, o, pipelinetest.Env(pipeline.KindOutput, "file", "file"), notADir)
 }
 
 func TestFileReturnsWriteErrors(t *testing.T) {
@@ -173,78 +169,19 @@ func TestFileValidate(t *testing.T) {
 	}
 }
 
-// TestSampleSetsEveryKeyToItsDefault keeps sample.toml and the code in step.
-func TestSampleSetsEveryKeyToItsDefault(t *testing.T) {
-	reg, ok := pipeline.Lookup(pipeline.KindOutput, "file")
-	if !ok {
-		t.Fatal("outputs.file is not registered")
-	}
-	var doc map[string]map[string][]map[string]any
-	if _, err := toml.Decode(reg.Sample, &doc); err != nil {
-		t.Fatalf("sample.toml: %v", err)
-	}
-	tables := doc["outputs"]["file"]
-	if len(tables) != 1 {
-		t.Fatalf("sample.toml has %d [[outputs.file]] tables, want 1", len(tables))
-	}
-	keys := tables[0]
-	for _, k := range []string{"name", "subscribe"} {
-		if _, ok := keys[k]; !ok {
-			t.Errorf("sample.toml lacks the shared key %q", k)
-		}
-	}
-	for _, k := range []string{"name", "subscribe", "external", "matcher", "queue"} {
-		delete(keys, k)
-	}
-	var src bytes.Buffer
-	if err := toml.NewEncoder(&src).Encode(keys); err != nil {
-		t.Fatal(err)
-	}
-	got := new(File)
-	md, err := toml.Decode(src.String(), got)
-	if err != nil {
-		t.Fatalf("sample.toml: %v", err)
-	}
-	if u := md.Undecoded(); len(u) > 0 {
-		t.Errorf("sample.toml has keys the plugin does not know: %v", u)
-	}
-	if err := got.Validate(); err != nil {
-		t.Errorf("sample.toml does not validate: %v", err)
-	}
-	got.Path = "" // required: the sample shows an example, the default is empty
-	if want := reg.New(); !reflect.DeepEqual(got, want) {
-		t.Errorf("sample.toml decodes to %+v, want the defaults %+v", got, want)
-	}
-	typ := reflect.TypeFor[File]()
-	for i := range typ.NumField() {
-		if key := typ.Field(i).Tag.Get("toml"); key != "" {
-			if _, ok := keys[key]; !ok {
-				t.Errorf("sample.toml lacks key %q", key)
-			}
-		}
-	}
-}
+// TestSample keeps sample.toml and the code in step. The path is required:
+// the sample shows an example, the default is empty.
+func TestSample(t *testing.T) { pipelinetest.CheckSample(t, pipeline.KindOutput, "file", "path") }
 
 func newDefault() *File {
 	reg, _ := pipeline.Lookup(pipeline.KindOutput, "file")
 	return reg.New().(*File)
 }
 
-func testEnv() *pipeline.Env {
-	return &pipeline.Env{Kind: pipeline.KindOutput, Type: "file", Name: "file",
-		Log: slog.New(slog.DiscardHandler), Stats: new(pipeline.PluginStats)}
-}
-
 func initFile(t *testing.T, o *File) *pipeline.Env {
 	t.Helper()
-	if err := o.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	env := testEnv()
-	if err := o.Init(env); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { o.Close() })
+	env := pipelinetest.Env(pipeline.KindOutput, "file", "file")
+	pipelinetest.Init(t, o, env)
 	return env
 }
 

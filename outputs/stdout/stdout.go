@@ -3,7 +3,6 @@
 package stdout
 
 import (
-	"bufio"
 	_ "embed"
 	"io"
 	"os"
@@ -29,11 +28,8 @@ func init() {
 type Stdout struct {
 	Format string `toml:"format"`
 
-	env     *pipeline.Env
-	out     io.Writer // os.Stdout; tests put a buffer here
-	w       *bufio.Writer
-	line    []byte
-	skipped pipeline.LogThrottle
+	out io.Writer // os.Stdout; tests put a buffer here
+	w   *pipeline.LineWriter
 }
 
 var (
@@ -47,48 +43,20 @@ func (s *Stdout) Validate() error { return pipeline.ValidateOutputFormat(s.Forma
 
 // Init sets up the buffer.
 func (s *Stdout) Init(env *pipeline.Env) error {
-	s.env = env
 	if s.out == nil {
 		s.out = os.Stdout
 	}
-	s.w = bufio.NewWriterSize(s.out, 64<<10)
+	s.w = pipeline.NewLineWriter(s.out, 64<<10, s.Format, env)
 	return nil
 }
 
 // Write formats each message of the batch as one line. A message the format
-// cannot carry (not a metric, for influx) is counted as an error, logged and
-// skipped; a write error is returned.
-func (s *Stdout) Write(batch []*pipeline.Message) error {
-	for _, m := range batch {
-		var err error
-		s.line, err = pipeline.AppendFormatted(s.line[:0], m, s.Format)
-		if err != nil {
-			s.env.Stats.Errors.Add(1)
-			if ok, more := s.skipped.Allow(); ok {
-				s.env.Log.Warn("message skipped: it cannot be written in this format",
-					"format", s.Format, "error", err, "more_since_last_warning", more)
-			}
-			continue
-		}
-		if _, err := s.w.Write(s.line); err != nil {
-			s.w.Reset(s.out) // bufio keeps an error forever; start afresh
-			return err
-		}
-	}
-	return nil
-}
+// cannot carry (not a metric, for influx) is skipped, counted as dropped and
+// as an error, and logged; a write error is returned.
+func (s *Stdout) Write(batch []*pipeline.Message) error { return s.w.WriteBatch(batch) }
 
 // Flush writes out what is buffered.
-func (s *Stdout) Flush() error {
-	if s.w == nil {
-		return nil
-	}
-	if err := s.w.Flush(); err != nil {
-		s.w.Reset(s.out)
-		return err
-	}
-	return nil
-}
+func (s *Stdout) Flush() error { return s.w.Flush() }
 
 // Close flushes; standard output itself stays open.
 func (s *Stdout) Close() error { return s.Flush() }

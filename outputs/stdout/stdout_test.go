@@ -6,12 +6,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/BurntSushi/toml"
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 func TestStdoutWritesOneLinePerMessage(t *testing.T) {
@@ -32,7 +31,7 @@ func TestStdoutWritesOneLinePerMessage(t *testing.T) {
 			want: "GET /index.html 200\nGET /index.html 200\n"},
 		{name: "influx", format: "influx", batch: []*pipeline.Message{metric},
 			want: "cpu,host=a usage=0.5 1700000000000000000\n"},
-		{name: "influx skips what is not a metric, counted", format: "influx", batch: []*pipeline.Message{logMsg, metric},
+		{name: "influx skips what is not a metric, counted as dropped", format: "influx", batch: []*pipeline.Message{logMsg, metric},
 			want: "cpu,host=a usage=0.5 1700000000000000000\n", wantSkipped: 1},
 		{name: "json", format: "json", batch: []*pipeline.Message{logMsg, metric}},
 	}
@@ -66,8 +65,13 @@ func TestStdoutWritesOneLinePerMessage(t *testing.T) {
 					t.Errorf("JSON line lacks the payload: %s", lines[0])
 				}
 			}
+			// A message the format cannot carry is not written: an error, and
+			// dropped.
 			if got := env.Stats.Errors.Load(); got != tc.wantSkipped {
 				t.Errorf("Errors = %d, want %d skipped", got, tc.wantSkipped)
+			}
+			if got := env.Stats.Dropped.Load(); got != tc.wantSkipped {
+				t.Errorf("Dropped = %d, want %d skipped", got, tc.wantSkipped)
 			}
 			if tc.wantSkipped > 0 && !strings.Contains(logs.String(), "skipped") {
 				t.Errorf("skipping was not logged: %q", logs.String())
@@ -132,53 +136,8 @@ func TestStdoutValidate(t *testing.T) {
 	}
 }
 
-// TestSampleSetsEveryKeyToItsDefault keeps sample.toml and the code in step.
-func TestSampleSetsEveryKeyToItsDefault(t *testing.T) {
-	reg, ok := pipeline.Lookup(pipeline.KindOutput, "stdout")
-	if !ok {
-		t.Fatal("outputs.stdout is not registered")
-	}
-	var doc map[string]map[string][]map[string]any
-	if _, err := toml.Decode(reg.Sample, &doc); err != nil {
-		t.Fatalf("sample.toml: %v", err)
-	}
-	tables := doc["outputs"]["stdout"]
-	if len(tables) != 1 {
-		t.Fatalf("sample.toml has %d [[outputs.stdout]] tables, want 1", len(tables))
-	}
-	keys := tables[0]
-	for _, k := range []string{"name", "subscribe"} {
-		if _, ok := keys[k]; !ok {
-			t.Errorf("sample.toml lacks the shared key %q", k)
-		}
-	}
-	for _, k := range []string{"name", "subscribe", "external", "matcher", "queue"} {
-		delete(keys, k)
-	}
-	var src bytes.Buffer
-	if err := toml.NewEncoder(&src).Encode(keys); err != nil {
-		t.Fatal(err)
-	}
-	got := new(Stdout)
-	md, err := toml.Decode(src.String(), got)
-	if err != nil {
-		t.Fatalf("sample.toml: %v", err)
-	}
-	if u := md.Undecoded(); len(u) > 0 {
-		t.Errorf("sample.toml has keys the plugin does not know: %v", u)
-	}
-	if want := reg.New(); !reflect.DeepEqual(got, want) {
-		t.Errorf("sample.toml decodes to %+v, want the defaults %+v", got, want)
-	}
-	typ := reflect.TypeFor[Stdout]()
-	for i := range typ.NumField() {
-		if key := typ.Field(i).Tag.Get("toml"); key != "" {
-			if _, ok := keys[key]; !ok {
-				t.Errorf("sample.toml lacks key %q", key)
-			}
-		}
-	}
-}
+// TestSample keeps sample.toml and the code in step.
+func TestSample(t *testing.T) { pipelinetest.CheckSample(t, pipeline.KindOutput, "stdout") }
 
 func newDefault() *Stdout {
 	reg, _ := pipeline.Lookup(pipeline.KindOutput, "stdout")
@@ -189,18 +148,12 @@ func newDefault() *Stdout {
 // logging to logs (if not nil).
 func initStdout(t *testing.T, s *Stdout, stdout io.Writer, logs *bytes.Buffer) *pipeline.Env {
 	t.Helper()
-	if err := s.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
+	env := pipelinetest.Env(pipeline.KindOutput, "stdout", "stdout")
 	if logs != nil {
-		log = slog.New(slog.NewTextHandler(logs, nil))
+		env.Log = slog.New(slog.NewTextHandler(logs, nil))
 	}
-	env := &pipeline.Env{Kind: pipeline.KindOutput, Type: "stdout", Name: "stdout", Log: log, Stats: new(pipeline.PluginStats)}
 	s.out = stdout
-	if err := s.Init(env); err != nil {
-		t.Fatal(err)
-	}
+	pipelinetest.Init(t, s, env)
 	return env
 }
 
