@@ -388,57 +388,77 @@ func (p *jsonParser) escapedString(start int) ([]byte, error) {
 		if p.pos+1 >= len(p.data) {
 			return nil, p.errorf("unterminated string")
 		}
-		e := p.data[p.pos+1]
-		p.pos += 2
-		switch e {
-		case '"', '\\', '/':
-			out = append(out, e)
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r, ok := p.hex4()
-			if !ok {
+		var n int
+		var ok bool
+		if out, n, ok = AppendJSONEscape(out, p.data[p.pos:]); !ok {
+			e := p.data[p.pos+1]
+			p.pos += 2
+			if e == 'u' {
 				return nil, p.errorf(`bad \u escape`)
 			}
-			if utf16.IsSurrogate(r) {
-				// A pair makes one rune; a lone half becomes U+FFFD, as
-				// encoding/json does.
-				save := p.pos
-				if p.pos+1 < len(p.data) && p.data[p.pos] == '\\' && p.data[p.pos+1] == 'u' {
-					p.pos += 2
-					r2, ok := p.hex4()
-					if dec := utf16.DecodeRune(r, r2); ok && dec != utf8.RuneError {
-						r = dec
-					} else {
-						p.pos = save
-						r = utf8.RuneError
-					}
-				} else {
-					r = utf8.RuneError
-				}
-			}
-			out = utf8.AppendRune(out, r)
-		default:
 			return nil, p.errorf("bad escape \\%c in string", e)
 		}
+		p.pos += n
 	}
 	return nil, p.errorf("unterminated string")
 }
 
-func (p *jsonParser) hex4() (rune, bool) {
-	if p.pos+4 > len(p.data) {
+// AppendJSONEscape decodes the escape sequence at the start of src, a
+// backslash inside a JSON string and what follows it, appends the bytes it
+// stands for to dst, and returns dst and how many bytes of src it took. A \u
+// escape of the first half of a UTF-16 surrogate pair takes the second half
+// from the \u escape that follows; a half without its pair becomes U+FFFD, as
+// encoding/json does, and what follows it is left to the next call. ok is
+// false, and dst unchanged, when src does not start with a valid escape.
+func AppendJSONEscape(dst, src []byte) (out []byte, n int, ok bool) {
+	if len(src) < 2 || src[0] != '\\' {
+		return dst, 0, false
+	}
+	switch e := src[1]; e {
+	case '"', '\\', '/':
+		return append(dst, e), 2, true
+	case 'b':
+		return append(dst, '\b'), 2, true
+	case 'f':
+		return append(dst, '\f'), 2, true
+	case 'n':
+		return append(dst, '\n'), 2, true
+	case 'r':
+		return append(dst, '\r'), 2, true
+	case 't':
+		return append(dst, '\t'), 2, true
+	case 'u':
+	default:
+		return dst, 0, false
+	}
+	r, ok := hex4(src[2:])
+	if !ok {
+		return dst, 0, false
+	}
+	n = 6
+	if utf16.IsSurrogate(r) {
+		r2 := rune(-1)
+		if len(src) >= n+2 && src[n] == '\\' && src[n+1] == 'u' {
+			if h, ok := hex4(src[n+2:]); ok {
+				r2 = h
+			}
+		}
+		if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+			r, n = d, 12
+		} else {
+			r = utf8.RuneError
+		}
+	}
+	return utf8.AppendRune(dst, r), n, true
+}
+
+// hex4 reads the four hex digits of a \u escape.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
 		return 0, false
 	}
 	var r rune
-	for _, c := range p.data[p.pos : p.pos+4] {
+	for _, c := range b[:4] {
 		switch {
 		case c >= '0' && c <= '9':
 			c -= '0'
@@ -451,7 +471,6 @@ func (p *jsonParser) hex4() (rune, bool) {
 		}
 		r = r<<4 | rune(c)
 	}
-	p.pos += 4
 	return r, true
 }
 

@@ -262,3 +262,30 @@ func BenchmarkParseJSON(b *testing.B) {
 		})
 	}
 }
+
+func TestAppendJSONEscape(t *testing.T) {
+	cases := []struct {
+		src  string
+		want string // "" when the escape is not valid
+		n    int
+	}{
+		{src: `\n rest`, want: "\n", n: 2},
+		{src: `\/`, want: "/", n: 2},
+		{src: `\u00e9!`, want: "é", n: 6},
+		{src: `\ud83d\ude00!`, want: "😀", n: 12},    // a surrogate pair is one rune
+		{src: `\ud83d!`, want: "\uFFFD", n: 6},      // a lone half
+		{src: `\ud83d\u0041`, want: "\uFFFD", n: 6}, // a half and a rune that is no half: left for the next call
+		{src: `\ude00\ud83d`, want: "\uFFFD", n: 6}, // halves in the wrong order
+		{src: `\ud83d\uzzzz`, want: "\uFFFD", n: 6}, // the next escape is bad: the next call says so
+		{src: `\x`}, {src: `\u12`}, {src: `\u12g4`}, {src: `\`}, {src: `n`},
+	}
+	for _, tc := range cases {
+		out, n, ok := AppendJSONEscape([]byte("a"), []byte(tc.src))
+		switch {
+		case tc.want == "" && (ok || string(out) != "a"):
+			t.Errorf("%s: = %q, %d, %v; want it refused, dst unchanged", tc.src, out, n, ok)
+		case tc.want != "" && (!ok || string(out) != "a"+tc.want || n != tc.n):
+			t.Errorf("%s: = %q, %d, %v; want %q, %d", tc.src, out, n, ok, "a"+tc.want, tc.n)
+		}
+	}
+}

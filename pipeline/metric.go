@@ -200,39 +200,14 @@ func ParseLineProtocol(line []byte, m *Message) error {
 	return err
 }
 
-// lpNames interns the strings of parsed lines. Measurements, keys and most
-// tag values repeat from line to line; interning them saves an allocation
-// per string. Pooled, so that parsers on several goroutines do not contend.
-var lpNames = sync.Pool{New: func() any { return &names{m: map[string]string{}} }}
-
-// names is a bounded string interning table.
-type names struct{ m map[string]string }
-
-// Limits of a names table: a stream of ever-new strings (a tag value that is
-// a request id, say) empties it now and then instead of growing it.
-const (
-	maxInterned    = 4096
-	maxInternedLen = 128
-)
-
-// get returns b as a string, the same string for the same bytes while it is
-// in the table.
-func (n *names) get(b []byte) string {
-	if s, ok := n.m[string(b)]; ok {
-		return s
-	}
-	s := string(b)
-	if len(s) <= maxInternedLen {
-		if len(n.m) >= maxInterned {
-			clear(n.m)
-		}
-		n.m[s] = s
-	}
-	return s
-}
+// lpNames interns the strings of parsed lines: measurements, keys and most
+// tag values repeat from line to line. A tag value may be a request id, more
+// strings a line than a decoder's keys: 4096 of them. Pooled, so that parsers
+// on several goroutines do not contend.
+var lpNames = sync.Pool{New: func() any { return &Interner{Max: 4096} }}
 
 func parseLineProtocol(line []byte, m *Message) error {
-	in := lpNames.Get().(*names)
+	in := lpNames.Get().(*Interner)
 	defer lpNames.Put(in)
 	// v2.2.1 has no Decoder.Reset, so a decoder per line: the struct stays on
 	// the stack, its 512-byte escape buffer is allocated each time (see
@@ -245,7 +220,7 @@ func parseLineProtocol(line []byte, m *Message) error {
 	if err != nil {
 		return lineError(err)
 	}
-	m.Fields = append(m.Fields, Field{Name: MeasurementField, Kind: KindString, Role: RoleMeasurement, Str: in.get(name)})
+	m.Fields = append(m.Fields, Field{Name: MeasurementField, Kind: KindString, Role: RoleMeasurement, Str: in.String(name)})
 
 	t0 := len(m.Fields)
 	for {
@@ -256,7 +231,7 @@ func parseLineProtocol(line []byte, m *Message) error {
 		if key == nil {
 			break
 		}
-		m.Fields = append(m.Fields, Field{Name: in.get(key), Kind: KindString, Role: RoleTag, Str: in.get(val)})
+		m.Fields = append(m.Fields, Field{Name: in.String(key), Kind: KindString, Role: RoleTag, Str: in.String(val)})
 	}
 	tags := m.Fields[t0:]
 	for i := 1; i < len(tags); i++ { // insertion sort: tags are few and usually sorted
@@ -279,7 +254,7 @@ func parseLineProtocol(line []byte, m *Message) error {
 		if key == nil {
 			break
 		}
-		f := Field{Name: in.get(key)}
+		f := Field{Name: in.String(key)}
 		switch val.Kind() {
 		case lineprotocol.Float:
 			f.Kind, f.Float = KindFloat, val.FloatV()

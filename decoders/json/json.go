@@ -16,7 +16,6 @@ import (
 	"math"
 	"strconv"
 	"sync"
-	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
 
@@ -86,11 +85,11 @@ type scanner struct {
 	i       int
 	prefix  []byte
 	scratch []byte
-	names   map[string]string
+	names   pipeline.Interner // keys repeat from line to line
 }
 
 // Scanners are pooled so that their buffers and names outlive a line.
-var scanners = sync.Pool{New: func() any { return &scanner{names: map[string]string{}} }}
+var scanners = sync.Pool{New: func() any { return new(scanner) }}
 
 func (p *scanner) release() {
 	p.buf = nil
@@ -98,29 +97,6 @@ func (p *scanner) release() {
 		p.scratch = nil // do not pin the buffer of one huge string
 	}
 	scanners.Put(p)
-}
-
-// Keys repeat from line to line; interning their names saves an allocation
-// per field. A stream of ever-new keys empties the map now and then instead of
-// growing it.
-const (
-	maxNames   = 1024
-	maxNameLen = 128
-)
-
-// name returns b (a field's full name) as a string.
-func (p *scanner) name(b []byte) string {
-	if s, ok := p.names[string(b)]; ok {
-		return s
-	}
-	s := string(b)
-	if len(s) <= maxNameLen {
-		if len(p.names) >= maxNames {
-			clear(p.names)
-		}
-		p.names[s] = s
-	}
-	return s
 }
 
 func (p *scanner) errorf(format string, a ...any) error {
@@ -207,7 +183,7 @@ func (p *scanner) member(m *pipeline.Message, plen, depth int) error {
 		if err != nil {
 			return err
 		}
-		m.Fields = append(m.Fields, pipeline.Field{Name: p.name(p.prefix), Kind: pipeline.KindString, Str: string(s)})
+		m.Fields = append(m.Fields, pipeline.Field{Name: p.names.String(p.prefix), Kind: pipeline.KindString, Str: string(s)})
 	case c == '{':
 		p.prefix = append(p.prefix, '.')
 		return p.object(m, len(p.prefix), depth+1)
@@ -216,17 +192,17 @@ func (p *scanner) member(m *pipeline.Message, plen, depth int) error {
 		if err := p.skipValue(depth + 1); err != nil {
 			return err
 		}
-		m.Fields = append(m.Fields, pipeline.Field{Name: p.name(p.prefix), Kind: pipeline.KindString, Str: string(p.buf[start:p.i])})
+		m.Fields = append(m.Fields, pipeline.Field{Name: p.names.String(p.prefix), Kind: pipeline.KindString, Str: string(p.buf[start:p.i])})
 	case c == 't':
 		if err := p.literal("true"); err != nil {
 			return err
 		}
-		m.Fields = append(m.Fields, pipeline.Field{Name: p.name(p.prefix), Kind: pipeline.KindBool, Bool: true})
+		m.Fields = append(m.Fields, pipeline.Field{Name: p.names.String(p.prefix), Kind: pipeline.KindBool, Bool: true})
 	case c == 'f':
 		if err := p.literal("false"); err != nil {
 			return err
 		}
-		m.Fields = append(m.Fields, pipeline.Field{Name: p.name(p.prefix), Kind: pipeline.KindBool})
+		m.Fields = append(m.Fields, pipeline.Field{Name: p.names.String(p.prefix), Kind: pipeline.KindBool})
 	case c == 'n':
 		return p.literal("null")
 	case c == '-' || c >= '0' && c <= '9':
@@ -234,7 +210,7 @@ func (p *scanner) member(m *pipeline.Message, plen, depth int) error {
 		if err != nil {
 			return err
 		}
-		f.Name = p.name(p.prefix)
+		f.Name = p.names.String(p.prefix)
 		m.Fields = append(m.Fields, f)
 	default:
 		return p.errorf("expected a value, found %s", p.describe())
@@ -354,45 +330,16 @@ func (p *scanner) strSlow(start int) ([]byte, error) {
 				p.i++
 				return nil, p.errorf("the string opened at column %d has no closing quote", start)
 			}
-			e := p.buf[p.i+1]
-			switch e {
-			case '"', '\\', '/':
-				out = append(out, e)
-			case 'b':
-				out = append(out, '\b')
-			case 'f':
-				out = append(out, '\f')
-			case 'n':
-				out = append(out, '\n')
-			case 'r':
-				out = append(out, '\r')
-			case 't':
-				out = append(out, '\t')
-			case 'u':
-				r, ok := hex4(p.buf[p.i+2:])
-				if !ok {
+			var n int
+			var ok bool
+			if out, n, ok = pipeline.AppendJSONEscape(out, p.buf[p.i:]); !ok {
+				if p.buf[p.i+1] == 'u' {
 					return nil, p.errorf(`invalid \u escape (want four hex digits)`)
 				}
-				p.i += 6
-				if utf16.IsSurrogate(r) {
-					r2 := rune(-1)
-					if p.i+1 < len(p.buf) && p.buf[p.i] == '\\' && p.buf[p.i+1] == 'u' {
-						r2, _ = hex4(p.buf[p.i+2:])
-					}
-					if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
-						r = d
-						p.i += 6
-					} else {
-						r = utf8.RuneError
-					}
-				}
-				out = utf8.AppendRune(out, r)
-				continue
-			default:
 				p.i++
-				return nil, p.errorf(`invalid escape '\%c' in a string`, e)
+				return nil, p.errorf(`invalid escape '\%c' in a string`, p.buf[p.i])
 			}
-			p.i += 2
+			p.i += n
 		case c < utf8.RuneSelf:
 			out = append(out, c)
 			p.i++
@@ -407,27 +354,6 @@ func (p *scanner) strSlow(start int) ([]byte, error) {
 		}
 	}
 	return nil, p.errorf("the string opened at column %d has no closing quote", start)
-}
-
-func hex4(b []byte) (rune, bool) {
-	if len(b) < 4 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range b[:4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
 }
 
 // skipValue checks the value at p.i and moves past it;

@@ -54,39 +54,18 @@ func (*Logfmt) Decode(line []byte, m *pipeline.Message) error {
 	return nil
 }
 
-// state is what a decode reuses: the reader and the names seen.
+// state is what a decode reuses: the reader and the names seen (keys repeat
+// from line to line).
 type state struct {
 	r     bytes.Reader
-	names map[string]string
+	names pipeline.Interner
 }
 
-var states = sync.Pool{New: func() any { return &state{names: map[string]string{}} }}
+var states = sync.Pool{New: func() any { return new(state) }}
 
 func (s *state) release() {
 	s.r.Reset(nil)
 	states.Put(s)
-}
-
-// Keys repeat from line to line; interning them saves an allocation per
-// field. A stream of ever-new keys empties the map now and then instead of
-// growing it.
-const (
-	maxNames   = 1024
-	maxNameLen = 128
-)
-
-func (s *state) name(b []byte) string {
-	if n, ok := s.names[string(b)]; ok {
-		return n
-	}
-	n := string(b)
-	if len(n) <= maxNameLen {
-		if len(s.names) >= maxNames {
-			clear(s.names)
-		}
-		s.names[n] = n
-	}
-	return n
 }
 
 func (s *state) decode(dec *logfmt.Decoder, line []byte, m *pipeline.Message) error {
@@ -103,11 +82,11 @@ func (s *state) decode(dec *logfmt.Decoder, line []byte, m *pipeline.Message) er
 		}
 		pos += len(key)
 		if pos >= len(line) || line[pos] != '=' {
-			m.Fields = append(m.Fields, pipeline.Field{Name: s.name(key), Kind: pipeline.KindBool, Bool: true})
+			m.Fields = append(m.Fields, pipeline.Field{Name: s.names.String(key), Kind: pipeline.KindBool, Bool: true})
 			continue
 		}
 		pos = skipValue(line, pos+1)
-		m.Fields = append(m.Fields, pipeline.Field{Name: s.name(key), Kind: pipeline.KindString, Str: string(dec.Value())})
+		m.Fields = append(m.Fields, pipeline.Field{Name: s.names.String(key), Kind: pipeline.KindString, Str: string(dec.Value())})
 	}
 	return syntaxError(dec.Err())
 }
