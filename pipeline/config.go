@@ -198,12 +198,7 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	hostname, _ := os.Hostname()
-	cfg := &Config{
-		Agent: AgentConfig{Name: hostname, DataDir: DefaultDataDir, AdminAddr: DefaultAdminAddr},
-		Nats:  NatsConfig{BatchBytes: DefaultBatchBytes, BatchLinger: DefaultBatchLinger, MaxPendingBytes: DefaultMaxPendingBytes},
-		Files: files,
-	}
+	cfg := newConfig(files)
 	var errs []error
 	for _, f := range files {
 		src, err := os.ReadFile(f)
@@ -222,12 +217,7 @@ func LoadConfig(path string) (*Config, error) {
 
 // ParseConfig loads a pipeline from TOML text, named file in errors.
 func ParseConfig(file, src string) (*Config, error) {
-	hostname, _ := os.Hostname()
-	cfg := &Config{
-		Agent: AgentConfig{Name: hostname, DataDir: DefaultDataDir, AdminAddr: DefaultAdminAddr},
-		Nats:  NatsConfig{BatchBytes: DefaultBatchBytes, BatchLinger: DefaultBatchLinger, MaxPendingBytes: DefaultMaxPendingBytes},
-		Files: []string{file},
-	}
+	cfg := newConfig([]string{file})
 	errs := cfg.loadFile(file, src)
 	errs = append(errs, cfg.validate()...)
 	if len(errs) > 0 {
@@ -235,6 +225,16 @@ func ParseConfig(file, src string) (*Config, error) {
 		return nil, errors.Join(errs...)
 	}
 	return cfg, nil
+}
+
+// newConfig returns a Config holding the defaults of [agent] and [nats].
+func newConfig(files []string) *Config {
+	hostname, _ := os.Hostname()
+	return &Config{
+		Agent: AgentConfig{Name: hostname, DataDir: DefaultDataDir, AdminAddr: DefaultAdminAddr},
+		Nats:  NatsConfig{BatchBytes: DefaultBatchBytes, BatchLinger: DefaultBatchLinger, MaxPendingBytes: DefaultMaxPendingBytes},
+		Files: files,
+	}
 }
 
 func configFiles(path string) ([]string, error) {

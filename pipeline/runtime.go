@@ -358,7 +358,7 @@ func (rt *Runtime) Run(ctx context.Context) error {
 		inputs.Add(1)
 		go func() {
 			defer inputs.Done()
-			err := r.input.Run(inputCtx, r.pub.lineEmitter(r))
+			err := r.input.Run(inputCtx, lineEmitter{r.pub})
 			r.pub.flush()
 			if err != nil && inputCtx.Err() == nil {
 				r.stats.Errors.Add(1)
@@ -798,13 +798,6 @@ func (p *publisher) flushLocked() {
 // lineEmitter is the LineEmitter given to an input.
 type lineEmitter struct {
 	*publisher
-}
-
-func (p *publisher) lineEmitter(r *runner) LineEmitter {
-	if p == nil {
-		return lineEmitter{} // inputs always publish; config guarantees it
-	}
-	return lineEmitter{p}
 }
 
 // Emit counts a message an input made itself (not from a line) and emits it.
