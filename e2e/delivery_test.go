@@ -263,7 +263,7 @@ func TestShippedConfigsPassCheck(t *testing.T) {
 
 // Each subcommand answers -h with its usage and exit code 0.
 func TestEverySubcommandHasHelp(t *testing.T) {
-	for _, sub := range []string{"run", "check", "cat", "inject", "flood", "plugins", "version"} {
+	for _, sub := range []string{"run", "check", "cat", "inject", "flood", "reload", "plugins", "version"} {
 		cmd := exec.Command(binary, sub, "-h")
 		b, _ := cmd.CombinedOutput()
 		if cmd.ProcessState.ExitCode() != 0 || !strings.Contains(string(b), "Usage: interoceptor "+sub) {

@@ -36,6 +36,21 @@ func startAdmin(rt *Runtime, addr string) (*adminServer, error) {
 	mux.HandleFunc("GET /api/plugins", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, rt.PluginStatus())
 	})
+	mux.HandleFunc("POST /api/reload", func(w http.ResponseWriter, r *http.Request) {
+		results, err := rt.Reload(r.URL.Query().Get("plugin"))
+		if err != nil {
+			w.WriteHeader(http.StatusNotFound)
+			writeJSON(w, map[string]any{"error": err.Error()})
+			return
+		}
+		for _, res := range results {
+			if !res.OK {
+				w.WriteHeader(http.StatusUnprocessableEntity)
+				break
+			}
+		}
+		writeJSON(w, results)
+	})
 	a := &adminServer{addr: ln.Addr().String(), srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
 	go func() { _ = a.srv.Serve(ln) }()
 	rt.log.Info("admin API listening", "url", "http://"+a.addr+"/")
@@ -57,15 +72,16 @@ func writeJSON(w http.ResponseWriter, v any) {
 
 // PluginStatus is one entry of /api/plugins.
 type PluginStatus struct {
-	Kind      Kind     `json:"kind"`
-	Type      string   `json:"type"`
-	Name      string   `json:"name"`
-	State     string   `json:"state"`
-	Publish   string   `json:"publish,omitempty"`
-	Subscribe []string `json:"subscribe,omitempty"`
-	Queue     string   `json:"queue,omitempty"`
-	Matcher   string   `json:"matcher,omitempty"`
-	Decoder   string   `json:"decoder,omitempty"`
+	Kind      Kind           `json:"kind"`
+	Type      string         `json:"type"`
+	Name      string         `json:"name"`
+	State     string         `json:"state"`
+	Publish   string         `json:"publish,omitempty"`
+	Subscribe []string       `json:"subscribe,omitempty"`
+	Queue     string         `json:"queue,omitempty"`
+	Matcher   string         `json:"matcher,omitempty"`
+	Decoder   string         `json:"decoder,omitempty"`
+	Status    map[string]any `json:"status,omitempty"`
 	Counters  struct {
 		In             uint64  `json:"in"`
 		Out            uint64  `json:"out"`
@@ -87,6 +103,11 @@ func (rt *Runtime) PluginStatus() []PluginStatus {
 		s := r.stats.Snapshot()
 		st.Counters.In, st.Counters.Out, st.Counters.Dropped, st.Counters.Errors = s.In, s.Out, s.Dropped, s.Errors
 		st.Counters.ProcessSeconds = s.ProcessSeconds
+		if sr, ok := r.cfg.Plugin.(StatusReporter); ok {
+			r.mu.Lock()
+			st.Status = sr.Status()
+			r.mu.Unlock()
+		}
 		out = append(out, st)
 	}
 	return out
@@ -107,11 +128,9 @@ var (
 	descBatches = prometheus.NewDesc("interoceptor_nats_published_batches_total", "Batches this process published on NATS.", nil, nil)
 )
 
-func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descIn, descOut, descDropped, descErrors, descSeconds, descUp, descBatches} {
-		ch <- d
-	}
-}
+// Describe sends nothing: plugins add gauges of their own (GaugeReporter),
+// so this is an unchecked collector.
+func (c *statsCollector) Describe(chan<- *prometheus.Desc) {}
 
 func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range c.rt.runners {
@@ -127,6 +146,15 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 			up = 1
 		}
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, l...)
+		if g, ok := r.cfg.Plugin.(GaugeReporter); ok {
+			r.mu.Lock()
+			gauges := g.Gauges()
+			r.mu.Unlock()
+			for _, k := range sortedKeys(gauges) {
+				d := prometheus.NewDesc("interoceptor_plugin_"+k, "Reported by the plugin itself.", labels, nil)
+				ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, gauges[k], l...)
+			}
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(descBatches, prometheus.CounterValue, float64(c.rt.published.Load()))
 }

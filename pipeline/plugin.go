@@ -128,6 +128,27 @@ type Closer interface {
 	Close() error
 }
 
+// Reloader is implemented by plugins that can load a new version of
+// themselves while running (a Lua filter's script). Reload builds and
+// checks the new version first; on error the old one keeps running and the
+// error says why. The runtime calls it on SIGHUP and POST /api/reload.
+type Reloader interface {
+	Reload() error
+}
+
+// StatusReporter is implemented by plugins with state worth showing in
+// /api/plugins (a script's version, why it was stopped).
+type StatusReporter interface {
+	Status() map[string]any
+}
+
+// GaugeReporter is implemented by plugins with their own measures; each key
+// becomes the Prometheus gauge interoceptor_plugin_<key> with the plugin's
+// labels (e.g. lua_memory_bytes).
+type GaugeReporter interface {
+	Gauges() map[string]float64
+}
+
 // Flusher is implemented by outputs that buffer: Flush is called after each
 // batch when no more messages are waiting, and before Close.
 type Flusher interface {

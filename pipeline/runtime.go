@@ -605,6 +605,40 @@ func (rt *Runtime) closeAll() {
 	}
 }
 
+// ReloadResult is the outcome of reloading one plugin.
+type ReloadResult struct {
+	Plugin string `json:"plugin"`
+	OK     bool   `json:"ok"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Reload reloads every plugin that can (name == "") or the one named (by its
+// name, or its ID such as "filters.lua[cpu]"). A plugin whose new version
+// fails keeps running its old one; its result says why. The error is for a
+// name that matches no reloadable plugin.
+func (rt *Runtime) Reload(name string) ([]ReloadResult, error) {
+	var results []ReloadResult
+	for _, r := range rt.runners {
+		rl, ok := r.cfg.Plugin.(Reloader)
+		if !ok || (name != "" && name != r.cfg.Name && name != r.cfg.ID()) {
+			continue
+		}
+		res := ReloadResult{Plugin: r.cfg.ID(), OK: true}
+		if err := rl.Reload(); err != nil {
+			res.OK, res.Error = false, err.Error()
+			r.stats.Errors.Add(1)
+			r.log.Error("reload failed; the previous version keeps running", "err", err)
+		} else {
+			r.log.Info("reloaded")
+		}
+		results = append(results, res)
+	}
+	if len(results) == 0 && name != "" {
+		return nil, fmt.Errorf("no reloadable plugin named %q", name)
+	}
+	return results, nil
+}
+
 // onAsyncError counts what NATS drops when a remote publisher outruns a
 // subscription (a slow consumer); nothing else can lose messages silently.
 func (rt *Runtime) onAsyncError(sub *nats.Subscription, err error) {

@@ -36,6 +36,7 @@ func init() {
 		{"cat", "print the messages on a NATS subject, as JSON", cmdCat},
 		{"inject", "publish messages (JSON lines, or one payload) to a subject", cmdInject},
 		{"flood", "publish generated messages at a rate and report msgs/s", cmdFlood},
+		{"reload", "ask a running pipeline to reload its plugins (Lua scripts), through its admin API", cmdReload},
 		{"plugins", "list plugins and decoders, or print one plugin's sample config", cmdPlugins},
 		{"version", "print the version", cmdVersion},
 	}

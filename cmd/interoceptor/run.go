@@ -98,6 +98,17 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	defer signal.Stop(hups)
+	go func() {
+		for range hups {
+			log.Info("SIGHUP: reloading plugins")
+			if _, err := rt.Reload(""); err != nil {
+				log.Error("reload", "err", err)
+			}
+		}
+	}()
 	go func() {
 		s := <-sigs
 		log.Info("signal received; draining (send it again to exit at once)", "signal", s.String())
