@@ -37,10 +37,12 @@ const MeasurementField = "name"
 // comment); it is not counted as an error.
 var ErrSkipLine = errors.New("skip line")
 
-// IsMetric reports whether m is a metric point (Type "metric" with a
-// measurement field).
+// IsMetric reports whether m is a metric point: it has a measurement field.
+// Points read from line protocol have Type "metric"; points made by filters
+// may have another Type (a change detector's "anomaly") and are points all
+// the same, so that they can be stored next to the data.
 func (m *Message) IsMetric() bool {
-	return m.Type == MetricType && m.measurementIndex() >= 0
+	return m.measurementIndex() >= 0
 }
 
 // Measurement returns the measurement name ("" if none).

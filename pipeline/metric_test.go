@@ -289,9 +289,10 @@ func TestMetricAccessors(t *testing.T) {
 	if noName.IsMetric() {
 		t.Fatal("a metric without measurement field is not a metric")
 	}
-	wrongType := &Message{Type: "log", Fields: []Field{lpMeasurement("cpu")}}
-	if wrongType.IsMetric() || wrongType.Measurement() != "cpu" {
-		t.Fatalf("type log: IsMetric %v, Measurement %q", wrongType.IsMetric(), wrongType.Measurement())
+	// A filter's point (a change detector's anomaly) is a metric whatever its Type.
+	anomaly := &Message{Type: "anomaly", Fields: []Field{lpMeasurement("anomaly"), lpFloat("difference", 3)}}
+	if !anomaly.IsMetric() || anomaly.Measurement() != "anomaly" {
+		t.Fatalf("type anomaly: IsMetric %v, Measurement %q", anomaly.IsMetric(), anomaly.Measurement())
 	}
 	// The matcher's Fields[name] finds the measurement first, even with a tag called name.
 	var p Message
