@@ -1,0 +1,188 @@
+package sandbox
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// require(name) loads, once per state, either a module written in Go that
+// registered itself with RegisterModule (change, circular_buffer, json) or
+// name.lua from the first directory of Options.ModulePath that has it.
+// Names are [a-z0-9_]+, so a name is never a path. Anything else is an
+// error that lists what is allowed.
+
+// RestoreFunc rebuilds a module's userdata from what the value's
+// Preserve method returned (see RegisterRestore).
+type RestoreFunc func(L *lua.LState, data []byte) (lua.LValue, error)
+
+// Preserver is implemented by the Go values that modules keep in userdata
+// and that can be carried across a reload or a restart.
+type Preserver interface {
+	Preserve() ([]byte, error)
+}
+
+var (
+	registryMu sync.RWMutex
+	goModules  = map[string]lua.LGFunction{}
+	restorers  = map[string]RestoreFunc{}
+)
+
+// RegisterModule makes a module written in Go available to require(name).
+// loader is called with the module name as its argument and returns the
+// module (usually a table). Modules call it from init; the filters.lua
+// plugin imports them. It panics on a duplicate or an invalid name.
+func RegisterModule(name string, loader lua.LGFunction) {
+	if !validModuleName(name) {
+		panic(fmt.Sprintf("sandbox: invalid module name %q (want [a-z0-9_]+)", name))
+	}
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := goModules[name]; dup {
+		panic(fmt.Sprintf("sandbox: module %q registered twice", name))
+	}
+	goModules[name] = loader
+}
+
+// RegisterRestore lets Preserve keep a module's userdata. typeName is the
+// name the module gave its metatable with L.NewTypeMetatable; a userdata
+// with that metatable whose Value implements Preserver is saved with its
+// Preserve output, and Restore calls fn with it to rebuild the value (fn
+// must not assume that the script has required the module yet). It panics
+// on a duplicate.
+func RegisterRestore(typeName string, fn RestoreFunc) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := restorers[typeName]; dup {
+		panic(fmt.Sprintf("sandbox: restore for %q registered twice", typeName))
+	}
+	restorers[typeName] = fn
+}
+
+// Modules returns the names of the registered Go modules, sorted.
+func Modules() []string {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	names := make([]string, 0, len(goModules))
+	for n := range goModules {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func goModule(name string) lua.LGFunction {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	return goModules[name]
+}
+
+func restorer(typeName string) RestoreFunc {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	return restorers[typeName]
+}
+
+func validModuleName(name string) bool {
+	if name == "" || len(name) > 64 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(islower(c) || isdigit(c) || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// requireLoading marks a module whose loading has started, to catch loops.
+var requireLoading = lua.LString("\x00loading")
+
+func (s *Sandbox) luaRequire(L *lua.LState) int {
+	name := L.CheckString(1)
+	switch v := s.loaded.RawGetString(name); v {
+	case lua.LNil:
+	case requireLoading:
+		L.RaiseError("loop loading module '%s'", name)
+	default:
+		L.Push(v)
+		return 1
+	}
+	var fn *lua.LFunction
+	if !validModuleName(name) {
+		L.RaiseError("%s", s.notAllowed(name))
+	}
+	if loader := goModule(name); loader != nil {
+		fn = L.NewFunction(loader)
+	} else {
+		path := s.findLuaModule(name)
+		if path == "" {
+			L.RaiseError("%s", s.notAllowed(name))
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			L.RaiseError("module '%s': %v", name, err)
+		}
+		if fn, err = L.Load(strings.NewReader(string(src)), path); err != nil {
+			L.RaiseError("module '%s': %v", name, compileError(path, err))
+		}
+		trimProto(fn.Proto)
+		s.files = append(s.files, path)
+	}
+	s.loaded.RawSetString(name, requireLoading)
+	L.Push(fn)
+	L.Push(lua.LString(name))
+	if err := L.PCall(1, 1, nil); err != nil {
+		s.loaded.RawSetString(name, lua.LNil) // a later require tries again
+		if aerr, ok := err.(*lua.ApiError); ok {
+			L.Error(aerr.Object, 0)
+		}
+		L.RaiseError("%v", err)
+	}
+	mod := L.Get(-1)
+	L.Pop(1)
+	if mod == lua.LNil {
+		mod = lua.LTrue
+	}
+	s.loaded.RawSetString(name, mod)
+	switch mod.(type) {
+	case *lua.LTable, *lua.LFunction, *lua.LUserData:
+		s.builtin[mod] = struct{}{} // code, not data: Preserve skips it
+	}
+	// As Heka's sandbox did, require also sets the global of that name.
+	if s.globals.RawGetString(name) == lua.LNil {
+		s.globals.RawSetString(name, mod)
+	}
+	L.Push(mod)
+	return 1
+}
+
+func (s *Sandbox) findLuaModule(name string) string {
+	for _, dir := range s.opts.ModulePath {
+		p := filepath.Join(dir, name+".lua")
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			return p
+		}
+	}
+	return ""
+}
+
+func (s *Sandbox) notAllowed(name string) string {
+	var allowed []string
+	if mods := Modules(); len(mods) > 0 {
+		allowed = append(allowed, strings.Join(mods, ", "))
+	}
+	if len(s.opts.ModulePath) > 0 {
+		allowed = append(allowed, "NAME.lua in "+strings.Join(s.opts.ModulePath, ", "))
+	}
+	if len(allowed) == 0 {
+		return fmt.Sprintf("module '%s' is not allowed (no modules are available)", name)
+	}
+	return fmt.Sprintf("module '%s' is not allowed (allowed: %s)", name, strings.Join(allowed, "; "))
+}

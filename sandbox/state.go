@@ -1,0 +1,452 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/interoceptor/interoceptor/pipeline"
+	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/parse"
+)
+
+// Sandbox is one Lua plugin instance: a restricted gopher-lua state running
+// one script under limits. Its methods other than Usage must not be called
+// concurrently (the plugin serialises them); Usage may be called from any
+// goroutine.
+type Sandbox struct {
+	name    string
+	chunk   string // the script's name in Lua error messages
+	opts    Options
+	limits  Limits
+	log     *slog.Logger
+	L       *lua.LState
+	globals *lua.LTable
+	st      *stopper
+	guard   *guard
+	wd      *watchdog
+	nsMT    *lua.LTable
+	rand    *rand.Rand
+	created time.Time
+
+	builtin map[lua.LValue]struct{} // library and API values, which Preserve skips
+	initial map[string]lua.LValue   // the globals before the script ran (_VERSION...)
+	loaded  *lua.LTable             // require's cache: name → module
+	files   []string
+
+	// During a call.
+	msg     *pipeline.Message // what read_message reads; nil outside process_message
+	injects int
+	out     pipeline.Message // reused for every injected message
+	payload []byte           // add_to_payload's buffer, until inject_payload
+
+	// The memory estimate (see limits.go and README).
+	estimate      int64
+	sinceCheck    int
+	timeSinceWalk time.Duration
+	lastWalk      time.Duration
+	allocsAtWalk  uint64
+
+	term   *TerminatedError
+	closed bool
+
+	usageMu sync.Mutex
+	usage   Usage
+}
+
+// State sizes that the walk cannot see: the LState, its call frames and Go
+// closures. Measured with BenchmarkIdleSandbox, rounded up.
+const stateOverheadBytes = 8 << 10
+
+// How often the estimate is refreshed between calls: the process's
+// allocation counter is read every measureCheckEvery calls, and the state is
+// walked when the process allocated at least minGrowth since the last walk
+// (the state cannot have grown more than the process allocated) and the
+// script has run walkCostFactor times as long as the last walk took (so
+// walking costs at most 1/walkCostFactor of the script's time).
+const (
+	measureCheckEvery = 16
+	walkCostFactor    = 20
+	minGrowthDivisor  = 64 // minGrowth = MemoryBytes / minGrowthDivisor
+)
+
+var errClosed = errors.New("sandbox: closed")
+
+// New compiles the script, opens its restricted state and runs the top
+// level once, under the limits. A script that does not compile, or whose
+// top level fails, gives a *CompileError; one that breaks a limit while
+// initialising gives a *TerminatedError.
+func New(opts Options) (*Sandbox, error) {
+	src := opts.Source
+	if src == "" {
+		b, err := os.ReadFile(opts.Script)
+		if err != nil {
+			return nil, &CompileError{Script: opts.Script, Msg: err.Error()}
+		}
+		src = string(b)
+	}
+	s := &Sandbox{
+		name:    opts.Name,
+		chunk:   opts.Script,
+		opts:    opts,
+		limits:  opts.Limits.WithDefaults(),
+		log:     opts.Log,
+		created: time.Now(),
+		rand:    rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+	}
+	if s.chunk == "" {
+		s.chunk = "script"
+	}
+	if s.name == "" {
+		s.name = filepath.Base(s.chunk)
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if opts.Script != "" {
+		s.files = []string{opts.Script}
+	}
+	s.st = newStopper()
+	s.guard = &guard{st: s.st, maxBytes: int(min(s.limits.MemoryBytes, int64(^uint(0)>>1)))}
+	s.wd = newWatchdog(s.st, s.limits)
+	s.open()
+
+	fn, err := s.L.Load(strings.NewReader(src), s.chunk)
+	if err != nil {
+		s.Close()
+		return nil, compileError(s.chunk, err)
+	}
+	trimProto(fn.Proto)
+	s.measure()
+	if _, err := s.run(fn); err != nil {
+		s.Close()
+		var te *TerminatedError
+		if errors.As(err, &te) {
+			return nil, te
+		}
+		return nil, s.runtimeCompileError(err)
+	}
+	s.L.SetTop(0)
+	if s.measure(); s.term != nil {
+		s.Close()
+		return nil, s.term
+	}
+	return s, nil
+}
+
+// open makes the restricted state: see stdlib.go and api.go.
+func (s *Sandbox) open() {
+	L := lua.NewState(lua.Options{
+		SkipOpenLibs:        true,
+		CallStackSize:       callStackSize,
+		RegistrySize:        registrySize,
+		RegistryMaxSize:     registryMaxSize,
+		RegistryGrowStep:    registryGrowStep,
+		MinimizeStackMemory: true,
+	})
+	L.SetContext(s.st)
+	s.L = L
+	s.globals = L.G.Global
+	s.openLibs(L)
+	s.nsMT = openNS(L)
+	s.openAPI(L)
+	s.loaded = L.CreateTable(0, 4)
+	s.builtin = make(map[lua.LValue]struct{}, 64)
+	s.initial = make(map[string]lua.LValue, 32)
+	s.globals.ForEach(func(k, v lua.LValue) {
+		switch v.(type) {
+		case *lua.LTable, *lua.LFunction:
+			s.builtin[v] = struct{}{}
+		default:
+			if name, ok := k.(lua.LString); ok {
+				s.initial[string(name)] = v
+			}
+		}
+	})
+	s.builtin[s.globals] = struct{}{}
+}
+
+// compileError converts gopher-lua's syntax and compile errors of the
+// chunk named chunk.
+func compileError(chunk string, err error) *CompileError {
+	ce := &CompileError{Script: chunk, Msg: err.Error()}
+	var aerr *lua.ApiError
+	if errors.As(err, &aerr) && aerr.Cause != nil {
+		var perr *parse.Error
+		var cerr *lua.CompileError
+		switch {
+		case errors.As(aerr.Cause, &perr):
+			if perr.Pos.Line > 0 {
+				ce.Line = perr.Pos.Line
+				ce.Msg = fmt.Sprintf("near '%s': %s", perr.Token, perr.Message)
+			} else {
+				ce.Msg = "at end of file: " + perr.Message
+			}
+		case errors.As(aerr.Cause, &cerr):
+			ce.Line, ce.Msg = cerr.Line, cerr.Message
+		default:
+			ce.Msg = aerr.Cause.Error()
+		}
+	}
+	return ce
+}
+
+// runtimeCompileError converts an error of the top level, taking the line
+// from Lua's "chunk:line: message" form when it is the script's own.
+func (s *Sandbox) runtimeCompileError(err error) *CompileError {
+	msg := err.Error()
+	ce := &CompileError{Script: s.chunk, Msg: msg}
+	if rest, ok := strings.CutPrefix(msg, s.chunk+":"); ok {
+		if i := strings.IndexByte(rest, ':'); i > 0 {
+			if n, err := strconv.Atoi(rest[:i]); err == nil {
+				ce.Line, ce.Msg = n, strings.TrimSpace(rest[i+1:])
+			}
+		}
+	}
+	return ce
+}
+
+// usable returns the error a call gets when the sandbox cannot run.
+func (s *Sandbox) usable() error {
+	if s.term != nil {
+		return s.term
+	}
+	if s.closed {
+		return errClosed
+	}
+	return nil
+}
+
+// terminate records the first termination; every later call returns it.
+func (s *Sandbox) terminate(reason, msg string) *TerminatedError {
+	if s.term == nil {
+		s.st.stop(reason, msg) // no-op when the stopper already fired
+		r, m, _ := s.st.cause()
+		s.term = &TerminatedError{Name: s.name, Reason: r, Msg: m}
+	}
+	return s.term
+}
+
+// run calls fn(args...) under the limits and leaves its results on the
+// stack; it returns how many there are. A Lua error is returned as an
+// error; a broken limit as the *TerminatedError.
+func (s *Sandbox) run(fn lua.LValue, args ...lua.LValue) (int, error) {
+	L := s.L
+	base := L.GetTop()
+	L.Push(fn)
+	for _, a := range args {
+		L.Push(a)
+	}
+	s.injects = 0
+	s.wd.begin(s.estimate)
+	err := L.PCall(len(args), lua.MultRet, nil)
+	d, allocated := s.wd.end()
+	s.account(d)
+	if reason, msg, stopped := s.st.cause(); stopped {
+		L.SetTop(base)
+		return 0, s.terminate(reason, msg)
+	}
+	if err != nil {
+		msg := errorMessage(err)
+		var aerr *lua.ApiError
+		switch {
+		case strings.HasSuffix(msg, "stack overflow") || strings.HasSuffix(msg, "registry overflow"):
+			return 0, s.terminate(ReasonMemory, msg)
+		case errors.As(err, &aerr) && aerr.Type == lua.ApiErrorPanic:
+			// A Go panic in a builtin or a module that the script did not
+			// catch: the state may be half-updated.
+			return 0, s.terminate(ReasonError, msg)
+		}
+		return 0, errors.New(msg)
+	}
+	s.timeSinceWalk += d
+	s.maybeMeasure(allocated)
+	if s.term != nil {
+		L.SetTop(base)
+		return 0, s.term
+	}
+	return L.GetTop() - base, nil
+}
+
+// errorMessage returns a Lua error's message without calling into Lua
+// (no __tostring: the call is over and its limits no longer apply).
+func errorMessage(err error) string {
+	var aerr *lua.ApiError
+	if errors.As(err, &aerr) {
+		if aerr.Type == lua.ApiErrorPanic {
+			return "go panic: " + aerr.Object.String()
+		}
+		if s, ok := aerr.Object.(lua.LString); ok {
+			return string(s)
+		}
+		return aerr.Object.String()
+	}
+	return err.Error()
+}
+
+func (s *Sandbox) account(d time.Duration) {
+	s.usageMu.Lock()
+	s.usage.CallTime += d
+	s.usage.MaxCallTime = max(s.usage.MaxCallTime, d)
+	s.usageMu.Unlock()
+}
+
+// maybeMeasure refreshes the memory estimate when the state may have grown
+// (see the constants above).
+func (s *Sandbox) maybeMeasure(allocatedInCall uint64) {
+	if allocatedInCall > 0 && int64(allocatedInCall) >= s.limits.MemoryBytes/8 {
+		s.measure()
+		return
+	}
+	s.sinceCheck++
+	if s.sinceCheck < measureCheckEvery {
+		return
+	}
+	s.sinceCheck = 0
+	if s.timeSinceWalk < walkCostFactor*s.lastWalk {
+		return
+	}
+	if readAllocs()-s.allocsAtWalk >= uint64(s.limits.MemoryBytes/minGrowthDivisor) {
+		s.measure()
+	}
+}
+
+// measure walks the state and terminates it when the estimate is over the
+// limit.
+func (s *Sandbox) measure() {
+	t0 := time.Now()
+	s.allocsAtWalk = readAllocs()
+	roots := []lua.LValue{s.globals, s.L.G.Registry, s.loaded, s.L.GetMetatable(lua.LString(""))}
+	n := estimateSize(roots, s.limits.MemoryBytes) + registryBytes(s.L) + stateOverheadBytes + int64(cap(s.payload))
+	s.lastWalk = time.Since(t0)
+	s.timeSinceWalk = 0
+	s.estimate = n
+	s.usageMu.Lock()
+	s.usage.MemoryBytes = n
+	s.usage.MaxMemoryBytes = max(s.usage.MaxMemoryBytes, n)
+	s.usageMu.Unlock()
+	if n > s.limits.MemoryBytes {
+		s.terminate(ReasonMemory, fmt.Sprintf("about %d bytes in use; the limit is %d", n, s.limits.MemoryBytes))
+	}
+}
+
+// ProcessMessage runs process_message() with m as the message read_message
+// reads. status is what the script returned: 0 (also for no value) when it
+// handled the message, negative when it failed it. A script that returns an
+// error string (or -1 and a message), or that raises an error, gets status
+// -1 and that error; the sandbox goes on. A broken limit gives the
+// *TerminatedError, and every later call gets it too.
+func (s *Sandbox) ProcessMessage(m *pipeline.Message) (status int, err error) {
+	if err := s.usable(); err != nil {
+		return -1, err
+	}
+	fn := s.globals.RawGetString("process_message")
+	if fn.Type() != lua.LTFunction {
+		return -1, fmt.Errorf("%s: the script has no process_message function", s.chunk)
+	}
+	s.countCall()
+	s.msg = m
+	n, err := s.run(fn)
+	s.msg = nil
+	if err != nil {
+		return -1, err
+	}
+	status, err = s.results("process_message", n)
+	s.L.SetTop(0)
+	return status, err
+}
+
+// results interprets what an entry point returned.
+func (s *Sandbox) results(entry string, n int) (int, error) {
+	if n == 0 {
+		return 0, nil
+	}
+	L := s.L
+	first := L.Get(-n)
+	switch v := first.(type) {
+	case lua.LNumber:
+		status := int(v)
+		if n > 1 {
+			if msg, ok := L.Get(-n + 1).(lua.LString); ok && status < 0 {
+				return status, errors.New(string(msg))
+			}
+		}
+		return status, nil
+	case lua.LString:
+		return -1, errors.New(string(v))
+	case *lua.LNilType:
+		return 0, nil
+	}
+	return -1, fmt.Errorf("%s returned a %s; want a number, an error string or nothing", entry, first.Type())
+}
+
+func (s *Sandbox) countCall() {
+	s.usageMu.Lock()
+	s.usage.Calls++
+	s.usageMu.Unlock()
+}
+
+// TimerEvent runs timer_event(ns) with ns as an ns userdata; it does
+// nothing when the script has no timer_event. An error string returned or
+// raised by the script is returned as an error.
+func (s *Sandbox) TimerEvent(ns int64) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
+	fn := s.globals.RawGetString("timer_event")
+	if fn.Type() != lua.LTFunction {
+		return nil
+	}
+	s.countCall()
+	n, err := s.run(fn, newNS(s.L, s.nsMT, ns))
+	if err != nil {
+		return err
+	}
+	status, err := s.results("timer_event", n)
+	s.L.SetTop(0)
+	if err == nil && status < 0 {
+		err = fmt.Errorf("timer_event returned %d", status)
+	}
+	return err
+}
+
+// HasProcessMessage reports whether the script defines process_message
+// (a script with only timer_event is an input of sorts).
+func (s *Sandbox) HasProcessMessage() bool {
+	if s.closed {
+		return false
+	}
+	return s.globals.RawGetString("process_message").Type() == lua.LTFunction
+}
+
+// Files returns the script's path and the paths of the Lua modules it has
+// required so far, for a watcher that reloads on change. A module required
+// lazily (inside process_message) appears after its first use.
+func (s *Sandbox) Files() []string {
+	return append([]string(nil), s.files...)
+}
+
+// Usage returns what the sandbox has used. MemoryBytes is the estimate at
+// its last refresh (see README); it may be called from any goroutine.
+func (s *Sandbox) Usage() Usage {
+	s.usageMu.Lock()
+	defer s.usageMu.Unlock()
+	return s.usage
+}
+
+// Close releases the state. Calls after Close fail.
+func (s *Sandbox) Close() {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	s.wd.close()
+	s.L.Close()
+}

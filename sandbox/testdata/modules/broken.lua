@@ -1,0 +1,3 @@
+-- Does not compile.
+local M = {
+return M
