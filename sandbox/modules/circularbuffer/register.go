@@ -1,0 +1,8 @@
+package circularbuffer
+
+import "github.com/interoceptor/interoceptor/sandbox"
+
+func init() {
+	sandbox.RegisterModule(Name, Loader)
+	sandbox.RegisterRestore(TypeName, Restore)
+}
