@@ -3,4 +3,5 @@ package all
 
 import (
 	_ "github.com/interoceptor/interoceptor/filters/counter" // filters.counter
+	_ "github.com/interoceptor/interoceptor/filters/lua"     // filters.lua
 )

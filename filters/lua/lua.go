@@ -1,0 +1,474 @@
+// Package lua is the filters.lua plugin: a sandboxed Lua script (Heka's API)
+// that can be edited while the pipeline runs.
+//
+// Reload: when the script or a Lua module it required changes on disk, on
+// SIGHUP and on POST /api/reload, a new sandbox is built from the files and
+// initialised first; only if that works is it swapped in, between two
+// messages, under the same lock that process_message runs under, so no
+// message is lost, none is handled twice and none by both versions. With
+// preserve_data the old version's global data is carried into the new one
+// (and saved under data_dir at shutdown, restored at start).
+//
+// A script that breaks a limit is terminated: counted, logged, reported in
+// /api/plugins and announced with a "sandbox.terminated" message on the
+// plugin's publish subject. It is restarted after a backoff, at most
+// max_restarts times; meanwhile its messages are counted as dropped.
+package lua
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/sandbox"
+	_ "github.com/interoceptor/interoceptor/sandbox/modules/all" // change, circular_buffer, json
+)
+
+//go:embed sample.toml
+var sample string
+
+func init() {
+	pipeline.Register(pipeline.Registration{
+		Kind:        pipeline.KindFilter,
+		Type:        "lua",
+		Description: "runs a sandboxed Lua script (Heka's API); reloads it when it changes",
+		Sample:      sample,
+		New:         func() any { return New() },
+	})
+}
+
+// New returns the plugin with its defaults.
+func New() *Lua {
+	return &Lua{
+		ModulePath:     []string{"plugins/modules"},
+		MemoryLimit:    sandbox.DefaultMemoryBytes,
+		TimeLimit:      pipeline.Duration(sandbox.DefaultCallTime),
+		OutputLimit:    sandbox.DefaultOutputBytes,
+		InjectLimit:    sandbox.DefaultInjectsPerCall,
+		MaxRestarts:    3,
+		RestartBackoff: pipeline.Duration(time.Second),
+		Watch:          true,
+	}
+}
+
+var (
+	_ pipeline.Filter         = (*Lua)(nil)
+	_ pipeline.Ticker         = (*Lua)(nil)
+	_ pipeline.Reloader       = (*Lua)(nil)
+	_ pipeline.StatusReporter = (*Lua)(nil)
+	_ pipeline.GaugeReporter  = (*Lua)(nil)
+)
+
+// Lua is the filters.lua plugin.
+type Lua struct {
+	Script         string            `toml:"script"`
+	Config         map[string]any    `toml:"config"`
+	PreserveData   bool              `toml:"preserve_data"`
+	ModulePath     []string          `toml:"module_path"`
+	MemoryLimit    int64             `toml:"memory_limit"`
+	TimeLimit      pipeline.Duration `toml:"time_limit"`
+	OutputLimit    int               `toml:"output_limit"`
+	InjectLimit    int               `toml:"inject_limit"`
+	MaxRestarts    int               `toml:"max_restarts"`
+	RestartBackoff pipeline.Duration `toml:"restart_backoff"`
+	Watch          bool              `toml:"watch"`
+
+	env *pipeline.Env
+	log *slog.Logger
+
+	mu          sync.Mutex // held while the script runs and while it is swapped
+	sb          *sandbox.Sandbox
+	out         pipeline.Emitter // the emitter of the call in progress
+	version     int              // 1 for the first script, +1 per successful reload
+	loadedAt    time.Time
+	reloadErr   string
+	terminated  *sandbox.TerminatedError
+	terminateAt time.Time
+	restarts    int
+	restartAt   time.Time
+
+	watcher   *fsnotify.Watcher
+	stop      chan struct{}
+	closeOnce sync.Once
+	watchWG   sync.WaitGroup
+}
+
+func (p *Lua) limits() sandbox.Limits {
+	return sandbox.Limits{MemoryBytes: p.MemoryLimit, CallTime: time.Duration(p.TimeLimit),
+		OutputBytes: p.OutputLimit, InjectsPerCall: p.InjectLimit}
+}
+
+// Validate checks the keys and compiles the script, so that `check` reports
+// a script that does not compile, with its line.
+func (p *Lua) Validate() error {
+	switch {
+	case p.Script == "":
+		return pipeline.MissingKey("script")
+	case p.MemoryLimit < 64<<10:
+		return pipeline.InvalidKey("memory_limit", "must be at least 65536 bytes; got %d", p.MemoryLimit)
+	case p.TimeLimit <= 0:
+		return pipeline.InvalidKey("time_limit", "must be more than 0")
+	case p.OutputLimit < 1024:
+		return pipeline.InvalidKey("output_limit", "must be at least 1024 bytes; got %d", p.OutputLimit)
+	case p.InjectLimit < 1:
+		return pipeline.InvalidKey("inject_limit", "must be at least 1; got %d", p.InjectLimit)
+	case p.MaxRestarts < 0:
+		return pipeline.InvalidKey("max_restarts", "must not be negative")
+	}
+	if _, err := os.Stat(p.Script); err != nil {
+		return pipeline.InvalidKey("script", "%v", err)
+	}
+	sb, err := p.build(slog.New(slog.DiscardHandler), func(*pipeline.Message) error { return nil })
+	if err != nil {
+		return pipeline.InvalidKey("script", "%v", err)
+	}
+	sb.Close()
+	return nil
+}
+
+// build makes a sandbox from the files as they are now.
+func (p *Lua) build(log *slog.Logger, inject func(*pipeline.Message) error) (*sandbox.Sandbox, error) {
+	return sandbox.New(sandbox.Options{
+		Name: p.name(), Script: p.Script, Config: p.Config, ModulePath: p.ModulePath,
+		Limits: p.limits(), Log: log, Inject: inject,
+	})
+}
+
+func (p *Lua) name() string {
+	if p.env == nil {
+		return "filters.lua"
+	}
+	return fmt.Sprintf("filters.lua[%s]", p.env.Name)
+}
+
+// inject forwards what the script injects to the emitter of the current call.
+func (p *Lua) inject(m *pipeline.Message) error {
+	if p.out == nil {
+		return errors.New("inject outside process_message or timer_event")
+	}
+	return p.out.Emit(m)
+}
+
+// Init builds the first sandbox, restores preserved data and starts
+// watching the files.
+func (p *Lua) Init(env *pipeline.Env) error {
+	p.env, p.log = env, env.Log
+	sb, err := p.build(p.log, p.inject)
+	if err != nil {
+		return err
+	}
+	p.sb, p.version, p.loadedAt = sb, 1, time.Now()
+	if p.PreserveData {
+		p.restoreFromDisk()
+	}
+	p.stop = make(chan struct{})
+	if p.Watch {
+		if err := p.watch(); err != nil {
+			return fmt.Errorf("watching %s: %w", p.Script, err)
+		}
+	}
+	return nil
+}
+
+func (p *Lua) preservePath() string {
+	return filepath.Join(p.env.Agent.DataDir, "lua", p.env.Name+".preserve")
+}
+
+func (p *Lua) restoreFromDisk() {
+	data, err := os.ReadFile(p.preservePath())
+	if errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		p.log.Warn("preserved data not read; starting clean", "err", err)
+		return
+	}
+	ok, reason, err := p.sb.Restore(data)
+	switch {
+	case err != nil:
+		p.log.Warn("preserved data not restored; starting clean", "path", p.preservePath(), "err", err)
+	case !ok:
+		p.log.Info("preserved data not restored; starting clean", "reason", reason)
+	default:
+		p.log.Info("preserved data restored", "path", p.preservePath())
+	}
+}
+
+// Process runs process_message on one message.
+func (p *Lua) Process(m *pipeline.Message, out pipeline.Emitter) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sb == nil && !p.tryRestart(out) {
+		p.env.Stats.Dropped.Add(1)
+		return nil // counted: the script is stopped and waits for its restart
+	}
+	p.out = out
+	status, err := p.sb.ProcessMessage(m)
+	p.out = nil
+	var te *sandbox.TerminatedError
+	if errors.As(err, &te) {
+		p.terminate(te, out)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if status < 0 {
+		return fmt.Errorf("process_message returned %d", status)
+	}
+	return nil
+}
+
+// Tick runs timer_event.
+func (p *Lua) Tick(now time.Time, _ bool, out pipeline.Emitter) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sb == nil && !p.tryRestart(out) {
+		return nil
+	}
+	p.out = out
+	err := p.sb.TimerEvent(now.UnixNano())
+	p.out = nil
+	var te *sandbox.TerminatedError
+	if errors.As(err, &te) {
+		p.terminate(te, out)
+	}
+	return err
+}
+
+// terminate records a stopped script, announces it and schedules a restart.
+func (p *Lua) terminate(te *sandbox.TerminatedError, out pipeline.Emitter) {
+	p.sb.Close()
+	p.sb = nil
+	p.terminated, p.terminateAt = te, time.Now()
+	backoff := time.Duration(p.RestartBackoff) << min(p.restarts, 10)
+	p.restartAt = time.Now().Add(backoff)
+	if p.restarts < p.MaxRestarts {
+		p.log.Error("script terminated; it will be restarted", "reason", te.Reason, "err", te.Msg, "in", backoff,
+			"restart", p.restarts+1, "max_restarts", p.MaxRestarts)
+	} else {
+		p.log.Error("script terminated; max_restarts reached, it stays stopped until it is reloaded",
+			"reason", te.Reason, "err", te.Msg)
+	}
+	m := &pipeline.Message{Type: "sandbox.terminated", Severity: 3, Payload: []byte(te.Error())}
+	m.AddString("plugin", p.name())
+	m.AddString("reason", te.Reason)
+	m.AddString("script", p.Script)
+	if err := out.Emit(m); err != nil {
+		p.log.Warn("sandbox.terminated message not published", "err", err)
+	}
+}
+
+// tryRestart starts a new sandbox if a restart is due; under p.mu.
+func (p *Lua) tryRestart(out pipeline.Emitter) bool {
+	if p.terminated == nil || p.restarts >= p.MaxRestarts || time.Now().Before(p.restartAt) {
+		return false
+	}
+	p.restarts++
+	sb, err := p.build(p.log, p.inject)
+	if err != nil {
+		p.log.Error("restart failed", "err", err)
+		p.restartAt = time.Now().Add(time.Duration(p.RestartBackoff) << min(p.restarts, 10))
+		return false
+	}
+	p.sb = sb
+	p.log.Info("script restarted", "restart", p.restarts)
+	return true
+}
+
+// Reload builds the script as it is on disk now and swaps it in between two
+// messages; if it does not build, the running version stays.
+func (p *Lua) Reload() error {
+	sb, err := p.build(p.log, p.inject)
+	if err != nil {
+		p.mu.Lock()
+		p.reloadErr = err.Error()
+		p.mu.Unlock()
+		return err
+	}
+	p.mu.Lock()
+	old := p.sb
+	if old != nil && p.PreserveData {
+		if data, err := old.Preserve(); err != nil {
+			p.log.Warn("data not carried into the new version", "err", err)
+		} else if ok, reason, err := sb.Restore(data); err != nil || !ok {
+			p.log.Info("data not carried into the new version", "reason", reason, "err", err)
+		}
+	}
+	p.sb = sb
+	p.version++
+	p.loadedAt = time.Now()
+	p.reloadErr = ""
+	p.terminated, p.restarts = nil, 0
+	p.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	if p.watcher != nil {
+		p.addWatches(sb.Files())
+	}
+	p.log.Info("script reloaded", "version", p.version)
+	return nil
+}
+
+// watch reloads the script when it, or a Lua module it required, changes.
+// It watches directories, not files, because editors replace files by
+// renaming a new one over them.
+func (p *Lua) watch() error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return err
+	}
+	p.watcher = w
+	p.addWatches(p.sb.Files())
+	p.watchWG.Add(1)
+	stop := p.stop
+	go func() {
+		defer p.watchWG.Done()
+		var pending <-chan time.Time
+		for {
+			select {
+			case <-stop:
+				return
+			case ev, ok := <-w.Events:
+				if !ok {
+					return
+				}
+				if p.isWatched(ev.Name) && ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename) != 0 {
+					pending = time.After(reloadDebounce)
+				}
+			case err, ok := <-w.Errors:
+				if !ok {
+					return
+				}
+				p.log.Warn("file watch error", "err", err)
+			case <-pending:
+				pending = nil
+				if err := p.Reload(); err != nil {
+					p.env.Stats.Errors.Add(1)
+					p.log.Error("reload failed; the previous version keeps running", "err", err)
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// reloadDebounce lets an editor finish writing before the file is read.
+const reloadDebounce = 50 * time.Millisecond
+
+func (p *Lua) addWatches(files []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, f := range files {
+		dir := filepath.Dir(f)
+		if err := p.watcher.Add(dir); err != nil {
+			p.log.Warn("cannot watch", "dir", dir, "err", err)
+		}
+	}
+}
+
+func (p *Lua) isWatched(name string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	files := []string{p.Script}
+	if p.sb != nil {
+		files = p.sb.Files()
+	}
+	for _, f := range files {
+		if filepath.Clean(f) == filepath.Clean(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// Close stops watching, saves preserved data and closes the sandbox.
+func (p *Lua) Close() error {
+	p.closeOnce.Do(func() {
+		if p.stop != nil {
+			close(p.stop)
+		}
+	})
+	if p.watcher != nil {
+		p.watcher.Close()
+		p.watchWG.Wait()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sb == nil {
+		return nil
+	}
+	var err error
+	if p.PreserveData {
+		err = p.saveToDisk()
+	}
+	p.sb.Close()
+	p.sb = nil
+	return err
+}
+
+func (p *Lua) saveToDisk() error {
+	data, err := p.sb.Preserve()
+	if err != nil {
+		return fmt.Errorf("preserve_data: %w", err)
+	}
+	path := p.preservePath()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path) // a crash mid-write leaves the previous file
+}
+
+// Status reports the script's version and health for /api/plugins.
+func (p *Lua) Status() map[string]any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := map[string]any{
+		"script":    p.Script,
+		"version":   p.version,
+		"loaded_at": p.loadedAt.UTC().Format(time.RFC3339Nano),
+		"restarts":  p.restarts,
+		"running":   p.sb != nil,
+	}
+	if p.reloadErr != "" {
+		st["last_reload_error"] = p.reloadErr
+	}
+	if p.terminated != nil {
+		st["terminated"] = map[string]any{"reason": p.terminated.Reason, "error": p.terminated.Msg,
+			"at": p.terminateAt.UTC().Format(time.RFC3339Nano)}
+	}
+	if p.sb != nil {
+		u := p.sb.Usage()
+		st["memory_bytes"], st["max_memory_bytes"] = u.MemoryBytes, u.MaxMemoryBytes
+	}
+	return st
+}
+
+// Gauges reports Lua memory and time for /metrics.
+func (p *Lua) Gauges() map[string]float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	g := map[string]float64{"lua_version": float64(p.version), "lua_restarts": float64(p.restarts), "lua_running": 0}
+	if p.sb != nil {
+		u := p.sb.Usage()
+		g["lua_running"] = 1
+		g["lua_memory_bytes"] = float64(u.MemoryBytes)
+		g["lua_memory_max_bytes"] = float64(u.MaxMemoryBytes)
+		g["lua_calls"] = float64(u.Calls)
+		g["lua_call_seconds"] = u.CallTime.Seconds()
+		g["lua_call_max_seconds"] = u.MaxCallTime.Seconds()
+	}
+	return g
+}

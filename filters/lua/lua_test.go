@@ -1,0 +1,308 @@
+package lua_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/interoceptor/interoceptor/filters/lua"
+	_ "github.com/interoceptor/interoceptor/inputs/all"
+	_ "github.com/interoceptor/interoceptor/outputs/all"
+	"github.com/interoceptor/interoceptor/pipeline"
+	_ "github.com/interoceptor/interoceptor/pipeline/matcher"
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
+)
+
+// run starts a pipeline and returns a function that waits for it to end
+// (stopping it first if stopNow) and returns Run's error.
+func run(t *testing.T, src string) (*pipeline.Runtime, func(stopNow bool) error) {
+	t.Helper()
+	cfg, err := pipeline.ParseConfig("p.toml", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := pipeline.Start(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	ended := false
+	wait := func(stopNow bool) error {
+		if ended {
+			return nil
+		}
+		ended = true
+		if stopNow {
+			cancel()
+		}
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(60 * time.Second):
+			return fmt.Errorf("pipeline did not end")
+		}
+	}
+	t.Cleanup(func() { _ = wait(true) })
+	return rt, wait
+}
+
+// jsonMessages reads a file written by outputs.file with format = "json".
+func jsonMessages(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []map[string]any
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			continue // a line being written
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// field returns a field's value from a message in the JSON form.
+func field(m map[string]any, name string) any {
+	fields, _ := m["fields"].([]any)
+	for _, f := range fields {
+		if f, ok := f.(map[string]any); ok && f["name"] == name {
+			return f["value"]
+		}
+	}
+	return nil
+}
+
+// countingScript counts in a global, which preserve_data carries into each
+// new version; VERSION is local, so each version keeps its own.
+const countingScript = `
+local VERSION = %d
+count = count or 0
+function process_message()
+  count = count + 1
+  if last_version ~= VERSION then
+    last_version = VERSION
+    inject_message({Type = "version_seen", Fields = {version = VERSION}})
+  end
+  return 0
+end
+function timer_event(ns)
+  inject_message({Type = "total", Fields = {count = count, version = VERSION}})
+end
+`
+
+// Reload under load: a counting script fed at 50k msg/s is rewritten 20
+// times. Every message is counted exactly once across the versions (the
+// count is carried by preserve_data), and each version is seen handling
+// messages within a second of its file being written.
+func TestReloadUnderLoadLosesNothing(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "count.lua")
+	out := filepath.Join(dir, "out.jsonl")
+	if err := os.WriteFile(script, fmt.Appendf(nil, countingScript, 0), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const sent = 500_000 // 10 s at 50k/s: longer than the 20 rewrites take
+	_, wait := run(t, fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[[inputs.generator]]
+publish = "load"
+rate = 50000
+count = %d
+[[filters.lua]]
+subscribe = ["load"]
+publish = "counts"
+script = %q
+preserve_data = true
+ticker_interval = "1h"
+[[outputs.file]]
+subscribe = ["counts"]
+path = %q
+format = "json"
+`, filepath.Join(dir, "var"), sent, script, out))
+
+	written := map[int]time.Time{}
+	for v := 1; v <= 20; v++ {
+		time.Sleep(150 * time.Millisecond)
+		tmp := script + ".tmp"
+		if err := os.WriteFile(tmp, fmt.Appendf(nil, countingScript, v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, script); err != nil { // as editors do
+			t.Fatal(err)
+		}
+		written[v] = time.Now()
+		pipelinetest.WaitUntil(t, 2*time.Second, func() bool {
+			for _, m := range jsonMessages(t, out) {
+				if m["type"] == "version_seen" && field(m, "version") == float64(v) {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	if err := wait(false); err != nil { // the generator's count ends the pipeline
+		t.Fatal(err)
+	}
+	msgs := jsonMessages(t, out)
+	var total float64 = -1
+	seenAt := map[int]time.Time{}
+	for _, m := range msgs {
+		switch m["type"] {
+		case "total":
+			total = field(m, "count").(float64)
+		case "version_seen":
+			ts, _ := time.Parse(time.RFC3339Nano, m["timestamp"].(string))
+			seenAt[int(field(m, "version").(float64))] = ts
+		}
+	}
+	var worst time.Duration
+	for v := 1; v <= 20; v++ {
+		lag := seenAt[v].Sub(written[v])
+		worst = max(worst, lag)
+		if seenAt[v].IsZero() || lag > time.Second {
+			t.Errorf("version %d first handled a message %v after its write (want within 1s)", v, lag)
+		}
+	}
+	t.Logf("slowest version seen %v after its write; %v messages counted across 21 versions", worst, total)
+	if total != sent {
+		t.Fatalf("counted %v messages, sent %d: a reload lost or repeated messages", total, sent)
+	}
+}
+
+// Hostile scripts, each in its own filter beside a healthy one: each is
+// stopped (terminated, or its calls fail), the process lives, and the
+// healthy filter still counts every message.
+func TestHostileScriptsAreStoppedAndTheRestFlows(t *testing.T) {
+	hostile := map[string]string{
+		"loop":      `function process_message() while true do end end`,
+		"tables":    `t = {} function process_message() while true do t[#t+1] = {} end end`,
+		"rep":       `function process_message() local s = string.rep("x", 1e9) return 0 end`,
+		"pattern":   `function process_message() local s = string.rep("a", 1e5) s:find(".-.-.-.-.-b") return 0 end`,
+		"recursion": `local function f() return 1 + f() end function process_message() return f() end`,
+		"sparse":    `function process_message() local t = {} t[1e9] = 1 return 0 end`,
+		"escape": `function process_message()
+  local reached = {}
+  if os.execute then reached[#reached+1] = "os.execute" end
+  if io then reached[#reached+1] = "io" end
+  if load then reached[#reached+1] = "load" end
+  if getfenv then reached[#reached+1] = "getfenv" end
+  if debug then reached[#reached+1] = "debug" end
+  if loadstring then reached[#reached+1] = "loadstring" end
+  if dofile then reached[#reached+1] = "dofile" end
+  inject_message({Type = "escape", Payload = table.concat(reached, ",")})
+  return 0
+end`,
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.jsonl")
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, `
+[agent]
+data_dir = %q
+admin_addr = "off"
+[[inputs.generator]]
+publish = "in"
+rate = 0
+count = 2000
+[[filters.lua]]
+name = "healthy"
+subscribe = ["in"]
+publish = "out.healthy"
+script = %q
+ticker_interval = "1h"
+`, filepath.Join(dir, "var"), writeScript(t, dir, "healthy", `n = 0
+function process_message() n = n + 1 return 0 end
+function timer_event() inject_message({Type = "total", Fields = {count = n}}) end`))
+	for name, src := range hostile {
+		fmt.Fprintf(&cfg, `
+[[filters.lua]]
+name = %q
+subscribe = ["in"]
+publish = "out.%s"
+script = %q
+max_restarts = 0
+`, name, name, writeScript(t, dir, name, src))
+	}
+	fmt.Fprintf(&cfg, `
+[[outputs.file]]
+subscribe = ["out.>"]
+path = %q
+format = "json"
+`, out)
+	start := time.Now()
+	rt, wait := run(t, cfg.String())
+	if err := wait(false); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("pipeline with %d hostile scripts done in %v", len(hostile), time.Since(start))
+
+	msgs := jsonMessages(t, out)
+	terminated := map[string]string{}
+	for _, m := range msgs {
+		switch m["type"] {
+		case "sandbox.terminated":
+			terminated[strings.TrimSuffix(strings.TrimPrefix(field(m, "plugin").(string), "filters.lua["), "]")] = field(m, "reason").(string)
+		case "total":
+			if c := field(m, "count"); c != float64(2000) {
+				t.Errorf("healthy filter counted %v of 2000 messages", c)
+			}
+		case "escape":
+			if p, _ := m["payload"].(string); p != "" {
+				t.Errorf("a script reached: %s", p)
+			}
+		}
+	}
+	status := map[string]pipeline.PluginStatus{}
+	for _, p := range rt.PluginStatus() {
+		status[p.Name] = p
+	}
+	// The limit each script must be stopped by ("" for t[1e9] = 1, which a
+	// Lua table stores in its hash part: one entry, nothing to stop).
+	want := map[string][]string{
+		"loop": {"time"}, "tables": {"memory", "time"}, "rep": {"memory"},
+		"pattern": {"time", "memory"}, "recursion": {"memory"}, "sparse": {""},
+	}
+	for name, reasons := range want {
+		st := status[name]
+		t.Logf("%s: terminated (%q), counters %+v", name, terminated[name], st.Counters)
+		if !slices.Contains(reasons, terminated[name]) {
+			t.Errorf("%s: terminated for %q, want one of %q", name, terminated[name], reasons)
+		}
+		if terminated[name] == "" && (st.Counters.Errors != 0 || st.Counters.In != 2000) {
+			t.Errorf("%s: not stopped, yet counters %+v", name, st.Counters)
+		}
+	}
+	if h := status["healthy"]; h.Counters.In != 2000 || h.Counters.Errors != 0 {
+		t.Errorf("healthy counters %+v", h.Counters)
+	}
+}
+
+func writeScript(t *testing.T, dir, name, src string) string {
+	t.Helper()
+	path := filepath.Join(dir, name+".lua")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
