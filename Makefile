@@ -7,7 +7,7 @@ LDFLAGS     := -s -w -X main.version=$(VERSION)
 
 # Packages with concurrency run under the race detector; e2e drives the built
 # binary (and external nats-server processes), so it runs without it.
-RACE_PKGS := ./pipeline/... ./inputs/... ./filters/... ./outputs/... ./decoders/... ./cmd/...
+RACE_PKGS := ./pipeline/... ./inputs/... ./filters/... ./outputs/... ./decoders/... ./sandbox/... ./cmd/...
 
 .PHONY: all build run test unit e2e lint fuzz bench clean
 
@@ -25,6 +25,7 @@ unit:
 	$(GO) test -race -count=1 $(RACE_PKGS)
 
 e2e: build
+	./$(BIN) test plugins
 	$(GO) test -count=1 -timeout 15m ./e2e/...
 
 lint:

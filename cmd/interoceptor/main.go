@@ -37,6 +37,7 @@ func init() {
 		{"inject", "publish messages (JSON lines, or one payload) to a subject", cmdInject},
 		{"flood", "publish generated messages at a rate and report msgs/s", cmdFlood},
 		{"reload", "ask a running pipeline to reload its plugins (Lua scripts), through its admin API", cmdReload},
+		{"test", "run Lua plugins against fixture messages and compare what they inject", cmdTest},
 		{"plugins", "list plugins and decoders, or print one plugin's sample config", cmdPlugins},
 		{"version", "print the version", cmdVersion},
 	}
