@@ -306,3 +306,128 @@ func writeScript(t *testing.T, dir, name, src string) string {
 	}
 	return path
 }
+
+// A script edited into one that does not compile leaves the running
+// version in place; the error is reported, and a later good edit loads.
+func TestBrokenEditKeepsTheRunningVersion(t *testing.T) {
+	dir := t.TempDir()
+	script := writeScript(t, dir, "tag", `function process_message()
+  inject_message({Type = "v1"})
+  return 0
+end`)
+	out := filepath.Join(dir, "out.jsonl")
+	rt, wait := run(t, fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[[inputs.generator]]
+publish = "in"
+rate = 200
+[[filters.lua]]
+name = "tag"
+subscribe = ["in"]
+publish = "out"
+script = %q
+[[outputs.file]]
+subscribe = ["out"]
+path = %q
+format = "json"
+`, filepath.Join(dir, "var"), script, out))
+	countType := func(typ string) int {
+		n := 0
+		for _, m := range jsonMessages(t, out) {
+			if m["type"] == typ {
+				n++
+			}
+		}
+		return n
+	}
+	pipelinetest.WaitUntil(t, 5*time.Second, func() bool { return countType("v1") > 0 })
+
+	writeScript(t, dir, "tag", "function process_message()\n  inject_message({Type = 'v2'}\nend\n") // missing ")"
+	results, err := rt.Reload("tag")
+	if err != nil || len(results) != 1 || results[0].OK || !strings.Contains(results[0].Error, "tag.lua") {
+		t.Fatalf("reload of a broken script: %+v, %v; want a failure naming the file", results, err)
+	}
+	before := countType("v1")
+	pipelinetest.WaitUntil(t, 5*time.Second, func() bool { return countType("v1") > before+10 })
+	st := statusOf(rt, "tag")
+	if st["version"] != 1 || !strings.Contains(fmt.Sprint(st["last_reload_error"]), "tag.lua") {
+		t.Fatalf("status after a failed reload: %v", st)
+	}
+
+	writeScript(t, dir, "tag", "function process_message()\n  inject_message({Type = 'v2'})\n  return 0\nend\n")
+	pipelinetest.WaitUntil(t, 5*time.Second, func() bool { return countType("v2") > 0 }) // by the file watch
+	if st := statusOf(rt, "tag"); st["version"] != 2 || st["last_reload_error"] != nil {
+		t.Fatalf("status after a good edit: %v", st)
+	}
+	if err := wait(true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func statusOf(rt *pipeline.Runtime, name string) map[string]any {
+	for _, p := range rt.PluginStatus() {
+		if p.Name == name {
+			return p.Status
+		}
+	}
+	return nil
+}
+
+// preserve_data: the script's globals are saved at shutdown and restored at
+// the next start; a new _PRESERVATION_VERSION starts clean.
+func TestPreserveDataAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	src := `_PRESERVATION_VERSION = %d
+count = 0
+function process_message() count = count + 1 return 0 end
+function timer_event() inject_message({Type = "total", Fields = {count = count}}) end`
+	script := writeScript(t, dir, "keep", fmt.Sprintf(src, 1))
+	runOnce := func(outName string) float64 {
+		out := filepath.Join(dir, outName)
+		_, wait := run(t, fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[[inputs.generator]]
+publish = "in"
+rate = 0
+count = 1000
+[[filters.lua]]
+name = "keep"
+subscribe = ["in"]
+publish = "out"
+script = %q
+preserve_data = true
+ticker_interval = "1h"
+[[outputs.file]]
+subscribe = ["out"]
+path = %q
+format = "json"
+`, filepath.Join(dir, "var"), script, out))
+		if err := wait(false); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range jsonMessages(t, out) {
+			if m["type"] == "total" {
+				return field(m, "count").(float64)
+			}
+		}
+		t.Fatal("no total")
+		return 0
+	}
+	if got := runOnce("1.jsonl"); got != 1000 {
+		t.Fatalf("first run counted %v, want 1000", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "var", "lua", "keep.preserve")); err != nil {
+		t.Fatalf("nothing saved at shutdown: %v", err)
+	}
+	if got := runOnce("2.jsonl"); got != 2000 {
+		t.Fatalf("second run counted %v, want 2000 (1000 carried over)", got)
+	}
+	writeScript(t, dir, "keep", fmt.Sprintf(src, 2))
+	if got := runOnce("3.jsonl"); got != 1000 {
+		t.Fatalf("after a new _PRESERVATION_VERSION counted %v, want 1000 (a clean start)", got)
+	}
+}
