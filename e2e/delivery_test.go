@@ -247,15 +247,18 @@ formt = "json"
 	}
 }
 
-// Every example pipeline in configs/ passes check.
+// Every example pipeline in configs/, and every sample of a shipped Lua
+// plugin, passes check, run from the project root as the README does.
 func TestShippedConfigsPassCheck(t *testing.T) {
-	files, _ := filepath.Glob("../configs/*.toml")
-	if len(files) == 0 {
-		t.Fatal("no configs/*.toml")
+	configs, _ := filepath.Glob("../configs/*.toml")
+	samples, _ := filepath.Glob("../plugins/filters/*.toml")
+	if len(configs) == 0 || len(samples) == 0 {
+		t.Fatalf("configs %v, samples %v", configs, samples)
 	}
-	for _, f := range files {
-		b, err := exec.Command(binary, "check", "-config", f).CombinedOutput()
-		if err != nil {
+	for _, f := range append(configs, samples...) {
+		cmd := exec.Command(binary, "check", "-config", strings.TrimPrefix(f, "../"))
+		cmd.Dir = ".."
+		if b, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("check %s: %v\n%s", f, err, b)
 		}
 	}
