@@ -22,6 +22,7 @@ type scenario struct {
 	title  string // as it appears in the report
 	input  string // "tcp" or "stdin"
 	influx bool   // decoder = "influx" on the input, format = "influx" on the output
+	lua    bool   // a Lua filter between the input and the output: see lua.go
 	about  string // one line for the report: what the clock covers
 }
 
@@ -33,31 +34,39 @@ func scenarios() []scenario {
 			about: "as above, each line parsed into a metric and written back as line protocol; clock until the file holds every line"},
 		{key: "stdin-raw", title: "stdin→file (raw)", input: "stdin",
 			about: "lines piped into stdin; clock from the first write until the process exits by itself (startup included)"},
+		{key: "lua", title: "tcp→lua→file (influx decode, Lua filter)", input: "tcp", influx: true, lua: true,
+			about: "one TCP connection, lines parsed into metrics, a Lua filter reading two fields of each and injecting one message per 100; clock from the first write until the file holds N/100 lines"},
 	}
 }
 
-// chooseScenarios returns the scenarios -only names, in their usual order.
-func chooseScenarios(only string) ([]scenario, error) {
+// reloadKey names the reload scenario (reload.go), which is not a throughput
+// scenario and so not in scenarios().
+const reloadKey = "reload"
+
+// chooseScenarios returns the throughput scenarios -only names, in their
+// usual order, and whether it names the reload scenario.
+func chooseScenarios(only string) (chosen []scenario, reload bool, err error) {
 	all := scenarios()
 	if only == "" {
-		return all, nil
+		return all, true, nil
 	}
 	want := map[string]bool{}
 	for _, k := range strings.Split(only, ",") {
 		want[strings.TrimSpace(k)] = true
 	}
-	var out []scenario
 	for _, sc := range all {
 		if want[sc.key] {
-			out = append(out, sc)
+			chosen = append(chosen, sc)
 			delete(want, sc.key)
 		}
 	}
+	reload = want[reloadKey]
+	delete(want, reloadKey)
 	delete(want, "none")
 	for k := range want {
-		return nil, fmt.Errorf("no scenario %q", k)
+		return nil, false, fmt.Errorf("no scenario %q", k)
 	}
-	return out, nil
+	return chosen, reload, nil
 }
 
 // runResult is what one run of a scenario measured.
@@ -71,6 +80,7 @@ type runResult struct {
 	otherCPU  time.Duration // CPU the rest of the machine used meanwhile (other jobs)
 	inputIn   int64         // the input's "in" counter from its "stopped" record
 	outputOut int64         // the output's "out" counter
+	filter    filterStats   // the Lua filter's counters (lua scenario only)
 }
 
 func (r runResult) cpu() time.Duration { return r.user + r.sys }
@@ -107,6 +117,10 @@ func runScenario(sc scenario, o options, data lineData) (scenarioResult, error) 
 		progress("%-10s run %d/%d: %8.0f lines/s, %.2fs, CPU %.2fs, RSS %.1f MiB, startup %s",
 			sc.key, i, o.runs, float64(data.n)/r.elapsed.Seconds(), r.elapsed.Seconds(),
 			r.cpu().Seconds(), float64(r.maxRSS)/(1<<20), r.startup.Round(time.Millisecond))
+		if sc.lua {
+			progress("%-10s run %d/%d: the Lua filter spent %.2fs: %.0f msgs/s", sc.key, i, o.runs,
+				r.filter.ProcessSeconds, r.filter.msgsPerSec())
+		}
 		res.runs = append(res.runs, r)
 	}
 	return res, nil
@@ -129,21 +143,30 @@ func writeConfig(sc scenario, dir string, port int) (cfgPath, outPath string, er
 		input += "decoder = \"influx\"\n"
 		format = "influx"
 	}
+	admin, filter, outSubject := "off", "", subject
+	if sc.lua {
+		// The admin API is on (a port the kernel picks) to read the filter's
+		// process_seconds before the drain.
+		admin, outSubject = "127.0.0.1:0", luaSubject
+		if filter, err = writeLuaFilter(dir); err != nil {
+			return "", "", err
+		}
+	}
 	cfg := fmt.Sprintf(`# written by bench/cmd/benchrun for the %q scenario
 [agent]
 name = "bench"
 data_dir = %q
-admin_addr = "off"
+admin_addr = %q
 
 [nats]
 url = ""  # the embedded server
 
-%s
+%s%s
 [[outputs.file]]
 subscribe = [%q]
 path = %q
 format = %q
-`, sc.key, filepath.Join(dir, "var"), input, subject, outPath, format)
+`, sc.key, filepath.Join(dir, "var"), admin, input, filter, outSubject, outPath, format)
 	cfgPath = filepath.Join(dir, "pipeline.toml")
 	return cfgPath, outPath, os.WriteFile(cfgPath, []byte(cfg), 0o644)
 }
@@ -234,9 +257,12 @@ func runOnce(sc scenario, bin string, data lineData) (r runResult, err error) {
 			}
 			writeErr <- err
 		}()
-		if sc.influx {
+		switch {
+		case sc.lua:
+			err = waitForLines(outPath, data.n/luaEvery, exited)
+		case sc.influx:
 			err = waitForLines(outPath, data.n, exited)
-		} else {
+		default:
 			err = waitForSize(outPath, int64(len(data.buf)), exited)
 		}
 		r.elapsed = time.Since(clock)
@@ -245,6 +271,12 @@ func runOnce(sc scenario, bin string, data lineData) (r runResult, err error) {
 		}
 		if err := <-writeErr; err != nil {
 			return r, fmt.Errorf("writing to the TCP input: %w", err)
+		}
+		if sc.lua {
+			// Before the drain, whose final timer_event would count too.
+			if r.filter, err = readFilterStats(log.String(), data.n, exited); err != nil {
+				return r, err
+			}
 		}
 		sigterm := time.Now()
 		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -292,6 +324,9 @@ func runOnce(sc scenario, bin string, data lineData) (r runResult, err error) {
 // verify checks the output file against what was sent, and the plugins'
 // "stopped" records: nothing dropped, nothing failed, every line counted.
 func verify(sc scenario, r *runResult, log, outPath string, data lineData) error {
+	if sc.lua {
+		return verifyLua(r, log, outPath, data)
+	}
 	// Both formats must give back the very bytes sent (the lines are canonical
 	// line protocol), in order: one connection keeps its order.
 	same, lines, err := compareFile(outPath, data.buf)

@@ -7,15 +7,17 @@
 // when a scenario does not deliver exactly what was sent, because a speed
 // measured on a wrong result means nothing.
 //
-//	go run ./bench/cmd/benchrun -out bench/RESULTS.md [-runs 3] [-lines 1000000] [-bin ./bin/interoceptor] [-skip-go] [-only tcp-raw,...]
+//	go run ./bench/cmd/benchrun -out bench/RESULTS.md [-runs 3] [-lines 1000000] [-bin ./bin/interoceptor] [-skip-go] [-only tcp-raw,lua,reload,...]
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"time"
 )
 
@@ -38,7 +40,7 @@ func main() {
 	flag.IntVar(&o.lines, "lines", 1_000_000, "lines sent through each end-to-end scenario")
 	flag.StringVar(&o.bin, "bin", "./bin/interoceptor", "the interoceptor `binary` to measure (build it first: make build)")
 	flag.BoolVar(&o.skipGo, "skip-go", false, "skip the Go micro-benchmarks")
-	flag.StringVar(&o.only, "only", "", "run only these end-to-end `scenarios` (comma-separated: tcp-raw, tcp-influx, stdin-raw; \"none\" for none)")
+	flag.StringVar(&o.only, "only", "", "run only these end-to-end `scenarios` (comma-separated: tcp-raw, tcp-influx, stdin-raw, lua, reload; \"none\" for none)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fail("unexpected arguments: %v", flag.Args())
@@ -54,9 +56,12 @@ func main() {
 		fail("%v (run `make build` first)", err)
 	}
 	o.bin = bin
-	chosen, err := chooseScenarios(o.only)
+	chosen, reload, err := chooseScenarios(o.only)
 	if err != nil {
 		fail("-only: %v", err)
+	}
+	if slices.ContainsFunc(chosen, func(sc scenario) bool { return sc.lua }) && o.lines%luaEvery != 0 {
+		fail("-lines must be a multiple of %d for the lua scenario (its script injects one message per %d)", luaEvery, luaEvery)
 	}
 
 	began := time.Now()
@@ -75,11 +80,19 @@ func main() {
 		}
 		rep.scenarios = append(rep.scenarios, res)
 	}
+	if reload {
+		res, err := runReload(o.bin)
+		if err != nil {
+			fail("%s: %v", reloadKey, err)
+		}
+		rep.reload = &res
+	}
 
 	goFailed := false
 	if !o.skipGo {
+		rep.sandboxBench = runGoTest(sandboxBenchArgs)
 		rep.goBench = runGoBenchmarks()
-		goFailed = rep.goBench.err != nil
+		goFailed = rep.goBench.err != nil || rep.sandboxBench.err != nil
 	}
 	rep.machine.loadAfter = readLoadavg()
 	rep.elapsed = time.Since(began)
@@ -89,7 +102,7 @@ func main() {
 	}
 	progress("wrote %s in %s", o.out, rep.elapsed.Round(time.Second))
 	if goFailed {
-		fail("go test failed (its output is in %s): %v", o.out, rep.goBench.err)
+		fail("go test failed (its output is in %s): %v", o.out, errors.Join(rep.sandboxBench.err, rep.goBench.err))
 	}
 }
 
