@@ -72,16 +72,17 @@ func writeJSON(w http.ResponseWriter, v any) {
 
 // PluginStatus is one entry of /api/plugins.
 type PluginStatus struct {
-	Kind      Kind           `json:"kind"`
-	Type      string         `json:"type"`
-	Name      string         `json:"name"`
-	State     string         `json:"state"`
-	Publish   string         `json:"publish,omitempty"`
-	Subscribe []string       `json:"subscribe,omitempty"`
-	Queue     string         `json:"queue,omitempty"`
-	Matcher   string         `json:"matcher,omitempty"`
-	Decoder   string         `json:"decoder,omitempty"`
-	Status    map[string]any `json:"status,omitempty"`
+	Kind      Kind               `json:"kind"`
+	Type      string             `json:"type"`
+	Name      string             `json:"name"`
+	State     string             `json:"state"`
+	Publish   string             `json:"publish,omitempty"`
+	Subscribe []string           `json:"subscribe,omitempty"`
+	Queue     string             `json:"queue,omitempty"`
+	Matcher   string             `json:"matcher,omitempty"`
+	Decoder   string             `json:"decoder,omitempty"`
+	Status    map[string]any     `json:"status,omitempty"`
+	Gauges    map[string]float64 `json:"gauges,omitempty"`
 	Counters  struct {
 		In             uint64  `json:"in"`
 		Out            uint64  `json:"out"`
@@ -104,9 +105,10 @@ func (rt *Runtime) PluginStatus() []PluginStatus {
 		st.Counters.In, st.Counters.Out, st.Counters.Dropped, st.Counters.Errors = s.In, s.Out, s.Dropped, s.Errors
 		st.Counters.ProcessSeconds = s.ProcessSeconds
 		if sr, ok := r.cfg.Plugin.(StatusReporter); ok {
-			r.mu.Lock()
 			st.Status = sr.Status()
-			r.mu.Unlock()
+		}
+		if g, ok := r.cfg.Plugin.(GaugeReporter); ok {
+			st.Gauges = g.Gauges()
 		}
 		out = append(out, st)
 	}
@@ -147,9 +149,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, l...)
 		if g, ok := r.cfg.Plugin.(GaugeReporter); ok {
-			r.mu.Lock()
 			gauges := g.Gauges()
-			r.mu.Unlock()
 			for _, k := range sortedKeys(gauges) {
 				d := prometheus.NewDesc("interoceptor_plugin_"+k, "Reported by the plugin itself.", labels, nil)
 				ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, gauges[k], l...)

@@ -137,14 +137,15 @@ type Reloader interface {
 }
 
 // StatusReporter is implemented by plugins with state worth showing in
-// /api/plugins (a script's version, why it was stopped).
+// /api/plugins (a script's version, why it was stopped). Status is called
+// from other goroutines than the plugin's calls: it must be safe for that.
 type StatusReporter interface {
 	Status() map[string]any
 }
 
 // GaugeReporter is implemented by plugins with their own measures; each key
 // becomes the Prometheus gauge interoceptor_plugin_<key> with the plugin's
-// labels (e.g. lua_memory_bytes).
+// labels (e.g. lua_memory_bytes). Like Status, safe for concurrent use.
 type GaugeReporter interface {
 	Gauges() map[string]float64
 }
@@ -172,6 +173,9 @@ type Env struct {
 	Agent  AgentConfig
 	Ticker time.Duration // ticker_interval, zero when not set
 	Stats  *PluginStats
+	// Runtime is the pipeline the plugin runs in, for plugins that watch
+	// the pipeline itself (inputs.internal): PluginStatus, NATSStats.
+	Runtime *Runtime
 }
 
 // retryable marks an output error as worth retrying.

@@ -176,7 +176,7 @@ func (r *runner) init() error {
 	}
 	if in, ok := pc.Plugin.(Initializer); ok {
 		env := &Env{Kind: pc.Kind, Type: pc.Type, Name: pc.Name, Log: r.log, Agent: r.rt.cfg.Agent,
-			Ticker: pc.TickerInterval, Stats: &r.stats}
+			Ticker: pc.TickerInterval, Stats: &r.stats, Runtime: r.rt}
 		if err := in.Init(env); err != nil {
 			return err
 		}
@@ -603,6 +603,19 @@ func (rt *Runtime) closeAll() {
 	if rt.bus != nil {
 		rt.bus.Close()
 	}
+}
+
+// NATSStats is what this process's NATS connection has carried.
+type NATSStats struct {
+	InMsgs, OutMsgs, InBytes, OutBytes, Reconnects uint64
+	PublishedBatches                               uint64
+}
+
+// NATSStats reports the bus connection's counters.
+func (rt *Runtime) NATSStats() NATSStats {
+	st := rt.bus.Conn.Stats()
+	return NATSStats{InMsgs: st.InMsgs, OutMsgs: st.OutMsgs, InBytes: st.InBytes, OutBytes: st.OutBytes,
+		Reconnects: st.Reconnects, PublishedBatches: rt.published.Load()}
 }
 
 // ReloadResult is the outcome of reloading one plugin.

@@ -1,0 +1,269 @@
+// Package influxtest runs a real InfluxDB 1.8 for tests: installed with
+// `go install github.com/influxdata/influxdb/cmd/influxd@v1.8.10` when it is
+// not there yet (1.8 serves the /api/v2/write API that influxdb-client-go/v2
+// uses; Debian's 1.6 does not), started on free loopback ports with its data
+// in a temporary directory.
+//
+// A test that needs InfluxDB says so loudly: when influxd cannot be installed
+// or started it is skipped with the reason, except under CI (CI set in the
+// environment), where it fails.
+package influxtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Version is the InfluxDB release the tests run.
+const Version = "v1.8.10"
+
+var install struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// Binary returns the path of influxd, installing it once per process if it
+// is not on PATH or in GOBIN/GOPATH/bin.
+func Binary() (string, error) {
+	install.once.Do(func() { install.path, install.err = findOrInstall() })
+	return install.path, install.err
+}
+
+func goBin() string {
+	if b, err := exec.Command("go", "env", "GOBIN").Output(); err == nil && strings.TrimSpace(string(b)) != "" {
+		return strings.TrimSpace(string(b))
+	}
+	if b, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+		return filepath.Join(strings.Split(strings.TrimSpace(string(b)), string(os.PathListSeparator))[0], "bin")
+	}
+	return ""
+}
+
+func findOrInstall() (string, error) {
+	if p := os.Getenv("INFLUXD"); p != "" {
+		return p, nil
+	}
+	if p := filepath.Join(goBin(), "influxd"); isInfluxd18(p) {
+		return p, nil
+	}
+	if p, err := exec.LookPath("influxd"); err == nil && isInfluxd18(p) {
+		return p, nil
+	}
+	cmd := exec.Command("go", "install", "github.com/influxdata/influxdb/cmd/influxd@"+Version)
+	cmd.Env = append(os.Environ(), "GOFLAGS=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go install influxd@%s: %v\n%s", Version, err, out)
+	}
+	p := filepath.Join(goBin(), "influxd")
+	if !isInfluxd18(p) {
+		return "", fmt.Errorf("influxd installed, but %s is not InfluxDB 1.8", p)
+	}
+	return p, nil
+}
+
+// isInfluxd18 reports whether path is an influxd of the 1.8 line.
+func isInfluxd18(path string) bool {
+	out, err := exec.Command(path, "version").Output()
+	return err == nil && strings.Contains(string(out), "v1.8")
+}
+
+// Server is a running influxd.
+type Server struct {
+	URL string // http://127.0.0.1:PORT
+	Dir string
+
+	bin, config string
+	cmd         *exec.Cmd
+	log         *bytes.Buffer
+}
+
+// Start starts influxd with its data in dir (a fresh temporary directory
+// when empty) and waits until it answers /ping.
+func Start(dir string) (*Server, error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, err
+	}
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "influxd-"); err != nil {
+			return nil, err
+		}
+	}
+	httpPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	rpcPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", httpPort), Dir: dir, bin: bin,
+		config: filepath.Join(dir, "influxdb.conf")}
+	conf := fmt.Sprintf(`reporting-disabled = true
+bind-address = "127.0.0.1:%d"
+[meta]
+  dir = %q
+[data]
+  dir = %q
+  wal-dir = %q
+  query-log-enabled = false
+[http]
+  bind-address = "127.0.0.1:%d"
+  log-enabled = false
+  flux-enabled = false
+[monitor]
+  store-enabled = false
+`, rpcPort, filepath.Join(dir, "meta"), filepath.Join(dir, "data"), filepath.Join(dir, "wal"), httpPort)
+	if err := os.WriteFile(s.config, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	return s, s.Restart()
+}
+
+// Restart starts the server again after Stop, on the same port and data.
+func (s *Server) Restart() error {
+	s.log = &bytes.Buffer{}
+	s.cmd = exec.Command(s.bin, "run", "-config", s.config)
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	if err := s.cmd.Start(); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(s.URL + "/ping")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusNoContent {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.Stop()
+	return fmt.Errorf("influxd did not answer /ping within 30s:\n%s", s.log.String())
+}
+
+// Stop stops the server (its data stays for Restart).
+func (s *Server) Stop() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-done
+	}
+	s.cmd = nil
+}
+
+// Log returns what influxd printed.
+func (s *Server) Log() string { return s.log.String() }
+
+// CreateDB creates a database.
+func (s *Server) CreateDB(name string) error {
+	_, err := s.Query("", fmt.Sprintf("CREATE DATABASE %q", name))
+	return err
+}
+
+// Series is one series of a query result.
+type Series struct {
+	Name    string            `json:"name"`
+	Tags    map[string]string `json:"tags"`
+	Columns []string          `json:"columns"`
+	Values  [][]any           `json:"values"`
+}
+
+// Query runs InfluxQL against db (nanosecond epoch timestamps, numbers as
+// json.Number) and returns the series of its first statement.
+func (s *Server) Query(db, q string) ([]Series, error) {
+	form := url.Values{"q": {q}, "epoch": {"ns"}}
+	if db != "" {
+		form.Set("db", db)
+	}
+	resp, err := http.PostForm(s.URL+"/query", form)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Results []struct {
+			Series []Series `json:"series"`
+			Error  string   `json:"error"`
+		} `json:"results"`
+		Error string `json:"error"`
+	}
+	dec := json.NewDecoder(resp.Body)
+	dec.UseNumber()
+	if err := dec.Decode(&body); err != nil {
+		return nil, fmt.Errorf("query %q: %s: %w", q, resp.Status, err)
+	}
+	if body.Error != "" {
+		return nil, fmt.Errorf("query %q: %s", q, body.Error)
+	}
+	if len(body.Results) == 0 {
+		return nil, nil
+	}
+	if e := body.Results[0].Error; e != "" {
+		return nil, fmt.Errorf("query %q: %s", q, e)
+	}
+	return body.Results[0].Series, nil
+}
+
+// New starts a server for a test, with a database named db, and stops it
+// when the test ends. Without influxd it skips the test, loudly; under CI it
+// fails it.
+func New(t testing.TB, db string) *Server {
+	t.Helper()
+	s, err := Start(t.TempDir())
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("this test needs InfluxDB %s and it could not start: %v", Version, err)
+		}
+		t.Skipf("SKIPPED: this test needs InfluxDB %s and it could not start (CI would fail here): %v", Version, err)
+	}
+	t.Cleanup(func() {
+		s.Stop()
+		if t.Failed() {
+			t.Logf("influxd log:\n%s", lastLines(s.Log(), 30))
+		}
+	})
+	if db != "" {
+		if err := s.CreateDB(db); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
