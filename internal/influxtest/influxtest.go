@@ -11,6 +11,7 @@ package influxtest
 
 import (
 	"bytes"
+	"debug/buildinfo"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -73,8 +74,13 @@ func findOrInstall() (string, error) {
 	return p, nil
 }
 
-// isInfluxd18 reports whether path is an influxd of the 1.8 line.
+// isInfluxd18 reports whether path is an influxd of the 1.8 line. One built
+// by `go install` says "vunknown" to `influxd version`, so its module
+// version is read from the binary's build information first.
 func isInfluxd18(path string) bool {
+	if bi, err := buildinfo.ReadFile(path); err == nil && strings.HasPrefix(bi.Main.Version, "v1.8.") {
+		return true
+	}
 	out, err := exec.Command(path, "version").Output()
 	return err == nil && strings.Contains(string(out), "v1.8")
 }
