@@ -7,19 +7,29 @@ LDFLAGS     := -s -w -X main.version=$(VERSION)
 
 # Packages with concurrency run under the race detector; e2e drives the built
 # binary (and external nats-server processes), so it runs without it.
-RACE_PKGS := ./pipeline/... ./inputs/... ./filters/... ./outputs/... ./decoders/... ./sandbox/... ./cmd/...
+RACE_PKGS := ./pipeline/... ./inputs/... ./filters/... ./outputs/... ./decoders/... ./sandbox/... ./internal/... ./configs/... ./cmd/...
 
-.PHONY: all build run test unit e2e lint fuzz bench clean
+INFLUXD     := $(shell $(GO) env GOPATH | cut -d: -f1)/bin/influxd
+
+.PHONY: all build run test unit e2e lint fuzz bench clean influxd
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/interoceptor
 
+# The demo pipeline, writing to a local InfluxDB 1.8 (installed and started
+# under ./var/influxdb when none answers on INFLUX_URL); see scripts/demo.sh.
 run: build
-	./$(BIN) run -config configs/demo.toml
+	./scripts/demo.sh
 
-test: lint unit e2e
+test: lint influxd unit e2e
+
+# InfluxDB 1.8 for the tests that need a real one (1.8 serves the v2 write
+# API; Debian's 1.6 does not). Installed once here, not by each test binary.
+influxd:
+	@$(GO) version -m $(INFLUXD) 2>/dev/null | grep -q 'github.com/influxdata/influxdb[[:space:]]*v1\.8\.' || \
+	  { echo "installing influxd v1.8.10"; GOFLAGS= $(GO) install github.com/influxdata/influxdb/cmd/influxd@v1.8.10; }
 
 unit:
 	$(GO) test -race -count=1 $(RACE_PKGS)
