@@ -141,7 +141,7 @@ matcher = "Type == 'log' && && Severity < 4"
 		{"unknown plugin type", `
 [[inputs.tpc]]
 publish = "a"
-`, `p.toml:2: inputs.tpc: unknown input type "tpc" (known: file, generator, stdin, tcp, udp)`},
+`, `p.toml:2: inputs.tpc: unknown input type "tpc" (known: file, generator, internal, stdin, system, tcp, udp)`},
 		{"table instead of array", `
 [inputs.stdin]
 publish = "a"

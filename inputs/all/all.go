@@ -4,7 +4,9 @@ package all
 import (
 	_ "github.com/interoceptor/interoceptor/inputs/file"      // inputs.file
 	_ "github.com/interoceptor/interoceptor/inputs/generator" // inputs.generator
+	_ "github.com/interoceptor/interoceptor/inputs/internal"  // inputs.internal
 	_ "github.com/interoceptor/interoceptor/inputs/stdin"     // inputs.stdin
+	_ "github.com/interoceptor/interoceptor/inputs/system"    // inputs.system
 	_ "github.com/interoceptor/interoceptor/inputs/tcp"       // inputs.tcp
 	_ "github.com/interoceptor/interoceptor/inputs/udp"       // inputs.udp
 )
