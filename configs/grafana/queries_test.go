@@ -1,0 +1,199 @@
+package grafana_test
+
+import (
+	"maps"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/interoceptor/interoceptor/internal/influxtest"
+)
+
+// Every panel and annotation query of every dashboard, rendered as Grafana
+// renders it with the variables at the values Grafana would give them when
+// the dashboard opens (each query variable run against the server, "All"
+// where the dashboard says so), returns at least one series, with a value in
+// each of its columns, from a real InfluxDB holding what a short demo run
+// writes.
+//
+// seed stands in for the demo run: replace it with a run of the pipeline
+// that writes to s, and nothing else changes.
+func TestQueriesReturnData(t *testing.T) {
+	s := influxtest.New(t, database)
+	seed(t, s)
+	checkQueries(t, s.URL)
+}
+
+// checkQueries runs every dashboard's queries against the InfluxDB at url,
+// whose database is the one named by the const database. It goes through the
+// provisioned data source: its url and dbName, expanded from the environment
+// as Grafana expands them.
+func checkQueries(t *testing.T, url string) {
+	ds := readDatasource(t, map[string]string{"INFLUX_URL": url, "INFLUX_DB": database})
+	if resp, err := http.Get(ds.url + "/ping"); err != nil {
+		t.Fatalf("provisioned url %s: %v", ds.url, err)
+	} else {
+		resp.Body.Close()
+	}
+	influx := &influxtest.Server{URL: ds.url}
+
+	for _, f := range loadDashboards(t) {
+		t.Run(f.UID, func(t *testing.T) {
+			options, selected := resolveVariables(t, influx, ds.db, f.dashboard)
+			for _, q := range f.queries() {
+				rendered := render(q.text, selected)
+				series, err := influx.Query(ds.db, rendered)
+				switch empty := emptyColumns(series); {
+				case err != nil:
+					t.Errorf("%s: %v", q.where, err)
+				case len(series) == 0:
+					t.Errorf("%s returns no series:\n  %s", q.where, rendered)
+				case len(empty) > 0:
+					// A misspelt field among good ones still makes a series.
+					t.Errorf("%s: column %s has no value in any series:\n  %s", q.where, strings.Join(empty, ", "), rendered)
+				default:
+					t.Logf("%s: %d series\n  %s", q.where, len(series), rendered)
+				}
+			}
+			// Each single value of each variable (the others as they open)
+			// makes valid InfluxQL; a panel may show nothing for it (a
+			// plugin without Lua has no Lua time).
+			for name, values := range options {
+				for _, v := range values {
+					sel := maps.Clone(selected)
+					sel[name] = selection{values: []string{v}, multi: sel[name].multi}
+					for _, q := range f.queries() {
+						if !strings.Contains(q.text, "$"+name) {
+							continue
+						}
+						if _, err := influx.Query(ds.db, render(q.text, sel)); err != nil {
+							t.Errorf("%s with %s = %q: %v", q.where, name, v, err)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// resolveVariables runs each query variable in order (a later one may use an
+// earlier one, as Grafana chains them) and returns each variable's options
+// and its selection when the dashboard opens: every option for "All", else
+// the saved value if it is still an option, else the first option.
+func resolveVariables(t *testing.T, influx *influxtest.Server, db string, d dashboard) (map[string][]string, map[string]selection) {
+	t.Helper()
+	options := map[string][]string{}
+	selected := map[string]selection{}
+	for _, v := range d.Templating.List {
+		if v.Type != "query" {
+			t.Errorf("variable %s: type %q is not handled by this test", v.Name, v.Type)
+			continue
+		}
+		q := render(v.queryText(), selected)
+		series, err := influx.Query(db, q)
+		if err != nil {
+			t.Errorf("variable %s: %v", v.Name, err)
+			continue
+		}
+		values := tagValues(series)
+		if len(values) == 0 {
+			t.Errorf("variable %s has no values:\n  %s", v.Name, q)
+			continue
+		}
+		if v.Sort != 0 && v.Sort != 1 {
+			t.Errorf("variable %s: sort %d is not handled by this test", v.Name, v.Sort)
+		}
+		if v.Sort == 1 {
+			sort.Strings(values)
+		}
+		options[v.Name] = values
+		t.Logf("variable %s = %v", v.Name, values)
+
+		sel := selection{multi: v.Multi}
+		current := currentValues(v.Current.Value)
+		switch {
+		case v.IncludeAll && slices.Equal(current, []string{"$__all"}) && v.AllValue != "":
+			sel.values, sel.raw = []string{v.AllValue}, true
+		case v.IncludeAll && slices.Equal(current, []string{"$__all"}):
+			sel.values = values
+		default:
+			for _, c := range current {
+				if slices.Contains(values, c) {
+					sel.values = append(sel.values, c)
+				}
+			}
+			if len(sel.values) == 0 {
+				sel.values = values[:1]
+			}
+		}
+		selected[v.Name] = sel
+	}
+	return options, selected
+}
+
+// emptyColumns returns the columns (but time) that are null in every row of
+// every series.
+func emptyColumns(series []influxtest.Series) []string {
+	filled := map[string]bool{}
+	var order []string
+	for _, s := range series {
+		for i, c := range s.Columns {
+			if c == "time" {
+				continue
+			}
+			if _, seen := filled[c]; !seen {
+				order = append(order, c)
+				filled[c] = false
+			}
+			for _, row := range s.Values {
+				if i < len(row) && row[i] != nil {
+					filled[c] = true
+					break
+				}
+			}
+		}
+	}
+	var empty []string
+	for _, c := range order {
+		if !filled[c] {
+			empty = append(empty, c)
+		}
+	}
+	return empty
+}
+
+// tagValues returns the "value" column of SHOW TAG VALUES (or the first
+// column of another query), without repeats.
+func tagValues(series []influxtest.Series) []string {
+	var out []string
+	for _, s := range series {
+		col := slices.Index(s.Columns, "value")
+		if col < 0 {
+			col = 0
+		}
+		for _, row := range s.Values {
+			if v, ok := row[col].(string); ok && !slices.Contains(out, v) {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}
+
+func currentValues(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []any:
+		var out []string
+		for _, x := range v {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
