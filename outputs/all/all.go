@@ -2,6 +2,7 @@
 package all
 
 import (
-	_ "github.com/interoceptor/interoceptor/outputs/file"   // outputs.file
-	_ "github.com/interoceptor/interoceptor/outputs/stdout" // outputs.stdout
+	_ "github.com/interoceptor/interoceptor/outputs/file"     // outputs.file
+	_ "github.com/interoceptor/interoceptor/outputs/influxdb" // outputs.influxdb
+	_ "github.com/interoceptor/interoceptor/outputs/stdout"   // outputs.stdout
 )
