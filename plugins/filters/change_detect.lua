@@ -76,6 +76,13 @@ local function report(s, cp)
     end
     tags.series = s.measurement
     tags.field = field
+    if tags.host == nil then
+        -- where it was seen, as every other point of the store has it
+        local host = read_message("Hostname")
+        if host ~= nil and host ~= "" then
+            tags.host = host
+        end
+    end
     local fields = {
         name = "anomaly",
         change_time = change_time(cp.time),
