@@ -159,9 +159,15 @@ func TestLines(t *testing.T) {
 		{name: "precision s rounds down", enc: lineEncoder{div: 1e9}, msg: &pipeline.Message{Type: "metric", Timestamp: ts, Fields: []pipeline.Field{
 			meas("m"), {Name: "v", Kind: pipeline.KindBool, Bool: true}}},
 			want: "m v=true 1700000000\n"},
-		{name: "precision ms before 1970 rounds down", enc: lineEncoder{div: 1e6}, msg: &pipeline.Message{Type: "metric", Timestamp: -1500001, Fields: []pipeline.Field{
+		{name: "precision ms before 1970 rounds down", enc: lineEncoder{div: 1e6, uintSupport: true}, msg: &pipeline.Message{Type: "metric", Timestamp: -1500001, Fields: []pipeline.Field{
 			meas("m"), {Name: "v", Kind: pipeline.KindUint, Uint: 7}}},
 			want: "m v=7u -2\n"},
+		{name: "uints as ints by default", enc: lineEncoder{}, msg: &pipeline.Message{Type: "metric", Timestamp: 1, Fields: []pipeline.Field{
+			meas("m"), {Name: "v", Kind: pipeline.KindUint, Uint: 7}, {Name: "w", Kind: pipeline.KindUint, Uint: 1 << 63}}},
+			want: "m v=7i,w=9223372036854775807i 1\n"},
+		{name: "a log's uint field as an int", enc: lineEncoder{}, msg: &pipeline.Message{Type: "log", Timestamp: 1, Logger: "app",
+			Fields: []pipeline.Field{{Name: "bytes", Kind: pipeline.KindUint, Uint: 3}}},
+			want: "app,severity=0,type=log bytes=3i 1\n"},
 		{name: "precision us with a newline in a string", enc: lineEncoder{div: 1e3}, msg: &pipeline.Message{Type: "metric", Timestamp: 1234567, Fields: []pipeline.Field{
 			meas("m"), str("s", "a b\n1 2")}},
 			want: "m s=\"a b\n1 2\" 1234\n"},

@@ -23,7 +23,10 @@ type scenario struct {
 	input  string // "tcp" or "stdin"
 	influx bool   // decoder = "influx" on the input, format = "influx" on the output
 	lua    bool   // a Lua filter between the input and the output: see lua.go
-	about  string // one line for the report: what the clock covers
+	// influxdb: outputs.influxdb into a real InfluxDB 1.8 instead of
+	// outputs.file (influxdb.go); influx then sets the input's decoder only.
+	influxdb bool
+	about    string // one line for the report: what the clock covers
 }
 
 func scenarios() []scenario {
@@ -36,6 +39,8 @@ func scenarios() []scenario {
 			about: "lines piped into stdin; clock from the first write until the process exits by itself (startup included)"},
 		{key: "lua", title: "tcp→lua→file (influx decode, Lua filter)", input: "tcp", influx: true, lua: true,
 			about: "one TCP connection, lines parsed into metrics, a Lua filter reading two fields of each and injecting one message per 100; clock from the first write until the file holds N/100 lines"},
+		{key: "tcp-influxdb", title: "tcp→InfluxDB 1.8 (influx decode, outputs.influxdb)", input: "tcp", influx: true, influxdb: true,
+			about: "one TCP connection, lines parsed into metrics and written to a real InfluxDB 1.8 on this machine (its ingest shares the cores); clock from the first write until the output reports every point written (`influxdb_written_points`); lines/s here is points/s"},
 	}
 }
 
@@ -81,6 +86,7 @@ type runResult struct {
 	inputIn   int64         // the input's "in" counter from its "stopped" record
 	outputOut int64         // the output's "out" counter
 	filter    filterStats   // the Lua filter's counters (lua scenario only)
+	influxdb  influxStats   // InfluxDB's side (tcp-influxdb only)
 }
 
 func (r runResult) cpu() time.Duration { return r.user + r.sys }
@@ -121,6 +127,10 @@ func runScenario(sc scenario, o options, data lineData) (scenarioResult, error) 
 			progress("%-10s run %d/%d: the Lua filter spent %.2fs: %.0f msgs/s", sc.key, i, o.runs,
 				r.filter.ProcessSeconds, r.filter.msgsPerSec())
 		}
+		if sc.influxdb {
+			progress("%-10s run %d/%d: influxd used %.2fs CPU (%.2fs before the check queries); the output held up to %.0f points waiting (%.1f MB on disk)",
+				sc.key, i, o.runs, r.influxdb.cpu.Seconds(), r.influxdb.cpuRun.Seconds(), r.influxdb.maxBuffered, r.influxdb.maxDiskBytes/1e6)
+		}
 		res.runs = append(res.runs, r)
 	}
 	return res, nil
@@ -132,7 +142,9 @@ const (
 	subject      = "bench.lines"
 )
 
-func writeConfig(sc scenario, dir string, port int) (cfgPath, outPath string, err error) {
+// writeConfig writes the pipeline's configuration; influxURL is InfluxDB's
+// for the influxdb scenario.
+func writeConfig(sc scenario, dir string, port int, influxURL string) (cfgPath, outPath string, err error) {
 	outPath = filepath.Join(dir, "out.log")
 	input := fmt.Sprintf("[[inputs.stdin]]\npublish = %q\n", subject)
 	if sc.input == "tcp" {
@@ -152,6 +164,11 @@ func writeConfig(sc scenario, dir string, port int) (cfgPath, outPath string, er
 			return "", "", err
 		}
 	}
+	output := fmt.Sprintf("[[outputs.file]]\nsubscribe = [%q]\npath = %q\nformat = %q\n", outSubject, outPath, format)
+	if sc.influxdb {
+		// The admin API is on to watch influxdb_written_points.
+		admin, output = "127.0.0.1:0", influxOutputConfig(influxURL)
+	}
 	cfg := fmt.Sprintf(`# written by bench/cmd/benchrun for the %q scenario
 [agent]
 name = "bench"
@@ -162,11 +179,7 @@ admin_addr = %q
 url = ""  # the embedded server
 
 %s%s
-[[outputs.file]]
-subscribe = [%q]
-path = %q
-format = %q
-`, sc.key, filepath.Join(dir, "var"), admin, input, filter, outSubject, outPath, format)
+%s`, sc.key, filepath.Join(dir, "var"), admin, input, filter, output)
 	cfgPath = filepath.Join(dir, "pipeline.toml")
 	return cfgPath, outPath, os.WriteFile(cfgPath, []byte(cfg), 0o644)
 }
@@ -189,7 +202,26 @@ func runOnce(sc scenario, bin string, data lineData) (r runResult, err error) {
 			return r, err
 		}
 	}
-	cfgPath, outPath, err := writeConfig(sc, dir, port)
+	// The window of benchrun's and the machine's CPU opens before anything
+	// the run starts (InfluxDB, for the influxdb scenario).
+	selfBefore, machineBefore := selfCPU(), machineBusy()
+	var influx *influxRun
+	influxURL := ""
+	if sc.influxdb {
+		if influx, err = startInflux(filepath.Join(dir, "influxdb")); err != nil {
+			return r, err
+		}
+		influxURL = influx.srv.URL
+		// Registered before the pipeline's, so it runs after it: InfluxDB is
+		// stopped whatever happens, and its log is shown on a failure.
+		defer func() {
+			influx.stop()
+			if err != nil {
+				err = fmt.Errorf("%w\nlast lines of influxd's log:\n%s", err, lastLines(influx.srv.Log(), 10))
+			}
+		}()
+	}
+	cfgPath, outPath, err := writeConfig(sc, dir, port, influxURL)
 	if err != nil {
 		return r, err
 	}
@@ -207,7 +239,6 @@ func runOnce(sc scenario, bin string, data lineData) (r runResult, err error) {
 			return r, err
 		}
 	}
-	selfBefore, machineBefore := selfCPU(), machineBusy()
 	if err := cmd.Start(); err != nil {
 		return r, err
 	}
@@ -243,6 +274,12 @@ func runOnce(sc scenario, bin string, data lineData) (r runResult, err error) {
 		if err := waitRunning(log, exited, 30*time.Second); err != nil {
 			return r, err
 		}
+		admin := ""
+		if sc.influxdb {
+			if admin, err = adminURL(log.String()); err != nil {
+				return r, err
+			}
+		}
 		conn, err := dialUntil(fmt.Sprintf("127.0.0.1:%d", port), exited, 30*time.Second)
 		if err != nil {
 			return r, err
@@ -260,6 +297,8 @@ func runOnce(sc scenario, bin string, data lineData) (r runResult, err error) {
 		switch {
 		case sc.lua:
 			err = waitForLines(outPath, data.n/luaEvery, exited)
+		case sc.influxdb:
+			err = waitForPoints(admin, data.n, exited, &r.influxdb)
 		case sc.influx:
 			err = waitForLines(outPath, data.n, exited)
 		default:
@@ -289,6 +328,12 @@ func runOnce(sc scenario, bin string, data lineData) (r runResult, err error) {
 		}
 		r.drain = time.Since(sigterm)
 	}
+	var influxChildren time.Duration // influxd's CPU and the wrapper's
+	if influx != nil {
+		if influxChildren, err = influx.finish(&r.influxdb); err != nil {
+			return r, err
+		}
+	}
 	r.selfCPU = selfCPU() - selfBefore
 	busy := machineBusy() - machineBefore
 
@@ -309,11 +354,16 @@ func runOnce(sc scenario, bin string, data lineData) (r runResult, err error) {
 	r.maxRSS = s.MaxRSSKiB * 1024
 	// The wrapper's own CPU (its rusage includes the pipeline's) counts with
 	// the load generator's.
+	var wrapped time.Duration // the wrapper's CPU, the pipeline's included
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		r.selfCPU += max(time.Duration(ru.Utime.Nano()+ru.Stime.Nano())-r.cpu(), 0)
+		wrapped = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		r.selfCPU += max(wrapped-r.cpu(), 0)
+	}
+	if influx != nil {
+		r.influxdb.cpu = max(influxChildren-wrapped, 0)
 	}
 	if busy > 0 {
-		r.otherCPU = max(busy-r.cpu()-r.selfCPU, 0)
+		r.otherCPU = max(busy-r.cpu()-r.selfCPU-r.influxdb.cpu, 0)
 	}
 	if at := log.runningAt(); !at.IsZero() {
 		r.startup = time.Duration(at.UnixNano() - s.StartedNs)
@@ -326,6 +376,9 @@ func runOnce(sc scenario, bin string, data lineData) (r runResult, err error) {
 func verify(sc scenario, r *runResult, log, outPath string, data lineData) error {
 	if sc.lua {
 		return verifyLua(r, log, outPath, data)
+	}
+	if sc.influxdb {
+		return verifyInfluxDB(r, log, data)
 	}
 	// Both formats must give back the very bytes sent (the lines are canonical
 	// line protocol), in order: one connection keeps its order.
