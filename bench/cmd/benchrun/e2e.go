@@ -128,7 +128,7 @@ func runScenario(sc scenario, o options, data lineData) (scenarioResult, error) 
 				r.filter.ProcessSeconds, r.filter.msgsPerSec())
 		}
 		if sc.influxdb {
-			progress("%-10s run %d/%d: influxd used %.2fs CPU (%.2fs before the check queries); the output held up to %.0f points waiting (%.1f MB on disk)",
+			progress("%-10s run %d/%d: influxd used %.2fs CPU (%.2fs until the pipeline exited); the output held up to %.0f points waiting (%.1f MB on disk)",
 				sc.key, i, o.runs, r.influxdb.cpu.Seconds(), r.influxdb.cpuRun.Seconds(), r.influxdb.maxBuffered, r.influxdb.maxDiskBytes/1e6)
 		}
 		res.runs = append(res.runs, r)
@@ -285,6 +285,11 @@ func runOnce(sc scenario, bin string, data lineData) (r runResult, err error) {
 			return r, err
 		}
 		defer conn.Close()
+		if influx != nil {
+			if r.influxdb.cpuAtClock, err = procCPU(influx.pid); err != nil {
+				return r, err
+			}
+		}
 		clock = time.Now()
 		writeErr := make(chan error, 1)
 		go func() {
@@ -330,7 +335,7 @@ func runOnce(sc scenario, bin string, data lineData) (r runResult, err error) {
 	}
 	var influxChildren time.Duration // influxd's CPU and the wrapper's
 	if influx != nil {
-		if influxChildren, err = influx.finish(&r.influxdb); err != nil {
+		if influxChildren, err = influx.finish(&r.influxdb, data); err != nil {
 			return r, err
 		}
 	}

@@ -7,7 +7,7 @@
 // when a scenario does not deliver exactly what was sent, because a speed
 // measured on a wrong result means nothing.
 //
-//	go run ./bench/cmd/benchrun -out bench/RESULTS.md [-runs 3] [-lines 1000000] [-bin ./bin/interoceptor] [-skip-go] [-only tcp-raw,lua,reload,...]
+//	go run ./bench/cmd/benchrun -out bench/RESULTS.md [-runs 3] [-lines 1000000] [-bin ./bin/interoceptor] [-skip-go] [-only tcp-raw,lua,tcp-influxdb,reload,...]
 package main
 
 import (

@@ -96,7 +96,7 @@ func (rep *report) writeLuaThroughput(b *strings.Builder, s scenarioResult) {
 	} else {
 		w("  Read as the whole process per CPU-second, %s is above %s too: ", group(perCPU, 0), group(targetLuaMsgsPerSec, 0))
 	}
-	if j := slices.IndexFunc(rep.scenarios, func(o scenarioResult) bool { return o.sc.influx && !o.sc.lua }); j >= 0 {
+	if j := slices.IndexFunc(rep.scenarios, func(o scenarioResult) bool { return o.sc.influx && !o.sc.lua && !o.sc.influxdb }); j >= 0 {
 		o := rep.scenarios[j]
 		w("the same lines decoded and written back without a\n  filter (%s) take %s lines per CPU-second, so most of that CPU is decoding and carrying the lines.\n",
 			o.sc.title, group(float64(o.lines)/o.median().cpu().Seconds(), 0))
