@@ -1,0 +1,502 @@
+// Package syslog is the inputs.syslog plugin: it receives syslog messages
+// (RFC 5424 and RFC 3164) over UDP, TCP or TLS, and turns each one into a
+// message of Type "syslog" with its headers and fields set.
+package syslog
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/interoceptor/interoceptor/pipeline"
+)
+
+//go:embed sample.toml
+var sample string
+
+func init() {
+	pipeline.Register(pipeline.Registration{
+		Kind:        pipeline.KindInput,
+		Type:        "syslog",
+		Description: "Receives syslog messages (RFC 5424, RFC 3164) over UDP, TCP or TLS",
+		Sample:      sample,
+		New: func() any {
+			return &Syslog{Protocol: "tcp", Address: "127.0.0.1:6514", Framing: "auto", RFC: "auto",
+				MaxMessageBytes: 65536, MaxConnections: 1024}
+		},
+	})
+}
+
+// Syslog listens on Address and emits one message per syslog message
+// received. Over TCP and TLS each connection is read by its own goroutine;
+// messages of one connection keep their order.
+type Syslog struct {
+	Protocol        string `toml:"protocol"`
+	Address         string `toml:"address"`
+	Framing         string `toml:"framing"`
+	RFC             string `toml:"rfc"`
+	MaxMessageBytes int    `toml:"max_message_bytes"`
+	MaxConnections  int    `toml:"max_connections"`
+	TLSCert         string `toml:"tls_cert"`
+	TLSKey          string `toml:"tls_key"`
+	TLSCA           string `toml:"tls_ca"`
+
+	env      *pipeline.Env
+	ln       net.Listener // tcp and tls
+	pc       *net.UDPConn // udp
+	refused  pipeline.LogThrottle
+	failed   pipeline.LogThrottle
+	invalid  pipeline.LogThrottle // messages that do not parse
+	oversize pipeline.LogThrottle
+	broken   pipeline.LogThrottle // octet-counting frames without a length
+	cut      pipeline.LogThrottle // frames cut by the shutdown
+}
+
+var _ pipeline.Input = (*Syslog)(nil)
+
+// Validate checks the decoded keys, and that the TLS files load.
+func (s *Syslog) Validate() error {
+	switch s.Protocol {
+	case "udp", "tcp", "tls":
+	default:
+		return pipeline.InvalidKey("protocol", "must be one of udp, tcp, tls; got %q", s.Protocol)
+	}
+	if s.Address == "" {
+		return pipeline.MissingKey("address")
+	}
+	if _, _, err := net.SplitHostPort(s.Address); err != nil {
+		return pipeline.InvalidKey("address", "want host:port, such as \"127.0.0.1:6514\" or \":6514\": %v", err)
+	}
+	switch s.Framing {
+	case "auto", "octet-counting", "non-transparent":
+	default:
+		return pipeline.InvalidKey("framing", "must be one of auto, octet-counting, non-transparent; got %q", s.Framing)
+	}
+	switch s.RFC {
+	case "auto", "5424", "3164":
+	default:
+		return pipeline.InvalidKey("rfc", "must be one of auto, 5424, 3164; got %q", s.RFC)
+	}
+	if s.MaxMessageBytes <= 0 {
+		return pipeline.InvalidKey("max_message_bytes", "must be positive; got %d", s.MaxMessageBytes)
+	}
+	if s.MaxConnections <= 0 {
+		return pipeline.InvalidKey("max_connections", "must be positive; got %d", s.MaxConnections)
+	}
+	if s.Protocol != "tls" {
+		for key, v := range map[string]string{"tls_cert": s.TLSCert, "tls_key": s.TLSKey, "tls_ca": s.TLSCA} {
+			if v != "" {
+				return pipeline.InvalidKey(key, "only used with protocol = \"tls\"; protocol is %q", s.Protocol)
+			}
+		}
+		return nil
+	}
+	_, err := s.tlsConfig()
+	return err
+}
+
+// tlsConfig loads the server's certificate and, with tls_ca, the CAs that
+// client certificates must chain to (a client without one is refused).
+func (s *Syslog) tlsConfig() (*tls.Config, error) {
+	if s.TLSCert == "" {
+		return nil, pipeline.MissingKey("tls_cert")
+	}
+	if s.TLSKey == "" {
+		return nil, pipeline.MissingKey("tls_key")
+	}
+	cert, err := tls.LoadX509KeyPair(s.TLSCert, s.TLSKey)
+	if err != nil {
+		return nil, pipeline.InvalidKey("tls_cert", "loading %s with tls_key %s: %v", s.TLSCert, s.TLSKey, err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if s.TLSCA != "" {
+		pem, err := os.ReadFile(s.TLSCA)
+		if err != nil {
+			return nil, pipeline.InvalidKey("tls_ca", "%v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, pipeline.InvalidKey("tls_ca", "%s holds no PEM certificate", s.TLSCA)
+		}
+		cfg.ClientCAs = pool
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return cfg, nil
+}
+
+// Init binds the socket, so that an address in use stops the pipeline from
+// starting.
+func (s *Syslog) Init(env *pipeline.Env) error {
+	s.env = env
+	if s.Protocol == "udp" {
+		pc, err := net.ListenPacket("udp", s.Address)
+		if err != nil {
+			return fmt.Errorf("address %q: %w", s.Address, err)
+		}
+		s.pc = pc.(*net.UDPConn)
+	} else {
+		ln, err := net.Listen("tcp", s.Address)
+		if err != nil {
+			return fmt.Errorf("address %q: %w", s.Address, err)
+		}
+		if s.Protocol == "tls" {
+			cfg, err := s.tlsConfig()
+			if err != nil {
+				ln.Close()
+				return err
+			}
+			ln = tls.NewListener(ln, cfg)
+		}
+		s.ln = ln
+	}
+	env.Log.Info("listening", "protocol", s.Protocol, "address", s.Addr().String())
+	return nil
+}
+
+// Addr returns the address the input listens on (with the port chosen by the
+// system when address ends in ":0"), or nil before Init.
+func (s *Syslog) Addr() net.Addr {
+	switch {
+	case s.pc != nil:
+		return s.pc.LocalAddr()
+	case s.ln != nil:
+		return s.ln.Addr()
+	}
+	return nil
+}
+
+// Run receives messages until ctx is done, then returns nil. Over TCP and
+// TLS it then stops accepting, interrupts every connection's read and emits
+// every complete message already read before it returns.
+func (s *Syslog) Run(ctx context.Context, out pipeline.LineEmitter) error {
+	if s.pc != nil {
+		return s.runUDP(ctx, out)
+	}
+	return s.runStream(ctx, out)
+}
+
+// runUDP reads datagrams: one datagram, one message (RFC 5426).
+func (s *Syslog) runUDP(ctx context.Context, out pipeline.Emitter) error {
+	stop := context.AfterFunc(ctx, func() { s.pc.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	// One byte more than allowed, to tell a datagram of exactly the limit
+	// from a longer one the kernel cut to fit.
+	buf := make([]byte, s.MaxMessageBytes+1)
+	p := s.newParser(out)
+	var delay time.Duration
+	for {
+		n, from, err := s.pc.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			s.env.Stats.Errors.Add(1)
+			if ok, more := s.failed.Allow(); ok {
+				s.env.Log.Error("receive failed; retrying", "error", err, "more_since_last_log", more)
+			}
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			select {
+			case <-ctx.Done():
+			case <-time.After(delay):
+			}
+			continue
+		}
+		delay = 0
+		d := buf[:n]
+		if n > s.MaxMessageBytes {
+			d = d[:s.MaxMessageBytes]
+			s.warnOversize()
+		}
+		if err := p.emit(d, from.Addr().Unmap().String()); err != nil {
+			return err
+		}
+	}
+}
+
+// runStream accepts TCP (or TLS) connections, as inputs.tcp does.
+func (s *Syslog) runStream(ctx context.Context, out pipeline.Emitter) error {
+	var (
+		mu       sync.Mutex
+		conns    = map[net.Conn]struct{}{}
+		stopping bool
+		wg       sync.WaitGroup
+	)
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		stopping = true
+		for c := range conns {
+			// A deadline in the past makes the blocked read return; messages
+			// already in the reader's buffer are still emitted.
+			c.SetReadDeadline(time.Unix(1, 0))
+		}
+		mu.Unlock()
+		s.ln.Close()
+	})
+	defer stop()
+
+	var delay time.Duration
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				break
+			}
+			s.env.Stats.Errors.Add(1)
+			if ok, more := s.failed.Allow(); ok {
+				s.env.Log.Error("accept failed; retrying", "error", err, "more_since_last_log", more)
+			}
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			select {
+			case <-ctx.Done():
+			case <-time.After(delay):
+			}
+			continue
+		}
+		delay = 0
+		mu.Lock()
+		if stopping {
+			mu.Unlock()
+			c.Close()
+			break
+		}
+		if len(conns) >= s.MaxConnections {
+			mu.Unlock()
+			s.env.Stats.Errors.Add(1)
+			c.Close()
+			if ok, more := s.refused.Allow(); ok {
+				s.env.Log.Warn("connection refused: max_connections reached",
+					"remote", c.RemoteAddr().String(), "max_connections", s.MaxConnections, "more_since_last_log", more)
+			}
+			continue
+		}
+		conns[c] = struct{}{}
+		wg.Add(1)
+		mu.Unlock()
+		go func() {
+			defer wg.Done()
+			s.serve(c, out)
+			mu.Lock()
+			delete(conns, c)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// serve reads one connection to its end.
+func (s *Syslog) serve(c net.Conn, out pipeline.Emitter) {
+	remote := c.RemoteAddr().String()
+	s.env.Log.Debug("connection opened", "remote", remote)
+	err := s.read(c, hostOf(c.RemoteAddr()), out)
+	c.Close()
+	switch {
+	case err == nil, errors.Is(err, os.ErrDeadlineExceeded):
+		s.env.Log.Debug("connection closed", "remote", remote)
+	case isReadError(err):
+		// A peer that resets the connection, or fails the TLS handshake, is
+		// not the pipeline's problem.
+		s.env.Log.Debug("connection closed", "remote", remote, "error", err)
+	default:
+		s.env.Log.Warn("connection closed: the pipeline refused a message", "remote", remote, "error", err)
+	}
+}
+
+// read picks the connection's framing (by its first byte when framing is
+// auto: a digit starts an octet count) and emits its messages.
+func (s *Syslog) read(c net.Conn, source string, out pipeline.Emitter) error {
+	br := bufio.NewReaderSize(c, min(64<<10, s.MaxMessageBytes+16))
+	p := s.newParser(out)
+	framing := s.Framing
+	if framing == "auto" {
+		first, err := br.Peek(1)
+		if err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+		framing = "non-transparent"
+		if first[0] >= '0' && first[0] <= '9' {
+			framing = "octet-counting"
+		}
+	}
+	if framing == "non-transparent" {
+		return pipeline.ReadLines(br, s.MaxMessageBytes, lineParser{p, source}, s.env.Stats, s.env.Log)
+	}
+	return s.readOctetCounted(br, p, source)
+}
+
+// lineParser hands each line of a non-transparent connection to the parser.
+type lineParser struct {
+	p      *parser
+	source string
+}
+
+func (l lineParser) Emit(m *pipeline.Message) error { return l.p.out.Emit(m) }
+func (l lineParser) EmitLine(line []byte) error {
+	if len(line) == 0 {
+		return nil // the "\n" of a sender that ends its frames with "\r\n\n", say
+	}
+	return l.p.emit(line, l.source)
+}
+
+// readOctetCounted reads "MSG-LEN SP SYSLOG-MSG" frames (RFC 6587 3.4.1).
+// A frame longer than max_message_bytes is cut to that length; a frame
+// without a valid length is emitted up to the next newline as a message that
+// does not parse, and reading goes on after it.
+func (s *Syslog) readOctetCounted(br *bufio.Reader, p *parser, source string) error {
+	buf := make([]byte, 0, min(s.MaxMessageBytes, 64<<10))
+	maxDigits := len(strconv.Itoa(s.MaxMessageBytes)) + 9 // room to discard a longer frame
+	for {
+		n, bad, err := readLength(br, maxDigits)
+		if err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			if n > 0 || bad != nil {
+				s.warnCut(err)
+			}
+			return err
+		}
+		if bad != nil {
+			rest, err := br.ReadSlice('\n')
+			raw := append(append(buf[:0], bad...), rest...)
+			if len(raw) > s.MaxMessageBytes {
+				raw = raw[:s.MaxMessageBytes]
+			}
+			s.env.Stats.Errors.Add(1)
+			if ok, more := s.broken.Allow(); ok {
+				s.env.Log.Warn("octet-counting frame without a valid length; kept up to the next newline",
+					"remote", source, "more_since_last_log", more)
+			}
+			if emitErr := p.emitInvalid(raw, source, errors.New("octet-counting: frame does not start with MSG-LEN SP")); emitErr != nil {
+				return emitErr
+			}
+			switch {
+			case err == nil, err == bufio.ErrBufferFull:
+				continue // a longer line: the rest is read as further frames
+			case err == io.EOF:
+				return nil
+			default:
+				return err
+			}
+		}
+		keep := min(n, s.MaxMessageBytes)
+		if cap(buf) < keep {
+			buf = make([]byte, 0, keep)
+		}
+		buf = buf[:keep]
+		if _, err := io.ReadFull(br, buf); err != nil {
+			s.warnCut(err)
+			return err
+		}
+		if n > keep {
+			if _, err := br.Discard(n - keep); err != nil {
+				s.warnCut(err)
+				return err
+			}
+			s.warnOversize()
+		}
+		if err := p.emit(buf, source); err != nil {
+			return err
+		}
+	}
+}
+
+// readLength reads MSG-LEN and the space after it. A frame that does not
+// start that way is returned in bad (what was read of it), to be kept as an
+// invalid message.
+func readLength(br *bufio.Reader, maxDigits int) (n int, bad []byte, err error) {
+	var digits []byte
+	for {
+		b, err := br.ReadByte()
+		if err != nil {
+			if err == io.EOF && len(digits) > 0 {
+				return 0, digits, nil
+			}
+			return len(digits), nil, err
+		}
+		switch {
+		case b >= '0' && b <= '9' && len(digits) < maxDigits:
+			digits = append(digits, b)
+		case b == ' ' && len(digits) > 0 && digits[0] != '0':
+			n, _ := strconv.Atoi(string(digits))
+			return n, nil, nil
+		case (b == '\n' || b == '\r') && len(digits) == 0:
+			// Stray newlines between frames (senders that add one) are skipped.
+		default:
+			return 0, append(digits, b), nil
+		}
+	}
+}
+
+func (s *Syslog) warnOversize() {
+	s.env.Stats.Errors.Add(1)
+	if ok, more := s.oversize.Allow(); ok {
+		s.env.Log.Warn("message longer than max_message_bytes truncated",
+			"max_message_bytes", s.MaxMessageBytes, "more_since_last_warning", more)
+	}
+}
+
+// warnCut counts a frame that the end of the connection (or the shutdown)
+// cut short: it is incomplete, so it is dropped.
+func (s *Syslog) warnCut(err error) {
+	s.env.Stats.Dropped.Add(1)
+	if ok, more := s.cut.Allow(); ok {
+		s.env.Log.Warn("incomplete frame dropped: reading stopped before its end",
+			"error", err, "more_since_last_warning", more)
+	}
+}
+
+// hostOf returns the IP of a peer's address, without its port.
+func hostOf(a net.Addr) string {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.AddrPort().Addr().Unmap().String()
+	case *net.UDPAddr:
+		return a.AddrPort().Addr().Unmap().String()
+	}
+	if host, _, err := net.SplitHostPort(a.String()); err == nil {
+		return host
+	}
+	return a.String()
+}
+
+func isReadError(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "read" {
+		return true
+	}
+	// A failed TLS handshake is reported by tls.Conn.Read without an OpError.
+	var rec tls.RecordHeaderError
+	var alert tls.AlertError
+	var cv *tls.CertificateVerificationError
+	return errors.As(err, &rec) || errors.As(err, &alert) || errors.As(err, &cv) ||
+		errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// Close closes the socket if Run has not.
+func (s *Syslog) Close() error {
+	var err error
+	switch {
+	case s.pc != nil:
+		err = s.pc.Close()
+	case s.ln != nil:
+		err = s.ln.Close()
+	}
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}

@@ -1,0 +1,132 @@
+package tail
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// headBytes is how much of a file's start, with its device and inode, tells
+// it from another file that got the same inode after the first was deleted.
+const headBytes = 256
+
+// fileKey is a file's device and inode.
+type fileKey struct{ dev, ino uint64 }
+
+func (k fileKey) String() string { return fmt.Sprintf("%d:%d", k.dev, k.ino) }
+
+// fileHead is a file's first bytes, up to headBytes: fewer while the file is
+// shorter.
+type fileHead struct{ bytes []byte }
+
+func readHead(f *os.File) (fileHead, error) {
+	b := make([]byte, headBytes)
+	n, err := f.ReadAt(b, 0)
+	if err != nil && err != io.EOF {
+		return fileHead{}, err
+	}
+	return fileHead{b[:n]}, nil
+}
+
+func (h fileHead) sum() string {
+	s := sha256.Sum256(h.bytes)
+	return hex.EncodeToString(s[:])
+}
+
+// matches reports whether e, written when the file may have been shorter,
+// records a file starting as this one does.
+func (h fileHead) matches(e checkpointEntry) bool {
+	if e.HeadLen > len(h.bytes) {
+		return false
+	}
+	return fileHead{h.bytes[:e.HeadLen]}.sum() == e.HeadSHA256
+}
+
+// checkpointFile is the JSON document at data_dir/tail/<name>.json.
+type checkpointFile struct {
+	Version int                        `json:"version"`
+	Files   map[string]checkpointEntry `json:"files"` // by "device:inode"
+}
+
+// checkpointEntry records how far a file was read: Offset is the end of the
+// last line accepted downstream.
+type checkpointEntry struct {
+	Path       string `json:"path"`
+	Offset     int64  `json:"offset"`
+	HeadLen    int    `json:"head_len"`
+	HeadSHA256 string `json:"head_sha256"`
+}
+
+// loadCheckpoint reads the checkpoint at path; a missing one is no error.
+func loadCheckpoint(path string) (map[string]checkpointEntry, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var c checkpointFile
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if c.Version != 1 {
+		return nil, fmt.Errorf("%s: unknown version %d", path, c.Version)
+	}
+	return c.Files, nil
+}
+
+// saveCheckpoint writes the offsets of the files followed, if they changed
+// since the last write: to a temporary file, synced, then renamed over the
+// checkpoint, so that a crash leaves the old one or the new one whole.
+func (p *Tail) saveCheckpoint() {
+	if p.checkpointPath == "" {
+		return
+	}
+	c := checkpointFile{Version: 1, Files: make(map[string]checkpointEntry, len(p.files))}
+	for key, tf := range p.files {
+		c.Files[key.String()] = checkpointEntry{Path: tf.path, Offset: tf.doneOff,
+			HeadLen: len(tf.head.bytes), HeadSHA256: tf.head.sum()}
+	}
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil || string(b) == string(p.lastSaved) {
+		return
+	}
+	if err := writeAtomically(p.checkpointPath, b); err != nil {
+		p.env.Stats.Errors.Add(1)
+		p.env.Log.Error("cannot write checkpoint", "path", p.checkpointPath, "error", err)
+		return
+	}
+	p.lastSaved = b
+}
+
+func writeAtomically(path string, b []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}
