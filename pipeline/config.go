@@ -95,6 +95,7 @@ type PluginConfig struct {
 	Queue          string
 	TickerInterval time.Duration
 	Decoder        string
+	DecoderConfig  map[string]any // the decoder_config table, nil when not set
 	DeadLetter     string
 	Plugin         any // what the registration's New returned, decoded
 
@@ -171,7 +172,7 @@ func (e *ConfigError) Error() string {
 // sharedKeys are the keys the runtime decodes, per kind; any other key
 // belongs to the plugin.
 var sharedKeys = map[Kind]map[string]bool{
-	KindInput:  {"name": true, "publish": true, "decoder": true, "dead_letter": true},
+	KindInput:  {"name": true, "publish": true, "decoder": true, "decoder_config": true, "dead_letter": true},
 	KindFilter: {"name": true, "publish": true, "subscribe": true, "external": true, "matcher": true, "queue": true, "ticker_interval": true},
 	KindOutput: {"name": true, "subscribe": true, "external": true, "matcher": true, "queue": true},
 }
@@ -179,15 +180,16 @@ var sharedKeys = map[Kind]map[string]bool{
 // sharedTable is decoded from every plugin table with decodeTable and the
 // kind's sharedKeys as the allowed set.
 type sharedTable struct {
-	Name           string   `toml:"name"`
-	Publish        string   `toml:"publish"`
-	Subscribe      []string `toml:"subscribe"`
-	External       bool     `toml:"external"`
-	Matcher        string   `toml:"matcher"`
-	Queue          string   `toml:"queue"`
-	TickerInterval Duration `toml:"ticker_interval"`
-	Decoder        string   `toml:"decoder"`
-	DeadLetter     string   `toml:"dead_letter"`
+	Name           string         `toml:"name"`
+	Publish        string         `toml:"publish"`
+	Subscribe      []string       `toml:"subscribe"`
+	External       bool           `toml:"external"`
+	Matcher        string         `toml:"matcher"`
+	Queue          string         `toml:"queue"`
+	TickerInterval Duration       `toml:"ticker_interval"`
+	Decoder        string         `toml:"decoder"`
+	DecoderConfig  map[string]any `toml:"decoder_config"`
+	DeadLetter     string         `toml:"dead_letter"`
 }
 
 // LoadConfig reads a pipeline from a file, or from every *.toml file of a
@@ -392,6 +394,7 @@ func (cfg *Config) loadPlugins(file string, kind Kind, typ string, value any, li
 		}
 		pc.Publish, pc.Subscribe, pc.External = shared.Publish, shared.Subscribe, shared.External
 		pc.Queue, pc.Decoder, pc.DeadLetter = shared.Queue, shared.Decoder, shared.DeadLetter
+		pc.DecoderConfig = shared.DecoderConfig
 		pc.TickerInterval = time.Duration(shared.TickerInterval)
 
 		pc.Plugin = reg.New()
@@ -436,13 +439,29 @@ func (cfg *Config) loadPlugins(file string, kind Kind, typ string, value any, li
 			pc.Matcher = m
 		}
 		if pc.Decoder != "" {
-			if _, ok := LookupDecoder(pc.Decoder); !ok {
+			if dreg, ok := LookupDecoder(pc.Decoder); !ok {
 				var names []string
 				for _, d := range Decoders() {
 					names = append(names, d.Name)
 				}
 				fail([]string{"decoder"}, fmt.Sprintf("unknown decoder %q (known: %s)", pc.Decoder, strings.Join(names, ", ")))
+			} else if cd, ok := dreg.New().(ConfigurableDecoder); ok {
+				if err := cd.Configure(pc.DecoderConfig); err != nil {
+					var ke *KeyError
+					switch {
+					case errors.As(err, &ke) && ke.Missing:
+						fail(append([]string{"decoder_config"}, strings.Split(ke.Key, ".")...), "missing required key")
+					case errors.As(err, &ke):
+						fail(append([]string{"decoder_config"}, strings.Split(ke.Key, ".")...), ke.Msg)
+					default:
+						fail([]string{"decoder_config"}, err.Error())
+					}
+				}
+			} else if pc.DecoderConfig != nil {
+				fail([]string{"decoder_config"}, fmt.Sprintf("decoder %q takes no options", pc.Decoder))
 			}
+		} else if pc.DecoderConfig != nil {
+			fail([]string{"decoder_config"}, "set without a decoder")
 		}
 		if _, ticks := pc.Plugin.(Ticker); ticks && pc.TickerInterval == 0 {
 			pc.TickerInterval = DefaultTickerInterval

@@ -74,7 +74,7 @@ publish = "a"
 adress = "127.0.0.1:1"
 [[outputs.stdout]]
 subscribe = ["a"]
-`, `p.toml:4: inputs.tcp[tcp]: key "adress": unknown key (known keys: address, dead_letter, decoder, max_connections, max_line_bytes, name, publish)`},
+`, `p.toml:4: inputs.tcp[tcp]: key "adress": unknown key (known keys: address, dead_letter, decoder, decoder_config, max_connections, max_line_bytes, name, publish)`},
 		{"wrong type", `
 [[inputs.tcp]]
 publish = "a"
@@ -141,7 +141,7 @@ matcher = "Type == 'log' && && Severity < 4"
 		{"unknown plugin type", `
 [[inputs.tpc]]
 publish = "a"
-`, `p.toml:2: inputs.tpc: unknown input type "tpc" (known: file, generator, internal, stdin, system, tcp, udp)`},
+`, `p.toml:2: inputs.tpc: unknown input type "tpc" (known: file, generator, internal, stdin, syslog, system, tail, tcp, udp)`},
 		{"table instead of array", `
 [inputs.stdin]
 publish = "a"
@@ -165,7 +165,38 @@ publish = "logs.*"
 [[inputs.stdin]]
 publish = "a"
 decoder = "yaml"
-`, `p.toml:4: inputs.stdin[stdin]: key "decoder": unknown decoder "yaml" (known: influx, json, logfmt)`},
+`, `p.toml:4: inputs.stdin[stdin]: key "decoder": unknown decoder "yaml" (known: combined, common, grok, influx, json, logfmt, regex, syslog)`},
+		{"decoder_config: missing pattern", `
+[[inputs.stdin]]
+publish = "a"
+decoder = "regex"
+decoder_config = {types = {status = "int"}}
+`, `p.toml:5: inputs.stdin[stdin]: key "decoder_config.pattern": missing required key`},
+		{"decoder_config: bad pattern", `
+[[inputs.stdin]]
+publish = "a"
+decoder = "regex"
+
+[inputs.stdin.decoder_config]
+pattern = "(?P<status>\\d+"
+`, `p.toml:7: inputs.stdin[stdin]: key "decoder_config.pattern": error parsing regexp: missing closing ): `},
+		{"decoder_config: decoder without options", `
+[[inputs.stdin]]
+publish = "a"
+decoder = "json"
+decoder_config = {pattern = "x"}
+`, `p.toml:5: inputs.stdin[stdin]: key "decoder_config": decoder "json" takes no options`},
+		{"decoder_config without a decoder", `
+[[inputs.stdin]]
+publish = "a"
+decoder_config = {pattern = "x"}
+`, `p.toml:4: inputs.stdin[stdin]: key "decoder_config": set without a decoder`},
+		{"decoder_config not a table", `
+[[inputs.stdin]]
+publish = "a"
+decoder = "syslog"
+decoder_config = "5424"
+`, `p.toml:5: inputs.stdin[stdin]: key "decoder_config": expected a table, got a string ("5424")`},
 		{"key of another kind", `
 [[outputs.stdout]]
 subscribe = ["a"]
@@ -203,7 +234,7 @@ colour = "red"
 subscribe = ["a"]
 format = 3
 `)
-	want := `p.toml:4: inputs.stdin[stdin]: key "colour": unknown key (known keys: dead_letter, decoder, max_line_bytes, name, publish)
+	want := `p.toml:4: inputs.stdin[stdin]: key "colour": unknown key (known keys: dead_letter, decoder, decoder_config, max_line_bytes, name, publish)
 p.toml:7: outputs.stdout[stdout]: key "format": expected a string, got an integer (3)`
 	if err == nil || err.Error() != want {
 		t.Fatalf("error:\n%v\nwant:\n%s", err, want)

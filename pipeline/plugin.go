@@ -164,6 +164,17 @@ type Decoder interface {
 	Decode(line []byte, m *Message) error
 }
 
+// ConfigurableDecoder is implemented by decoders that take options, from the
+// input's decoder_config table. Configure is called once, on a decoder fresh
+// from New, before any Decode: at config load to check the table, and again
+// by the runtime on the decoder it uses. table is nil when decoder_config is
+// not set. Return MissingKey or InvalidKey (with the key inside the table,
+// "pattern") so that the error names decoder_config.pattern and its line.
+type ConfigurableDecoder interface {
+	Decoder
+	Configure(table map[string]any) error
+}
+
 // Env is what the runtime gives a plugin at Init.
 type Env struct {
 	Kind   Kind

@@ -167,6 +167,11 @@ func (r *runner) init() error {
 	if pc.Decoder != "" {
 		reg, _ := LookupDecoder(pc.Decoder)
 		r.decoder = reg.New()
+		if cd, ok := r.decoder.(ConfigurableDecoder); ok {
+			if err := cd.Configure(pc.DecoderConfig); err != nil {
+				return fmt.Errorf("decoder_config: %w", err) // LoadConfig already checked it
+			}
+		}
 	}
 	if pc.Publish != "" {
 		r.pub = newPublisher(r, pc.Publish)
