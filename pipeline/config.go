@@ -448,7 +448,10 @@ func (cfg *Config) loadPlugins(file string, kind Kind, typ string, value any, li
 			} else if cd, ok := dreg.New().(ConfigurableDecoder); ok {
 				if err := cd.Configure(pc.DecoderConfig); err != nil {
 					var ke *KeyError
+					var se *DecoderScriptError
 					switch {
+					case errors.As(err, &se):
+						fail([]string{"decoder"}, se.Error())
 					case errors.As(err, &ke) && ke.Missing:
 						fail(append([]string{"decoder_config"}, strings.Split(ke.Key, ".")...), "missing required key")
 					case errors.As(err, &ke):

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -175,6 +176,22 @@ type ConfigurableDecoder interface {
 	Configure(table map[string]any) error
 }
 
+// A decoder may also implement Initializer and Closer: the runtime calls
+// Init (with the input's Env) after Configure on the decoder it uses, and
+// Close when the pipeline stops. `check` calls neither.
+
+// DecoderScriptError is returned by Configure for a decoder script that
+// cannot be used (missing, does not compile); the config reports it on the
+// key "decoder", which names the script, rather than "decoder_config".
+type DecoderScriptError struct{ Err error }
+
+func (e *DecoderScriptError) Error() string { return e.Err.Error() }
+func (e *DecoderScriptError) Unwrap() error { return e.Err }
+
+// IsDecoderScript reports whether a decoder name is the path of a Lua
+// decoder script ("plugins/decoders/kv.lua") rather than a registered name.
+func IsDecoderScript(name string) bool { return strings.HasSuffix(name, ".lua") }
+
 // Env is what the runtime gives a plugin at Init.
 type Env struct {
 	Kind   Kind
@@ -229,6 +246,7 @@ var registry = struct {
 	sync.RWMutex
 	plugins  map[Kind]map[string]Registration
 	decoders map[string]DecoderRegistration
+	script   func(path string) Decoder // set by RegisterScriptDecoder
 }{
 	plugins:  map[Kind]map[string]Registration{},
 	decoders: map[string]DecoderRegistration{},
@@ -278,6 +296,20 @@ func RegisterDecoder(r DecoderRegistration) {
 	registry.decoders[r.Name] = r
 }
 
+// RegisterScriptDecoder sets the constructor of the decoders named by the
+// path of a Lua script (see IsDecoderScript). The decoders/lua package calls
+// it from init, so that pipeline does not depend on the sandbox. The decoder
+// it returns does nothing before Configure, which loads the script. It
+// panics when called twice.
+func RegisterScriptDecoder(newDecoder func(path string) Decoder) {
+	registry.Lock()
+	defer registry.Unlock()
+	if registry.script != nil {
+		panic("pipeline: script decoder registered twice")
+	}
+	registry.script = newDecoder
+}
+
 // Lookup returns the registration of a plugin type.
 func Lookup(kind Kind, typ string) (Registration, bool) {
 	registry.RLock()
@@ -286,11 +318,17 @@ func Lookup(kind Kind, typ string) (Registration, bool) {
 	return r, ok
 }
 
-// LookupDecoder returns the registration of a decoder.
+// LookupDecoder returns the registration of a decoder: a registered name,
+// or the path of a Lua script when a script decoder is registered.
 func LookupDecoder(name string) (DecoderRegistration, bool) {
 	registry.RLock()
 	defer registry.RUnlock()
 	r, ok := registry.decoders[name]
+	if !ok && IsDecoderScript(name) && registry.script != nil {
+		newDecoder := registry.script
+		return DecoderRegistration{Name: name, Description: "Lua decoder script",
+			New: func() Decoder { return newDecoder(name) }}, true
+	}
 	return r, ok
 }
 

@@ -172,6 +172,13 @@ func (r *runner) init() error {
 				return fmt.Errorf("decoder_config: %w", err) // LoadConfig already checked it
 			}
 		}
+		if in, ok := r.decoder.(Initializer); ok {
+			env := &Env{Kind: pc.Kind, Type: pc.Type, Name: pc.Name, Log: r.log.With("decoder", pc.Decoder),
+				Agent: r.rt.cfg.Agent, Stats: &r.stats, Runtime: r.rt}
+			if err := in.Init(env); err != nil {
+				return fmt.Errorf("decoder: %w", err)
+			}
+		}
 	}
 	if pc.Publish != "" {
 		r.pub = newPublisher(r, pc.Publish)
@@ -592,6 +599,11 @@ func (rt *Runtime) closeAll() {
 		if c, ok := r.cfg.Plugin.(Closer); ok {
 			if err := c.Close(); err != nil {
 				r.log.Error("close failed", "err", err)
+			}
+		}
+		if c, ok := r.decoder.(Closer); ok {
+			if err := c.Close(); err != nil {
+				r.log.Error("decoder close failed", "err", err)
 			}
 		}
 		r.closed = true

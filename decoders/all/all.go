@@ -8,6 +8,7 @@ import (
 	_ "github.com/interoceptor/interoceptor/decoders/influx"    // "influx": line protocol
 	_ "github.com/interoceptor/interoceptor/decoders/json"      // "json": a JSON object per line
 	_ "github.com/interoceptor/interoceptor/decoders/logfmt"    // "logfmt": key=value pairs
+	_ "github.com/interoceptor/interoceptor/decoders/lua"       // "<path>.lua": a Lua decoder script
 	_ "github.com/interoceptor/interoceptor/decoders/regex"     // "regex": an RE2 pattern with named groups
 	_ "github.com/interoceptor/interoceptor/decoders/syslog"    // "syslog": RFC 5424 and RFC 3164
 )

@@ -1,0 +1,317 @@
+package lua_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/interoceptor/interoceptor/decoders/lua"
+	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
+	"github.com/interoceptor/interoceptor/sandbox"
+)
+
+// versionScript injects the line's n=<digits> as a field, with the
+// script's version; it rejects a line without n.
+const versionScript = `
+local VERSION = %d
+function process_message()
+  local n = string.match(read_message("Payload"), "n=(%%d+)")
+  if not n then return -1, "no n" end
+  inject_message{Type = "v" .. VERSION, Fields = {n = tonumber(n), version = VERSION}}
+end
+`
+
+func writeScript(t *testing.T, path, src string) {
+	t.Helper()
+	// write then rename, as editors do, so that a reload never reads half a file
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// newDecoder writes src as a script, configures the decoder with table and
+// inits it as the runtime does; it is closed when the test ends.
+func newDecoder(t *testing.T, src string, table map[string]any, env *pipeline.Env) (*lua.Decoder, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "d.lua")
+	writeScript(t, path, src)
+	d := lua.New(path)
+	if err := d.Configure(table); err != nil {
+		t.Fatal(err)
+	}
+	if env == nil {
+		env = pipelinetest.Env(pipeline.KindInput, "stdin", "in")
+	}
+	pipelinetest.Init(t, d, env)
+	return d, path
+}
+
+func decode(d *lua.Decoder, line string) (*pipeline.Message, error) {
+	m := &pipeline.Message{Timestamp: 42, Hostname: "h"}
+	m.AddString("stale", "from a previous line")
+	err := d.Decode([]byte(line), m)
+	return m, err
+}
+
+func TestDecodeShippedKV(t *testing.T) {
+	d := lua.New("../../plugins/decoders/kv.lua")
+	if err := d.Configure(map[string]any{"config": map[string]any{"type": "app"}}); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close() // used without Init: the sandbox is built on the first line
+	line := `level=error took=12.5 msg="disk full" path=/var`
+	m, err := decode(d, line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Type != "app" || m.Severity != 3 || string(m.Payload) != line || m.Timestamp != 42 || m.Hostname != "h" {
+		t.Errorf("headers: %+v", m)
+	}
+	if m.Field("stale") != nil {
+		t.Error("the decoder's fields must replace m's")
+	}
+	want := map[string]any{"level": "error", "took": 12.5, "msg": "disk full", "path": "/var"}
+	if len(m.Fields) != len(want) {
+		t.Errorf("fields: %+v", m.Fields)
+	}
+	for k, v := range want {
+		if f := m.Field(k); f == nil || f.Value() != v {
+			t.Errorf("field %s: got %+v, want %v", k, f, v)
+		}
+	}
+	if _, err := decode(d, "no pairs here"); err == nil || !strings.Contains(err.Error(), "no key=value pair") {
+		t.Errorf("a line without a pair: got %v", err)
+	}
+}
+
+func TestRejectedSkippedAndTwoInjects(t *testing.T) {
+	d, _ := newDecoder(t, `
+function process_message()
+  local p = read_message("Payload")
+  if p == "bad" then return -1, "bad line" end
+  if p == "negative" then return -2 end
+  if p == "raise" then error("boom") end
+  if p == "twice" then inject_message{Type = "a"}; inject_message{Type = "b"} end
+  if p == "twice_caught" then inject_message{Type = "a"}; pcall(inject_message, {Type = "b"}) end
+  if p == "skip" then return 0 end
+  inject_message{Type = "ok", Timestamp = 7}
+end`, nil, nil)
+	for line, want := range map[string]string{"bad": "bad line", "negative": "returned -2", "raise": "boom",
+		"twice": "one message per line", "twice_caught": "one message per line"} {
+		if _, err := decode(d, line); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want an error with %q", line, err, want)
+		}
+	}
+	if _, err := decode(d, "skip"); !errors.Is(err, pipeline.ErrSkipLine) {
+		t.Errorf("no inject: got %v, want ErrSkipLine", err)
+	}
+	m, err := decode(d, "fine")
+	if err != nil || m.Type != "ok" || m.Timestamp != 7 || len(m.Fields) != 0 || len(m.Payload) != 0 {
+		t.Errorf("after the failures: %+v, %v", m, err)
+	}
+}
+
+func TestConfigure(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.lua")
+	writeScript(t, good, "function process_message() end")
+	broken := filepath.Join(dir, "broken.lua")
+	writeScript(t, broken, "function process_message()\n  x = = 1\nend\n")
+	noEntry := filepath.Join(dir, "none.lua")
+	writeScript(t, noEntry, "x = 1")
+	for _, c := range []struct {
+		path   string
+		table  map[string]any
+		script bool   // a *pipeline.DecoderScriptError
+		want   string // part of the error
+	}{
+		{good, map[string]any{"time_limit": "soon"}, false, `key "time_limit"`},
+		{good, map[string]any{"memory_limit": int64(10)}, false, `key "memory_limit"`},
+		{good, map[string]any{"colour": "red"}, false, `key "colour": unknown key`},
+		{broken, nil, true, "broken.lua:2:"},
+		{noEntry, nil, true, "needs a process_message"},
+		{filepath.Join(dir, "missing.lua"), nil, true, "no such file"},
+	} {
+		err := lua.New(c.path).Configure(c.table)
+		var se *pipeline.DecoderScriptError
+		if err == nil || !strings.Contains(err.Error(), c.want) || errors.As(err, &se) != c.script {
+			t.Errorf("%s %v: got %v, want %q (script error %v)", filepath.Base(c.path), c.table, err, c.want, c.script)
+		}
+	}
+	if err := lua.New(good).Configure(map[string]any{"time_limit": "20ms", "memory_limit": int64(1 << 20),
+		"output_limit": int64(4096), "module_path": []any{dir}, "config": map[string]any{"a": "b"}}); err != nil {
+		t.Errorf("every key: %v", err)
+	}
+}
+
+// Editing the script changes the output between two lines: every line
+// decodes, by the old version or the new one, and the new one takes over.
+func TestHotReload(t *testing.T) {
+	d, path := newDecoder(t, fmt.Sprintf(versionScript, 1), nil, nil)
+	if m, err := decode(d, "n=1"); err != nil || m.Type != "v1" {
+		t.Fatalf("v1: %+v, %v", m, err)
+	}
+	writeScript(t, path, fmt.Sprintf(versionScript, 2))
+	n := 1
+	pipelinetest.WaitUntil(t, 5*time.Second, func() bool {
+		n++
+		m, err := decode(d, fmt.Sprintf("n=%d", n))
+		if err != nil {
+			t.Fatalf("line %d lost during the reload: %v", n, err)
+		}
+		if f := m.Field("n"); f == nil || f.Float != float64(n) {
+			t.Fatalf("line %d: fields %+v", n, m.Fields)
+		}
+		return m.Type == "v2"
+	})
+	if d.Version() != 2 {
+		t.Errorf("version %d, want 2", d.Version())
+	}
+}
+
+// syncBuffer is a log destination safe for the watcher's goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestBrokenEditKeepsTheRunningVersion(t *testing.T) {
+	var logs syncBuffer
+	env := pipelinetest.Env(pipeline.KindInput, "stdin", "in")
+	env.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	d, path := newDecoder(t, fmt.Sprintf(versionScript, 1), nil, env)
+	writeScript(t, path, "function process_message(\n")
+	pipelinetest.WaitUntil(t, 5*time.Second, func() bool { return strings.Contains(logs.String(), "reload failed") })
+	if !strings.Contains(logs.String(), "d.lua:") {
+		t.Errorf("the log does not say where the script is broken:\n%s", logs.String())
+	}
+	if m, err := decode(d, "n=3"); err != nil || m.Type != "v1" || d.Version() != 1 {
+		t.Errorf("after a broken edit: %+v, %v, version %d", m, err, d.Version())
+	}
+	// fixing the file reloads it
+	writeScript(t, path, fmt.Sprintf(versionScript, 3))
+	pipelinetest.WaitUntil(t, 5*time.Second, func() bool { return d.Version() == 2 })
+	if m, err := decode(d, "n=4"); err != nil || m.Type != "v3" {
+		t.Errorf("after the fix: %+v, %v", m, err)
+	}
+}
+
+// An endless loop is stopped by time_limit; the decoder then fails every
+// line with the termination, quickly, until the file is changed.
+func TestHostileScriptIsTerminated(t *testing.T) {
+	d, path := newDecoder(t, `
+function process_message()
+  if read_message("Payload") == "loop" then while true do end end
+  inject_message{Type = "ok"}
+end`, map[string]any{"time_limit": "50ms"}, nil)
+	start := time.Now()
+	_, err := decode(d, "loop")
+	var te *sandbox.TerminatedError
+	if !errors.As(err, &te) || te.Reason != "time" {
+		t.Fatalf("got %v, want a time termination", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("terminated after %v", took)
+	}
+	if _, err := decode(d, "fine"); !errors.As(err, &te) {
+		t.Errorf("after the termination: %v", err)
+	}
+	writeScript(t, path, `function process_message() inject_message{Type = "fixed"} end`)
+	pipelinetest.WaitUntil(t, 5*time.Second, func() bool {
+		m, err := decode(d, "fine")
+		return err == nil && m.Type == "fixed"
+	})
+}
+
+// Lines from several connections decode concurrently, each into its own
+// message (run with -race).
+func TestConcurrentDecodes(t *testing.T) {
+	d, _ := newDecoder(t, fmt.Sprintf(versionScript, 1), nil, nil)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				n := g*1000 + i
+				m, err := decode(d, fmt.Sprintf("n=%d", n))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if f := m.Field("n"); f == nil || f.Float != float64(n) {
+					t.Errorf("line n=%d decoded as %+v", n, m.Fields)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestDecodeAfterClose(t *testing.T) {
+	d, _ := newDecoder(t, fmt.Sprintf(versionScript, 1), nil, nil)
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := decode(d, "n=1"); err == nil {
+		t.Error("a closed decoder decoded")
+	}
+}
+
+// FuzzDecode: whatever the line, a trivial script's Decode does not panic
+// and gives the line back as Payload.
+func FuzzDecode(f *testing.F) {
+	path := filepath.Join(f.TempDir(), "echo.lua")
+	if err := os.WriteFile(path, []byte(`
+function process_message()
+  local p = read_message("Payload")
+  inject_message{Type = "echo", Payload = p, Fields = {len = #p, first = string.sub(p, 1, 1)}}
+end`), 0o644); err != nil {
+		f.Fatal(err)
+	}
+	d := lua.New(path)
+	if err := d.Configure(nil); err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { d.Close() })
+	f.Add([]byte("a=1 b=2"))
+	f.Add([]byte{0, 0xff, '\n'})
+	f.Fuzz(func(t *testing.T, line []byte) {
+		m := &pipeline.Message{}
+		err := d.Decode(line, m)
+		if err != nil {
+			if len(line) > 32<<10 { // beyond output_limit
+				return
+			}
+			t.Fatalf("%q: %v", line, err)
+		}
+		if !bytes.Equal(m.Payload, line) || m.Type != "echo" {
+			t.Fatalf("%q: got %+v", line, m)
+		}
+	})
+}
