@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -25,7 +27,20 @@ type Bus struct {
 	Conn   *nats.Conn
 	Server *server.Server // nil with an external server
 	log    *slog.Logger
+	// leaf is a second in-process connection for leaf node pings, kept off
+	// Conn so that its messages do not count as batches.
+	leaf  *nats.Conn
+	agent bool // leafnode_remotes: this server is a leaf node of a central
 }
+
+// leafPingSubject is answered by every pipeline with leafnode_listen. An
+// agent's reply proves the leaf connection is up, the central's interest has
+// reached the agent, and (at Close) that what the agent sent before it has
+// reached the central.
+const leafPingSubject = "_INTEROCEPTOR.leaf.ping"
+
+// leafWait is how long an agent waits for the central at start and at Close.
+const leafWait = 5 * time.Second
 
 // maxPayload is the largest NATS message the embedded server accepts; batches
 // stay well below it (nats.batch_bytes is at most 8 MiB).
@@ -79,7 +94,55 @@ func ConnectBus(cfg *Config, log *slog.Logger, onAsyncError func(*nats.Subscript
 		return nil, fmt.Errorf("nats: connect to the embedded server: %w", err)
 	}
 	b.Conn = conn
+	if b.Server != nil && (nc.LeafnodeListen != "" || len(nc.LeafnodeRemotes) > 0) {
+		if err := b.startLeafPings(nc, auth); err != nil {
+			b.Close()
+			return nil, err
+		}
+	}
 	return b, nil
+}
+
+// startLeafPings answers pings on a central and, on an agent, waits for the
+// central's first answer so that inputs start once their messages can reach
+// it. A central that is not reachable yet is not an error: the leaf
+// connection keeps retrying, and what is published meanwhile is lost.
+func (b *Bus) startLeafPings(nc NatsConfig, auth []nats.Option) error {
+	lc, err := nats.Connect("", append([]nats.Option{nats.Name("interoceptor leaf ping"), nats.InProcessServer(b.Server)}, auth...)...)
+	if err != nil {
+		return fmt.Errorf("nats: leaf ping connection: %w", err)
+	}
+	b.leaf = lc
+	b.agent = len(nc.LeafnodeRemotes) > 0
+	if nc.LeafnodeListen != "" && !b.agent { // a middle tier would answer its own pings
+		if _, err := lc.Subscribe(leafPingSubject, func(m *nats.Msg) { _ = m.Respond(nil) }); err != nil {
+			return fmt.Errorf("nats: leaf ping responder: %w", err)
+		}
+	}
+	if len(nc.LeafnodeRemotes) > 0 {
+		if b.pingCentral() {
+			b.log.Info("nats leaf node connected", "remotes", strings.Join(nc.LeafnodeRemotes, ","))
+		} else {
+			b.log.Warn("nats leaf node: central not reached yet; retrying in the background, messages published until then are lost",
+				"remotes", strings.Join(nc.LeafnodeRemotes, ","), "waited", leafWait)
+		}
+	}
+	return nil
+}
+
+// pingCentral reports whether a central answered within leafWait.
+func (b *Bus) pingCentral() bool {
+	deadline := time.Now().Add(leafWait)
+	for time.Now().Before(deadline) {
+		if b.Server.NumLeafNodes() > 0 {
+			if _, err := b.leaf.Request(leafPingSubject, nil, 250*time.Millisecond); err == nil {
+				return true
+			}
+		} else {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return false
 }
 
 // ClientOptions turns the [nats] credentials and TLS keys into nats.go
@@ -132,23 +195,48 @@ func startEmbedded(cfg *Config, log *slog.Logger) (*server.Server, error) {
 	if nc.Token != "" {
 		opts.Authorization = nc.Token
 	}
-	if nc.Listen != "" {
-		host, port, err := net.SplitHostPort(nc.Listen)
+	var serverTLS *tls.Config
+	if nc.TLSCert != "" && (nc.Listen != "" || nc.LeafnodeListen != "") {
+		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: nc.TLSCert, KeyFile: nc.TLSKey, CaFile: nc.TLSCA})
 		if err != nil {
-			return nil, fmt.Errorf("nats: listen %q: %w", nc.Listen, err)
+			return nil, fmt.Errorf("nats: tls: %w", err)
 		}
-		p, err := strconv.Atoi(port)
+		serverTLS = tc
+	}
+	if nc.Listen != "" {
+		host, p, err := splitListen("listen", nc.Listen)
 		if err != nil {
-			return nil, fmt.Errorf("nats: listen %q: bad port", nc.Listen)
+			return nil, err
 		}
 		opts.Host, opts.Port = host, p
-		if nc.TLSCert != "" {
-			tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: nc.TLSCert, KeyFile: nc.TLSKey, CaFile: nc.TLSCA})
-			if err != nil {
-				return nil, fmt.Errorf("nats: tls: %w", err)
-			}
-			opts.TLSConfig = tc
+		if serverTLS != nil {
+			opts.TLSConfig = serverTLS.Clone()
 		}
+	}
+	if nc.LeafnodeListen != "" {
+		host, p, err := splitListen("leafnode_listen", nc.LeafnodeListen)
+		if err != nil {
+			return nil, err
+		}
+		if p == 0 {
+			p = server.RANDOM_PORT
+		}
+		opts.LeafNode.Host, opts.LeafNode.Port = host, p
+		// A token needs nothing here: leaf nodes without a leafnode
+		// authorization of their own are checked like clients.
+		if nc.User != "" {
+			opts.LeafNode.Username, opts.LeafNode.Password = nc.User, nc.Password
+		}
+		if serverTLS != nil {
+			opts.LeafNode.TLSConfig = serverTLS.Clone()
+		}
+	}
+	if len(nc.LeafnodeRemotes) > 0 {
+		remote, err := leafRemote(nc)
+		if err != nil {
+			return nil, err
+		}
+		opts.LeafNode.Remotes = []*server.RemoteLeafOpts{remote}
 	}
 	if nc.JetStream == nil || *nc.JetStream {
 		dir := filepath.Join(cfg.Agent.DataDir, "jetstream")
@@ -162,6 +250,11 @@ func startEmbedded(cfg *Config, log *slog.Logger) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nats: embedded server: %w", err)
 	}
+	if nc.LeafnodeListen != "" || len(nc.LeafnodeRemotes) > 0 {
+		// Leaf connection errors (a refused password, a central that is
+		// down) exist only in the server's log.
+		s.SetLoggerV2(serverLog{log.With("nats", "server")}, false, false, false)
+	}
 	go s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {
 		s.Shutdown()
@@ -173,8 +266,134 @@ func startEmbedded(cfg *Config, log *slog.Logger) (*server.Server, error) {
 	if nc.Listen != "" {
 		log.Info("nats listening", "url", s.ClientURL())
 	}
+	if nc.LeafnodeListen != "" {
+		log.Info("nats accepting leaf nodes", "address", nc.LeafnodeListen)
+	}
 	return s, nil
 }
+
+func splitListen(key, addr string) (string, int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("nats: %s %q: %w", key, addr, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return "", 0, fmt.Errorf("nats: %s %q: bad port", key, addr)
+	}
+	return host, p, nil
+}
+
+// leafRemote is one remote with every URL of leafnode_remotes: they are the
+// servers of one central, and the agent keeps one leaf connection to one of
+// them, as a client does with url.
+func leafRemote(nc NatsConfig) (*server.RemoteLeafOpts, error) {
+	r := &server.RemoteLeafOpts{Credentials: nc.LeafnodeCreds}
+	for _, raw := range nc.LeafnodeRemotes {
+		u, err := parseLeafURL(raw)
+		if err != nil {
+			return nil, fmt.Errorf("nats: leafnode_remotes: %w", err)
+		}
+		if nc.LeafnodeUser != "" {
+			if nc.LeafnodePassword != "" {
+				u.User = url.UserPassword(nc.LeafnodeUser, nc.LeafnodePassword)
+			} else {
+				u.User = url.User(nc.LeafnodeUser) // sent as a token too
+			}
+		}
+		if u.Scheme == "tls" {
+			r.TLS = true
+		}
+		r.URLs = append(r.URLs, u)
+	}
+	if nc.LeafnodeTLSCA != "" {
+		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CaFile: nc.LeafnodeTLSCA})
+		if err != nil {
+			return nil, fmt.Errorf("nats: leafnode_tls_ca: %w", err)
+		}
+		// GenTLSConfig loads the CA for verifying clients; here we are one.
+		tc.RootCAs, tc.ClientCAs = tc.ClientCAs, nil
+		r.TLS, r.TLSConfig = true, tc
+	}
+	return r, nil
+}
+
+// parseLeafURL accepts nats-leaf://, nats:// and tls:// host:port URLs.
+func parseLeafURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%q: %w", raw, err)
+	}
+	switch u.Scheme {
+	case "nats-leaf", "nats", "tls":
+	default:
+		return nil, fmt.Errorf("%q: the scheme must be nats-leaf://, nats:// or tls://", raw)
+	}
+	if u.Hostname() == "" || u.Port() == "" {
+		return nil, fmt.Errorf("%q: write it as nats-leaf://HOST:PORT", raw)
+	}
+	return u, nil
+}
+
+// leafnodeErrors checks the leaf node keys of [nats]; config loading calls it.
+func (nc NatsConfig) leafnodeErrors() []error {
+	var errs []error
+	bad := func(key, msg string) {
+		errs = append(errs, &ConfigError{Plugin: "nats", Key: key, Msg: msg})
+	}
+	if nc.LeafnodeListen != "" {
+		if nc.URL != "" {
+			bad("leafnode_listen", "needs the embedded server: url must be empty")
+		} else if _, _, err := splitListen("leafnode_listen", nc.LeafnodeListen); err != nil {
+			bad("leafnode_listen", "not a HOST:PORT address: "+nc.LeafnodeListen)
+		}
+	}
+	if len(nc.LeafnodeRemotes) > 0 {
+		if nc.URL != "" {
+			bad("leafnode_remotes", "needs the embedded server: url must be empty (an agent connects either directly with url or as a leaf node)")
+		}
+		for _, raw := range nc.LeafnodeRemotes {
+			if _, err := parseLeafURL(raw); err != nil {
+				bad("leafnode_remotes", err.Error())
+			}
+		}
+	} else {
+		for key, v := range map[string]string{"leafnode_user": nc.LeafnodeUser, "leafnode_password": nc.LeafnodePassword,
+			"leafnode_creds": nc.LeafnodeCreds, "leafnode_tls_ca": nc.LeafnodeTLSCA} {
+			if v != "" {
+				bad(key, "set without leafnode_remotes")
+			}
+		}
+	}
+	if nc.LeafnodePassword != "" && nc.LeafnodeUser == "" {
+		bad("leafnode_password", "set without leafnode_user")
+	}
+	if nc.LeafnodeCreds != "" && nc.LeafnodeUser != "" {
+		bad("leafnode_creds", "set together with leafnode_user: use one of them")
+	}
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].(*ConfigError).Key < errs[j].(*ConfigError).Key })
+	return errs
+}
+
+// serverLog passes the embedded server's warnings and errors to slog; its
+// notices are debug lines, its debug and trace lines are off.
+type serverLog struct{ log *slog.Logger }
+
+func (l serverLog) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l serverLog) Warnf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	// Startup warnings about our own options (maxPayload; passwords, which
+	// come from the config file) say nothing the user can act on here.
+	if strings.HasPrefix(msg, "Maximum payloads") || strings.HasPrefix(msg, "Plaintext passwords") {
+		l.log.Debug(msg)
+		return
+	}
+	l.log.Warn(msg)
+}
+func (l serverLog) Fatalf(format string, v ...any) { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l serverLog) Errorf(format string, v ...any) { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l serverLog) Debugf(format string, v ...any) {}
+func (l serverLog) Tracef(format string, v ...any) {}
 
 // ClientURL is where other processes reach this pipeline's NATS: the
 // embedded server's listen address, or the configured URLs.

@@ -36,6 +36,17 @@ type NatsConfig struct {
 	// TLSInsecure skips server certificate verification (tests only).
 	TLSInsecure bool `toml:"tls_insecure_skip_verify"`
 
+	// LeafnodeListen is where the embedded server accepts leaf node
+	// connections from agents (the central side).
+	LeafnodeListen string `toml:"leafnode_listen"`
+	// LeafnodeRemotes are the central's leaf node URLs: the embedded server
+	// connects out to one of them as a leaf node (the agent side).
+	LeafnodeRemotes  []string `toml:"leafnode_remotes"`
+	LeafnodeUser     string   `toml:"leafnode_user"`
+	LeafnodePassword string   `toml:"leafnode_password"`
+	LeafnodeCreds    string   `toml:"leafnode_creds"`  // a .creds file for the leaf connection
+	LeafnodeTLSCA    string   `toml:"leafnode_tls_ca"` // CA that signed the central's leaf node certificate
+
 	// BatchBytes is the size at which a publisher sends its batch of messages.
 	BatchBytes int `toml:"batch_bytes"`
 	// BatchLinger is the longest a message waits in a publisher's batch.
@@ -540,6 +551,7 @@ func (cfg *Config) validate() []error {
 	if cfg.Nats.BatchBytes <= 0 || cfg.Nats.BatchBytes > 8<<20 {
 		errs = append(errs, &ConfigError{Plugin: "nats", Key: "batch_bytes", Msg: "must be between 1 and 8388608"})
 	}
+	errs = append(errs, cfg.Nats.leafnodeErrors()...)
 	seen := map[string]*PluginConfig{}
 	published := map[string]bool{}
 	for _, p := range cfg.Plugins {
