@@ -38,8 +38,9 @@ const (
 
 // Emitter sends messages to the plugin's publish subject. Emit encodes the
 // message before it returns, so the caller may reuse m at once. The runtime
-// fills headers left empty: UUID, Timestamp (now), Hostname (agent name), Pid
-// and Logger (the plugin's name).
+// fills headers left empty: UUID, Timestamp (now), Logger (the plugin's
+// name), and Hostname (agent name) with Pid (this process) when the message
+// names no host: a message relayed from another host keeps its own Pid.
 type Emitter interface {
 	Emit(m *Message) error
 }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/interoceptor/interoceptor/pipeline"
 )
@@ -98,5 +100,65 @@ fail = true
 	m.Body.Close()
 	if want := `interoceptor_plugin_test_version{kind="filters",name="good",type="versioned_test"} 2`; !strings.Contains(string(b), want) {
 		t.Fatalf("/metrics lacks %s", want)
+	}
+}
+
+// relay emits, for every message, one that names another host, as an input
+// relaying syslog does.
+type relay struct{}
+
+func (*relay) Process(m *pipeline.Message, out pipeline.Emitter) error {
+	return out.Emit(&pipeline.Message{Type: "relayed", Hostname: "other-host", Payload: m.Payload})
+}
+
+func init() {
+	pipeline.Register(pipeline.Registration{Kind: pipeline.KindFilter, Type: "relay_test",
+		Sample: "[[filters.relay_test]]\n", New: func() any { return &relay{} }})
+}
+
+// The runtime fills Hostname and Pid of messages made here, but a message
+// that names another host keeps its Pid (0: unknown), not this process's.
+func TestRelayedMessageKeepsItsPid(t *testing.T) {
+	dir := t.TempDir()
+	out := dir + "/out.jsonl"
+	startPipeline(t, fmt.Sprintf(`
+[agent]
+name = "here"
+data_dir = %q
+admin_addr = "off"
+[[inputs.generator]]
+publish = "in"
+rate = 100
+[[filters.relay_test]]
+subscribe = ["in"]
+publish = "relayed"
+[[outputs.file]]
+subscribe = ["in", "relayed"]
+path = %q
+format = "json"
+`, dir, out))
+	checkFor(t, 10*time.Second, "generated and relayed messages", func() bool {
+		b, _ := os.ReadFile(out)
+		return strings.Contains(string(b), `"type":"relayed"`) && strings.Contains(string(b), `"type":"log"`)
+	})
+	b, _ := os.ReadFile(out)
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var m struct {
+			Type, Hostname string
+			Pid            int
+		}
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			continue // a line being written
+		}
+		switch m.Type {
+		case "relayed":
+			if m.Hostname != "other-host" || m.Pid != 0 {
+				t.Fatalf("relayed message got hostname %q pid %d, want other-host and 0", m.Hostname, m.Pid)
+			}
+		case "log":
+			if m.Hostname != "here" || m.Pid != os.Getpid() {
+				t.Fatalf("local message got hostname %q pid %d, want here and %d", m.Hostname, m.Pid, os.Getpid())
+			}
+		}
 	}
 }

@@ -766,10 +766,12 @@ func (p *publisher) Emit(m *Message) error {
 		}
 	}
 	if m.Hostname == "" {
+		// Made here: this host, this process. A message that names another
+		// host (a syslog line relayed) keeps its Pid, even an unknown one.
 		m.Hostname = r.rt.cfg.Agent.Name
-	}
-	if m.Pid == 0 {
-		m.Pid = r.rt.pid
+		if m.Pid == 0 {
+			m.Pid = r.rt.pid
+		}
 	}
 	if m.Logger == "" {
 		m.Logger = r.cfg.Name
