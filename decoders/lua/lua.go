@@ -30,12 +30,10 @@ import (
 	"log/slog"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"github.com/interoceptor/interoceptor/pipeline"
 	"github.com/interoceptor/interoceptor/sandbox"
 	_ "github.com/interoceptor/interoceptor/sandbox/modules/all" // change, circular_buffer, json
@@ -77,15 +75,13 @@ type Decoder struct {
 
 	log *slog.Logger
 
-	mu       sync.Mutex // held while the script runs and while it is swapped
-	sb       *sandbox.Sandbox
-	got      *pipeline.Message // the message injected during the call in progress
-	injects  int
-	version  int // 1 for the first sandbox, +1 per reload
-	closed   bool
-	watcher  *fsnotify.Watcher
-	stop     chan struct{}
-	watchers sync.WaitGroup
+	mu      sync.Mutex // held while the script runs and while it is swapped
+	sb      *sandbox.Sandbox
+	got     *pipeline.Message // the message injected during the call in progress
+	injects int
+	version int // 1 for the first sandbox, +1 per reload
+	closed  bool
+	watcher *sandbox.Watcher
 }
 
 // Configure reads decoder_config: memory_limit (bytes), time_limit ("50ms"),
@@ -267,7 +263,7 @@ func (d *Decoder) Reload() error {
 	d.version++
 	version := d.version
 	if d.watcher != nil {
-		d.addWatches(sb.Files())
+		d.watcher.Add(sb.Files())
 	}
 	d.mu.Unlock()
 	if old != nil {
@@ -288,71 +284,28 @@ func (d *Decoder) Version() int {
 const reloadDebounce = 50 * time.Millisecond
 
 // watch reloads the script when it, or a Lua module it required, changes;
-// under d.mu. It watches directories, not files, because editors replace
-// files by renaming a new one over them.
+// under d.mu.
 func (d *Decoder) watch() error {
-	w, err := fsnotify.NewWatcher()
+	w, err := sandbox.Watch(d.watchedFiles, reloadDebounce, func() {
+		if err := d.Reload(); err != nil {
+			d.log.Error("decoder reload failed; the previous version keeps running", "err", err)
+		}
+	}, d.log)
 	if err != nil {
 		return err
 	}
 	d.watcher = w
-	d.stop = make(chan struct{})
-	d.addWatches(d.sb.Files())
-	d.watchers.Add(1)
-	stop := d.stop
-	go func() {
-		defer d.watchers.Done()
-		var pending <-chan time.Time
-		for {
-			select {
-			case <-stop:
-				return
-			case ev, ok := <-w.Events:
-				if !ok {
-					return
-				}
-				if d.isWatched(ev.Name) && ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename) != 0 {
-					pending = time.After(reloadDebounce)
-				}
-			case err, ok := <-w.Errors:
-				if !ok {
-					return
-				}
-				d.log.Warn("file watch error", "err", err)
-			case <-pending:
-				pending = nil
-				if err := d.Reload(); err != nil {
-					d.log.Error("decoder reload failed; the previous version keeps running", "err", err)
-				}
-			}
-		}
-	}()
+	w.Add(d.sb.Files())
 	return nil
 }
 
-// addWatches watches the directories of files; under d.mu.
-func (d *Decoder) addWatches(files []string) {
-	for _, f := range files {
-		dir := filepath.Dir(f)
-		if err := d.watcher.Add(dir); err != nil {
-			d.log.Warn("cannot watch", "dir", dir, "err", err)
-		}
-	}
-}
-
-func (d *Decoder) isWatched(name string) bool {
+func (d *Decoder) watchedFiles() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	files := []string{d.Script}
-	if d.sb != nil {
-		files = d.sb.Files()
+	if d.sb == nil {
+		return []string{d.Script}
 	}
-	for _, f := range files {
-		if filepath.Clean(f) == filepath.Clean(name) {
-			return true
-		}
-	}
-	return false
+	return d.sb.Files()
 }
 
 // Close stops watching and closes the sandbox; later lines fail.
@@ -363,14 +316,10 @@ func (d *Decoder) Close() error {
 		return nil
 	}
 	d.closed = true
-	if d.stop != nil {
-		close(d.stop)
-	}
 	w := d.watcher
 	d.mu.Unlock()
 	if w != nil {
 		w.Close()
-		d.watchers.Wait()
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

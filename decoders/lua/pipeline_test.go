@@ -2,20 +2,18 @@ package lua_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	_ "github.com/interoceptor/interoceptor/inputs/all"
 	_ "github.com/interoceptor/interoceptor/outputs/all"
 	"github.com/interoceptor/interoceptor/pipeline"
 	_ "github.com/interoceptor/interoceptor/pipeline/matcher"
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 // jsonLines reads a file written by outputs.file with format = "json".
@@ -58,7 +56,7 @@ func TestPipelineWithScriptDecoder(t *testing.T) {
 	if err := os.WriteFile(in, []byte("level=warn took=12.5\nnothing to see\nstatus=200\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := pipeline.ParseConfig("p.toml", fmt.Sprintf(`
+	_, wait := pipelinetest.Run(t, fmt.Sprintf(`
 [agent]
 data_dir = %q
 admin_addr = "off"
@@ -81,16 +79,7 @@ subscribe = ["dead"]
 path = %q
 format = "json"
 `, dir, in, out, dead))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := pipeline.Start(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := rt.Run(ctx); err != nil { // a file input ends by itself
+	if err := wait(false); err != nil { // a file input ends by itself
 		t.Fatal(err)
 	}
 	got := jsonLines(t, out)

@@ -25,7 +25,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"github.com/interoceptor/interoceptor/pipeline"
 	"github.com/interoceptor/interoceptor/sandbox"
 	_ "github.com/interoceptor/interoceptor/sandbox/modules/all" // change, circular_buffer, json
@@ -94,10 +93,7 @@ type Lua struct {
 	restarts    int
 	restartAt   time.Time
 
-	watcher   *fsnotify.Watcher
-	stop      chan struct{}
-	closeOnce sync.Once
-	watchWG   sync.WaitGroup
+	watcher *sandbox.Watcher
 }
 
 func (p *Lua) limits() sandbox.Limits {
@@ -168,7 +164,6 @@ func (p *Lua) Init(env *pipeline.Env) error {
 	if p.PreserveData {
 		p.restoreFromDisk()
 	}
-	p.stop = make(chan struct{})
 	if p.Watch {
 		if err := p.watch(); err != nil {
 			return fmt.Errorf("watching %s: %w", p.Script, err)
@@ -312,94 +307,44 @@ func (p *Lua) Reload() error {
 		old.Close()
 	}
 	if p.watcher != nil {
-		p.addWatches(sb.Files())
+		p.watcher.Add(sb.Files())
 	}
 	p.log.Info("script reloaded", "version", p.version)
 	return nil
 }
 
 // watch reloads the script when it, or a Lua module it required, changes.
-// It watches directories, not files, because editors replace files by
-// renaming a new one over them.
 func (p *Lua) watch() error {
-	w, err := fsnotify.NewWatcher()
+	w, err := sandbox.Watch(p.watchedFiles, reloadDebounce, func() {
+		if err := p.Reload(); err != nil {
+			p.env.Stats.Errors.Add(1)
+			p.log.Error("reload failed; the previous version keeps running", "err", err)
+		}
+	}, p.log)
 	if err != nil {
 		return err
 	}
 	p.watcher = w
-	p.addWatches(p.sb.Files())
-	p.watchWG.Add(1)
-	stop := p.stop
-	go func() {
-		defer p.watchWG.Done()
-		var pending <-chan time.Time
-		for {
-			select {
-			case <-stop:
-				return
-			case ev, ok := <-w.Events:
-				if !ok {
-					return
-				}
-				if p.isWatched(ev.Name) && ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename) != 0 {
-					pending = time.After(reloadDebounce)
-				}
-			case err, ok := <-w.Errors:
-				if !ok {
-					return
-				}
-				p.log.Warn("file watch error", "err", err)
-			case <-pending:
-				pending = nil
-				if err := p.Reload(); err != nil {
-					p.env.Stats.Errors.Add(1)
-					p.log.Error("reload failed; the previous version keeps running", "err", err)
-				}
-			}
-		}
-	}()
+	w.Add(p.sb.Files())
 	return nil
 }
 
 // reloadDebounce lets an editor finish writing before the file is read.
 const reloadDebounce = 50 * time.Millisecond
 
-func (p *Lua) addWatches(files []string) {
+func (p *Lua) watchedFiles() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, f := range files {
-		dir := filepath.Dir(f)
-		if err := p.watcher.Add(dir); err != nil {
-			p.log.Warn("cannot watch", "dir", dir, "err", err)
-		}
+	if p.sb == nil {
+		return []string{p.Script}
 	}
-}
-
-func (p *Lua) isWatched(name string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	files := []string{p.Script}
-	if p.sb != nil {
-		files = p.sb.Files()
-	}
-	for _, f := range files {
-		if filepath.Clean(f) == filepath.Clean(name) {
-			return true
-		}
-	}
-	return false
+	return p.sb.Files()
 }
 
 // Close stops watching, saves preserved data and closes the sandbox.
 func (p *Lua) Close() error {
-	p.closeOnce.Do(func() {
-		if p.stop != nil {
-			close(p.stop)
-		}
-	})
 	if p.watcher != nil {
 		p.watcher.Close()
-		p.watchWG.Wait()
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

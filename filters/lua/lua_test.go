@@ -2,10 +2,8 @@ package lua_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,41 +18,6 @@ import (
 	_ "github.com/interoceptor/interoceptor/pipeline/matcher"
 	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
-
-// run starts a pipeline and returns a function that waits for it to end
-// (stopping it first if stopNow) and returns Run's error.
-func run(t *testing.T, src string) (*pipeline.Runtime, func(stopNow bool) error) {
-	t.Helper()
-	cfg, err := pipeline.ParseConfig("p.toml", src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := pipeline.Start(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- rt.Run(ctx) }()
-	ended := false
-	wait := func(stopNow bool) error {
-		if ended {
-			return nil
-		}
-		ended = true
-		if stopNow {
-			cancel()
-		}
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(60 * time.Second):
-			return fmt.Errorf("pipeline did not end")
-		}
-	}
-	t.Cleanup(func() { _ = wait(true) })
-	return rt, wait
-}
 
 // jsonMessages reads a file written by outputs.file with format = "json".
 func jsonMessages(t *testing.T, path string) []map[string]any {
@@ -121,7 +84,7 @@ func TestReloadUnderLoadLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	const sent = 500_000 // 10 s at 50k/s: longer than the 20 rewrites take
-	_, wait := run(t, fmt.Sprintf(`
+	_, wait := pipelinetest.Run(t, fmt.Sprintf(`
 [agent]
 data_dir = %q
 admin_addr = "off"
@@ -251,7 +214,7 @@ path = %q
 format = "json"
 `, out)
 	start := time.Now()
-	rt, wait := run(t, cfg.String())
+	rt, wait := pipelinetest.Run(t, cfg.String())
 	if err := wait(false); err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +285,7 @@ func TestBrokenEditKeepsTheRunningVersion(t *testing.T) {
   return 0
 end`)
 	out := filepath.Join(dir, "out.jsonl")
-	rt, wait := run(t, fmt.Sprintf(`
+	rt, wait := pipelinetest.Run(t, fmt.Sprintf(`
 [agent]
 data_dir = %q
 admin_addr = "off"
@@ -392,7 +355,7 @@ function timer_event() inject_message({Type = "total", Fields = {count = count}}
 	script := writeScript(t, dir, "keep", fmt.Sprintf(src, 1))
 	runOnce := func(outName string) float64 {
 		out := filepath.Join(dir, outName)
-		_, wait := run(t, fmt.Sprintf(`
+		_, wait := pipelinetest.Run(t, fmt.Sprintf(`
 [agent]
 data_dir = %q
 admin_addr = "off"

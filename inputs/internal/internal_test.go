@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -39,7 +38,7 @@ end
 		t.Fatal(err)
 	}
 	metrics := filepath.Join(dir, "metrics.jsonl")
-	wait := run(t, fmt.Sprintf(`
+	_, wait := pipelinetest.Run(t, fmt.Sprintf(`
 [agent]
 name = "watcher"
 data_dir = %q
@@ -94,7 +93,7 @@ format = "json"
 		own, _ := p["inputs.internal"]["out"].(int64) // a round after the first
 		return p["outputs.sink"]["out"] == int64(100) && p["outputs.lp"]["dropped"] == int64(100) && own >= 8
 	})
-	if err := wait(); err != nil {
+	if err := wait(true); err != nil {
 		t.Fatalf("pipeline: %v", err)
 	}
 
@@ -226,38 +225,6 @@ func TestSample(t *testing.T) { pipelinetest.CheckSample(t, pipeline.KindInput, 
 func newDefault() *internal.Internal {
 	reg, _ := pipeline.Lookup(pipeline.KindInput, "internal")
 	return reg.New().(*internal.Internal)
-}
-
-// run starts a pipeline and returns a function that stops it and returns
-// Run's error.
-func run(t *testing.T, src string) (wait func() error) {
-	t.Helper()
-	cfg, err := pipeline.ParseConfig("p.toml", src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := pipeline.Start(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- rt.Run(ctx) }()
-	ended, result := false, error(nil)
-	wait = func() error {
-		if !ended {
-			ended = true
-			cancel()
-			select {
-			case result = <-done:
-			case <-time.After(60 * time.Second):
-				result = errors.New("pipeline did not end")
-			}
-		}
-		return result
-	}
-	t.Cleanup(func() { _ = wait() })
-	return wait
 }
 
 // rounds reads the points outputs.file wrote in JSON and groups them by

@@ -15,7 +15,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/interoceptor/interoceptor/pipeline"
@@ -52,10 +51,9 @@ type Syslog struct {
 	TLSCA           string `toml:"tls_ca"`
 
 	env      *pipeline.Env
-	ln       net.Listener // tcp and tls
-	pc       *net.UDPConn // udp
-	refused  pipeline.LogThrottle
-	failed   pipeline.LogThrottle
+	ln       net.Listener         // tcp and tls
+	pc       *net.UDPConn         // udp
+	failed   pipeline.LogThrottle // receive errors (udp)
 	invalid  pipeline.LogThrottle // messages that do not parse
 	oversize pipeline.LogThrottle
 	broken   pipeline.LogThrottle // octet-counting frames without a length
@@ -225,73 +223,7 @@ func (s *Syslog) runUDP(ctx context.Context, out pipeline.Emitter) error {
 
 // runStream accepts TCP (or TLS) connections, as inputs.tcp does.
 func (s *Syslog) runStream(ctx context.Context, out pipeline.Emitter) error {
-	var (
-		mu       sync.Mutex
-		conns    = map[net.Conn]struct{}{}
-		stopping bool
-		wg       sync.WaitGroup
-	)
-	stop := context.AfterFunc(ctx, func() {
-		mu.Lock()
-		stopping = true
-		for c := range conns {
-			// A deadline in the past makes the blocked read return; messages
-			// already in the reader's buffer are still emitted.
-			c.SetReadDeadline(time.Unix(1, 0))
-		}
-		mu.Unlock()
-		s.ln.Close()
-	})
-	defer stop()
-
-	var delay time.Duration
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				break
-			}
-			s.env.Stats.Errors.Add(1)
-			if ok, more := s.failed.Allow(); ok {
-				s.env.Log.Error("accept failed; retrying", "error", err, "more_since_last_log", more)
-			}
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			select {
-			case <-ctx.Done():
-			case <-time.After(delay):
-			}
-			continue
-		}
-		delay = 0
-		mu.Lock()
-		if stopping {
-			mu.Unlock()
-			c.Close()
-			break
-		}
-		if len(conns) >= s.MaxConnections {
-			mu.Unlock()
-			s.env.Stats.Errors.Add(1)
-			c.Close()
-			if ok, more := s.refused.Allow(); ok {
-				s.env.Log.Warn("connection refused: max_connections reached",
-					"remote", c.RemoteAddr().String(), "max_connections", s.MaxConnections, "more_since_last_log", more)
-			}
-			continue
-		}
-		conns[c] = struct{}{}
-		wg.Add(1)
-		mu.Unlock()
-		go func() {
-			defer wg.Done()
-			s.serve(c, out)
-			mu.Lock()
-			delete(conns, c)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	return nil
+	return pipeline.ServeTCP(ctx, s.ln, s.MaxConnections, s.env, func(c net.Conn) { s.serve(c, out) })
 }
 
 // serve reads one connection to its end.

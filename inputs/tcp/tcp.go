@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"sync"
-	"time"
 
 	"github.com/interoceptor/interoceptor/pipeline"
 )
@@ -38,10 +36,8 @@ type TCP struct {
 	MaxLineBytes   int    `toml:"max_line_bytes"`
 	MaxConnections int    `toml:"max_connections"`
 
-	env     *pipeline.Env
-	ln      net.Listener
-	refused pipeline.LogThrottle // connections beyond max_connections
-	failed  pipeline.LogThrottle // accept errors
+	env *pipeline.Env
+	ln  net.Listener
 }
 
 var _ pipeline.Input = (*TCP)(nil)
@@ -89,76 +85,7 @@ func (t *TCP) Addr() net.Addr {
 // every connection's reader, waits for them to emit the complete lines
 // already read, and returns nil.
 func (t *TCP) Run(ctx context.Context, out pipeline.LineEmitter) error {
-	var (
-		mu       sync.Mutex
-		conns    = map[net.Conn]struct{}{}
-		stopping bool
-		wg       sync.WaitGroup
-	)
-	stop := context.AfterFunc(ctx, func() {
-		mu.Lock()
-		stopping = true
-		for c := range conns {
-			// A deadline in the past makes the blocked read return; lines
-			// already in the reader's buffer are still emitted.
-			c.SetReadDeadline(time.Unix(1, 0))
-		}
-		mu.Unlock()
-		t.ln.Close()
-	})
-	defer stop()
-
-	var delay time.Duration
-	for {
-		c, err := t.ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				break
-			}
-			// Out of file descriptors, say: wait and retry rather than spin.
-			t.env.Stats.Errors.Add(1)
-			if ok, more := t.failed.Allow(); ok {
-				t.env.Log.Error("accept failed; retrying", "error", err, "more_since_last_log", more)
-			}
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			select {
-			case <-ctx.Done():
-			case <-time.After(delay):
-			}
-			continue
-		}
-		delay = 0
-		mu.Lock()
-		if stopping {
-			mu.Unlock()
-			c.Close()
-			break
-		}
-		if len(conns) >= t.MaxConnections {
-			mu.Unlock()
-			// Counted before the close, so that a peer that sees it closed
-			// sees it counted.
-			t.env.Stats.Errors.Add(1)
-			c.Close()
-			if ok, more := t.refused.Allow(); ok {
-				t.env.Log.Warn("connection refused: max_connections reached",
-					"remote", c.RemoteAddr().String(), "max_connections", t.MaxConnections, "more_since_last_log", more)
-			}
-			continue
-		}
-		conns[c] = struct{}{}
-		wg.Add(1)
-		mu.Unlock()
-		go func() {
-			defer wg.Done()
-			t.serve(c, out)
-			mu.Lock()
-			delete(conns, c)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	return nil
+	return pipeline.ServeTCP(ctx, t.ln, t.MaxConnections, t.env, func(c net.Conn) { t.serve(c, out) })
 }
 
 // serve reads one connection to its end.

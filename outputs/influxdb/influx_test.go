@@ -4,11 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -98,7 +96,7 @@ const uintLine = `uints u=18446744073709551615u 1700000000000000800`
 // output, queried back: identical points.
 func TestRoundTrip(t *testing.T) {
 	srv := influxtest.New(t, "db")
-	rt, stop := run(t, fmt.Sprintf(`
+	rt, stop := pipelinetest.Run(t, fmt.Sprintf(`
 [agent]
 data_dir = %q
 admin_addr = "off"
@@ -453,7 +451,7 @@ func TestOutage(t *testing.T) {
 	srv := influxtest.New(t, "db")
 	rec := newRecorder(t, srv.URL)
 	dataDir := t.TempDir()
-	rt, stop := run(t, fmt.Sprintf(`
+	rt, stop := pipelinetest.Run(t, fmt.Sprintf(`
 [agent]
 data_dir = %q
 admin_addr = "off"
@@ -798,46 +796,11 @@ func (r *recorder) seqs() []int64 {
 	return slices.Clone(r.order)
 }
 
-// run starts a pipeline from a TOML config, as `interoceptor run` does;
-// stop(true) ends it, stop(false) waits for it to end by itself.
-func run(t *testing.T, src string) (*pipeline.Runtime, func(stopNow bool) error) {
-	t.Helper()
-	cfg, err := pipeline.ParseConfig("p.toml", src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := pipeline.Start(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- rt.Run(ctx) }()
-	ended := false
-	wait := func(stopNow bool) error {
-		if ended {
-			return nil
-		}
-		ended = true
-		if stopNow {
-			cancel()
-		}
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(60 * time.Second):
-			return fmt.Errorf("pipeline did not end")
-		}
-	}
-	t.Cleanup(func() { _ = wait(true) })
-	return rt, wait
-}
-
 // By default (uint_support = false) unsigned integers are written as
 // integers, as Telegraf does for InfluxDB 1.x, clamped at the largest int64.
 func TestUintsWrittenAsInts(t *testing.T) {
 	srv := influxtest.New(t, "db")
-	rt, stop := run(t, fmt.Sprintf(`
+	rt, stop := pipelinetest.Run(t, fmt.Sprintf(`
 [agent]
 data_dir = %q
 admin_addr = "off"
