@@ -88,6 +88,7 @@ type PluginStatus struct {
 		Out            uint64  `json:"out"`
 		Dropped        uint64  `json:"dropped"`
 		Errors         uint64  `json:"errors"`
+		Duplicates     uint64  `json:"duplicates,omitempty"` // durable mode
 		ProcessSeconds float64 `json:"process_seconds"`
 	} `json:"counters"`
 }
@@ -104,6 +105,7 @@ func (rt *Runtime) PluginStatus() []PluginStatus {
 		s := r.stats.Snapshot()
 		st.Counters.In, st.Counters.Out, st.Counters.Dropped, st.Counters.Errors = s.In, s.Out, s.Dropped, s.Errors
 		st.Counters.ProcessSeconds = s.ProcessSeconds
+		st.Counters.Duplicates = s.Duplicates
 		if sr, ok := r.cfg.Plugin.(StatusReporter); ok {
 			st.Status = sr.Status()
 		}

@@ -31,6 +31,33 @@ type Bus struct {
 	// Conn so that its messages do not count as batches.
 	leaf  *nats.Conn
 	agent bool // leafnode_remotes: this server is a leaf node of a central
+
+	// jsConn carries durable (JetStream) traffic, opened by JetStream on
+	// first use and kept off Conn so that API replies and PubAcks do not
+	// count as batches in the drain check.
+	jsConn *nats.Conn
+	js     nats.JetStreamContext
+	url    string
+	opts   []nats.Option
+}
+
+// JetStream returns a JetStream context on the bus's second connection,
+// connecting it on first use.
+func (b *Bus) JetStream() (nats.JetStreamContext, error) {
+	if b.js != nil {
+		return b.js, nil
+	}
+	conn, err := nats.Connect(b.url, append(b.opts, nats.Name("interoceptor durable"))...)
+	if err != nil {
+		return nil, fmt.Errorf("nats: jetstream connection: %w", err)
+	}
+	js, err := conn.JetStream()
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("nats: jetstream: %w", err)
+	}
+	b.jsConn, b.js = conn, js
+	return js, nil
 }
 
 // leafPingSubject is answered by every pipeline with leafnode_listen. An
@@ -94,6 +121,7 @@ func ConnectBus(cfg *Config, log *slog.Logger, onAsyncError func(*nats.Subscript
 		return nil, fmt.Errorf("nats: connect to the embedded server: %w", err)
 	}
 	b.Conn = conn
+	b.url, b.opts = nc.URL, opts
 	if b.Server != nil && (nc.LeafnodeListen != "" || len(nc.LeafnodeRemotes) > 0) {
 		if err := b.startLeafPings(nc, auth); err != nil {
 			b.Close()
@@ -409,6 +437,10 @@ func (b *Bus) ClientURL(cfg *Config) string {
 
 // Close closes the connection and stops the embedded server.
 func (b *Bus) Close() {
+	if b.jsConn != nil {
+		_ = b.jsConn.Flush() // acks sent at close
+		b.jsConn.Close()
+	}
 	if b.Conn != nil {
 		b.Conn.Close()
 	}

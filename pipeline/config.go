@@ -54,6 +54,12 @@ type NatsConfig struct {
 	// MaxPendingBytes is how far a local subscriber may fall behind before
 	// publishers in this process wait for it (backpressure, not loss).
 	MaxPendingBytes int64 `toml:"max_pending_bytes"`
+
+	// StreamMaxAge, StreamMaxBytes and StreamReplicas shape the JetStream
+	// stream of each durable publisher; zero means the default.
+	StreamMaxAge   Duration `toml:"stream_max_age"`
+	StreamMaxBytes int64    `toml:"stream_max_bytes"`
+	StreamReplicas int      `toml:"stream_replicas"`
 }
 
 // Defaults for [agent] and [nats].
@@ -64,6 +70,9 @@ const (
 	DefaultBatchLinger     = Duration(2 * time.Millisecond)
 	DefaultMaxPendingBytes = 8 << 20
 	DefaultTickerInterval  = 10 * time.Second
+	DefaultStreamMaxAge    = Duration(24 * time.Hour)
+	DefaultStreamMaxBytes  = 1 << 30
+	DefaultStreamReplicas  = 1
 )
 
 // Duration is a TOML duration written as a string ("10s", "1m30s").
@@ -108,7 +117,8 @@ type PluginConfig struct {
 	Decoder        string
 	DecoderConfig  map[string]any // the decoder_config table, nil when not set
 	DeadLetter     string
-	Plugin         any // what the registration's New returned, decoded
+	Durable        bool // JetStream: a stream for what it publishes, a durable consumer for what it subscribes
+	Plugin         any  // what the registration's New returned, decoded
 
 	File string // where it was defined, for errors
 	Line int
@@ -183,9 +193,9 @@ func (e *ConfigError) Error() string {
 // sharedKeys are the keys the runtime decodes, per kind; any other key
 // belongs to the plugin.
 var sharedKeys = map[Kind]map[string]bool{
-	KindInput:  {"name": true, "publish": true, "decoder": true, "decoder_config": true, "dead_letter": true},
-	KindFilter: {"name": true, "publish": true, "subscribe": true, "external": true, "matcher": true, "queue": true, "ticker_interval": true},
-	KindOutput: {"name": true, "subscribe": true, "external": true, "matcher": true, "queue": true},
+	KindInput:  {"name": true, "publish": true, "decoder": true, "decoder_config": true, "dead_letter": true, "durable": true},
+	KindFilter: {"name": true, "publish": true, "subscribe": true, "external": true, "matcher": true, "queue": true, "ticker_interval": true, "durable": true},
+	KindOutput: {"name": true, "subscribe": true, "external": true, "matcher": true, "queue": true, "durable": true},
 }
 
 // sharedTable is decoded from every plugin table with decodeTable and the
@@ -201,6 +211,7 @@ type sharedTable struct {
 	Decoder        string         `toml:"decoder"`
 	DecoderConfig  map[string]any `toml:"decoder_config"`
 	DeadLetter     string         `toml:"dead_letter"`
+	Durable        bool           `toml:"durable"`
 }
 
 // LoadConfig reads a pipeline from a file, or from every *.toml file of a
@@ -245,7 +256,8 @@ func newConfig(files []string) *Config {
 	hostname, _ := os.Hostname()
 	return &Config{
 		Agent: AgentConfig{Name: hostname, DataDir: DefaultDataDir, AdminAddr: DefaultAdminAddr},
-		Nats:  NatsConfig{BatchBytes: DefaultBatchBytes, BatchLinger: DefaultBatchLinger, MaxPendingBytes: DefaultMaxPendingBytes},
+		Nats: NatsConfig{BatchBytes: DefaultBatchBytes, BatchLinger: DefaultBatchLinger, MaxPendingBytes: DefaultMaxPendingBytes,
+			StreamMaxAge: DefaultStreamMaxAge, StreamMaxBytes: DefaultStreamMaxBytes, StreamReplicas: DefaultStreamReplicas},
 		Files: files,
 	}
 }
@@ -406,6 +418,7 @@ func (cfg *Config) loadPlugins(file string, kind Kind, typ string, value any, li
 		pc.Publish, pc.Subscribe, pc.External = shared.Publish, shared.Subscribe, shared.External
 		pc.Queue, pc.Decoder, pc.DeadLetter = shared.Queue, shared.Decoder, shared.DeadLetter
 		pc.DecoderConfig = shared.DecoderConfig
+		pc.Durable = shared.Durable
 		pc.TickerInterval = time.Duration(shared.TickerInterval)
 
 		pc.Plugin = reg.New()

@@ -74,7 +74,7 @@ publish = "a"
 adress = "127.0.0.1:1"
 [[outputs.stdout]]
 subscribe = ["a"]
-`, `p.toml:4: inputs.tcp[tcp]: key "adress": unknown key (known keys: address, dead_letter, decoder, decoder_config, max_connections, max_line_bytes, name, publish)`},
+`, `p.toml:4: inputs.tcp[tcp]: key "adress": unknown key (known keys: address, dead_letter, decoder, decoder_config, durable, max_connections, max_line_bytes, name, publish)`},
 		{"wrong type", `
 [[inputs.tcp]]
 publish = "a"
@@ -234,7 +234,7 @@ colour = "red"
 subscribe = ["a"]
 format = 3
 `)
-	want := `p.toml:4: inputs.stdin[stdin]: key "colour": unknown key (known keys: dead_letter, decoder, decoder_config, max_line_bytes, name, publish)
+	want := `p.toml:4: inputs.stdin[stdin]: key "colour": unknown key (known keys: dead_letter, decoder, decoder_config, durable, max_line_bytes, name, publish)
 p.toml:7: outputs.stdout[stdout]: key "format": expected a string, got an integer (3)`
 	if err == nil || err.Error() != want {
 		t.Fatalf("error:\n%v\nwant:\n%s", err, want)

@@ -59,6 +59,9 @@ type runner struct {
 	dec    BatchDecoder
 	batch  []*Message
 	warn   LogThrottle
+
+	unacked []*nats.Msg // durable batches written, acked at the output's next Flush
+	held    []*nats.Msg // durable batches the output gave up on at shutdown
 }
 
 // subscription is one NATS subscription of a runner, with the count of
@@ -68,9 +71,21 @@ type subscription struct {
 	pattern string
 	sub     *nats.Subscription
 	handled atomic.Uint64
+	durable bool        // a bound JetStream consumer, on the bus's JetStream connection
+	failing atomic.Bool // durable: the output gave up on its last batch
 }
 
 func (s *subscription) idle() bool {
+	if s.durable && !s.localIdle() {
+		return false
+	}
+	if s.durable {
+		return s.durableIdle()
+	}
+	return s.localIdle()
+}
+
+func (s *subscription) localIdle() bool {
 	n, _, err := s.sub.Pending()
 	if err != nil {
 		return true // closed
@@ -102,6 +117,14 @@ func Start(cfg *Config, log *slog.Logger) (rt *Runtime, err error) {
 		if err := r.init(); err != nil {
 			r.state.Store("failed")
 			return nil, fmt.Errorf("%s:%d: %s: %w", pc.File, pc.Line, pc.ID(), err)
+		}
+	}
+	// Durable subscribers need the streams of durable publishers.
+	for _, r := range rt.runners {
+		if r.cfg.Durable && r.pub != nil {
+			if err := r.ensureStream(); err != nil {
+				return nil, fmt.Errorf("%s: %w", r.cfg.ID(), err)
+			}
 		}
 	}
 	// Publishers wait for this process's subscribers of their subject, so
@@ -186,6 +209,13 @@ func (r *runner) init() error {
 	if pc.DeadLetter != "" {
 		r.dead = newPublisher(r, pc.DeadLetter)
 	}
+	if pc.Durable {
+		for _, p := range []*publisher{r.pub, r.dead} {
+			if p != nil {
+				p.durable = true
+			}
+		}
+	}
 	if in, ok := pc.Plugin.(Initializer); ok {
 		env := &Env{Kind: pc.Kind, Type: pc.Type, Name: pc.Name, Log: r.log, Agent: r.rt.cfg.Agent,
 			Ticker: pc.TickerInterval, Stats: &r.stats, Runtime: r.rt}
@@ -204,6 +234,20 @@ func (r *runner) subscribe() error {
 			r.handle(s, msg)
 		}
 		var err error
+		if r.cfg.Durable {
+			// A stream may deliver at once: the handler waits for r.mu
+			// until s and r.subs are complete.
+			r.mu.Lock()
+			err := r.subscribeDurable(s, handler)
+			if err == nil {
+				r.subs = append(r.subs, s)
+			}
+			r.mu.Unlock()
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		if r.cfg.Queue != "" {
 			s.sub, err = r.rt.bus.Conn.QueueSubscribe(subject, r.cfg.Queue, handler)
 		} else {
@@ -236,6 +280,14 @@ func (r *runner) handle(from *subscription, msg *nats.Msg) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	msgs, err := r.dec.Decode(msg.Data)
+	if from.durable {
+		if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
+			r.stats.Duplicates.Add(uint64(len(msgs))) // possibly: a redelivery
+		}
+		if r.closed {
+			return // unacked: it stays in the stream for the next start
+		}
+	}
 	if r.closed {
 		// Only when a drain timed out: the plugin is gone, say so.
 		r.stats.Dropped.Add(uint64(len(msgs)))
@@ -246,9 +298,17 @@ func (r *runner) handle(from *subscription, msg *nats.Msg) {
 		r.stats.Errors.Add(1)
 		r.stats.Dropped.Add(uint64(len(msgs)))
 		r.warnf("undecodable batch", "subject", msg.Subject, "bytes", len(msg.Data), "err", err)
+		if from.durable {
+			r.settle(msg, "+TERM")
+		}
 		return
 	}
 	start := time.Now()
+	var durableMsg *nats.Msg
+	if from.durable {
+		durableMsg = msg
+	}
+	res := writeOK
 	switch {
 	case r.output != nil:
 		r.batch = r.batch[:0]
@@ -259,12 +319,17 @@ func (r *runner) handle(from *subscription, msg *nats.Msg) {
 		}
 		if len(r.batch) > 0 {
 			r.stats.In.Add(uint64(len(r.batch)))
-			r.write(r.batch)
+			res = r.write(r.batch, durableMsg)
+		}
+		if from.durable {
+			r.ackDurable(from, msg, res)
 		}
 		if f, ok := r.output.(Flusher); ok && r.nothingPending(from) {
 			if err := f.Flush(); err != nil {
 				r.stats.Errors.Add(1)
 				r.warnf("flush failed", "err", err)
+			} else {
+				r.ackFlushed()
 			}
 		}
 	case r.filter != nil:
@@ -282,6 +347,11 @@ func (r *runner) handle(from *subscription, msg *nats.Msg) {
 				r.stats.Errors.Add(1)
 				r.warnf("process failed", "err", err)
 			}
+		}
+		if from.durable {
+			// What the filter emitted must be stored before its input is acked.
+			r.pub.flush()
+			r.settle(msg, "+ACK")
 		}
 	}
 	r.stats.ProcessNanos.Add(int64(time.Since(start)))
@@ -302,10 +372,20 @@ func (r *runner) nothingPending(current *subscription) bool {
 	return true
 }
 
+// writeResult is what became of a batch handed to write.
+type writeResult int
+
+const (
+	writeOK      writeResult = iota // written
+	writeDropped                    // dropped, counted
+	writeHeld                       // durable: not written, left in the stream
+)
+
 // write hands a batch to the output, retrying what the output says is worth
 // retrying. While draining, retries stop after a grace period and the batch
-// is counted as dropped.
-func (r *runner) write(batch []*Message) {
+// is counted as dropped. A durable batch (durable != nil) keeps its ack timer
+// running while retried, and at shutdown is left in the stream at once.
+func (r *runner) write(batch []*Message, durable *nats.Msg) writeResult {
 	backoff := 100 * time.Millisecond
 	giveUp := time.Time{}
 	for {
@@ -315,13 +395,20 @@ func (r *runner) write(batch []*Message) {
 		err := r.output.Write(batch)
 		if err == nil {
 			r.stats.Out.Add(uint64(len(batch)) - min(uint64(len(batch)), r.stats.Dropped.Load()-droppedBefore))
-			return
+			return writeOK
 		}
 		r.stats.Errors.Add(1)
 		if !IsRetryable(err) {
 			r.stats.Dropped.Add(uint64(len(batch)))
 			r.log.Error("write failed, batch dropped", "messages", len(batch), "err", err)
-			return
+			return writeDropped
+		}
+		if durable != nil {
+			if r.rt.draining.Load() {
+				r.log.Warn("write failing at shutdown, batch left in the stream", "messages", len(batch), "err", err)
+				return writeHeld
+			}
+			_ = durable.InProgress()
 		}
 		if r.rt.draining.Load() {
 			if giveUp.IsZero() {
@@ -329,7 +416,7 @@ func (r *runner) write(batch []*Message) {
 			} else if time.Now().After(giveUp) {
 				r.stats.Dropped.Add(uint64(len(batch)))
 				r.log.Error("write still failing at shutdown, batch dropped", "messages", len(batch), "err", err)
-				return
+				return writeDropped
 			}
 		}
 		r.warnf("write failed, retrying", "messages", len(batch), "backoff", backoff, "err", err)
@@ -508,6 +595,9 @@ func (rt *Runtime) drain() error {
 				time.Sleep(time.Millisecond)
 			}
 		}
+		r.mu.Lock()
+		r.nakHeld()
+		r.mu.Unlock()
 		if err := rt.quiesce(); err != nil {
 			errs = append(errs, err)
 		}
@@ -516,7 +606,9 @@ func (rt *Runtime) drain() error {
 	var handled uint64
 	for _, r := range rt.runners {
 		for _, s := range r.subs {
-			handled += s.handled.Load()
+			if !s.durable { // durable batches come on the JetStream connection
+				handled += s.handled.Load()
+			}
 		}
 	}
 	received := rt.bus.Conn.Stats().InMsgs
@@ -594,6 +686,12 @@ func (rt *Runtime) closeAll() {
 			if err := f.Flush(); err != nil {
 				r.stats.Errors.Add(1)
 				r.log.Error("flush at close failed", "err", err)
+				for _, m := range r.unacked {
+					r.settle(m, "-NAK")
+				}
+				r.unacked = nil
+			} else {
+				r.ackFlushed()
 			}
 		}
 		if c, ok := r.cfg.Plugin.(Closer); ok {
@@ -687,13 +785,14 @@ func (rt *Runtime) onAsyncError(sub *nats.Subscription, err error) {
 // StatsSnapshot is a plain copy of PluginStats.
 type StatsSnapshot struct {
 	In, Out, Dropped, Errors uint64
+	Duplicates               uint64
 	ProcessSeconds           float64
 }
 
 // Snapshot reads the counters.
 func (s *PluginStats) Snapshot() StatsSnapshot {
 	return StatsSnapshot{In: s.In.Load(), Out: s.Out.Load(), Dropped: s.Dropped.Load(), Errors: s.Errors.Load(),
-		ProcessSeconds: time.Duration(s.ProcessNanos.Load()).Seconds()}
+		Duplicates: s.Duplicates.Load(), ProcessSeconds: time.Duration(s.ProcessNanos.Load()).Seconds()}
 }
 
 // publisher batches one runner's messages for one subject.
@@ -709,6 +808,8 @@ type publisher struct {
 	armed   bool
 	stopped bool
 	local   []*subscription // this process's subscribers of subject, other than r
+	durable bool            // publish to the stream and wait for its ack
+	first   UUID            // of the batch's first message: the batch id
 
 	pool sync.Pool // scratch messages for EmitLine
 }
@@ -782,6 +883,9 @@ func (p *publisher) Emit(m *Message) error {
 		r.stats.Dropped.Add(1)
 		return errors.New("pipeline stopped")
 	}
+	if p.enc.Len() == 0 {
+		p.first = m.UUID
+	}
 	p.enc.Add(m)
 	if p.enc.Size() >= p.max {
 		p.flushLocked()
@@ -832,6 +936,16 @@ func (p *publisher) flushLocked() {
 		return
 	}
 	rt := p.r.rt
+	if p.durable {
+		if err := p.publishDurable(p.enc.Bytes(), n); err != nil {
+			p.r.stats.Dropped.Add(uint64(n))
+			p.r.log.Error("durable publish still failing at shutdown, messages dropped", "subject", p.subject, "messages", n, "err", err)
+		} else {
+			rt.published.Add(1)
+		}
+		p.enc.Reset()
+		return // the stream's consumers hold back by max ack pending
+	}
 	if err := rt.bus.Conn.Publish(p.subject, p.enc.Bytes()); err != nil {
 		p.r.stats.Dropped.Add(uint64(n))
 		p.r.stats.Errors.Add(1)

@@ -11,4 +11,7 @@ type PluginStats struct {
 	Dropped      atomic.Uint64 // messages lost, each one also logged or reported
 	Errors       atomic.Uint64 // failed calls, bad input, decode errors
 	ProcessNanos atomic.Int64  // time spent inside the plugin's own code
+	// Duplicates counts durable batches seen twice: a publish the stream
+	// recognised by its id, or a redelivery to a subscriber.
+	Duplicates atomic.Uint64
 }

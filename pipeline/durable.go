@@ -1,0 +1,250 @@
+package pipeline
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Durable mode (durable = true) puts a publisher's subjects on a JetStream
+// stream and gives a subscriber a durable consumer that it acks only once its
+// output has the data: at-least-once end to end, with duplicates de-duplicated
+// by batch id at publish and counted at redelivery.
+
+// durableAckWait is how long an unacked batch waits for redelivery; a batch
+// held at shutdown comes back after it on the next start (the server does
+// not keep a nak across its own restart). A var for tests.
+var durableAckWait = 30 * time.Second
+
+const (
+	durableMaxAckPending = 64 // batches in flight per consumer: backpressure
+	durableDupWindow     = 2 * time.Minute
+)
+
+// sanitizeName keeps what JetStream allows in stream and consumer names.
+func sanitizeName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// StreamName is the stream a durable publisher of the given kind and name
+// stores what it publishes in.
+func StreamName(kind Kind, name string) string {
+	return sanitizeName("ICP_" + string(kind) + "_" + name)
+}
+
+// durableConsumerName names the consumer of one subscription; a queue group
+// shares one consumer across processes.
+func durableConsumerName(pc *PluginConfig, subject string) string {
+	if pc.Queue != "" {
+		return sanitizeName("ICP_q_" + pc.Queue + "_" + subject)
+	}
+	return sanitizeName("ICP_" + string(pc.Kind) + "_" + pc.Name + "_" + subject)
+}
+
+// ensureStream creates or updates the stream of a durable publisher.
+func (r *runner) ensureStream() error {
+	js, err := r.rt.bus.JetStream()
+	if err != nil {
+		return err
+	}
+	nc := r.rt.cfg.Nats
+	cfg := &nats.StreamConfig{
+		Name:       StreamName(r.cfg.Kind, r.cfg.Name),
+		Subjects:   []string{r.cfg.Publish},
+		Storage:    nats.FileStorage,
+		MaxAge:     time.Duration(cmp0(nc.StreamMaxAge, DefaultStreamMaxAge)),
+		MaxBytes:   cmp0(nc.StreamMaxBytes, DefaultStreamMaxBytes),
+		Replicas:   cmp0(nc.StreamReplicas, DefaultStreamReplicas),
+		Duplicates: durableDupWindow,
+	}
+	if r.cfg.DeadLetter != "" {
+		cfg.Subjects = append(cfg.Subjects, r.cfg.DeadLetter)
+	}
+	if _, err := js.StreamInfo(cfg.Name); errors.Is(err, nats.ErrStreamNotFound) {
+		_, err = js.AddStream(cfg)
+		if err != nil {
+			return fmt.Errorf("durable: create stream %s for %s: %w", cfg.Name, strings.Join(cfg.Subjects, ", "), err)
+		}
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("durable: stream %s: %w", cfg.Name, err)
+	}
+	if _, err := js.UpdateStream(cfg); err != nil {
+		return fmt.Errorf("durable: update stream %s: %w", cfg.Name, err)
+	}
+	return nil
+}
+
+func cmp0[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// subscribeDurable binds s to a durable push consumer of the stream covering
+// its subject, creating the consumer if needed. Binding (rather than letting
+// nats.go create it) keeps the consumer, and what it has not acked, when the
+// subscription is drained.
+func (r *runner) subscribeDurable(s *subscription, handler nats.MsgHandler) error {
+	js, err := r.rt.bus.JetStream()
+	if err != nil {
+		return err
+	}
+	var streams []string
+	for name := range js.StreamNames(nats.StreamListFilter(s.pattern)) {
+		streams = append(streams, name)
+	}
+	switch len(streams) {
+	case 0:
+		return fmt.Errorf("durable subscriber needs a durable publisher of %q, or a stream", s.pattern)
+	case 1:
+	default:
+		return fmt.Errorf("durable: %q spans the streams %s; subscribe to each publisher's subject", s.pattern, strings.Join(streams, ", "))
+	}
+	stream, name := streams[0], durableConsumerName(r.cfg, s.pattern)
+	if _, err := js.ConsumerInfo(stream, name); errors.Is(err, nats.ErrConsumerNotFound) {
+		cc := &nats.ConsumerConfig{
+			Durable:        name,
+			DeliverSubject: "_ICP.deliver." + name,
+			DeliverGroup:   r.cfg.Queue,
+			DeliverPolicy:  nats.DeliverAllPolicy,
+			AckPolicy:      nats.AckExplicitPolicy,
+			AckWait:        durableAckWait,
+			MaxAckPending:  durableMaxAckPending,
+			FilterSubject:  s.pattern,
+		}
+		if _, err := js.AddConsumer(stream, cc); err != nil {
+			return fmt.Errorf("durable: create consumer %s on %s: %w", name, stream, err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("durable: consumer %s on %s: %w", name, stream, err)
+	}
+	s.durable = true
+	opts := []nats.SubOpt{nats.Bind(stream, name), nats.ManualAck()}
+	if r.cfg.Queue != "" {
+		s.sub, err = js.QueueSubscribe(s.pattern, r.cfg.Queue, handler, opts...)
+	} else {
+		s.sub, err = js.Subscribe(s.pattern, handler, opts...)
+	}
+	if err != nil {
+		return fmt.Errorf("durable: subscribe to %s/%s: %w", stream, name, err)
+	}
+	return nil
+}
+
+// durableIdle reports whether the consumer has nothing left for s: nothing
+// undelivered, nothing unacked. A subscription whose output gave up counts
+// as idle; what it did not ack stays in the stream.
+func (s *subscription) durableIdle() bool {
+	if s.failing.Load() {
+		return true
+	}
+	ci, err := s.sub.ConsumerInfo()
+	if err != nil {
+		return true // closed
+	}
+	return ci.NumPending == 0 && ci.NumAckPending == 0
+}
+
+// batchID names a batch for the stream's de-duplication: the UUID of its
+// first message and its count, the same if the batch is published again.
+func batchID(first UUID, n int) string {
+	return hex.EncodeToString(first[:]) + "-" + strconv.Itoa(n)
+}
+
+// publishDurable stores one batch, waiting for the stream's ack, retrying
+// while the pipeline runs: a failed store must not move an input's
+// checkpoint past it.
+func (p *publisher) publishDurable(data []byte, n int) error {
+	js, err := p.r.rt.bus.JetStream()
+	if err != nil {
+		return err
+	}
+	msg := &nats.Msg{Subject: p.subject, Data: data, Header: nats.Header{}}
+	msg.Header.Set(nats.MsgIdHdr, batchID(p.first, n))
+	backoff := 100 * time.Millisecond
+	giveUp := time.Time{}
+	for {
+		ack, err := js.PublishMsg(msg)
+		if err == nil {
+			if ack.Duplicate {
+				p.r.stats.Duplicates.Add(uint64(n))
+			}
+			return nil
+		}
+		p.r.stats.Errors.Add(1)
+		if p.r.rt.draining.Load() {
+			if giveUp.IsZero() {
+				giveUp = time.Now().Add(drainRetryGrace)
+			} else if time.Now().After(giveUp) {
+				return err
+			}
+		}
+		p.r.warnf("durable publish failed, retrying", "subject", p.subject, "messages", n, "err", err)
+		time.Sleep(backoff)
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// ackDurable settles a durable batch after handle: ack what the output has
+// (after Flush for a Flusher), keep the rest for redelivery.
+func (r *runner) ackDurable(from *subscription, msg *nats.Msg, res writeResult) {
+	switch res {
+	case writeHeld:
+		from.failing.Store(true)
+		r.held = append(r.held, msg)
+		return
+	case writeDropped:
+		r.settle(msg, "+TERM") // the output can never write it: do not redeliver
+	case writeOK:
+		from.failing.Store(false)
+		if _, ok := r.output.(Flusher); ok {
+			r.unacked = append(r.unacked, msg)
+			return
+		}
+		r.settle(msg, "+ACK")
+	}
+}
+
+// settle answers the stream for one delivered batch ("+ACK", "-NAK",
+// "+TERM"). It publishes on the JetStream connection itself: nats.go's
+// Msg.Ack refuses once the subscription is drained, and the acks of a
+// Flusher output and the naks of a drain come after that.
+func (r *runner) settle(m *nats.Msg, kind string) {
+	if m.Reply == "" || r.rt.bus.jsConn == nil {
+		return
+	}
+	if err := r.rt.bus.jsConn.Publish(m.Reply, []byte(kind)); err != nil {
+		r.warnf("durable ack failed; the batch will be redelivered", "ack", kind, "err", err)
+	}
+}
+
+// ackFlushed acks the batches a successful Flush has made durable.
+func (r *runner) ackFlushed() {
+	for _, m := range r.unacked {
+		r.settle(m, "+ACK")
+	}
+	r.unacked = r.unacked[:0]
+}
+
+// nakHeld hands back, once r's subscriptions are closed, the batches its
+// output did not take, so that the next start gets them at once instead of
+// after the ack wait.
+func (r *runner) nakHeld() {
+	for _, m := range r.held {
+		r.settle(m, "-NAK")
+	}
+	r.held = nil
+}

@@ -1,0 +1,276 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/interoceptor/interoceptor/pipeline"
+)
+
+// sinkOutput records payloads in memory and, while failAfter is reached,
+// fails with a retryable error: an output that is down.
+type sinkOutput struct {
+	mu        sync.Mutex
+	got       map[string]int // payload -> times written
+	failAfter int            // 0: never fail
+	writes    int
+}
+
+var (
+	sinksMu sync.Mutex
+	sinks   = map[string]*sinkOutput{} // by Key
+)
+
+type sinkPlugin struct {
+	Key       string `toml:"key"`
+	FailAfter int    `toml:"fail_after"`
+}
+
+func (p *sinkPlugin) sink() *sinkOutput {
+	sinksMu.Lock()
+	defer sinksMu.Unlock()
+	s := sinks[p.Key]
+	if s == nil {
+		s = &sinkOutput{got: map[string]int{}, failAfter: p.FailAfter}
+		sinks[p.Key] = s
+	}
+	return s
+}
+
+func (p *sinkPlugin) Write(batch []*pipeline.Message) error {
+	s := p.sink()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failAfter > 0 && s.writes+len(batch) > s.failAfter {
+		return pipeline.Retryable(errors.New("sink down"))
+	}
+	s.writes += len(batch)
+	for _, m := range batch {
+		s.got[string(m.Payload)]++
+	}
+	return nil
+}
+
+func (s *sinkOutput) count() (distinct, total int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range s.got {
+		total += n
+	}
+	return len(s.got), total
+}
+
+func init() {
+	pipeline.Register(pipeline.Registration{Kind: pipeline.KindOutput, Type: "durablesink",
+		Description: "test sink", New: func() any { return &sinkPlugin{} }})
+}
+
+func writeLines(t *testing.T, path string, n int) {
+	t.Helper()
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "line %d\n", i)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runToEnd runs a pipeline whose inputs are finite until it drains by itself.
+func runToEnd(t *testing.T, src string) *pipeline.Runtime {
+	t.Helper()
+	cfg, err := pipeline.ParseConfig("p.toml", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := pipeline.Start(cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := rt.Run(ctx); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	return rt
+}
+
+func statsOf(rt *pipeline.Runtime, kind pipeline.Kind, name string) pipeline.PluginStatus {
+	for _, p := range rt.PluginStatus() {
+		if p.Kind == kind && p.Name == name {
+			return p
+		}
+	}
+	return pipeline.PluginStatus{}
+}
+
+// A durable publisher and a durable file output: everything arrives.
+func TestDurableEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.log"), filepath.Join(dir, "out.log")
+	writeLines(t, in, 3000)
+	runToEnd(t, fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[nats]
+batch_bytes = 4096
+[[inputs.file]]
+publish = "d.logs"
+durable = true
+path = %q
+[[outputs.file]]
+subscribe = ["d.logs"]
+durable = true
+path = %q
+`, dir, in, out))
+	if n := lineCount(out); n != 3000 {
+		t.Fatalf("output has %d lines, want 3000", n)
+	}
+}
+
+// The output is down when the pipeline stops: what it did not take stays in
+// the stream, and the next start with the same data_dir delivers it.
+func TestDurableSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.log")
+	const n = 2000
+	writeLines(t, in, n)
+	key := t.Name()
+	sinksMu.Lock()
+	delete(sinks, key) // -count > 1
+	sinksMu.Unlock()
+	defer pipeline.SetDurableAckWait(time.Second)()
+	rt := runToEnd(t, fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[nats]
+batch_bytes = 2048
+[[inputs.file]]
+publish = "d.logs"
+durable = true
+path = %q
+[[outputs.durablesink]]
+subscribe = ["d.logs"]
+durable = true
+key = %q
+fail_after = 500
+`, dir, in, key))
+	sinksMu.Lock()
+	sink := sinks[key]
+	sinksMu.Unlock()
+	if d, _ := sink.count(); d == 0 || d >= n {
+		t.Fatalf("first run wrote %d distinct lines, want some but not all", d)
+	}
+	if st := statsOf(rt, pipeline.KindOutput, "durablesink"); st.Counters.Dropped != 0 {
+		t.Fatalf("durable output dropped %d", st.Counters.Dropped)
+	}
+
+	sink.mu.Lock()
+	sink.failAfter = 0 // the output is back
+	sink.mu.Unlock()
+
+	// Second start: only the output, the stream is in data_dir.
+	cfg, err := pipeline.ParseConfig("p.toml", fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[[outputs.durablesink]]
+subscribe = ["d.logs"]
+external = true
+durable = true
+key = %q
+`, dir, key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt2, err := pipeline.Start(cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt2.Run(ctx) }()
+	checkFor(t, 10*time.Second, "every line delivered after the restart", func() bool {
+		d, _ := sink.count()
+		return d == n
+	})
+	dups := statsOf(rt2, pipeline.KindOutput, "durablesink").Counters.Duplicates
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	_, total := sink.count()
+	t.Logf("distinct %d, written %d, redelivered (counted) %d", n, total, dups)
+	if dups == 0 {
+		t.Error("the batch handed back at shutdown was not counted as a possible duplicate")
+	}
+}
+
+// A batch published again with the same id (a re-publish after a crash) is
+// stored once.
+func TestDurableRepublishDeduplicated(t *testing.T) {
+	dir := t.TempDir()
+	rt, _, _ := startPipeline(t, fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[[inputs.tcp]]
+publish = "d.tcp"
+durable = true
+address = "127.0.0.1:0"
+`, dir))
+	addr := rt.Plugin(pipeline.KindInput, "tcp").(interface{ Addr() net.Addr }).Addr()
+	conn, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "one\ntwo\n")
+	conn.Close()
+	js, err := rt.Bus().Conn.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := pipeline.StreamName(pipeline.KindInput, "tcp")
+	var si *nats.StreamInfo
+	checkFor(t, 5*time.Second, "the batch stored", func() bool {
+		si, err = js.StreamInfo(stream)
+		return err == nil && si.State.Msgs == 1
+	})
+	if si.Config.Duplicates <= 0 || si.Config.MaxAge != 24*time.Hour || si.Config.MaxBytes != 1<<30 {
+		t.Fatalf("stream config %+v", si.Config)
+	}
+	stored, err := js.GetLastMsg(stream, "d.tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := stored.Header.Get(nats.MsgIdHdr)
+	if !strings.HasSuffix(id, "-2") {
+		t.Fatalf("batch id %q, want the first UUID and the count 2", id)
+	}
+	// The same batch again, as after a crash between store and checkpoint.
+	msg := &nats.Msg{Subject: "d.tcp", Data: stored.Data, Header: nats.Header{}}
+	msg.Header.Set(nats.MsgIdHdr, id)
+	ack, err := js.PublishMsg(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ack.Duplicate {
+		t.Fatal("re-publish not recognised as a duplicate")
+	}
+	si, _ = js.StreamInfo(stream)
+	if si.State.Msgs != 1 {
+		t.Fatalf("stream holds %d messages, want 1", si.State.Msgs)
+	}
+}
