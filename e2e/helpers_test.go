@@ -229,7 +229,7 @@ func stoppedCounters(t *testing.T, log, plugin string) map[string]float64 {
 		}
 		if rec["msg"] == "stopped" && rec["plugin"] == plugin {
 			out := map[string]float64{}
-			for _, k := range []string{"in", "out", "dropped", "errors"} {
+			for _, k := range []string{"in", "out", "dropped", "errors", "duplicates"} {
 				out[k], _ = rec[k].(float64)
 			}
 			return out

@@ -54,6 +54,17 @@ type LineEmitter interface {
 	EmitLine(line []byte) error
 }
 
+// FlushingEmitter is the optional capability of a LineEmitter that batches:
+// Flush sends what was emitted before it and returns once it has left the
+// process; in durable mode, once the stream has stored it. An input that
+// keeps a checkpoint calls Flush before writing one, so that the checkpoint
+// never records a line that could still be lost. An error means some of
+// those lines were not delivered: the checkpoint must not move.
+type FlushingEmitter interface {
+	LineEmitter
+	Flush() error
+}
+
 // Input produces messages until ctx is done or its source is exhausted
 // (stdin, a file read once). Returning nil for an exhausted source lets a
 // pipeline of finite inputs end by itself.

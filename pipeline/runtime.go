@@ -615,7 +615,7 @@ func (rt *Runtime) drain() error {
 	rt.closeAll()
 	for _, r := range rt.runners {
 		s := r.stats.Snapshot()
-		r.log.Info("stopped", "in", s.In, "out", s.Out, "dropped", s.Dropped, "errors", s.Errors)
+		r.log.Info("stopped", "in", s.In, "out", s.Out, "dropped", s.Dropped, "errors", s.Errors, "duplicates", s.Duplicates)
 	}
 	rt.log.Info("nats stopped", "received_batches", received, "handled_batches", handled, "published_batches", rt.published.Load())
 	if received != handled {
@@ -810,6 +810,7 @@ type publisher struct {
 	local   []*subscription // this process's subscribers of subject, other than r
 	durable bool            // publish to the stream and wait for its ack
 	first   UUID            // of the batch's first message: the batch id
+	lost    error           // durable: the first batch the stream never stored
 
 	pool sync.Pool // scratch messages for EmitLine
 }
@@ -930,23 +931,31 @@ func (p *publisher) stop() {
 // subscriber; past it, the batch is queued anyway (memory, not loss).
 const backpressureWait = 10 * time.Second
 
-func (p *publisher) flushLocked() {
+// flushLocked publishes the batch being filled. The error says that it was
+// dropped; a durable batch the stream never stored is also kept in p.lost,
+// so that no later flush reports the lines before it as delivered.
+func (p *publisher) flushLocked() error {
 	n := p.enc.Len()
 	if n == 0 {
-		return
+		return nil
 	}
 	rt := p.r.rt
 	if p.durable {
-		if err := p.publishDurable(p.enc.Bytes(), n); err != nil {
+		err := p.publishDurable(p.enc.Bytes(), n)
+		if err != nil {
 			p.r.stats.Dropped.Add(uint64(n))
 			p.r.log.Error("durable publish still failing at shutdown, messages dropped", "subject", p.subject, "messages", n, "err", err)
+			if p.lost == nil {
+				p.lost = fmt.Errorf("durable publish to %s: %w", p.subject, err)
+			}
 		} else {
 			rt.published.Add(1)
 		}
 		p.enc.Reset()
-		return // the stream's consumers hold back by max ack pending
+		return err // the stream's consumers hold back by max ack pending
 	}
-	if err := rt.bus.Conn.Publish(p.subject, p.enc.Bytes()); err != nil {
+	err := rt.bus.Conn.Publish(p.subject, p.enc.Bytes())
+	if err != nil {
 		p.r.stats.Dropped.Add(uint64(n))
 		p.r.stats.Errors.Add(1)
 		p.r.warnf("publish failed, messages dropped", "subject", p.subject, "messages", n, "err", err)
@@ -954,6 +963,9 @@ func (p *publisher) flushLocked() {
 		rt.published.Add(1)
 	}
 	p.enc.Reset()
+	if err != nil {
+		return fmt.Errorf("publish to %s: %w", p.subject, err)
+	}
 	// Backpressure: hold this publisher (and so its input or filter) while a
 	// subscriber in this process is too far behind.
 	limit := rt.cfg.Nats.MaxPendingBytes
@@ -973,11 +985,33 @@ func (p *publisher) flushLocked() {
 			time.Sleep(100 * time.Microsecond)
 		}
 	}
+	return nil
 }
 
 // lineEmitter is the LineEmitter given to an input.
 type lineEmitter struct {
 	*publisher
+}
+
+var _ FlushingEmitter = lineEmitter{}
+
+// Flush publishes the batch being filled and returns once every line emitted
+// before it has left: in durable mode, once the stream acked it. Holding p.mu
+// also waits for a batch the linger timer is publishing. A durable batch
+// that was dropped fails every later Flush: an input's checkpoint must stay
+// before it.
+func (e lineEmitter) Flush() error {
+	p := e.publisher
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	err := p.flushLocked()
+	if p.lost != nil {
+		return p.lost
+	}
+	return err
 }
 
 // Emit counts a message an input made itself (not from a line) and emits it.

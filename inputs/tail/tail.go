@@ -200,15 +200,15 @@ func (p *Tail) Run(ctx context.Context, out pipeline.LineEmitter) error {
 			err = p.flushExpired(out)
 		}
 		if err != nil {
-			p.saveCheckpoint()
+			p.saveCheckpoint(out)
 			return err
 		}
 		if time.Since(lastCheckpoint) >= time.Duration(p.CheckpointInterval) {
-			p.saveCheckpoint()
+			p.saveCheckpoint(out)
 			lastCheckpoint = time.Now()
 		}
 		if ctx.Err() != nil {
-			p.saveCheckpoint()
+			p.saveCheckpoint(out)
 			return nil
 		}
 		if more {
@@ -217,7 +217,7 @@ func (p *Tail) Run(ctx context.Context, out pipeline.LineEmitter) error {
 		timer.Reset(p.nextWait(poll))
 		select {
 		case <-ctx.Done():
-			p.saveCheckpoint()
+			p.saveCheckpoint(out)
 			return nil
 		case <-wake:
 		case <-timer.C:

@@ -1,6 +1,7 @@
 package tail
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -511,4 +512,89 @@ func (c *refusingCollector) EmitLine(line []byte) error {
 		return errFull
 	}
 	return c.Collector.EmitLine(line)
+}
+
+// TestTailCheckpointWaitsForFlush: with an emitter that batches (the
+// runtime's, durable mode), the checkpoint records only lines a Flush
+// delivered, and does not move while Flush fails.
+func TestTailCheckpointWaitsForFlush(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	writeFile(t, path, "l0\nl1\n")
+	p := newTail(path)
+	p.FromBeginning = true
+	out := &flushingCollector{}
+	out.failing.Store(true)
+	stop := startWith(t, p, dir, out)
+	checkForTail(t, "a failed flush", func() bool { return out.flushes.Load() > 1 })
+	if _, err := os.Stat(filepath.Join(dir, "tail", "tail.json")); err == nil {
+		t.Fatalf("a checkpoint was written though every Flush failed: %+v", readCheckpoint(t, dir))
+	}
+	out.failing.Store(false)
+	checkForTail(t, "a checkpoint", func() bool {
+		_, err := os.Stat(filepath.Join(dir, "tail", "tail.json"))
+		return err == nil
+	})
+	for _, e := range readCheckpoint(t, dir).Files {
+		if e.Offset != int64(len("l0\nl1\n")) {
+			t.Errorf("checkpoint offset = %d, want the end of the 2 lines", e.Offset)
+		}
+	}
+	if got := out.delivered.Load(); got != 2 {
+		t.Errorf("%d lines delivered when the checkpoint was written, want 2", got)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// flushingCollector holds lines until Flush, which fails while failing is set.
+type flushingCollector struct {
+	pipelinetest.Collector
+	failing   atomic.Bool
+	pending   atomic.Int64
+	delivered atomic.Int64
+	flushes   atomic.Int64
+}
+
+var _ pipeline.FlushingEmitter = (*flushingCollector)(nil)
+
+func (c *flushingCollector) EmitLine(line []byte) error {
+	c.pending.Add(1)
+	return c.Collector.EmitLine(line)
+}
+
+func (c *flushingCollector) Flush() error {
+	c.flushes.Add(1)
+	if c.failing.Load() {
+		return errFull
+	}
+	c.delivered.Add(c.pending.Swap(0))
+	return nil
+}
+
+// startWith runs p with data_dir set to dataDir, emitting to out; stop
+// ends Run and returns its error.
+func startWith(t *testing.T, p *Tail, dataDir string, out pipeline.LineEmitter) (stop func() error) {
+	t.Helper()
+	env := pipelinetest.Env(pipeline.KindInput, "tail", "tail")
+	env.Agent.DataDir = dataDir
+	pipelinetest.Init(t, p, env)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, out) }()
+	stop = sync.OnceValue(func() error { cancel(); return <-done })
+	t.Cleanup(func() { _ = stop() }) // before TempDir's removal: Run writes there
+	return stop
+}
+
+func checkForTail(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
