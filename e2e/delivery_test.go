@@ -321,3 +321,51 @@ path = %q
 	}
 	t.Logf("%v batches, %d messages written before exit", received, lines)
 }
+
+// A batch size the server would refuse stops the pipeline at start, with
+// the reason, instead of failing every publish later.
+func TestBatchLargerThanServerMaxPayloadIsRefused(t *testing.T) {
+	url, _ := startNatsServer(t) // nats-server's default max_payload: 1 MiB
+	dir := t.TempDir()
+	path := writeFile(t, filepath.Join(dir, "p.toml"), fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[nats]
+url = %q
+batch_bytes = 2097152
+[[inputs.stdin]]
+publish = "x"
+`, filepath.Join(dir, "var"), url))
+	cmd := exec.Command(binary, "run", "-config", path)
+	cmd.Stdin = strings.NewReader("")
+	b, _ := cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(b), "nats.batch_bytes (2097152) is larger than the server's max_payload (1048576)") {
+		t.Fatalf("exit %d:\n%s", cmd.ProcessState.ExitCode(), b)
+	}
+}
+
+// A plugin that cannot start (its port is taken) stops the pipeline with
+// the reason and exit code 1, after closing what had started.
+func TestStartupFailureIsReported(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	dir := t.TempDir()
+	path := writeFile(t, filepath.Join(dir, "p.toml"), fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[[inputs.tcp]]
+publish = "x"
+address = %q
+`, filepath.Join(dir, "var"), taken.Addr().String()))
+	cmd := exec.Command(binary, "run", "-config", path)
+	b, _ := cmd.CombinedOutput()
+	want := path + `:5: inputs.tcp[tcp]: address "` + taken.Addr().String() + `": listen tcp`
+	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(b), want) || strings.Contains(string(b), "panic") {
+		t.Fatalf("exit %d:\n%s\nwant %s", cmd.ProcessState.ExitCode(), b, want)
+	}
+}

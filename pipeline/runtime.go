@@ -99,16 +99,21 @@ func (s *subscription) localIdle() bool {
 
 // Start constructs the runtime: it connects NATS, initialises every plugin
 // and subscribes. On error everything started so far is closed again.
-func Start(cfg *Config, log *slog.Logger) (rt *Runtime, err error) {
-	rt = &Runtime{cfg: cfg, log: log, started: time.Now(), pid: int32(os.Getpid())}
+func Start(cfg *Config, log *slog.Logger) (_ *Runtime, err error) {
+	rt := &Runtime{cfg: cfg, log: log, started: time.Now(), pid: int32(os.Getpid())}
 	defer func() {
 		if err != nil {
-			rt.closeAll()
+			rt.closeAll() // rt, not the nil the error returns carry
 		}
 	}()
 	rt.bus, err = ConnectBus(cfg, log, rt.onAsyncError)
 	if err != nil {
 		return nil, err
+	}
+	// A batch the server refuses would be retried (or dropped) forever.
+	if max := rt.bus.Conn.MaxPayload(); int64(cfg.Nats.BatchBytes) > max {
+		return nil, fmt.Errorf("nats.batch_bytes (%d) is larger than the server's max_payload (%d): lower it, or raise max_payload on the server",
+			cfg.Nats.BatchBytes, max)
 	}
 	for _, pc := range cfg.Plugins {
 		r := &runner{rt: rt, cfg: pc, log: log.With("plugin", pc.ID())}
