@@ -96,27 +96,8 @@ const uintLine = `uints u=18446744073709551615u 1700000000000000800`
 // output, queried back: identical points.
 func TestRoundTrip(t *testing.T) {
 	srv := influxtest.New(t, "db")
-	rt, stop := pipelinetest.Run(t, fmt.Sprintf(`
-[agent]
-data_dir = %q
-admin_addr = "off"
-
-[[inputs.tcp]]
-publish = "metrics.lp"
-address = "127.0.0.1:0"
-decoder = "influx"
-
-[[outputs.influxdb]]
-subscribe = ["metrics.>"]
-url = %q
-bucket = "db"
-flush_interval = "50ms"
-uint_support = true
-`, t.TempDir(), srv.URL))
-	conn, err := net.Dial("tcp", rt.Plugin(pipeline.KindInput, "tcp").(interface{ Addr() net.Addr }).Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt, stop, conn := tcpToInflux(t, t.TempDir(), srv.URL, `flush_interval = "50ms"
+uint_support = true`)
 	all := append(slices.Clone(roundTripLines), uintLine)
 	if _, err := io.WriteString(conn, strings.Join(all, "\n")+"\n"); err != nil {
 		t.Fatal(err)
@@ -451,30 +432,11 @@ func TestOutage(t *testing.T) {
 	srv := influxtest.New(t, "db")
 	rec := newRecorder(t, srv.URL)
 	dataDir := t.TempDir()
-	rt, stop := pipelinetest.Run(t, fmt.Sprintf(`
-[agent]
-data_dir = %q
-admin_addr = "off"
-
-[[inputs.tcp]]
-publish = "metrics.lp"
-address = "127.0.0.1:0"
-decoder = "influx"
-
-[[outputs.influxdb]]
-subscribe = ["metrics.>"]
-url = %q
-bucket = "db"
-batch_size = 1000
+	rt, stop, conn := tcpToInflux(t, dataDir, rec.URL, `batch_size = 1000
 flush_interval = "100ms"
 max_retry_interval = "1s"
-buffer_bytes = 262144
-`, dataDir, rec.URL))
+buffer_bytes = 262144`)
 	out := rt.Plugin(pipeline.KindOutput, "influxdb").(*InfluxDB)
-	conn, err := net.Dial("tcp", rt.Plugin(pipeline.KindInput, "tcp").(interface{ Addr() net.Addr }).Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
 	start := time.Now()
 	sent := make(chan error, 1)
 	go func() { // the stream: `rate` lines a second, in ticks of 10 ms
@@ -800,24 +762,7 @@ func (r *recorder) seqs() []int64 {
 // integers, as Telegraf does for InfluxDB 1.x, clamped at the largest int64.
 func TestUintsWrittenAsInts(t *testing.T) {
 	srv := influxtest.New(t, "db")
-	rt, stop := pipelinetest.Run(t, fmt.Sprintf(`
-[agent]
-data_dir = %q
-admin_addr = "off"
-[[inputs.tcp]]
-publish = "metrics.lp"
-address = "127.0.0.1:0"
-decoder = "influx"
-[[outputs.influxdb]]
-subscribe = ["metrics.>"]
-url = %q
-bucket = "db"
-flush_interval = "50ms"
-`, t.TempDir(), srv.URL))
-	conn, err := net.Dial("tcp", rt.Plugin(pipeline.KindInput, "tcp").(interface{ Addr() net.Addr }).Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt, stop, conn := tcpToInflux(t, t.TempDir(), srv.URL, `flush_interval = "50ms"`)
 	io.WriteString(conn, "mem total=25276502016u,used_percent=2.5 1700000000000000000\n"+uintLine+"\n")
 	conn.Close()
 	out := rt.Plugin(pipeline.KindOutput, "influxdb").(*InfluxDB)
@@ -838,4 +783,32 @@ flush_interval = "50ms"
 	if len(fields) != 1 || fmt.Sprint(fields[0].Values) != "[[total integer] [used_percent float]]" {
 		t.Errorf("field types %+v, want total an integer", fields)
 	}
+}
+
+// tcpToInflux runs inputs.tcp (decoder = "influx") → this output writing to
+// url, bucket "db", with outputKeys added to its table, and returns a
+// connection to the input.
+func tcpToInflux(t *testing.T, dataDir, url, outputKeys string) (*pipeline.Runtime, func(bool) error, net.Conn) {
+	t.Helper()
+	rt, stop := pipelinetest.Run(t, fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+
+[[inputs.tcp]]
+publish = "metrics.lp"
+address = "127.0.0.1:0"
+decoder = "influx"
+
+[[outputs.influxdb]]
+subscribe = ["metrics.>"]
+url = %q
+bucket = "db"
+%s
+`, dataDir, url, outputKeys))
+	conn, err := net.Dial("tcp", rt.Plugin(pipeline.KindInput, "tcp").(interface{ Addr() net.Addr }).Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt, stop, conn
 }
