@@ -126,6 +126,8 @@ var (
 	descIn      = prometheus.NewDesc("interoceptor_plugin_messages_in_total", "Messages handed to the plugin (for inputs: lines read).", labels, nil)
 	descOut     = prometheus.NewDesc("interoceptor_plugin_messages_out_total", "Messages the plugin emitted (for outputs: written).", labels, nil)
 	descDropped = prometheus.NewDesc("interoceptor_plugin_messages_dropped_total", "Messages lost by the plugin, each also logged.", labels, nil)
+	descDups    = prometheus.NewDesc("interoceptor_plugin_messages_duplicate_total",
+		"Messages seen twice: lines read again after a crash and dropped by their id, batches the stream de-duplicated, redeliveries.", labels, nil)
 	descErrors  = prometheus.NewDesc("interoceptor_plugin_errors_total", "Failed calls, bad input and decode errors.", labels, nil)
 	descSeconds = prometheus.NewDesc("interoceptor_plugin_process_seconds_total", "Time spent inside the plugin's own code.", labels, nil)
 	descUp      = prometheus.NewDesc("interoceptor_plugin_running", "1 while the plugin is running.", labels, nil)
@@ -143,6 +145,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descIn, prometheus.CounterValue, float64(s.In), l...)
 		ch <- prometheus.MustNewConstMetric(descOut, prometheus.CounterValue, float64(s.Out), l...)
 		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.Dropped), l...)
+		ch <- prometheus.MustNewConstMetric(descDups, prometheus.CounterValue, float64(s.Duplicates), l...)
 		ch <- prometheus.MustNewConstMetric(descErrors, prometheus.CounterValue, float64(s.Errors), l...)
 		ch <- prometheus.MustNewConstMetric(descSeconds, prometheus.CounterValue, s.ProcessSeconds, l...)
 		up := 0.0

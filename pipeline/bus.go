@@ -29,8 +29,9 @@ type Bus struct {
 	log    *slog.Logger
 	// leaf is a second in-process connection for leaf node pings, kept off
 	// Conn so that its messages do not count as batches.
-	leaf  *nats.Conn
-	agent bool // leafnode_remotes: this server is a leaf node of a central
+	leaf   *nats.Conn
+	agent  bool   // leafnode_remotes: this server is a leaf node of a central
+	domain string // the central's JetStream domain, for an agent's durable traffic
 
 	// jsConn carries durable (JetStream) traffic, opened by JetStream on
 	// first use and kept off Conn so that API replies and PubAcks do not
@@ -51,7 +52,11 @@ func (b *Bus) JetStream() (nats.JetStreamContext, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nats: jetstream connection: %w", err)
 	}
-	js, err := conn.JetStream()
+	var jsOpts []nats.JSOpt
+	if b.agent {
+		jsOpts = append(jsOpts, nats.Domain(b.domain)) // the central's, across the leaf link
+	}
+	js, err := conn.JetStream(jsOpts...)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("nats: jetstream: %w", err)
@@ -142,6 +147,7 @@ func (b *Bus) startLeafPings(nc NatsConfig, auth []nats.Option) error {
 	}
 	b.leaf = lc
 	b.agent = len(nc.LeafnodeRemotes) > 0
+	b.domain = nc.jetStreamDomain()
 	if nc.LeafnodeListen != "" && !b.agent { // a middle tier would answer its own pings
 		if _, err := lc.Subscribe(leafPingSubject, func(m *nats.Msg) { _ = m.Respond(nil) }); err != nil {
 			return fmt.Errorf("nats: leaf ping responder: %w", err)
@@ -207,6 +213,24 @@ func ClientOptions(nc NatsConfig) ([]nats.Option, error) {
 	return opts, nil
 }
 
+// jetStreamOn reports whether the embedded server runs JetStream. A leaf
+// node agent runs none by default: its clients' JetStream requests then
+// cross the leaf link, and its durable publishers store at the central.
+func (nc NatsConfig) jetStreamOn() bool {
+	if nc.JetStream != nil {
+		return *nc.JetStream
+	}
+	return len(nc.LeafnodeRemotes) == 0
+}
+
+// jetStreamDomain is the central's JetStream domain, "" outside leaf setups.
+func (nc NatsConfig) jetStreamDomain() string {
+	if nc.JetStreamDomain != "" || nc.LeafnodeListen == "" && len(nc.LeafnodeRemotes) == 0 {
+		return nc.JetStreamDomain
+	}
+	return DefaultJetStreamDomain
+}
+
 // startEmbedded starts the in-process server, with JetStream under data_dir.
 func startEmbedded(cfg *Config, log *slog.Logger) (*server.Server, error) {
 	nc := cfg.Nats
@@ -266,13 +290,20 @@ func startEmbedded(cfg *Config, log *slog.Logger) (*server.Server, error) {
 		}
 		opts.LeafNode.Remotes = []*server.RemoteLeafOpts{remote}
 	}
-	if nc.JetStream == nil || *nc.JetStream {
+	if nc.jetStreamOn() {
 		dir := filepath.Join(cfg.Agent.DataDir, "jetstream")
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("nats: jetstream store: %w", err)
 		}
 		opts.JetStream = true
 		opts.StoreDir = dir
+		// A central's domain makes its JetStream reachable from leaf agents
+		// ($JS.<domain>.API); an agent that runs JetStream anyway gets a
+		// domain of its own, so that the two are not taken for one.
+		opts.JetStreamDomain = nc.jetStreamDomain()
+		if len(nc.LeafnodeRemotes) > 0 {
+			opts.JetStreamDomain = sanitizeName(cfg.Agent.Name)
+		}
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {

@@ -24,7 +24,7 @@ type AgentConfig struct {
 type NatsConfig struct {
 	URL       string `toml:"url"`       // empty: an embedded server
 	Listen    string `toml:"listen"`    // the embedded server's client address for other processes
-	JetStream *bool  `toml:"jetstream"` // embedded server: enable JetStream (default true)
+	JetStream *bool  `toml:"jetstream"` // embedded server: enable JetStream (default: true, false on a leaf node agent)
 	User      string `toml:"user"`
 	Password  string `toml:"password"`
 	Token     string `toml:"token"`
@@ -46,6 +46,11 @@ type NatsConfig struct {
 	LeafnodePassword string   `toml:"leafnode_password"`
 	LeafnodeCreds    string   `toml:"leafnode_creds"`  // a .creds file for the leaf connection
 	LeafnodeTLSCA    string   `toml:"leafnode_tls_ca"` // CA that signed the central's leaf node certificate
+	// JetStreamDomain names the central's JetStream domain, on both sides of
+	// a leaf link: the central's server runs in it, and a leaf agent's
+	// durable publishers store there. Default: DefaultJetStreamDomain when
+	// leafnode_listen or leafnode_remotes is set.
+	JetStreamDomain string `toml:"jetstream_domain"`
 
 	// BatchBytes is the size at which a publisher sends its batch of messages.
 	BatchBytes int `toml:"batch_bytes"`
@@ -73,6 +78,7 @@ const (
 	DefaultStreamMaxAge    = Duration(24 * time.Hour)
 	DefaultStreamMaxBytes  = 1 << 30
 	DefaultStreamReplicas  = 1
+	DefaultJetStreamDomain = "interoceptor"
 )
 
 // Duration is a TOML duration written as a string ("10s", "1m30s").

@@ -4,6 +4,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -36,10 +38,12 @@ func sanitizeName(s string) string {
 	}, s)
 }
 
-// StreamName is the stream a durable publisher of the given kind and name
-// stores what it publishes in.
-func StreamName(kind Kind, name string) string {
-	return sanitizeName("ICP_" + string(kind) + "_" + name)
+// StreamName is the stream interoceptor creates for a subject (or a
+// subscriber's pattern) when no stream stores it yet. Streams are named by
+// subject, not by plugin: every agent that runs the same config publishes
+// into one stream.
+func StreamName(subject string) string {
+	return sanitizeName("ICP_" + subject)
 }
 
 // durableConsumerName names the consumer of one subscription; a queue group
@@ -51,33 +55,45 @@ func durableConsumerName(pc *PluginConfig, subject string) string {
 	return sanitizeName("ICP_" + string(pc.Kind) + "_" + pc.Name + "_" + subject)
 }
 
-// ensureStream creates or updates the stream of a durable publisher.
-func (r *runner) ensureStream() error {
-	js, err := r.rt.bus.JetStream()
-	if err != nil {
-		return err
-	}
+// streamConfig is a new stream for subjects, with this pipeline's limits.
+func (r *runner) streamConfig(subjects ...string) *nats.StreamConfig {
 	nc := r.rt.cfg.Nats
-	cfg := &nats.StreamConfig{
-		Name:       StreamName(r.cfg.Kind, r.cfg.Name),
-		Subjects:   []string{r.cfg.Publish},
+	return &nats.StreamConfig{
+		Name:       StreamName(subjects[0]),
+		Subjects:   subjects,
 		Storage:    nats.FileStorage,
 		MaxAge:     time.Duration(cmp0(nc.StreamMaxAge, DefaultStreamMaxAge)),
 		MaxBytes:   cmp0(nc.StreamMaxBytes, DefaultStreamMaxBytes),
 		Replicas:   cmp0(nc.StreamReplicas, DefaultStreamReplicas),
 		Duplicates: durableDupWindow,
 	}
-	if r.cfg.DeadLetter != "" {
-		cfg.Subjects = append(cfg.Subjects, r.cfg.DeadLetter)
+}
+
+// ensureStream makes sure a stream stores what p publishes: the stream that
+// already covers p's subject (made by another agent, or by a subscriber
+// for a wider pattern), else a new one named after the subject. Only a
+// stream named after p's subject gets this pipeline's limits on an update;
+// a shared one keeps those of whoever created it.
+func (p *publisher) ensureStream() error {
+	r := p.r
+	js, err := r.rt.bus.JetStream()
+	if err != nil {
+		return err
 	}
-	if _, err := js.StreamInfo(cfg.Name); errors.Is(err, nats.ErrStreamNotFound) {
-		_, err = js.AddStream(cfg)
-		if err != nil {
-			return fmt.Errorf("durable: create stream %s for %s: %w", cfg.Name, strings.Join(cfg.Subjects, ", "), err)
+	cfg := r.streamConfig(p.subject)
+	name, err := js.StreamNameBySubject(p.subject)
+	switch {
+	case errors.Is(err, nats.ErrNoMatchingStream) || errors.Is(err, nats.ErrStreamNotFound):
+		if _, err := js.AddStream(cfg); err != nil && !errors.Is(err, nats.ErrStreamNameAlreadyInUse) {
+			return fmt.Errorf("durable: create stream %s for %s: %w", cfg.Name, p.subject, err)
 		}
+		r.log.Info("durable: stream created", "stream", cfg.Name, "subject", p.subject)
 		return nil
-	} else if err != nil {
-		return fmt.Errorf("durable: stream %s: %w", cfg.Name, err)
+	case err != nil:
+		return fmt.Errorf("durable: find the stream of %s: %w", p.subject, err)
+	case name != cfg.Name:
+		r.log.Info("durable: publishing into an existing stream", "stream", name, "subject", p.subject)
+		return nil
 	}
 	if _, err := js.UpdateStream(cfg); err != nil {
 		return fmt.Errorf("durable: update stream %s: %w", cfg.Name, err)
@@ -102,18 +118,11 @@ func (r *runner) subscribeDurable(s *subscription, handler nats.MsgHandler) erro
 	if err != nil {
 		return err
 	}
-	var streams []string
-	for name := range js.StreamNames(nats.StreamListFilter(s.pattern)) {
-		streams = append(streams, name)
+	stream, err := r.streamFor(js, s.pattern)
+	if err != nil {
+		return err
 	}
-	switch len(streams) {
-	case 0:
-		return fmt.Errorf("durable subscriber needs a durable publisher of %q, or a stream", s.pattern)
-	case 1:
-	default:
-		return fmt.Errorf("durable: %q spans the streams %s; subscribe to each publisher's subject", s.pattern, strings.Join(streams, ", "))
-	}
-	stream, name := streams[0], durableConsumerName(r.cfg, s.pattern)
+	name := durableConsumerName(r.cfg, s.pattern)
 	if _, err := js.ConsumerInfo(stream, name); errors.Is(err, nats.ErrConsumerNotFound) {
 		cc := &nats.ConsumerConfig{
 			Durable:        name,
@@ -131,7 +140,7 @@ func (r *runner) subscribeDurable(s *subscription, handler nats.MsgHandler) erro
 	} else if err != nil {
 		return fmt.Errorf("durable: consumer %s on %s: %w", name, stream, err)
 	}
-	s.durable = true
+	s.durable, s.stream = true, stream
 	opts := []nats.SubOpt{nats.Bind(stream, name), nats.ManualAck()}
 	if r.cfg.Queue != "" {
 		s.sub, err = js.QueueSubscribe(s.pattern, r.cfg.Queue, handler, opts...)
@@ -144,18 +153,66 @@ func (r *runner) subscribeDurable(s *subscription, handler nats.MsgHandler) erro
 	return nil
 }
 
+// streamFor finds, and if need be makes, the one stream that stores every
+// subject of a durable subscriber's pattern: a new stream for the pattern
+// when none stores any of it (agents then publish into it), the stream that
+// stores part of it widened to the whole pattern, and an error when the
+// pattern spans several streams (a consumer reads one).
+func (r *runner) streamFor(js nats.JetStreamContext, pattern string) (string, error) {
+	var streams []string
+	for name := range js.StreamNames(nats.StreamListFilter(pattern)) {
+		streams = append(streams, name)
+	}
+	switch len(streams) {
+	case 0:
+		cfg := r.streamConfig(pattern)
+		if _, err := js.AddStream(cfg); err != nil && !errors.Is(err, nats.ErrStreamNameAlreadyInUse) {
+			return "", fmt.Errorf("durable: create stream %s for %s: %w", cfg.Name, pattern, err)
+		}
+		r.log.Info("durable: stream created", "stream", cfg.Name, "subject", pattern)
+		return cfg.Name, nil
+	case 1:
+	default:
+		sort.Strings(streams)
+		return "", fmt.Errorf("durable: %q spans the streams %s; subscribe to each stream's subjects, or delete them and start the subscriber first so that it makes one stream for %q",
+			pattern, strings.Join(streams, ", "), pattern)
+	}
+	info, err := js.StreamInfo(streams[0])
+	if err != nil {
+		return "", fmt.Errorf("durable: stream %s: %w", streams[0], err)
+	}
+	if slices.Contains(info.Config.Subjects, pattern) {
+		return streams[0], nil
+	}
+	// Widen the stream only when the pattern covers all it stores, so that
+	// nothing it stored before drops out of it.
+	for _, subj := range info.Config.Subjects {
+		if !SubjectMatches(pattern, subj) || strings.HasSuffix(subj, ">") && !strings.HasSuffix(pattern, ">") {
+			return streams[0], nil // the pattern is the narrower one: bind as is
+		}
+	}
+	cfg := info.Config
+	cfg.Subjects = []string{pattern}
+	if _, err := js.UpdateStream(&cfg); err != nil {
+		return "", fmt.Errorf("durable: widen stream %s to %s: %w", cfg.Name, pattern, err)
+	}
+	r.log.Info("durable: stream widened", "stream", cfg.Name, "subject", pattern)
+	return streams[0], nil
+}
+
 // durableIdle reports whether the consumer has nothing left for s: nothing
-// undelivered, nothing unacked. A subscription whose output gave up counts
-// as idle; what it did not ack stays in the stream.
+// unacked, and nothing undelivered up to the stream sequence the drain
+// recorded (drainTo). A subscription whose output gave up counts as idle;
+// what it did not ack stays in the stream.
 func (s *subscription) durableIdle() bool {
-	if s.failing.Load() {
-		return true
+	if s.failing.Load() || !s.sub.IsValid() {
+		return true // drained: nothing more comes to it
 	}
 	ci, err := s.sub.ConsumerInfo()
 	if err != nil {
 		return true // closed
 	}
-	return ci.NumPending == 0 && ci.NumAckPending == 0
+	return ci.NumAckPending == 0 && (ci.NumPending == 0 || ci.Delivered.Stream >= s.drainTo.Load())
 }
 
 // batchID names a batch for the stream's de-duplication: the UUID of its

@@ -22,6 +22,7 @@ import (
 type sinkOutput struct {
 	mu        sync.Mutex
 	got       map[string]int // payload -> times written
+	path      string         // the "path" tag of the last message
 	failAfter int            // 0: never fail
 	writes    int
 }
@@ -57,8 +58,17 @@ func (p *sinkPlugin) Write(batch []*pipeline.Message) error {
 	s.writes += len(batch)
 	for _, m := range batch {
 		s.got[string(m.Payload)]++
+		if f := m.Field("path"); f != nil {
+			s.path = f.Str
+		}
 	}
 	return nil
+}
+
+func (s *sinkOutput) lastPath() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.path
 }
 
 func (s *sinkOutput) count() (distinct, total int) {
@@ -242,7 +252,7 @@ address = "127.0.0.1:0"
 	if err != nil {
 		t.Fatal(err)
 	}
-	stream := pipeline.StreamName(pipeline.KindInput, "tcp")
+	stream := pipeline.StreamName("d.tcp")
 	var si *nats.StreamInfo
 	checkFor(t, 5*time.Second, "the batch stored", func() bool {
 		si, err = js.StreamInfo(stream)

@@ -150,6 +150,39 @@ func TestLeafNodeRequiresCentralCredentials(t *testing.T) {
 	}
 }
 
+// Durable mode through a leaf node: the agent's embedded server runs no
+// JetStream of its own, so its durable publisher stores into the stream the
+// central's durable subscriber made for "agent.>", across the leaf link.
+func TestLeafNodeAgentDurable(t *testing.T) {
+	dir := t.TempDir()
+	leaf := freeAddr(t)
+	out := filepath.Join(dir, "central.log")
+	logs, _ := startAgent(t, fmt.Sprintf(`
+[agent]
+name = "central"
+data_dir = %q
+admin_addr = "off"
+[nats]
+leafnode_listen = %q
+[[outputs.file]]
+subscribe = ["agent.>"]
+external = true
+durable = true
+path = %q
+`, filepath.Join(dir, "central"), leaf, out))
+	src := agent(dir, "edge", fmt.Sprintf("leafnode_remotes = [\"nats-leaf://%s\"]", leaf), 1000)
+	alogs, done := startAgent(t, strings.Replace(src, "count = 1000", "count = 1000\ndurable = true", 1))
+	waitDone(t, done)
+	checkFor(t, 10*time.Second, "1000 lines at the central", func() bool { return lineCount(out) >= 1000 })
+	time.Sleep(100 * time.Millisecond)
+	if n := lineCount(out); n != 1000 {
+		t.Fatalf("central wrote %d lines, want 1000", n)
+	}
+	if !strings.Contains(logs.String(), "stream created") || !strings.Contains(alogs.String(), "publishing into an existing stream") {
+		t.Errorf("want the central to create the stream and the agent to use it:\ncentral:\n%s\nagent:\n%s", logs, alogs)
+	}
+}
+
 // An agent may also be a plain client of the central's listen address.
 func TestDirectAgentDeliversToCentral(t *testing.T) {
 	dir := t.TempDir()

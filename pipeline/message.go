@@ -300,3 +300,24 @@ func NewUUID(now time.Time) UUID {
 	u[8] = 0x80 | u[8]&0x3f // RFC 9562 variant
 	return u
 }
+
+// OriginUUID is the UUID of the line at offset in the file that source
+// names: a version 8 UUID (RFC 9562, custom) holding 60 bits of source and
+// the offset, so that reading the line again gives the same UUID.
+func OriginUUID(source [8]byte, offset int64) UUID {
+	var u UUID
+	copy(u[0:8], source[:])
+	u[6] = 0x80 | u[6]&0x0f // version 8
+	binary.BigEndian.PutUint64(u[8:16], uint64(offset)&(1<<62-1))
+	u[8] |= 0x80 // RFC 9562 variant
+	return u
+}
+
+// Origin reports the source and offset of a UUID made by OriginUUID.
+func (u UUID) Origin() (source [8]byte, offset int64, ok bool) {
+	if u[6]&0xf0 != 0x80 || u[8]&0xc0 != 0x80 {
+		return source, 0, false
+	}
+	copy(source[:], u[0:8])
+	return source, int64(binary.BigEndian.Uint64(u[8:16]) & (1<<62 - 1)), true
+}

@@ -54,6 +54,24 @@ type LineEmitter interface {
 	EmitLine(line []byte) error
 }
 
+// LineOrigin says where an input read a line. An input that can read the
+// same line again (a file after a crash, before its checkpoint caught up)
+// gives it with EmitLineAt: the message's UUID is then made from Source and
+// Offset (OriginUUID), the same on every read, so that a subscriber drops
+// and counts a second copy (see originWindow), and the path becomes a tag.
+type LineOrigin struct {
+	Path      string  // the file the line is in
+	PathField string  // the tag Path is added as; "" adds none
+	Source    [8]byte // names the file, and this incarnation of it, among all others
+	Offset    int64   // where the line starts in the file
+}
+
+// OriginEmitter is the optional capability of a LineEmitter that takes
+// origins; the runtime's emitters have it.
+type OriginEmitter interface {
+	EmitLineAt(line []byte, at *LineOrigin) error
+}
+
 // FlushingEmitter is the optional capability of a LineEmitter that batches:
 // Flush sends what was emitted before it and returns once it has left the
 // process; in durable mode, once the stream has stored it. An input that

@@ -71,8 +71,11 @@ type subscription struct {
 	pattern string
 	sub     *nats.Subscription
 	handled atomic.Uint64
-	durable bool        // a bound JetStream consumer, on the bus's JetStream connection
-	failing atomic.Bool // durable: the output gave up on its last batch
+	durable bool          // a bound JetStream consumer, on the bus's JetStream connection
+	failing atomic.Bool   // durable: the output gave up on its last batch
+	stream  string        // durable: the stream its consumer reads
+	drainTo atomic.Uint64 // durable: the stream's last sequence when the drain looked
+	origins *originWindow // lines had before, by origin; nil in a queue group
 }
 
 func (s *subscription) idle() bool {
@@ -124,11 +127,14 @@ func Start(cfg *Config, log *slog.Logger) (_ *Runtime, err error) {
 			return nil, fmt.Errorf("%s:%d: %s: %w", pc.File, pc.Line, pc.ID(), err)
 		}
 	}
-	// Durable subscribers need the streams of durable publishers.
+	// Durable publishers store into a stream; made before the subscribers
+	// look for one, so that a pipeline with both shares it.
 	for _, r := range rt.runners {
-		if r.cfg.Durable && r.pub != nil {
-			if err := r.ensureStream(); err != nil {
-				return nil, fmt.Errorf("%s: %w", r.cfg.ID(), err)
+		for _, p := range []*publisher{r.pub, r.dead} {
+			if p != nil && p.durable {
+				if err := p.ensureStream(); err != nil {
+					return nil, fmt.Errorf("%s: %w", r.cfg.ID(), err)
+				}
 			}
 		}
 	}
@@ -234,6 +240,11 @@ func (r *runner) init() error {
 func (r *runner) subscribe() error {
 	for _, subject := range r.cfg.Subscribe {
 		s := &subscription{pattern: subject}
+		if r.cfg.Queue == "" {
+			// In a queue group the batches between two that this process
+			// gets go to others: spans cannot be merged across them.
+			s.origins = &originWindow{}
+		}
 		handler := func(msg *nats.Msg) {
 			defer s.handled.Add(1)
 			r.handle(s, msg)
@@ -285,11 +296,17 @@ func (r *runner) handle(from *subscription, msg *nats.Msg) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	msgs, err := r.dec.Decode(msg.Data)
+	if err == nil && from.origins != nil {
+		var had int
+		msgs, had = from.origins.filter(msg.Subject, msgs)
+		r.stats.Duplicates.Add(uint64(had))
+	}
 	if from.durable {
 		if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
 			r.stats.Duplicates.Add(uint64(len(msgs))) // possibly: a redelivery
 		}
 		if r.closed {
+			from.origins.missed()
 			return // unacked: it stays in the stream for the next start
 		}
 	}
@@ -326,6 +343,11 @@ func (r *runner) handle(from *subscription, msg *nats.Msg) {
 			r.stats.In.Add(uint64(len(r.batch)))
 			res = r.write(r.batch, durableMsg)
 		}
+		if res == writeOK {
+			from.origins.taken()
+		} else {
+			from.origins.missed()
+		}
 		if from.durable {
 			r.ackDurable(from, msg, res)
 		}
@@ -353,6 +375,7 @@ func (r *runner) handle(from *subscription, msg *nats.Msg) {
 				r.warnf("process failed", "err", err)
 			}
 		}
+		from.origins.taken()
 		if from.durable {
 			// What the filter emitted must be stored before its input is acked.
 			r.pub.flush()
@@ -537,11 +560,33 @@ func (rt *Runtime) quiesce() error {
 		if err := rt.bus.Conn.Flush(); err != nil {
 			return fmt.Errorf("nats flush: %w", err)
 		}
+		rt.markDrainTargets()
 		for !rt.idle() {
 			time.Sleep(200 * time.Microsecond)
 		}
 		if rt.published.Load() == before && rt.publishersEmpty() {
 			return nil
+		}
+	}
+}
+
+// markDrainTargets records, for each durable subscription, how far its
+// stream goes now: the drain waits for what was stored up to here (this
+// process's durable publishers have just flushed), not for what remote
+// agents keep storing, which waits in the stream for the next start.
+func (rt *Runtime) markDrainTargets() {
+	for _, r := range rt.runners {
+		for _, s := range r.subs {
+			if !s.durable {
+				continue
+			}
+			js, err := rt.bus.JetStream()
+			if err != nil {
+				continue
+			}
+			if si, err := js.StreamInfo(s.stream); err == nil {
+				s.drainTo.Store(si.State.LastSeq)
+			}
 		}
 	}
 }
@@ -1028,6 +1073,14 @@ func (e lineEmitter) Emit(m *Message) error {
 // EmitLine decodes one line and emits it. The line is copied into the batch
 // before EmitLine returns.
 func (e lineEmitter) EmitLine(line []byte) error {
+	return e.EmitLineAt(line, nil)
+}
+
+var _ OriginEmitter = lineEmitter{}
+
+// EmitLineAt is EmitLine for a line whose origin the input knows: its
+// message gets the origin's UUID and path tag.
+func (e lineEmitter) EmitLineAt(line []byte, at *LineOrigin) error {
 	p := e.publisher
 	r := p.r
 	r.stats.In.Add(1)
@@ -1037,7 +1090,7 @@ func (e lineEmitter) EmitLine(line []byte) error {
 	m.Payload = line
 	if r.decoder == nil {
 		m.Type = "log"
-		return p.Emit(m)
+		return p.Emit(at.stamp(m))
 	}
 	if len(bytes.TrimSpace(line)) == 0 {
 		return nil
@@ -1045,7 +1098,7 @@ func (e lineEmitter) EmitLine(line []byte) error {
 	m.Timestamp = time.Now().UnixNano()
 	err := r.decoder.Decode(line, m)
 	if err == nil {
-		return p.Emit(m)
+		return p.Emit(at.stamp(m))
 	}
 	if errors.Is(err, ErrSkipLine) {
 		return nil
@@ -1061,5 +1114,17 @@ func (e lineEmitter) EmitLine(line []byte) error {
 	m.Payload = line
 	m.AddString("error", err.Error())
 	m.AddString("decoder", r.cfg.Decoder)
-	return r.dead.Emit(m)
+	return r.dead.Emit(at.stamp(m))
+}
+
+// stamp gives m the UUID and path tag of its origin, if it has one.
+func (at *LineOrigin) stamp(m *Message) *Message {
+	if at == nil {
+		return m
+	}
+	m.UUID = OriginUUID(at.Source, at.Offset)
+	if at.PathField != "" && m.Field(at.PathField) == nil {
+		m.Fields = append(m.Fields, Field{Name: at.PathField, Kind: KindString, Str: at.Path, Role: RoleTag})
+	}
+	return m
 }

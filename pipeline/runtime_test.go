@@ -123,6 +123,7 @@ path = %q
 		`interoceptor_plugin_messages_out_total{kind="outputs",name="file",type="file"} 500`,
 		`interoceptor_plugin_messages_in_total{kind="filters",name="counter",type="counter"} 500`,
 		`interoceptor_plugin_messages_dropped_total{kind="outputs",name="file",type="file"} 0`,
+		`interoceptor_plugin_messages_duplicate_total{kind="outputs",name="file",type="file"} 0`,
 	} {
 		if !strings.Contains(string(body), line) {
 			t.Errorf("/metrics lacks %q", line)

@@ -11,7 +11,9 @@ type PluginStats struct {
 	Dropped      atomic.Uint64 // messages lost, each one also logged or reported
 	Errors       atomic.Uint64 // failed calls, bad input, decode errors
 	ProcessNanos atomic.Int64  // time spent inside the plugin's own code
-	// Duplicates counts durable batches seen twice: a publish the stream
-	// recognised by its id, or a redelivery to a subscriber.
+	// Duplicates counts messages seen twice: on a publisher, those of a
+	// durable batch the stream recognised by its id; on a subscriber, lines
+	// read again (a file after a crash) that it dropped by their origin id,
+	// and the messages of a redelivered durable batch.
 	Duplicates atomic.Uint64
 }

@@ -63,6 +63,7 @@ type checkpointEntry struct {
 	Offset     int64  `json:"offset"`
 	HeadLen    int    `json:"head_len"`
 	HeadSHA256 string `json:"head_sha256"`
+	Since      int64  `json:"since,omitempty"` // the incarnation: see tailedFile.since
 }
 
 // loadCheckpoint reads the checkpoint at path; a missing one is no error.
@@ -105,7 +106,7 @@ func (p *Tail) saveCheckpoint(out pipeline.LineEmitter) {
 	c := checkpointFile{Version: 1, Files: make(map[string]checkpointEntry, len(p.files))}
 	for key, tf := range p.files {
 		c.Files[key.String()] = checkpointEntry{Path: tf.path, Offset: tf.doneOff,
-			HeadLen: len(tf.head.bytes), HeadSHA256: tf.head.sum()}
+			HeadLen: len(tf.head.bytes), HeadSHA256: tf.head.sum(), Since: tf.since}
 	}
 	b, err := json.MarshalIndent(c, "", "  ")
 	if err != nil || string(b) == string(p.lastSaved) {

@@ -6,7 +6,9 @@ package tail
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	_ "embed"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -36,6 +38,7 @@ func init() {
 				MaxLineBytes:       pipeline.DefaultMaxLineBytes,
 				MultilineTimeout:   pipeline.Duration(time.Second),
 				CheckpointInterval: pipeline.Duration(time.Second),
+				PathField:          "path",
 			}
 		},
 	})
@@ -64,8 +67,11 @@ type Tail struct {
 	MultilineContinue  string            `toml:"multiline_continue"`
 	MultilineTimeout   pipeline.Duration `toml:"multiline_timeout"`
 	CheckpointInterval pipeline.Duration `toml:"checkpoint_interval"`
+	PathField          string            `toml:"path_field"`
 
 	env            *pipeline.Env
+	origins        pipeline.OriginEmitter // out, when it takes origins
+	newSource      bool                   // a file's incarnation began since the last checkpoint
 	start, cont    *regexp.Regexp
 	checkpointPath string                     // "" when data_dir is not set
 	saved          map[string]checkpointEntry // the checkpoint read at Init, until the first scan
@@ -100,6 +106,12 @@ type tailedFile struct {
 	readOff int64 // bytes read from the file
 	doneOff int64 // end of the last line emitted: what the checkpoint records
 
+	// since is when this incarnation of the file (its identity, until a
+	// copytruncate) was first followed; kept in the checkpoint. With the
+	// agent, the plugin and the identity it makes source: the lines' ids.
+	since  int64
+	source [8]byte
+
 	partial []byte // a line read without its newline yet, at most max+1 bytes
 	over    bool   // partial (or the line being read) lost bytes to max_line_bytes
 
@@ -107,6 +119,8 @@ type tailedFile struct {
 	inRecord   bool
 	recordOver bool
 	recordEnd  int64     // end of the record's last line
+	recordFrom int64     // where the record starts
+	recordSrc  [8]byte   // the source when it started (a copytruncate may come between)
 	recordAt   time.Time // when its last line was added
 
 	gone     time.Time // when it was no longer found at any matched path
@@ -183,6 +197,7 @@ func (p *Tail) Init(env *pipeline.Env) error {
 // returns nil. It returns early only when EmitLine fails (the pipeline cannot
 // take more), with that error, after writing the checkpoint.
 func (p *Tail) Run(ctx context.Context, out pipeline.LineEmitter) error {
+	p.origins, _ = out.(pipeline.OriginEmitter)
 	wake := make(chan struct{}, 1)
 	watcher, stopWatching := p.startWatcher(wake)
 	defer stopWatching()
@@ -195,6 +210,12 @@ func (p *Tail) Run(ctx context.Context, out pipeline.LineEmitter) error {
 	for {
 		p.scan(startup, watcher)
 		startup = false
+		if p.newSource {
+			// Before its first line goes out, so that the line ids of a
+			// file read again after a crash are the ones it had.
+			p.saveCheckpoint(out)
+			p.newSource = false
+		}
 		more, err := p.readAll(ctx, out)
 		if err == nil {
 			err = p.flushExpired(out)
@@ -374,17 +395,20 @@ func (p *Tail) openFile(path string, startup bool) {
 		return
 	}
 	size := fi.Size()
-	off, from := int64(0), "start"
+	off, from, since := int64(0), "start", time.Now().UnixNano()
 	if e, ok := p.saved[key.String()]; ok && head.matches(e) {
-		off, from = e.Offset, "checkpoint"
+		off, from, since = e.Offset, "checkpoint", e.Since
 		if off > size {
-			off, from = 0, "start (truncated since the checkpoint)"
+			off, from, since = 0, "start (truncated since the checkpoint)", time.Now().UnixNano()
 		}
 	} else if startup && !p.FromBeginning && !p.savedPath(path) {
 		off, from = size, "end"
 	}
-	p.files[key] = &tailedFile{path: path, f: f, key: key, head: head,
+	tf := &tailedFile{path: path, f: f, key: key, head: head,
 		readOff: off, doneOff: off, lastData: time.Now()}
+	p.setSince(tf, since)
+	p.newSource = p.newSource || from != "checkpoint"
+	p.files[key] = tf
 	p.open.Add(1)
 	p.env.Log.Info("following file", "path", path, "from", from, "offset", off)
 }
@@ -427,6 +451,25 @@ func (p *Tail) checkTruncated(tf *tailedFile, size int64) {
 	// A pending record keeps its lines: they were complete. It is emitted
 	// when the next record starts or by the timeout, with offsets from 0.
 	tf.readOff, tf.doneOff, tf.recordEnd = 0, 0, 0
+	p.setSince(tf, time.Now().UnixNano())
+	p.newSource = true
+}
+
+// setSince starts an incarnation of tf: the source of its lines' ids.
+func (p *Tail) setSince(tf *tailedFile, since int64) {
+	tf.since = since
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d", p.env.Agent.Name, p.env.Name, tf.key, since)
+	copy(tf.source[:], h.Sum(nil))
+}
+
+// emit sends one line or record that starts at offset from of the file
+// source names, with its origin when out takes one.
+func (p *Tail) emit(tf *tailedFile, line []byte, source [8]byte, from int64, out pipeline.LineEmitter) error {
+	if p.origins == nil {
+		return out.EmitLine(line)
+	}
+	return p.origins.EmitLineAt(line, &pipeline.LineOrigin{Path: tf.path, PathField: p.PathField, Source: source, Offset: from})
 }
 
 // readAll reads every file in turn, the ones that left the globs first (so
@@ -527,7 +570,7 @@ func (p *Tail) line(tf *tailedFile, line []byte, over bool, out pipeline.LineEmi
 		if over {
 			p.warnTruncated(tf)
 		}
-		if err := out.EmitLine(line); err != nil {
+		if err := p.emit(tf, line, tf.source, tf.doneOff, out); err != nil {
 			return err
 		}
 		tf.doneOff = tf.readOff
@@ -545,6 +588,7 @@ func (p *Tail) line(tf *tailedFile, line []byte, over bool, out pipeline.LineEmi
 		}
 		tf.record = append(tf.record[:0], line...)
 		tf.inRecord, tf.recordOver = true, over
+		tf.recordFrom, tf.recordSrc = tf.doneOff, tf.source
 	}
 	tf.recordEnd, tf.recordAt = tf.readOff, time.Now()
 	return nil
@@ -558,7 +602,7 @@ func (p *Tail) emitRecord(tf *tailedFile, out pipeline.LineEmitter) error {
 	if tf.recordOver {
 		p.warnTruncated(tf)
 	}
-	if err := out.EmitLine(tf.record); err != nil {
+	if err := p.emit(tf, tf.record, tf.recordSrc, tf.recordFrom, out); err != nil {
 		return err
 	}
 	tf.inRecord, tf.recordOver = false, false

@@ -246,6 +246,78 @@ func TestTailRestartResumesFromCheckpoint(t *testing.T) {
 	}
 }
 
+// Lines read again after a crash (the checkpoint behind what was sent) get
+// the origins they had the first time, so that a subscriber knows them; a
+// copytruncate starts a new source, so the new lines at old offsets do not
+// pass for copies. Each line names its file.
+func TestTailOriginsAreStableAcrossRestarts(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	writeFile(t, path, "one\ntwo\n")
+	glob := filepath.Join(dir, "*.log")
+	run := func(n int) (*pipelinetest.Collector, func() error) {
+		t.Helper()
+		p := newTail(glob)
+		p.FromBeginning = true
+		out, stop, _ := start(t, p, dir)
+		out.WaitFor(t, n, wait)
+		return out, stop
+	}
+	p := newTail(glob)
+	p.FromBeginning = true
+	p.CheckpointInterval = pipeline.Duration(time.Hour)
+	out, stop, _ := start(t, p, dir)
+	out.WaitFor(t, 2, wait)
+	// Written when the file was opened, not after an interval: a crash
+	// now would still find the file's source.
+	for _, e := range readCheckpoint(t, dir).Files {
+		if e.Since == 0 {
+			t.Fatalf("checkpoint entry without its source's time: %+v", e)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	first := out.Origins()
+	if first[0].Path != path || first[0].PathField != "path" || first[0].Offset != 0 || first[1].Offset != 4 {
+		t.Fatalf("origins %+v: want %s at offsets 0 and 4", first, path)
+	}
+	// A crash before the checkpoint caught up: it still says offset 0.
+	cp := readCheckpoint(t, dir)
+	for k, e := range cp.Files {
+		e.Offset = 0
+		cp.Files[k] = e
+	}
+	b, _ := json.Marshal(cp)
+	writeFile(t, filepath.Join(dir, "tail", "tail.json"), string(b))
+	out, stop = run(2)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if again := out.Origins(); !slices.Equal(again, first) {
+		t.Fatalf("read again after a rollback: origins %+v, first time %+v", again, first)
+	}
+	// With a checkpoint, the source stays: only new lines are read.
+	appendTo(t, path, "three\n")
+	out, stop, _ = start(t, newTail(glob), dir)
+	out.WaitFor(t, 1, wait)
+	if o := out.Origins()[0]; o.Source != first[0].Source || o.Offset != 8 {
+		t.Fatalf("after a restart: %+v, want the first source at offset 8", o)
+	}
+	// copytruncate: the same inode starts again with other lines.
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, path, "new\n")
+	out.WaitFor(t, 2, wait)
+	if o := out.Origins()[1]; o.Source == first[0].Source || o.Offset != 0 {
+		t.Fatalf("after copytruncate: %+v, want a new source at offset 0", o)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestTailCheckpointFollowsAcceptance: the offset moves only past lines that
 // EmitLine accepted, so a restart after a refusal reads the refused line
 // again, and nothing before it.
@@ -507,12 +579,16 @@ type refusingCollector struct {
 	accepted atomic.Int64
 }
 
-func (c *refusingCollector) EmitLine(line []byte) error {
+// EmitLineAt is what the tail calls (the embedded Collector has it): the
+// refusal must be there.
+func (c *refusingCollector) EmitLineAt(line []byte, at *pipeline.LineOrigin) error {
 	if c.accepted.Add(1) > int64(c.accept) {
 		return errFull
 	}
-	return c.Collector.EmitLine(line)
+	return c.Collector.EmitLineAt(line, at)
 }
+
+func (c *refusingCollector) EmitLine(line []byte) error { return c.EmitLineAt(line, nil) }
 
 // TestTailCheckpointWaitsForFlush: with an emitter that batches (the
 // runtime's, durable mode), the checkpoint records only lines a Flush
@@ -559,10 +635,12 @@ type flushingCollector struct {
 
 var _ pipeline.FlushingEmitter = (*flushingCollector)(nil)
 
-func (c *flushingCollector) EmitLine(line []byte) error {
+func (c *flushingCollector) EmitLineAt(line []byte, at *pipeline.LineOrigin) error {
 	c.pending.Add(1)
-	return c.Collector.EmitLine(line)
+	return c.Collector.EmitLineAt(line, at)
 }
+
+func (c *flushingCollector) EmitLine(line []byte) error { return c.EmitLineAt(line, nil) }
 
 func (c *flushingCollector) Flush() error {
 	c.flushes.Add(1)

@@ -45,12 +45,16 @@ type Collector struct {
 	// messages.
 	MessagesOnly bool
 
-	mu    sync.Mutex
-	lines []string
-	msgs  []*pipeline.Message
+	mu      sync.Mutex
+	lines   []string
+	origins []pipeline.LineOrigin // of each line; zero for one without
+	msgs    []*pipeline.Message
 }
 
-var _ pipeline.LineEmitter = (*Collector)(nil)
+var (
+	_ pipeline.LineEmitter   = (*Collector)(nil)
+	_ pipeline.OriginEmitter = (*Collector)(nil)
+)
 
 // Emit keeps a copy of m. Then, as the runtime does, it stamps m's empty
 // UUID and Timestamp in place: a plugin that reuses its message must not
@@ -76,13 +80,31 @@ func (c *Collector) Emit(m *pipeline.Message) error {
 
 // EmitLine keeps a copy of line.
 func (c *Collector) EmitLine(line []byte) error {
+	return c.EmitLineAt(line, nil)
+}
+
+// EmitLineAt keeps a copy of line and of its origin.
+func (c *Collector) EmitLineAt(line []byte, at *pipeline.LineOrigin) error {
 	if c.MessagesOnly {
 		return errors.New("pipelinetest: EmitLine called on a MessagesOnly collector: this plugin emits messages, not lines")
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.lines = append(c.lines, string(line))
+	var o pipeline.LineOrigin
+	if at != nil {
+		o = *at
+	}
+	c.origins = append(c.origins, o)
 	return nil
+}
+
+// Origins returns the origins of the lines emitted so far, in the order of
+// Lines: the zero LineOrigin for a line emitted without one.
+func (c *Collector) Origins() []pipeline.LineOrigin {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.origins)
 }
 
 // Lines returns the lines emitted so far, in order.
