@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -20,9 +22,12 @@ import (
 type scenario struct {
 	key    string // short name used in progress lines
 	title  string // as it appears in the report
-	input  string // "tcp" or "stdin"
+	input  string // "tcp", "stdin" or "tail"
 	influx bool   // decoder = "influx" on the input, format = "influx" on the output
 	lua    bool   // a Lua filter between the input and the output: see lua.go
+	// durable: durable = true on the input and the output, so every batch is
+	// stored in a JetStream stream and acked (pipeline/durable.go).
+	durable bool
 	// influxdb: outputs.influxdb into a real InfluxDB 1.8 instead of
 	// outputs.file (influxdb.go); influx then sets the input's decoder only.
 	influxdb bool
@@ -37,6 +42,10 @@ func scenarios() []scenario {
 			about: "as above, each line parsed into a metric and written back as line protocol; clock until the file holds every line"},
 		{key: "stdin-raw", title: "stdin→file (raw)", input: "stdin",
 			about: "lines piped into stdin; clock from the first write until the process exits by itself (startup included)"},
+		{key: "tail", title: "tail→file", input: "tail",
+			about: "`inputs.tail` reading a file of N lines written before the process starts (`from_beginning = true`); clock from the process's start until the output file holds every line (startup included)"},
+		{key: "tail-durable", title: "tail→file (durable, JetStream)", input: "tail", durable: true,
+			about: "the same with `durable = true` on the input and the output: each batch is stored in the embedded JetStream (files under data_dir) before the input goes on, and acked by the output once written"},
 		{key: "lua", title: "tcp→lua→file (influx decode, Lua filter)", input: "tcp", influx: true, lua: true,
 			about: "one TCP connection, lines parsed into metrics, a Lua filter reading two fields of each and injecting one message per 100; clock from the first write until the file holds N/100 lines"},
 		{key: "tcp-influxdb", title: "tcp→InfluxDB 1.8 (influx decode, outputs.influxdb)", input: "tcp", influx: true, influxdb: true,
@@ -87,6 +96,10 @@ type runResult struct {
 	outputOut int64         // the output's "out" counter
 	filter    filterStats   // the Lua filter's counters (lua scenario only)
 	influxdb  influxStats   // InfluxDB's side (tcp-influxdb only)
+	// storeBytes is what the JetStream store under data_dir held once the
+	// process had exited (durable scenarios only).
+	storeBytes int64
+	duplicates int64 // the input's and the output's "duplicates" (durable mode)
 }
 
 func (r runResult) cpu() time.Duration { return r.user + r.sys }
@@ -142,13 +155,30 @@ const (
 	subject      = "bench.lines"
 )
 
+// tailFile is the file the tail scenarios read, in the run's directory.
+const tailFile = "in.log"
+
+// defaultStreamMaxBytes is [nats] stream_max_bytes when it is not set
+// (pipeline.DefaultStreamMaxBytes). The stream of a durable run holds about
+// twice the bytes sent (each batch with its messages' headers), so from a
+// quarter of the default benchrun sets 4 × the load: the stream must never
+// discard lines the output has not had yet.
+const defaultStreamMaxBytes = 1 << 30
+
 // writeConfig writes the pipeline's configuration; influxURL is InfluxDB's
 // for the influxdb scenario.
-func writeConfig(sc scenario, dir string, port int, influxURL string) (cfgPath, outPath string, err error) {
+func writeConfig(sc scenario, dir string, port int, influxURL string, loadBytes int) (cfgPath, outPath string, err error) {
 	outPath = filepath.Join(dir, "out.log")
-	input := fmt.Sprintf("[[inputs.stdin]]\npublish = %q\n", subject)
-	if sc.input == "tcp" {
+	natsExtra := ""
+	var input string
+	switch sc.input {
+	case "tcp":
 		input = fmt.Sprintf("[[inputs.tcp]]\npublish = %q\naddress = \"127.0.0.1:%d\"\n", subject, port)
+	case "tail":
+		input = fmt.Sprintf("[[inputs.tail]]\npublish = %q\nfiles = [%q]\nfrom_beginning = true\n",
+			subject, filepath.Join(dir, tailFile))
+	default:
+		input = fmt.Sprintf("[[inputs.stdin]]\npublish = %q\n", subject)
 	}
 	format := "payload"
 	if sc.influx {
@@ -165,6 +195,15 @@ func writeConfig(sc scenario, dir string, port int, influxURL string) (cfgPath, 
 		}
 	}
 	output := fmt.Sprintf("[[outputs.file]]\nsubscribe = [%q]\npath = %q\nformat = %q\n", outSubject, outPath, format)
+	if sc.durable {
+		// The stream's limits stay at their defaults (1 GiB, a day) unless
+		// the load could come near the size limit.
+		input += "durable = true\n"
+		output += "durable = true\n"
+		if limit := 4 * int64(loadBytes); limit > defaultStreamMaxBytes {
+			natsExtra = fmt.Sprintf("stream_max_bytes = %d\n", limit)
+		}
+	}
 	if sc.influxdb {
 		// The admin API is on to watch influxdb_written_points.
 		admin, output = "127.0.0.1:0", influxOutputConfig(influxURL)
@@ -177,9 +216,9 @@ admin_addr = %q
 
 [nats]
 url = ""  # the embedded server
-
+%s
 %s%s
-%s`, sc.key, filepath.Join(dir, "var"), admin, input, filter, output)
+%s`, sc.key, filepath.Join(dir, "var"), admin, natsExtra, input, filter, output)
 	cfgPath = filepath.Join(dir, "pipeline.toml")
 	return cfgPath, outPath, os.WriteFile(cfgPath, []byte(cfg), 0o644)
 }
@@ -202,6 +241,13 @@ func runOnce(sc scenario, bin string, data lineData) (r runResult, err error) {
 			return r, err
 		}
 	}
+	if sc.input == "tail" {
+		// The whole file is there before the process starts: the input reads
+		// a file that is complete, from the page cache.
+		if err := os.WriteFile(filepath.Join(dir, tailFile), data.buf, 0o644); err != nil {
+			return r, err
+		}
+	}
 	// The window of benchrun's and the machine's CPU opens before anything
 	// the run starts (InfluxDB, for the influxdb scenario).
 	selfBefore, machineBefore := selfCPU(), machineBusy()
@@ -221,7 +267,7 @@ func runOnce(sc scenario, bin string, data lineData) (r runResult, err error) {
 			}
 		}()
 	}
-	cfgPath, outPath, err := writeConfig(sc, dir, port, influxURL)
+	cfgPath, outPath, err := writeConfig(sc, dir, port, influxURL, len(data.buf))
 	if err != nil {
 		return r, err
 	}
@@ -257,8 +303,23 @@ func runOnce(sc scenario, bin string, data lineData) (r runResult, err error) {
 	}()
 
 	var clock time.Time // wall clock, to compare with the wrapper's
+	var stopped time.Time
 	var stdinErr error
-	if sc.input == "stdin" {
+	switch sc.input {
+	case "tail":
+		// The input starts reading as soon as it runs, which may be before
+		// "pipeline running" is logged: the clock starts with the process
+		// (the wrapper's StartedNs, read once it has exited), startup
+		// included, and stops when the output holds every line.
+		err = waitForSize(outPath, int64(len(data.buf)), exited)
+		stopped = time.Now()
+		if err != nil {
+			return r, err
+		}
+		if r.drain, err = terminate(cmd, exited); err != nil {
+			return r, err
+		}
+	case "stdin":
 		// The clock starts at the first write, right after the process starts,
 		// as in `cat file | interoceptor run`: startup is inside it.
 		clock = time.Now()
@@ -270,7 +331,7 @@ func runOnce(sc scenario, bin string, data lineData) (r runResult, err error) {
 			return r, errors.New("the process did not exit within 5m of the end of stdin")
 		}
 		stdinErr = <-writeErr // reported after the exit code, which says more
-	} else {
+	default:
 		if err := waitRunning(log, exited, 30*time.Second); err != nil {
 			return r, err
 		}
@@ -322,16 +383,9 @@ func runOnce(sc scenario, bin string, data lineData) (r runResult, err error) {
 				return r, err
 			}
 		}
-		sigterm := time.Now()
-		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		if r.drain, err = terminate(cmd, exited); err != nil {
 			return r, err
 		}
-		select {
-		case <-exited:
-		case <-time.After(time.Minute):
-			return r, errors.New("no exit within 1m of SIGTERM")
-		}
-		r.drain = time.Since(sigterm)
 	}
 	var influxChildren time.Duration // influxd's CPU and the wrapper's
 	if influx != nil {
@@ -352,8 +406,16 @@ func runOnce(sc scenario, bin string, data lineData) (r runResult, err error) {
 	if stdinErr != nil {
 		return r, fmt.Errorf("writing stdin: %w", stdinErr)
 	}
-	if sc.input == "stdin" {
+	switch sc.input {
+	case "stdin":
 		r.elapsed = time.Duration(s.ExitedNs - clock.UnixNano())
+	case "tail":
+		r.elapsed = time.Duration(stopped.UnixNano() - s.StartedNs)
+	}
+	if sc.durable {
+		if r.storeBytes, err = dirSize(filepath.Join(dir, "var", "jetstream")); err != nil {
+			return r, err
+		}
 	}
 	r.user, r.sys = time.Duration(s.UserNs), time.Duration(s.SysNs)
 	r.maxRSS = s.MaxRSSKiB * 1024
@@ -374,6 +436,37 @@ func runOnce(sc scenario, bin string, data lineData) (r runResult, err error) {
 		r.startup = time.Duration(at.UnixNano() - s.StartedNs)
 	}
 	return r, verify(sc, &r, log.String(), outPath, data)
+}
+
+// terminate sends SIGTERM and waits for the exit; it returns how long the
+// drain took.
+func terminate(cmd *exec.Cmd, exited <-chan struct{}) (time.Duration, error) {
+	sigterm := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return 0, err
+	}
+	select {
+	case <-exited:
+	case <-time.After(time.Minute):
+		return 0, errors.New("no exit within 1m of SIGTERM")
+	}
+	return time.Since(sigterm), nil
+}
+
+// dirSize adds up the sizes of the regular files under dir.
+func dirSize(dir string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		fi, err := d.Info()
+		if err == nil {
+			n += fi.Size()
+		}
+		return err
+	})
+	return n, err
 }
 
 // verify checks the output file against what was sent, and the plugins'
@@ -422,6 +515,7 @@ func verify(sc scenario, r *runResult, log, outPath string, data lineData) error
 		return fmt.Errorf("counters: input in=%d, output out=%d; want %d", in.In, outRec.Out, data.n)
 	}
 	r.inputIn, r.outputOut = in.In, outRec.Out
+	r.duplicates = in.Duplicates + outRec.Duplicates
 	return nil
 }
 
@@ -464,6 +558,7 @@ func firstLastLine(b []byte) (first, last string) {
 
 type counters struct {
 	In, Out, Dropped, Errors int64
+	Duplicates               int64 // durable mode: batches stored or delivered twice, not written twice
 }
 
 // stoppedRecord finds the "stopped" record a plugin logs when it has drained.
@@ -472,11 +567,12 @@ func stoppedRecord(log, plugin string) (counters, error) {
 		var rec struct {
 			Msg, Plugin              string
 			In, Out, Dropped, Errors int64
+			Duplicates               int64
 		}
 		if json.Unmarshal([]byte(line), &rec) != nil || rec.Msg != "stopped" || rec.Plugin != plugin {
 			continue
 		}
-		return counters{rec.In, rec.Out, rec.Dropped, rec.Errors}, nil
+		return counters{rec.In, rec.Out, rec.Dropped, rec.Errors, rec.Duplicates}, nil
 	}
 	return counters{}, fmt.Errorf("no \"stopped\" record for %s in the log", plugin)
 }

@@ -69,8 +69,10 @@ func (rep *report) markdown() string {
 	w("divided by the number of cores.\n\n")
 
 	rep.writeE2E(&b)
+	rep.writeTail(&b)
 	rep.writeInfluxDB(&b)
 	rep.writeLua(&b)
+	rep.writeDecoders(&b)
 	rep.writeGoBench(&b)
 	return b.String()
 }
@@ -253,22 +255,21 @@ func (rep *report) writeGoBench(b *strings.Builder) {
 	}
 	if len(pipelineOther) > 0 {
 		w("### pipeline: JSON form, line protocol, line reading and output formatting\n\n")
-		benchTable(b, pipelineOther, false)
+		benchTable(b, pipelineOther)
 	}
 	if len(matcher) > 0 {
 		w("### pipeline/matcher: message matchers\n\n")
-		benchTable(b, matcher, false)
+		benchTable(b, matcher)
 	}
 	if len(decoders) > 0 {
 		w("### decoders\n\n")
-		w("\"lines/s per core\" = 10^9 / ns/op: what one core does decoding one line after another.\n\n")
-		benchTable(b, decoders, true)
+		w("In [their own section](#decoders), with lines/s per core and what each line is.\n\n")
 	}
 	w("<details><summary>Raw output of go test</summary>\n\n```\n%s\n```\n\n</details>\n", strings.TrimRight(g.raw, "\n"))
 }
 
 // benchTable writes a table whose columns are the units the rows use.
-func benchTable(b *strings.Builder, rows []benchResult, linesPerCore bool) {
+func benchTable(b *strings.Builder, rows []benchResult) {
 	order := []string{"ns/op", "MB/s", "B/msg", "B/op", "allocs/op"}
 	var cols []string
 	for _, u := range order {
@@ -290,10 +291,6 @@ func benchTable(b *strings.Builder, rows []benchResult, linesPerCore bool) {
 		b.WriteString(" " + c + " |")
 		align += "--:|"
 	}
-	if linesPerCore {
-		b.WriteString(" lines/s per core |")
-		align += "--:|"
-	}
 	b.WriteString("\n" + align + "\n")
 	for _, r := range rows {
 		name := r.name
@@ -303,13 +300,6 @@ func benchTable(b *strings.Builder, rows []benchResult, linesPerCore bool) {
 		b.WriteString("| " + name + " |")
 		for _, c := range cols {
 			b.WriteString(" " + metric(r, c) + " |")
-		}
-		if linesPerCore {
-			if ns := r.metrics["ns/op"]; ns > 0 {
-				b.WriteString(" " + group(1e9/ns, 0) + " |")
-			} else {
-				b.WriteString(" – |")
-			}
 		}
 		b.WriteString("\n")
 	}

@@ -133,7 +133,7 @@ func (rep *report) writeSandboxBench(b *strings.Builder) {
 		w("**go test failed: %v.** The table holds what it printed before failing; the raw output is below.\n\n", g.err)
 	}
 	if len(g.results) > 0 {
-		benchTable(b, g.results, false)
+		benchTable(b, g.results)
 	}
 	for _, r := range g.results {
 		if v, ok := r.metrics["heap-bytes/sandbox"]; ok && strings.HasPrefix(r.name, "IdleSandbox") {
