@@ -109,6 +109,12 @@ func (rt *Runtime) PluginStatus() []PluginStatus {
 		if sr, ok := r.cfg.Plugin.(StatusReporter); ok {
 			st.Status = sr.Status()
 		}
+		if sr, ok := r.decoder.(StatusReporter); ok {
+			if st.Status == nil {
+				st.Status = map[string]any{}
+			}
+			st.Status["decoder"] = sr.Status()
+		}
 		if g, ok := r.cfg.Plugin.(GaugeReporter); ok {
 			st.Gauges = g.Gauges()
 		}

@@ -468,6 +468,13 @@ func (cfg *Config) loadPlugins(file string, kind Kind, typ string, value any, li
 			}
 			pc.Matcher = m
 		}
+		if reg.OwnMessages {
+			for _, kv := range [][2]string{{"decoder", pc.Decoder}, {"dead_letter", pc.DeadLetter}} {
+				if kv[1] != "" {
+					fail([]string{kv[0]}, fmt.Sprintf("%s.%s builds its own messages from what it reads: it has no %s", kind, typ, kv[0]))
+				}
+			}
+		}
 		if pc.Decoder != "" {
 			if dreg, ok := LookupDecoder(pc.Decoder); !ok {
 				var names []string

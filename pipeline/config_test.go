@@ -166,6 +166,11 @@ publish = "logs.*"
 publish = "a"
 decoder = "yaml"
 `, `p.toml:4: inputs.stdin[stdin]: key "decoder": unknown decoder "yaml" (known: combined, common, grok, influx, json, logfmt, regex, syslog)`},
+		{"decoder on an input that builds its own messages", `
+[[inputs.generator]]
+publish = "a"
+decoder = "json"
+`, `p.toml:4: inputs.generator[generator]: key "decoder": inputs.generator builds its own messages from what it reads: it has no decoder`},
 		{"decoder_config: missing pattern", `
 [[inputs.stdin]]
 publish = "a"

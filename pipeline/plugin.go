@@ -263,6 +263,10 @@ type Registration struct {
 	Description string
 	Sample      string     // the plugin's sample.toml, embedded
 	New         func() any // returns the plugin with its defaults set
+	// OwnMessages marks an input that builds its messages itself (metrics,
+	// syslog records) and emits no lines: decoder and dead_letter are
+	// errors on it, not silently unused.
+	OwnMessages bool
 }
 
 // DecoderRegistration describes a decoder to the registry.

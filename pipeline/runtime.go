@@ -797,19 +797,28 @@ type ReloadResult struct {
 func (rt *Runtime) Reload(name string) ([]ReloadResult, error) {
 	var results []ReloadResult
 	for _, r := range rt.runners {
-		rl, ok := r.cfg.Plugin.(Reloader)
-		if !ok || (name != "" && name != r.cfg.Name && name != r.cfg.ID()) {
+		if name != "" && name != r.cfg.Name && name != r.cfg.ID() {
 			continue
 		}
-		res := ReloadResult{Plugin: r.cfg.ID(), OK: true}
-		if err := rl.Reload(); err != nil {
-			res.OK, res.Error = false, err.Error()
-			r.stats.Errors.Add(1)
-			r.log.Error("reload failed; the previous version keeps running", "err", err)
-		} else {
-			r.log.Info("reloaded")
+		// The plugin, and its decoder (a Lua decoder's script).
+		for i, p := range []any{r.cfg.Plugin, r.decoder} {
+			rl, ok := p.(Reloader)
+			if !ok {
+				continue
+			}
+			res := ReloadResult{Plugin: r.cfg.ID(), OK: true}
+			if i == 1 {
+				res.Plugin += " decoder " + r.cfg.Decoder
+			}
+			if err := rl.Reload(); err != nil {
+				res.OK, res.Error = false, err.Error()
+				r.stats.Errors.Add(1)
+				r.log.Error("reload failed; the previous version keeps running", "what", res.Plugin, "err", err)
+			} else {
+				r.log.Info("reloaded", "what", res.Plugin)
+			}
+			results = append(results, res)
 		}
-		results = append(results, res)
 	}
 	if len(results) == 0 && name != "" {
 		return nil, fmt.Errorf("no reloadable plugin named %q", name)

@@ -60,6 +60,8 @@ var (
 	_ pipeline.ConfigurableDecoder = (*Decoder)(nil)
 	_ pipeline.Initializer         = (*Decoder)(nil)
 	_ pipeline.Closer              = (*Decoder)(nil)
+	_ pipeline.Reloader            = (*Decoder)(nil)
+	_ pipeline.StatusReporter      = (*Decoder)(nil)
 )
 
 // errTwoInjects fails a line for which the script injected more than once.
@@ -271,6 +273,14 @@ func (d *Decoder) Reload() error {
 	}
 	d.log.Info("decoder script reloaded", "script", d.Script, "version", version)
 	return nil
+}
+
+// Status reports the script and its version for /api/plugins (under the
+// input's "decoder").
+func (d *Decoder) Status() map[string]any {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return map[string]any{"script": d.Script, "version": d.version}
 }
 
 // Version is 1 for the first script and one more per reload.

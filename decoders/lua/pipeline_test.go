@@ -93,6 +93,62 @@ format = "json"
 	}
 }
 
+// A Lua decoder is reloaded with the filters (SIGHUP, `interoceptor reload`,
+// POST /api/reload, all calling Runtime.Reload) and shows its version in
+// /api/plugins.
+func TestReloadReachesScriptDecoder(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "kv.lua")
+	src, err := os.ReadFile("../../plugins/decoders/kv.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(script, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rt, wait := pipelinetest.Run(t, fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[[inputs.tcp]]
+name = "in"
+address = "127.0.0.1:0"
+publish = "logs"
+decoder = %q
+`, dir, script))
+	defer wait(true)
+	decoderVersion := func() any {
+		for _, p := range rt.PluginStatus() {
+			if p.Name == "in" {
+				st, _ := p.Status["decoder"].(map[string]any)
+				return st["version"]
+			}
+		}
+		return nil
+	}
+	if v := decoderVersion(); v != 1 {
+		t.Fatalf("decoder version %v in /api/plugins, want 1", v)
+	}
+	results, err := rt.Reload("in")
+	if err != nil || len(results) != 1 || !results[0].OK || !strings.Contains(results[0].Plugin, "decoder") {
+		t.Fatalf("reload: %+v, %v", results, err)
+	}
+	if v := decoderVersion(); v != 2 {
+		t.Fatalf("decoder version %v after reload, want 2", v)
+	}
+	// A script that no longer compiles: the reload fails and says why.
+	if err := os.WriteFile(script, []byte("function process_message( end"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	results, _ = rt.Reload("")
+	if len(results) != 1 || results[0].OK || results[0].Error == "" {
+		t.Fatalf("reload of a broken script: %+v", results)
+	}
+	if v := decoderVersion(); v != 2 {
+		t.Fatalf("decoder version %v after a failed reload, want 2 still", v)
+	}
+}
+
 // check reports a decoder script that does not compile on the key
 // "decoder", with the script's line.
 func TestCheckReportsScriptErrors(t *testing.T) {

@@ -22,6 +22,7 @@ func init() {
 		Type:        "generator",
 		Description: "Generates synthetic log lines or metric points at a given rate",
 		Sample:      sample,
+		OwnMessages: true,
 		New: func() any {
 			return &Generator{Rate: 10, Mode: "log", Size: 100, ShiftEvery: 300, Noise: 1.0, Seed: 1}
 		},

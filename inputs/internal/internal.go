@@ -27,6 +27,7 @@ func init() {
 		Type:        "internal",
 		Description: "The pipeline's own counters, NATS traffic and Go runtime stats, as metric points",
 		Sample:      sample,
+		OwnMessages: true,
 		New:         func() any { return &Internal{Interval: pipeline.Duration(10 * time.Second)} },
 	})
 }

@@ -29,6 +29,7 @@ func init() {
 		Type:        "syslog",
 		Description: "Receives syslog messages (RFC 5424, RFC 3164) over UDP, TCP or TLS",
 		Sample:      sample,
+		OwnMessages: true,
 		New: func() any {
 			return &Syslog{Protocol: "tcp", Address: "127.0.0.1:6514", Framing: "auto", RFC: "auto",
 				MaxMessageBytes: 65536, MaxConnections: 1024}

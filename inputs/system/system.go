@@ -27,6 +27,7 @@ func init() {
 		Type:        "system",
 		Description: "Host metrics (cpu, mem, swap, disk, diskio, net, system, processes) with Telegraf's names",
 		Sample:      sample,
+		OwnMessages: true,
 		New: func() any {
 			return &System{
 				Interval:    pipeline.Duration(10 * time.Second),
