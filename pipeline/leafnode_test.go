@@ -183,6 +183,34 @@ path = %q
 	}
 }
 
+// With tls_cert and tls_key on the central its leaf node port speaks TLS:
+// an agent that trusts its CA (leafnode_tls_ca) delivers; one that does
+// not trust it is refused and delivers nothing.
+func TestLeafNodeTLS(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := writeTestCert(t, dir)
+	leaf := freeAddr(t)
+	out := central(t, dir, fmt.Sprintf("leafnode_listen = %q\ntls_cert = %q\ntls_key = %q", leaf, cert, key))
+
+	other, _ := writeTestCert(t, t.TempDir()) // a CA that did not sign the central's certificate
+	logs, done := startAgent(t, agent(dir, "untrusting", fmt.Sprintf("leafnode_remotes = [\"tls://%s\"]\nleafnode_tls_ca = %q", leaf, other), 50))
+	waitDone(t, done)
+	if l := logs.String(); !strings.Contains(l, "certificate") || !strings.Contains(l, "central not reached yet") {
+		t.Errorf("the agent's log does not show the refused certificate:\n%s", l)
+	}
+	if n := lineCount(out); n != 0 {
+		t.Fatalf("central wrote %d lines from an agent that does not trust it", n)
+	}
+
+	_, done = startAgent(t, agent(dir, "trusting", fmt.Sprintf("leafnode_remotes = [\"tls://%s\"]\nleafnode_tls_ca = %q", leaf, cert), 500))
+	waitDone(t, done)
+	checkFor(t, 10*time.Second, "500 lines at the central", func() bool { return lineCount(out) >= 500 })
+	time.Sleep(100 * time.Millisecond)
+	if n := lineCount(out); n != 500 {
+		t.Fatalf("central wrote %d lines, want 500", n)
+	}
+}
+
 // An agent may also be a plain client of the central's listen address.
 func TestDirectAgentDeliversToCentral(t *testing.T) {
 	dir := t.TempDir()
