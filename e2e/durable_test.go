@@ -2,11 +2,7 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -78,33 +74,7 @@ path = %q
 `, filepath.Join(dir, "central-var"), url, subject, out))
 	central.waitRunning(t)
 
-	// The writer appends numbered lines of 100 bytes at rate for duration.
-	var written atomic.Int64
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		f, err := os.OpenFile(logFile, os.O_APPEND|os.O_WRONLY, 0)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer f.Close()
-		begin := time.Now()
-		var buf []byte
-		for n := 0; time.Since(begin) < duration; {
-			due := int(time.Since(begin).Seconds() * rate)
-			buf = buf[:0]
-			for ; n < due; n++ {
-				buf = append(append(buf, seqLine(n)...), '\n')
-			}
-			if _, err := f.Write(buf); err != nil {
-				t.Error(err)
-				return
-			}
-			written.Store(int64(n))
-			time.Sleep(5 * time.Millisecond)
-		}
-	}()
+	w := startSeqWriter(t, logFile, rate, duration)
 
 	// Half-way between two checkpoints (checkpoint_interval is 1s), when
 	// batches sent after the last one are in the stream.
@@ -113,53 +83,13 @@ path = %q
 		t.Fatal(err)
 	}
 	agent.wait(t, 10*time.Second)
-	killedAt := written.Load()
+	killedAt := w.written.Load()
 	time.Sleep(500 * time.Millisecond)
 	agent = runPipeline(t, dir, "agent", agentCfg)
 	agent.waitRunning(t)
-	<-writerDone
-	n := int(written.Load())
-
-	seen := make([]int, n)
-	// missing counts the lines not in the central's output yet; while it is
-	// being written its last line may be partial, so only the final count
-	// (strict) rejects a line that is not one of the writer's.
-	missing := func(strict bool) int {
-		clear(seen)
-		for _, s := range readLines(t, out) {
-			f := strings.Fields(s)
-			i := -1
-			if len(s) == 99 && len(f) == 3 && f[0] == "line" {
-				i, _ = strconv.Atoi(f[1])
-			}
-			if i >= 0 && i < n {
-				seen[i]++
-			} else if strict {
-				t.Fatalf("unexpected line %q in the central's output", s)
-			}
-		}
-		m := 0
-		for _, c := range seen {
-			if c == 0 {
-				m++
-			}
-		}
-		return m
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for m := missing(false); m > 0; m = missing(false) {
-		if time.Now().After(deadline) {
-			first := -1
-			for i, c := range seen {
-				if c == 0 {
-					first = i
-					break
-				}
-			}
-			t.Fatalf("%d of %d lines never reached the central (first missing: %d)", m, n, first)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	<-w.done
+	n := int(w.written.Load())
+	waitSeqLines(t, out, n, 15*time.Second)
 
 	agent.signal(t, syscall.SIGTERM)
 	if code := agent.wait(t, 30*time.Second); code != 0 {
@@ -169,7 +99,8 @@ path = %q
 	if code := central.wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("central exit %d after SIGTERM", code)
 	}
-	if m := missing(true); m != 0 {
+	seen := make([]int, n)
+	if m := countSeqLines(t, out, seen, true); m != 0 {
 		t.Fatalf("%d lines missing after shutdown", m)
 	}
 	for i, c := range seen {
@@ -181,11 +112,6 @@ path = %q
 	// The stream holds every line the agents stored: those the restarted
 	// agent read again after its checkpoint are in it twice, with the ids
 	// they had the first time, and the central dropped and counted them.
-	for _, l := range strings.Split(agent.stderr.String(), "\n") {
-		if strings.Contains(l, "following file") {
-			t.Logf("restarted agent: %s", l)
-		}
-	}
 	stored := linesInStream(t, url, subject)
 	centralDup := stoppedCounters(t, central.stderr.String(), "outputs.file[file]")["duplicates"]
 	agentDup := stoppedCounters(t, agent.stderr.String(), "inputs.tail[tail]")["duplicates"]

@@ -11,7 +11,8 @@ package pipeline
 // while batches follow one another. An input sends a file's lines in order
 // and a batch holds a run of them, so a line whose offset lies in a span has
 // been had. A batch the output did not take (held for redelivery, or
-// dropped) opens a gap: the next span is not merged across it, so that the
+// dropped), and a durable delivery that never arrived (a consumer sequence
+// skipped), open a gap: the next span is not merged across it, so that the
 // batch, when it comes again, is not mistaken for a copy.
 
 const (
@@ -38,6 +39,22 @@ type originWindow struct {
 	sources map[originKey]*originSource
 	batches uint64
 	runs    []originRun // scratch: this batch's runs
+	lastSeq uint64      // durable: the consumer sequence of the last delivery
+}
+
+// delivered tells w the consumer sequence of a durable delivery. A number
+// skipped is a delivery that never arrived (its server died with it): it
+// comes again later, so no span may be merged across it.
+func (w *originWindow) delivered(seq uint64) {
+	if w == nil {
+		return
+	}
+	if w.lastSeq != 0 && seq != w.lastSeq+1 {
+		for _, s := range w.sources {
+			s.gap = true
+		}
+	}
+	w.lastSeq = seq
 }
 
 // originRun is the part of a batch from one source not had before.

@@ -142,3 +142,27 @@ func TestOriginWindowForgetsLeastRecentSources(t *testing.T) {
 		t.Fatal("the most recent source was forgotten")
 	}
 }
+
+// A durable delivery lost on the way (its server died) skips a consumer
+// sequence; the batch comes again later, after the ones that follow it, and
+// must be taken then: the spans around the hole are not merged.
+func TestOriginWindowLostDeliveryIsNotMergedOver(t *testing.T) {
+	var w originWindow
+	deliver := func(seq uint64, from, to int) int {
+		t.Helper()
+		w.delivered(seq)
+		_, had := w.filter("s", lines(1, from, to))
+		w.taken()
+		return had
+	}
+	deliver(1, 0, 100)
+	// seq 2 (lines 100-199) never arrives
+	deliver(3, 200, 300)
+	deliver(4, 300, 400)
+	if had := deliver(5, 100, 200); had != 0 {
+		t.Fatalf("the redelivered batch 100-199: %d of its lines dropped as had", had)
+	}
+	if had := deliver(6, 0, 400); had != 400 {
+		t.Fatalf("everything again: %d had, want 400", had)
+	}
+}

@@ -212,8 +212,26 @@ func (s *subscription) durableIdle() bool {
 	if err != nil {
 		return true // closed
 	}
-	return ci.NumAckPending == 0 && (ci.NumPending == 0 || ci.Delivered.Stream >= s.drainTo.Load())
+	if ci.NumPending > 0 && ci.Delivered.Stream < s.drainTo.Load() {
+		return false
+	}
+	if ci.NumAckPending == 0 {
+		s.ackPendingSince = time.Time{}
+		return true
+	}
+	// Acks pending on the server while this process has handled all it
+	// got: acks lost with a server that died (a cluster's consumer leader)
+	// or deliveries lost on the way. Those batches stay in the stream and
+	// come again; waiting for the ack wait would only delay the shutdown.
+	if s.ackPendingSince.IsZero() {
+		s.ackPendingSince = time.Now()
+	}
+	return s.localIdle() && time.Since(s.ackPendingSince) > lostAckGrace
 }
+
+// lostAckGrace is how long a drain waits for acks the server has not
+// recorded, once this process has handled everything delivered to it.
+const lostAckGrace = 2 * time.Second
 
 // batchID names a batch for the stream's de-duplication: the UUID of its
 // first message and its count, the same if the batch is published again.
@@ -251,7 +269,10 @@ func (p *publisher) publishDurable(data []byte, n int) error {
 		}
 		p.r.warnf("durable publish failed, retrying", "subject", p.subject, "messages", n, "err", err)
 		time.Sleep(backoff)
-		backoff = min(backoff*2, 5*time.Second)
+		// Each try already waits for an answer (a timeout, or nats.go's
+		// retries on no responders): a short cap resumes soon after a
+		// stream leader is elected or the central is back.
+		backoff = min(backoff*2, time.Second)
 	}
 }
 

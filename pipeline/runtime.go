@@ -75,7 +75,9 @@ type subscription struct {
 	failing atomic.Bool   // durable: the output gave up on its last batch
 	stream  string        // durable: the stream its consumer reads
 	drainTo atomic.Uint64 // durable: the stream's last sequence when the drain looked
-	origins *originWindow // lines had before, by origin; nil in a queue group
+	// durable: when the drain first saw acks pending with nothing in hand
+	ackPendingSince time.Time
+	origins         *originWindow // lines had before, by origin; nil in a queue group
 }
 
 func (s *subscription) idle() bool {
@@ -296,13 +298,20 @@ func (r *runner) handle(from *subscription, msg *nats.Msg) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	msgs, err := r.dec.Decode(msg.Data)
+	var md *nats.MsgMetadata
+	if from.durable {
+		md, _ = msg.Metadata()
+		if md != nil {
+			from.origins.delivered(md.Sequence.Consumer)
+		}
+	}
 	if err == nil && from.origins != nil {
 		var had int
 		msgs, had = from.origins.filter(msg.Subject, msgs)
 		r.stats.Duplicates.Add(uint64(had))
 	}
 	if from.durable {
-		if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
+		if md != nil && md.NumDelivered > 1 {
 			r.stats.Duplicates.Add(uint64(len(msgs))) // possibly: a redelivery
 		}
 		if r.closed {
