@@ -312,7 +312,18 @@ func (r *runner) handle(from *subscription, msg *nats.Msg) {
 	}
 	if from.durable {
 		if md != nil && md.NumDelivered > 1 {
-			r.stats.Duplicates.Add(uint64(len(msgs))) // possibly: a redelivery
+			// Possibly had before: a redelivery. Lines with an origin were
+			// checked above, and those left are not copies.
+			n := len(msgs)
+			if from.origins != nil {
+				n = 0
+				for _, m := range msgs {
+					if _, _, ok := m.UUID.Origin(); !ok {
+						n++
+					}
+				}
+			}
+			r.stats.Duplicates.Add(uint64(n))
 		}
 		if r.closed {
 			from.origins.missed()
