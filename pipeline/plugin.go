@@ -67,7 +67,8 @@ type LineOrigin struct {
 }
 
 // OriginEmitter is the optional capability of a LineEmitter that takes
-// origins; the runtime's emitters have it.
+// origins; the runtime's emitters have it. Like line, at is only valid
+// during the call: the input may reuse it.
 type OriginEmitter interface {
 	EmitLineAt(line []byte, at *LineOrigin) error
 }
