@@ -73,18 +73,20 @@ func (s *originSource) had(off int64) bool {
 }
 
 // filter drops from msgs the messages whose origin was had before, and
-// returns what is left and how many it dropped. The runs of the new ones
-// are remembered by taken, once the output has them.
-func (w *originWindow) filter(subject string, msgs []*Message) ([]*Message, int) {
+// returns what is left, how many it dropped, and how many of those left
+// have no origin. The runs of the new ones are remembered by taken, once
+// the output has them.
+func (w *originWindow) filter(subject string, msgs []*Message) (kept []*Message, dropped, plain int) {
 	w.batches++
 	w.runs = w.runs[:0]
-	kept, dropped := msgs[:0], 0
+	kept = msgs[:0]
 	var cur *originSource
 	var curKey originKey
 	for _, m := range msgs {
 		source, off, ok := m.UUID.Origin()
 		if !ok {
 			kept = append(kept, m)
+			plain++
 			continue
 		}
 		if cur == nil || source != curKey.source {
@@ -102,7 +104,7 @@ func (w *originWindow) filter(subject string, msgs []*Message) ([]*Message, int)
 			w.runs = append(w.runs, originRun{src: cur, first: off, last: off})
 		}
 	}
-	return kept, dropped
+	return kept, dropped, plain
 }
 
 func (w *originWindow) source(k originKey) *originSource {

@@ -99,15 +99,3 @@ from_beginning = true
 		t.Fatalf("path tag %q, want %q", p, log)
 	}
 }
-
-func appendLines(t *testing.T, path string, from, to int) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for i := from; i < to; i++ {
-		fmt.Fprintf(f, "line %d\n", i)
-	}
-}

@@ -48,7 +48,7 @@ func TestOriginUUIDRoundTrip(t *testing.T) {
 func TestOriginWindowDropsLinesReadAgain(t *testing.T) {
 	var w originWindow
 	for _, b := range [][2]int{{0, 50}, {50, 100}} {
-		kept, had := w.filter("s", lines(1, b[0], b[1]))
+		kept, had, _ := w.filter("s", lines(1, b[0], b[1]))
 		if had != 0 || len(kept) != b[1]-b[0] {
 			t.Fatalf("batch %v: kept %d, had %d", b, len(kept), had)
 		}
@@ -56,17 +56,17 @@ func TestOriginWindowDropsLinesReadAgain(t *testing.T) {
 	}
 	// The restarted input resumes from its checkpoint at line 70.
 	again := append(lines(1, 70, 120), &Message{Payload: []byte("no origin"), UUID: NewUUID(time.Unix(1700000000, 0))})
-	kept, had := w.filter("s", again)
+	kept, had, plain := w.filter("s", again)
 	w.taken()
-	if had != 30 || len(kept) != 21 || string(kept[0].Payload) != "1/100" {
-		t.Fatalf("kept %d (first %q), had %d; want 21 from 1/100, 30 had", len(kept), kept[0].Payload, had)
+	if had != 30 || len(kept) != 21 || string(kept[0].Payload) != "1/100" || plain != 1 {
+		t.Fatalf("kept %d (first %q), had %d, %d without origin; want 21 from 1/100, 30 had, 1 without", len(kept), kept[0].Payload, had, plain)
 	}
 	// Another file, and the same file on another subject, are other sources.
-	if _, had := w.filter("s", lines(2, 0, 10)); had != 0 {
+	if _, had, _ := w.filter("s", lines(2, 0, 10)); had != 0 {
 		t.Fatalf("another source: %d had", had)
 	}
 	w.taken()
-	if _, had := w.filter("dead", lines(1, 0, 10)); had != 0 {
+	if _, had, _ := w.filter("dead", lines(1, 0, 10)); had != 0 {
 		t.Fatalf("another subject: %d had", had)
 	}
 }
@@ -78,13 +78,12 @@ func TestOriginWindowGapsAreNotMerged(t *testing.T) {
 	var w originWindow
 	step := func(from, to int, take bool) int {
 		t.Helper()
-		kept, had := w.filter("s", lines(1, from, to))
+		_, had, _ := w.filter("s", lines(1, from, to))
 		if take {
 			w.taken()
 		} else {
 			w.missed()
 		}
-		_ = kept
 		return had
 	}
 	step(0, 10, true)
@@ -120,7 +119,7 @@ func TestOriginWindowMergesContiguousBatches(t *testing.T) {
 			t.Fatalf("%d spans, want 1", len(s.spans))
 		}
 	}
-	kept, had := w.filter("s", lines(1, 0, 2001))
+	kept, had, _ := w.filter("s", lines(1, 0, 2001))
 	if had != 2000 || payloads(kept) != "1/2000 " {
 		t.Fatalf("had %d, kept %q", had, payloads(kept))
 	}
@@ -138,7 +137,7 @@ func TestOriginWindowForgetsLeastRecentSources(t *testing.T) {
 	}
 	last := 3*originSources - 1
 	m := &Message{UUID: OriginUUID([8]byte{byte(last), byte(last >> 8), byte(last >> 16)}, 0)}
-	if _, had := w.filter("s", []*Message{m}); had != 1 {
+	if _, had, _ := w.filter("s", []*Message{m}); had != 1 {
 		t.Fatal("the most recent source was forgotten")
 	}
 }
@@ -151,7 +150,7 @@ func TestOriginWindowLostDeliveryIsNotMergedOver(t *testing.T) {
 	deliver := func(seq uint64, from, to int) int {
 		t.Helper()
 		w.delivered(seq)
-		_, had := w.filter("s", lines(1, from, to))
+		_, had, _ := w.filter("s", lines(1, from, to))
 		w.taken()
 		return had
 	}

@@ -55,18 +55,29 @@ func durableConsumerName(pc *PluginConfig, subject string) string {
 	return sanitizeName("ICP_" + string(pc.Kind) + "_" + pc.Name + "_" + subject)
 }
 
-// streamConfig is a new stream for subjects, with this pipeline's limits.
-func (r *runner) streamConfig(subjects ...string) *nats.StreamConfig {
+// streamConfig is a new stream for subject, with this pipeline's limits.
+func (r *runner) streamConfig(subject string) *nats.StreamConfig {
 	nc := r.rt.cfg.Nats
 	return &nats.StreamConfig{
-		Name:       StreamName(subjects[0]),
-		Subjects:   subjects,
+		Name:       StreamName(subject),
+		Subjects:   []string{subject},
 		Storage:    nats.FileStorage,
 		MaxAge:     time.Duration(cmp0(nc.StreamMaxAge, DefaultStreamMaxAge)),
 		MaxBytes:   cmp0(nc.StreamMaxBytes, DefaultStreamMaxBytes),
 		Replicas:   cmp0(nc.StreamReplicas, DefaultStreamReplicas),
 		Duplicates: durableDupWindow,
 	}
+}
+
+// createStream makes the stream named after subject; another process that
+// made it first is no error.
+func (r *runner) createStream(js nats.JetStreamContext, subject string) (string, error) {
+	cfg := r.streamConfig(subject)
+	if _, err := js.AddStream(cfg); err != nil && !errors.Is(err, nats.ErrStreamNameAlreadyInUse) {
+		return "", fmt.Errorf("durable: create stream %s for %s: %w", cfg.Name, subject, err)
+	}
+	r.log.Info("durable: stream created", "stream", cfg.Name, "subject", subject)
+	return cfg.Name, nil
 }
 
 // ensureStream makes sure a stream stores what p publishes: the stream that
@@ -84,11 +95,8 @@ func (p *publisher) ensureStream() error {
 	name, err := js.StreamNameBySubject(p.subject)
 	switch {
 	case errors.Is(err, nats.ErrNoMatchingStream) || errors.Is(err, nats.ErrStreamNotFound):
-		if _, err := js.AddStream(cfg); err != nil && !errors.Is(err, nats.ErrStreamNameAlreadyInUse) {
-			return fmt.Errorf("durable: create stream %s for %s: %w", cfg.Name, p.subject, err)
-		}
-		r.log.Info("durable: stream created", "stream", cfg.Name, "subject", p.subject)
-		return nil
+		_, err := r.createStream(js, p.subject)
+		return err
 	case err != nil:
 		return fmt.Errorf("durable: find the stream of %s: %w", p.subject, err)
 	case name != cfg.Name:
@@ -165,12 +173,7 @@ func (r *runner) streamFor(js nats.JetStreamContext, pattern string) (string, er
 	}
 	switch len(streams) {
 	case 0:
-		cfg := r.streamConfig(pattern)
-		if _, err := js.AddStream(cfg); err != nil && !errors.Is(err, nats.ErrStreamNameAlreadyInUse) {
-			return "", fmt.Errorf("durable: create stream %s for %s: %w", cfg.Name, pattern, err)
-		}
-		r.log.Info("durable: stream created", "stream", cfg.Name, "subject", pattern)
-		return cfg.Name, nil
+		return r.createStream(js, pattern)
 	case 1:
 	default:
 		sort.Strings(streams)
@@ -203,7 +206,8 @@ func (r *runner) streamFor(js nats.JetStreamContext, pattern string) (string, er
 // durableIdle reports whether the consumer has nothing left for s: nothing
 // unacked, and nothing undelivered up to the stream sequence the drain
 // recorded (drainTo). A subscription whose output gave up counts as idle;
-// what it did not ack stays in the stream.
+// what it did not ack stays in the stream. idle calls it once s has handled
+// every delivery that reached this process (localIdle).
 func (s *subscription) durableIdle() bool {
 	if s.failing.Load() || !s.sub.IsValid() {
 		return true // drained: nothing more comes to it
@@ -226,7 +230,7 @@ func (s *subscription) durableIdle() bool {
 	if s.ackPendingSince.IsZero() {
 		s.ackPendingSince = time.Now()
 	}
-	return s.localIdle() && time.Since(s.ackPendingSince) > lostAckGrace
+	return time.Since(s.ackPendingSince) > lostAckGrace
 }
 
 // lostAckGrace is how long a drain waits for acks the server has not

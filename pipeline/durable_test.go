@@ -87,11 +87,25 @@ func init() {
 
 func writeLines(t *testing.T, path string, n int) {
 	t.Helper()
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	appendLines(t, path, 0, n)
+}
+
+// appendLines appends "line from" to "line to-1" to path.
+func appendLines(t *testing.T, path string, from, to int) {
+	t.Helper()
 	var b strings.Builder
-	for i := range n {
+	for i := from; i < to; i++ {
 		fmt.Fprintf(&b, "line %d\n", i)
 	}
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(b.String()); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -305,25 +305,17 @@ func (r *runner) handle(from *subscription, msg *nats.Msg) {
 			from.origins.delivered(md.Sequence.Consumer)
 		}
 	}
+	plain := len(msgs) // messages without an origin
 	if err == nil && from.origins != nil {
 		var had int
-		msgs, had = from.origins.filter(msg.Subject, msgs)
+		msgs, had, plain = from.origins.filter(msg.Subject, msgs)
 		r.stats.Duplicates.Add(uint64(had))
 	}
 	if from.durable {
 		if md != nil && md.NumDelivered > 1 {
 			// Possibly had before: a redelivery. Lines with an origin were
 			// checked above, and those left are not copies.
-			n := len(msgs)
-			if from.origins != nil {
-				n = 0
-				for _, m := range msgs {
-					if _, _, ok := m.UUID.Origin(); !ok {
-						n++
-					}
-				}
-			}
-			r.stats.Duplicates.Add(uint64(n))
+			r.stats.Duplicates.Add(uint64(plain))
 		}
 		if r.closed {
 			from.origins.missed()
@@ -595,16 +587,15 @@ func (rt *Runtime) quiesce() error {
 // process's durable publishers have just flushed), not for what remote
 // agents keep storing, which waits in the stream for the next start.
 func (rt *Runtime) markDrainTargets() {
+	if rt.bus.js == nil {
+		return // no durable subscription has connected it
+	}
 	for _, r := range rt.runners {
 		for _, s := range r.subs {
 			if !s.durable {
 				continue
 			}
-			js, err := rt.bus.JetStream()
-			if err != nil {
-				continue
-			}
-			if si, err := js.StreamInfo(s.stream); err == nil {
+			if si, err := rt.bus.js.StreamInfo(s.stream); err == nil {
 				s.drainTo.Store(si.State.LastSeq)
 			}
 		}

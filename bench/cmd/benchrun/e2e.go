@@ -16,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/interoceptor/interoceptor/pipeline"
 )
 
 // scenario is one end-to-end pipeline, measured by driving the real binary.
@@ -158,13 +160,6 @@ const (
 // tailFile is the file the tail scenarios read, in the run's directory.
 const tailFile = "in.log"
 
-// defaultStreamMaxBytes is [nats] stream_max_bytes when it is not set
-// (pipeline.DefaultStreamMaxBytes). The stream of a durable run holds about
-// twice the bytes sent (each batch with its messages' headers), so from a
-// quarter of the default benchrun sets 4 × the load: the stream must never
-// discard lines the output has not had yet.
-const defaultStreamMaxBytes = 1 << 30
-
 // writeConfig writes the pipeline's configuration; influxURL is InfluxDB's
 // for the influxdb scenario.
 func writeConfig(sc scenario, dir string, port int, influxURL string, loadBytes int) (cfgPath, outPath string, err error) {
@@ -200,7 +195,11 @@ func writeConfig(sc scenario, dir string, port int, influxURL string, loadBytes 
 		// the load could come near the size limit.
 		input += "durable = true\n"
 		output += "durable = true\n"
-		if limit := 4 * int64(loadBytes); limit > defaultStreamMaxBytes {
+		// The stream of a durable run holds about twice the bytes sent
+		// (each batch with its messages' headers), so from a quarter of the
+		// default benchrun sets 4 × the load: the stream must never discard
+		// lines the output has not had yet.
+		if limit := 4 * int64(loadBytes); limit > pipeline.DefaultStreamMaxBytes {
 			natsExtra = fmt.Sprintf("stream_max_bytes = %d\n", limit)
 		}
 	}
