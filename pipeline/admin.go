@@ -108,6 +108,9 @@ func (rt *Runtime) PluginStatus() []PluginStatus {
 		st.Counters.Duplicates = s.Duplicates
 		if sr, ok := r.cfg.Plugin.(StatusReporter); ok {
 			st.Status = sr.Status()
+			if own, ok := st.Status["state"].(string); ok && st.State == "running" {
+				st.State = own
+			}
 		}
 		if sr, ok := r.decoder.(StatusReporter); ok {
 			if st.Status == nil {
@@ -155,7 +158,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descErrors, prometheus.CounterValue, float64(s.Errors), l...)
 		ch <- prometheus.MustNewConstMetric(descSeconds, prometheus.CounterValue, s.ProcessSeconds, l...)
 		up := 0.0
-		if r.state.Load() == "running" {
+		if r.running() {
 			up = 1
 		}
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, l...)

@@ -200,7 +200,7 @@ func (e *ConfigError) Error() string {
 // belongs to the plugin.
 var sharedKeys = map[Kind]map[string]bool{
 	KindInput:  {"name": true, "publish": true, "decoder": true, "decoder_config": true, "dead_letter": true, "durable": true},
-	KindFilter: {"name": true, "publish": true, "subscribe": true, "external": true, "matcher": true, "queue": true, "ticker_interval": true, "durable": true},
+	KindFilter: {"name": true, "publish": true, "subscribe": true, "external": true, "matcher": true, "queue": true, "ticker_interval": true, "durable": true, "dead_letter": true},
 	KindOutput: {"name": true, "subscribe": true, "external": true, "matcher": true, "queue": true, "durable": true},
 }
 

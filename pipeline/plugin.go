@@ -171,6 +171,9 @@ type Reloader interface {
 // StatusReporter is implemented by plugins with state worth showing in
 // /api/plugins (a script's version, why it was stopped). Status is called
 // from other goroutines than the plugin's calls: it must be safe for that.
+// A "state" key, when the runtime would say "running", replaces that
+// state ("restarting", "stopped": a Lua filter waiting for a restart or
+// stopped for good).
 type StatusReporter interface {
 	Status() map[string]any
 }
@@ -255,6 +258,30 @@ func Retryable(err error) error {
 func IsRetryable(err error) bool {
 	var r retryable
 	return errors.As(err, &r)
+}
+
+// notProcessed marks a filter's error for a message it could not process at
+// all (its script stopped).
+type notProcessed struct{ err error }
+
+func (e notProcessed) Error() string { return e.err.Error() }
+func (e notProcessed) Unwrap() error { return e.err }
+
+// NotProcessed wraps the error of a filter that did not process a message
+// at all (a Lua script terminated during the call, or stopped for good):
+// the runtime sends the message to the filter's dead_letter subject, with
+// the error, or counts it as dropped when there is none.
+func NotProcessed(err error) error {
+	if err == nil {
+		return nil
+	}
+	return notProcessed{err}
+}
+
+// IsNotProcessed reports whether err was wrapped with NotProcessed.
+func IsNotProcessed(err error) bool {
+	var e notProcessed
+	return errors.As(err, &e)
 }
 
 // Registration describes a plugin type to the registry.

@@ -383,18 +383,55 @@ func (r *runner) handle(from *subscription, msg *nats.Msg) {
 				err = r.filter.Process(m, r.pub.orNone())
 			}
 			if err != nil {
-				r.stats.Errors.Add(1)
-				r.warnf("process failed", "err", err)
+				r.processFailed(m, err)
 			}
 		}
 		from.origins.taken()
 		if from.durable {
 			// What the filter emitted must be stored before its input is acked.
 			r.pub.flush()
+			r.dead.flush()
 			r.settle(msg, "+ACK")
 		}
 	}
 	r.stats.ProcessNanos.Add(int64(time.Since(start)))
+}
+
+// running reports whether the plugin runs: the runtime says so, and the
+// plugin does not say otherwise (a Lua filter stopped for good).
+func (r *runner) running() bool {
+	if r.state.Load() != "running" {
+		return false
+	}
+	if sr, ok := r.cfg.Plugin.(StatusReporter); ok {
+		if own, ok := sr.Status()["state"].(string); ok && own != "running" {
+			return false
+		}
+	}
+	return true
+}
+
+// processFailed counts a filter's error; a message the filter did not
+// process at all goes to its dead_letter subject, with the error, or is
+// counted as dropped.
+func (r *runner) processFailed(m *Message, err error) {
+	r.stats.Errors.Add(1)
+	if !IsNotProcessed(err) {
+		r.warnf("process failed", "err", err)
+		return
+	}
+	if r.dead == nil {
+		r.stats.Dropped.Add(1)
+		r.warnf("message not processed, dropped (no dead_letter)", "err", err)
+		return
+	}
+	r.warnf("message not processed, sent to dead_letter", "dead_letter", r.cfg.DeadLetter, "err", err)
+	m.AddString("dead_letter_error", err.Error())
+	m.AddString("dead_letter_plugin", string(r.cfg.Kind)+"."+r.cfg.Type+"["+r.cfg.Name+"]")
+	if err := r.dead.Emit(m); err != nil {
+		r.stats.Dropped.Add(1)
+		r.warnf("dead_letter not published, message dropped", "err", err)
+	}
 }
 
 // nothingPending reports whether no batch waits on any of r's subscriptions.

@@ -420,10 +420,40 @@ end`)
 
 func TestPrint(t *testing.T) {
 	log, buf := logBuffer()
-	s, _ := newSandbox(t, `print("hello", 1, nil, ns(5))`, func(o *Options) { o.Log = log; o.Name = "printer" })
+	s, _ := newSandbox(t, `print("hello", 1, nil, ns(5))`, func(o *Options) { o.Log = log.With("plugin", "printer") })
 	_ = s
-	if got := buf.String(); !strings.Contains(got, `msg="hello\t1\tnil\t5"`) || !strings.Contains(got, "plugin=printer") {
+	got := buf.String()
+	if !strings.Contains(got, `msg="hello\t1\tnil\t5"`) || !strings.Contains(got, "source=print") {
 		t.Errorf("log: %s", got)
+	}
+	// The owner's logger names the plugin, once.
+	if n := strings.Count(got, "plugin="); n != 1 {
+		t.Errorf("plugin= appears %d times: %s", n, got)
+	}
+}
+
+// A script printing in a loop cannot flood the log: what print writes is
+// rate-limited, and what it leaves out is counted and announced.
+func TestPrintFlood(t *testing.T) {
+	log, buf := logBuffer()
+	s, _ := newSandbox(t, `function process_message()
+  for i = 1, 1000 do print(string.rep("x", 1000)) end
+end`, func(o *Options) { o.Log = log })
+	for range 10 {
+		if _, err := s.ProcessMessage(&pipeline.Message{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 10 MB printed; the log holds at most the burst and what the rate
+	// allowed while the calls ran.
+	logged := buf.Len()
+	u := s.Usage()
+	t.Logf("printed 10000 lines of 1000 bytes: %d bytes logged, %d lines dropped", logged, u.PrintsDropped)
+	if logged > 4*printBurstBytes {
+		t.Errorf("%d bytes logged for 10 MB printed; the burst is %d", logged, printBurstBytes)
+	}
+	if u.PrintsDropped == 0 || u.PrintsDropped >= 10000 {
+		t.Errorf("PrintsDropped = %d", u.PrintsDropped)
 	}
 }
 

@@ -44,12 +44,19 @@ const (
 // stopper is the context gopher-lua checks before every VM instruction
 // (L.SetContext). It is done once, when the sandbox is terminated: one
 // channel for the sandbox's life instead of a context per call.
+//
+// Because gopher-lua calls Done between every two instructions, on the
+// goroutine running the script, Done is also where the watchdog gets work
+// done on that goroutine (start the thread's CPU clock, measure the state):
+// the watchdog sets pending, and the next instruction runs service first.
 type stopper struct {
 	done    chan struct{}
 	mu      sync.Mutex
 	reason  string
 	msg     string
 	stopped atomic.Bool
+	pending atomic.Bool
+	service func() // set once, before the first call
 }
 
 func newStopper() *stopper { return &stopper{done: make(chan struct{})} }
@@ -78,8 +85,22 @@ func (s *stopper) cause() (reason, msg string, ok bool) {
 }
 
 func (s *stopper) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (s *stopper) Done() <-chan struct{}       { return s.done }
 func (s *stopper) Value(any) any               { return nil }
+
+// Done is called by the VM before every instruction; see the type.
+func (s *stopper) Done() <-chan struct{} {
+	s.serve()
+	return s.done
+}
+
+// serve runs what the watchdog asked of the script's goroutine, if
+// anything; it must be called on that goroutine, between two steps.
+func (s *stopper) serve() {
+	if s.pending.Load() {
+		s.pending.Store(false)
+		s.service()
+	}
+}
 
 func (s *stopper) Err() error {
 	reason, msg, ok := s.cause()
@@ -98,8 +119,10 @@ type guard struct {
 	maxBytes int
 }
 
-// check raises an error when the sandbox has been stopped.
+// check raises an error when the sandbox has been stopped. Builtins call
+// it every few thousand steps, so it also serves the watchdog.
 func (g *guard) check(L *lua.LState) {
+	g.st.serve()
 	if g.st.stopped.Load() {
 		L.RaiseError("%v", g.st.Err())
 	}
@@ -115,65 +138,99 @@ func (g *guard) checkSize(L *lua.LState, n int) {
 	}
 }
 
-// The heap figures the watchdog reads (runtime/metrics, about 250 ns a
-// read): what the process allocated in total; the heap's objects now, live
-// or not yet swept; what the last GC found live.
-const (
-	metricAllocs  = "/gc/heap/allocs:bytes"
-	metricObjects = "/memory/classes/heap/objects:bytes"
-	metricLive    = "/gc/heap/live:bytes"
-)
-
-func readMetric(name string) uint64 {
-	s := [1]metrics.Sample{{Name: name}}
+// readAllocs returns what the process has allocated in total
+// (runtime/metrics, about 250 ns a read).
+func readAllocs() uint64 {
+	s := [1]metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
 	metrics.Read(s[:])
 	return s[0].Value.Uint64()
 }
-
-// readAllocs returns what the process has allocated in total.
-func readAllocs() uint64 { return readMetric(metricAllocs) }
 
 // watchdogTick is how often a running call is looked at. Calls shorter than
 // a tick cost the watchdog two timer operations and nothing else.
 const watchdogTick = time.Millisecond
 
-// watchdog enforces the time limit and the in-call memory limit. A timer
-// fires every tick while a call runs; each firing checks the elapsed time
-// and what the process has allocated since the first tick. Allocation is
-// an upper bound of the state's growth: when it exceeds the room the state
-// has left, the watchdog runs a GC and measures the growth of the live
-// heap, from the heap's objects at the first tick (which include garbage,
-// so the first measure can only be low) and then from one GC to the next
-// (exact but for other goroutines' growth). The state's estimate before
-// the call plus that growth over the limit terminates the call. See
-// README, "Memory".
+// The time a call is charged (see README, "Time"). At its first tick the
+// watchdog asks the script's goroutine to lock itself to its thread and
+// start that thread's CPU clock; from then on the call is charged the CPU
+// time its thread used, so a pause of the process (SIGSTOP, a VM stolen
+// away), a starved core or a goroutine waiting for its turn costs the
+// script nothing. Before that, and where threads have no readable clock,
+// it is charged its wall time less the stalls of the whole process, which
+// the watchdog sees as its own ticks arriving late.
+const (
+	// clockStartCap bounds the wall time charged between asking for the
+	// thread clock and its start: a starved goroutine may take long to
+	// reach its next instruction, but the script ran little of that time.
+	clockStartCap = 5 * watchdogTick
+	// stallSlack is how late a tick may be before the lateness counts as
+	// a stall of the process rather than the script's time.
+	stallSlack = watchdogTick
+)
+
+// The in-call memory check (see README, "Memory"). Each tick reads what the
+// process has allocated; once that passed the room the state has left
+// since it was last measured, the watchdog asks the script's goroutine to
+// measure the state between two instructions (the walk of estimate.go, with
+// the values on the stack), and stops the call when the state's own size
+// is over the limit. Other goroutines' allocations can only make it
+// measure sooner: what is charged is what the state holds. inCallWalkCost
+// bounds the share of the script's time spent measuring.
+const inCallWalkCost = 4
+
+// useThreadClock is haveThreadClock; tests turn it off to check the wall
+// clock's accounting.
+var useThreadClock = haveThreadClock
+
+// watchdog enforces the time limit and the in-call memory limit; see the
+// constants above. Its timer fires every tick while a call runs.
 type watchdog struct {
 	st       *stopper
 	callTime time.Duration
 	memLimit int64
 	timer    *time.Timer
-	forcedGC atomic.Uint64 // GCs the watchdog ran, for tests and the README
+	// measure walks the state (globals, registry and the values on the
+	// stack) and returns its estimated size; on the script's goroutine.
+	measure func() int64
+	walks   atomic.Uint64 // in-call measurements, for tests and the README
 
-	mu        sync.Mutex
-	running   bool
-	seq       uint64
-	start     time.Time
-	excluded  time.Duration // time spent handing messages on (see pause)
-	pausedAt  time.Time     // when the current pause began; zero when not paused
-	estimate  int64         // the state's size before the call
-	sampled   bool          // the baselines are set
-	allocBase uint64        // process allocations at the first tick
-	heapBase  uint64        // heap objects at the first tick, then live heap at the last forced GC
-	afterGC   bool          // heapBase is a live heap
-	grown     int64         // growth measured up to heapBase
-	allocNext uint64        // allocations that trigger the next GC check
-	allocated uint64        // allocations seen during this call, so far
+	mu      sync.Mutex
+	running bool
+	seq     uint64
+	start   time.Time
+	due     time.Time // when the timer should fire next
+
+	// Wall-clock accounting, until the thread clock runs.
+	stalled  time.Duration // the process was seen stopped
+	excluded time.Duration // the host worked for the script (see pause)
+	pausedAt time.Time     // the current pause began; zero when not paused
+
+	// Thread-clock accounting.
+	wantClock   bool          // fire asked for the thread clock
+	askedAt     time.Duration // the wall time charged when it asked
+	locked      bool          // the script's goroutine is locked to its thread
+	tid         int           // that thread; 0 while the wall clock is used
+	cpuAt       time.Duration // the thread's CPU time when the clock started
+	charged     time.Duration // what was charged before it started
+	cpuExcluded time.Duration // CPU time of pauses
+	pausedCPU   time.Duration // the thread's CPU time when the current pause began
+
+	// Memory.
+	estimate    int64  // the state's size, before the call and at each in-call walk
+	sampled     bool   // allocBase is set
+	allocBase   uint64 // process allocations at the first tick
+	allocAtWalk uint64 // process allocations when the state was last measured
+	wantWalk    bool
+	walkCost    time.Duration // the last in-call walk's duration
+	nextWalk    time.Duration // charged time before which no walk starts
+	allocated   uint64        // allocations seen during this call, so far
 }
 
-func newWatchdog(st *stopper, l Limits) *watchdog {
-	w := &watchdog{st: st, callTime: l.CallTime, memLimit: l.MemoryBytes}
+func newWatchdog(st *stopper, l Limits, measure func() int64) *watchdog {
+	w := &watchdog{st: st, callTime: l.CallTime, memLimit: l.MemoryBytes, measure: measure}
 	w.timer = time.AfterFunc(time.Hour, w.fire)
 	w.timer.Stop()
+	st.service = w.service
 	return w
 }
 
@@ -183,116 +240,200 @@ func (w *watchdog) begin(estimate int64) {
 	w.running = true
 	w.seq++
 	w.start = time.Now()
-	w.excluded, w.pausedAt = 0, time.Time{}
+	d := min(watchdogTick, w.callTime)
+	w.due = w.start.Add(d)
+	w.stalled, w.excluded, w.pausedAt = 0, 0, time.Time{}
+	w.wantClock, w.askedAt, w.tid, w.charged, w.cpuExcluded = false, 0, 0, 0, 0
 	w.estimate = estimate
-	w.sampled = false
+	w.sampled, w.wantWalk, w.nextWalk = false, false, 0
 	w.allocated = 0
 	w.mu.Unlock()
-	w.timer.Reset(min(watchdogTick, w.callTime))
+	w.timer.Reset(d)
 }
 
-// end marks the end of the call; it returns its duration and what the
-// process allocated during it as far as the watchdog saw (0 for calls
-// shorter than a tick).
+// end marks the end of the call; it returns the time charged to it and what
+// the process allocated during it as far as the watchdog saw (0 for calls
+// shorter than a tick). It runs on the script's goroutine.
 func (w *watchdog) end() (time.Duration, uint64) {
-	w.mu.Lock()
-	w.running = false
-	d := time.Since(w.start)
-	allocated := w.allocated
-	w.mu.Unlock()
 	w.timer.Stop()
+	w.mu.Lock()
+	d := w.elapsed()
+	w.running = false
+	w.tid = 0
+	allocated := w.allocated
+	locked := w.locked
+	w.locked = false
+	w.mu.Unlock()
+	w.st.pending.Store(false)
+	if locked {
+		runtime.UnlockOSThread()
+	}
 	return d, allocated
 }
 
 func (w *watchdog) close() { w.timer.Stop() }
 
 // pause stops the call's clock while the host works for the script (hands
-// an injected message to a slow receiver): the time limit is the script's.
+// an injected message to a slow receiver, measures the state): the time
+// limit is the script's. On the script's goroutine.
 func (w *watchdog) pause() {
 	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.tid != 0 {
+		w.pausedCPU, _ = ownThreadCPU()
+	}
 	w.pausedAt = time.Now()
-	w.mu.Unlock()
 }
 
 func (w *watchdog) resume() {
 	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.tid != 0 {
+		if cpu, ok := ownThreadCPU(); ok {
+			w.cpuExcluded += cpu - w.pausedCPU
+		}
+	}
 	w.excluded += time.Since(w.pausedAt)
 	w.pausedAt = time.Time{}
-	w.mu.Unlock()
 }
 
-// elapsed is the call's time so far, pauses left out; under w.mu.
-func (w *watchdog) elapsed() time.Duration {
-	d := time.Since(w.start) - w.excluded
-	if !w.pausedAt.IsZero() {
-		d -= time.Since(w.pausedAt)
+// elapsed is the time charged to the call so far; under w.mu.
+func (w *watchdog) elapsed() time.Duration { return w.elapsedAt(time.Now()) }
+
+// elapsedAt is elapsed with the wall clock read at now, so that a stall
+// is either both in now and in the tick's lateness, or in neither.
+func (w *watchdog) elapsedAt(now time.Time) time.Duration {
+	if w.wantClock && !w.locked {
+		// Asked for, not started: the goroutine has not reached its next
+		// instruction, starved of a core or inside one builtin (which
+		// checks in every few thousand steps).
+		return min(w.wallElapsed(now), w.askedAt+clockStartCap)
 	}
-	return d
+	if w.tid != 0 {
+		cpu := w.pausedCPU
+		if w.pausedAt.IsZero() {
+			var ok bool
+			if cpu, ok = threadCPU(w.tid); !ok {
+				return w.wallElapsed(now)
+			}
+		}
+		return w.charged + cpu - w.cpuAt - w.cpuExcluded
+	}
+	return w.wallElapsed(now)
 }
 
-func (w *watchdog) fire() {
+// wallElapsed is the call's wall time up to now, pauses and stalls left
+// out.
+func (w *watchdog) wallElapsed(now time.Time) time.Duration {
+	end := now
+	if !w.pausedAt.IsZero() {
+		end = w.pausedAt
+	}
+	return end.Sub(w.start) - w.excluded - w.stalled
+}
+
+// service runs on the script's goroutine, between two instructions, what
+// fire asked for.
+func (w *watchdog) service() {
 	w.mu.Lock()
 	if !w.running {
 		w.mu.Unlock()
 		return
 	}
-	seq := w.seq
-	elapsed := w.elapsed()
-	if elapsed >= w.callTime {
-		w.mu.Unlock()
-		w.st.stop(ReasonTime, fmt.Sprintf("call ran %v; the limit is %v", elapsed.Round(time.Millisecond), w.callTime))
+	startClock := w.wantClock && w.tid == 0 && !w.locked
+	walk := w.wantWalk
+	w.wantWalk = false
+	w.mu.Unlock()
+	if startClock {
+		w.startClock()
+	}
+	if walk {
+		w.walk()
+	}
+}
+
+// startClock locks the script's goroutine to its thread (until end) and
+// starts charging the thread's CPU time.
+func (w *watchdog) startClock() {
+	runtime.LockOSThread()
+	tid := currentThread()
+	cpu, ok := ownThreadCPU()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.locked = true
+	if !ok || tid == 0 {
+		return // the wall clock stays
+	}
+	w.charged = min(w.wallElapsed(time.Now()), w.askedAt+clockStartCap)
+	w.tid, w.cpuAt = tid, cpu
+}
+
+// walk measures the state mid-call and stops the call when it is over the
+// memory limit.
+func (w *watchdog) walk() {
+	w.pause()
+	t0 := time.Now()
+	n := w.measure()
+	cost := time.Since(t0)
+	w.resume()
+	w.walks.Add(1)
+	w.mu.Lock()
+	w.estimate = n
+	w.allocAtWalk = readAllocs()
+	w.walkCost = cost
+	w.nextWalk = w.elapsed() + inCallWalkCost*cost
+	w.mu.Unlock()
+	if n > w.memLimit {
+		w.st.stop(ReasonMemory, fmt.Sprintf("about %d bytes in use; the limit is %d", n, w.memLimit))
+	}
+}
+
+func (w *watchdog) fire() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.running {
 		return
+	}
+	now := time.Now()
+	if late := now.Sub(w.due); late > stallSlack && w.tid == 0 {
+		w.stalled += late - stallSlack
+	}
+	elapsed := w.elapsedAt(now)
+	if elapsed >= w.callTime {
+		clock := "of CPU time"
+		if w.tid == 0 {
+			clock = fmt.Sprintf("(wall clock, less %v of stalls)", w.stalled.Round(time.Millisecond))
+		}
+		w.st.stop(ReasonTime, fmt.Sprintf("call ran %v %s; the limit is %v", elapsed.Round(time.Millisecond), clock, w.callTime))
+		return
+	}
+	ask := false
+	if useThreadClock && !w.wantClock {
+		w.wantClock, w.askedAt, ask = true, elapsed, true
 	}
 	allocs := readAllocs()
 	if !w.sampled {
 		w.sampled = true
-		w.allocBase, w.heapBase, w.afterGC, w.grown = allocs, readMetric(metricObjects), false, 0
-		w.allocNext = allocs + w.room()
+		w.allocBase, w.allocAtWalk = allocs, allocs
 	}
 	w.allocated = allocs - w.allocBase
-	needGC := allocs >= w.allocNext
-	heapBase, afterGC, grown, estimate := w.heapBase, w.afterGC, w.grown, w.estimate
-	w.mu.Unlock()
-
-	var live uint64
-	var inUse int64
-	if needGC {
-		// Only a GC says how much of what was allocated is still alive.
-		// It runs concurrently with the script.
-		runtime.GC()
-		w.forcedGC.Add(1)
-		live = readMetric(metricLive)
-		d := int64(live) - int64(heapBase)
-		if !afterGC && d < 0 {
-			d = 0 // the first baseline held garbage
-		}
-		grown += d
-		inUse = estimate + max(grown, 0)
-		if inUse > w.memLimit {
-			w.st.stop(ReasonMemory, fmt.Sprintf("about %d bytes in use (%d before the call, %d more during it); the limit is %d",
-				inUse, estimate, grown, w.memLimit))
-			return
-		}
+	if !w.wantWalk && allocs-w.allocAtWalk >= w.room() && elapsed >= w.nextWalk {
+		w.wantWalk, ask = true, true
 	}
-
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.running || w.seq != seq {
-		return
+	if ask {
+		w.st.pending.Store(true)
 	}
-	if needGC {
-		w.heapBase, w.afterGC, w.grown = live, true, grown
-		// The state cannot grow more than the process allocates: look
-		// again when it may have reached the limit.
-		w.allocNext = readAllocs() + uint64(max(w.memLimit-inUse, w.memLimit/16))
-	}
-	w.timer.Reset(max(min(watchdogTick, w.callTime-w.elapsed()), time.Microsecond))
+	// Due from now, as read above: a stall after that read is in the next
+	// tick's lateness.
+	d := max(min(watchdogTick, w.callTime-elapsed), time.Microsecond)
+	w.due = now.Add(d)
+	w.timer.Reset(d)
 }
 
-// room is how much a call may allocate before the watchdog looks at the
-// live heap: what the state has left before its limit, but at least an
-// eighth of the limit so that a script near its limit that makes garbage
-// does not force a GC every tick.
+// room is how much the process may allocate before the state is measured:
+// what the state has left before its limit, but at least an eighth of the
+// limit so that a script near its limit that makes garbage is not measured
+// every tick.
 func (w *watchdog) room() uint64 {
 	r := w.memLimit - w.estimate
 	return uint64(max(r, w.memLimit/8))

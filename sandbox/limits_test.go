@@ -342,7 +342,7 @@ end`, func(o *Options) { o.Limits = Limits{MemoryBytes: 8 << 20, CallTime: 20 * 
 			t.Fatalf("call %d: %v (usage %+v)", i, err, s.Usage())
 		}
 	}
-	t.Logf("usage %+v, forced GCs %d", s.Usage(), s.wd.forcedGC.Load())
+	t.Logf("usage %+v, in-call walks %d", s.Usage(), s.wd.walks.Load())
 }
 
 // The time a slow receiver takes to accept an injected message is not the

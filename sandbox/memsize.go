@@ -157,6 +157,25 @@ func registryBytes(L *lua.LState) int64 {
 	return int64(arr.Cap()) * ifaceBytes
 }
 
+// stackValues returns the values on the state's value stack up to its top:
+// the locals and temporaries of the calls in progress, which a measure
+// taken during a call must see (between calls the stack is empty).
+func stackValues(L *lua.LState) []lua.LValue {
+	reg := reflect.ValueOf(L).Elem().FieldByName("reg")
+	if !reg.IsValid() || reg.IsNil() {
+		return nil
+	}
+	r := reg.Elem()
+	arr, top := r.FieldByName("array"), r.FieldByName("top")
+	if !arr.IsValid() || !top.IsValid() || arr.Type() != lvalueSlice || top.Kind() != reflect.Int {
+		return nil
+	}
+	vals := *(*[]lua.LValue)(unsafe.Pointer(arr.UnsafeAddr()))
+	return vals[:min(max(int(top.Int()), 0), len(vals))]
+}
+
+var lvalueSlice = reflect.TypeOf([]lua.LValue(nil))
+
 // walkers keeps the walks' scratch space between walks, shared by every
 // sandbox rather than held by each.
 var walkers = sync.Pool{New: func() any { return new(memWalker) }}

@@ -23,7 +23,7 @@ import (
 // Limits bound what one sandbox may use. Zero fields take the defaults.
 type Limits struct {
 	MemoryBytes    int64         // live Lua memory (estimated, see README); default 8 MiB
-	CallTime       time.Duration // wall time of one call into the script; default 100ms
+	CallTime       time.Duration // the script's own running time in one call (CPU time of its thread, see README); default 100ms
 	OutputBytes    int           // size of one injected message (encoded); default 64 KiB
 	InjectsPerCall int           // injects during one call; default 1000
 }
@@ -69,7 +69,7 @@ type Options struct {
 	// circular_buffer, json).
 	ModulePath []string
 	Limits     Limits
-	Log        *slog.Logger // print() goes here, at info level
+	Log        *slog.Logger // print() goes here, at info level, rate-limited (the owner's attributes name the plugin)
 	// Inject receives every message the script injects (inject_message,
 	// inject_payload). The message is only valid during the call.
 	Inject func(m *pipeline.Message) error
@@ -80,8 +80,9 @@ type Usage struct {
 	MemoryBytes    int64         // at the end of the last call
 	MaxMemoryBytes int64         // the most seen
 	Calls          uint64        // process_message and timer_event calls
-	CallTime       time.Duration // total time inside the script
+	CallTime       time.Duration // total time charged to the script (see README, "Time")
 	MaxCallTime    time.Duration // the longest call
+	PrintsDropped  uint64        // print lines left out of the log by its rate limit
 }
 
 // TerminatedError reports a script stopped for breaking a limit or for an

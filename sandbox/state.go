@@ -15,6 +15,7 @@ import (
 	"github.com/interoceptor/interoceptor/pipeline"
 	lua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/parse"
+	"golang.org/x/time/rate"
 )
 
 // Sandbox is one Lua plugin instance: a restricted gopher-lua state running
@@ -53,6 +54,9 @@ type Sandbox struct {
 	timeSinceWalk time.Duration
 	lastWalk      time.Duration
 	allocsAtWalk  uint64
+
+	prints     *rate.Limiter // print's budget (stdlib.go)
+	printsHeld uint64        // lines print left out since the last one it wrote
 
 	term   *TerminatedError
 	closed bool
@@ -100,6 +104,7 @@ func New(opts Options) (*Sandbox, error) {
 		log:     opts.Log,
 		created: time.Now(),
 		rand:    rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		prints:  rate.NewLimiter(printBytesPerSecond, printBurstBytes),
 	}
 	if s.chunk == "" {
 		s.chunk = "script"
@@ -115,7 +120,7 @@ func New(opts Options) (*Sandbox, error) {
 	}
 	s.st = newStopper()
 	s.guard = &guard{st: s.st, maxBytes: int(min(s.limits.MemoryBytes, int64(^uint(0)>>1)))}
-	s.wd = newWatchdog(s.st, s.limits)
+	s.wd = newWatchdog(s.st, s.limits, s.measureInCall)
 	s.open()
 
 	fn, err := s.L.Load(strings.NewReader(src), s.chunk)
@@ -323,18 +328,41 @@ func (s *Sandbox) maybeMeasure(allocatedInCall uint64) {
 func (s *Sandbox) measure() {
 	t0 := time.Now()
 	s.allocsAtWalk = readAllocs()
-	roots := []lua.LValue{s.globals, s.L.G.Registry, s.loaded, s.L.GetMetatable(lua.LString(""))}
-	n := estimateSize(roots, s.limits.MemoryBytes) + registryBytes(s.L) + stateOverheadBytes + int64(cap(s.payload))
+	n := s.size(false)
 	s.lastWalk = time.Since(t0)
 	s.timeSinceWalk = 0
 	s.estimate = n
+	s.recordMemory(n)
+	if n > s.limits.MemoryBytes {
+		s.terminate(ReasonMemory, fmt.Sprintf("about %d bytes in use; the limit is %d", n, s.limits.MemoryBytes))
+	}
+}
+
+// measureInCall is the watchdog's walk during a call, between two
+// instructions: the state with the values on its stack (a call's locals).
+// The watchdog stops the call when it is over the limit.
+func (s *Sandbox) measureInCall() int64 {
+	n := s.size(true)
+	s.recordMemory(n)
+	return n
+}
+
+// size estimates what the state holds: everything reachable from its
+// globals, registry and loaded modules and, with stack, from the values of
+// the calls in progress.
+func (s *Sandbox) size(stack bool) int64 {
+	roots := []lua.LValue{s.globals, s.L.G.Registry, s.loaded, s.L.GetMetatable(lua.LString(""))}
+	if stack {
+		roots = append(roots, stackValues(s.L)...)
+	}
+	return estimateSize(roots, s.limits.MemoryBytes) + registryBytes(s.L) + stateOverheadBytes + int64(cap(s.payload))
+}
+
+func (s *Sandbox) recordMemory(n int64) {
 	s.usageMu.Lock()
 	s.usage.MemoryBytes = n
 	s.usage.MaxMemoryBytes = max(s.usage.MaxMemoryBytes, n)
 	s.usageMu.Unlock()
-	if n > s.limits.MemoryBytes {
-		s.terminate(ReasonMemory, fmt.Sprintf("about %d bytes in use; the limit is %d", n, s.limits.MemoryBytes))
-	}
 }
 
 // ProcessMessage runs process_message() with m as the message read_message

@@ -73,23 +73,44 @@ func (s *Sandbox) openLibs(L *lua.LState) {
 	g.RawSetString("os", os)
 }
 
+// What print may write to the log: a script printing in a loop must not
+// fill the disk. A token bucket in bytes; lines beyond it are counted
+// (Usage.PrintsDropped), and the next line that passes says how many.
+const (
+	printBytesPerSecond = 16 << 10
+	printBurstBytes     = 256 << 10
+)
+
 // luaPrint logs its arguments, tab-separated, at info level.
 func (s *Sandbox) luaPrint(L *lua.LState) int {
 	var b strings.Builder
+	limit := min(s.limits.OutputBytes, printBurstBytes)
 	for i := 1; i <= L.GetTop(); i++ {
 		if i > 1 {
 			b.WriteByte('\t')
 		}
 		b.WriteString(lua.LVAsString(L.ToStringMeta(L.Get(i))))
-		if b.Len() > s.limits.OutputBytes {
+		if b.Len() > limit {
 			break
 		}
 	}
 	line := b.String()
-	if len(line) > s.limits.OutputBytes {
-		line = line[:s.limits.OutputBytes] + "..."
+	if len(line) > limit {
+		line = line[:limit] + "..."
 	}
-	s.log.Info(line, "plugin", s.name)
+	if !s.prints.AllowN(time.Now(), len(line)) {
+		s.usageMu.Lock()
+		s.usage.PrintsDropped++
+		s.usageMu.Unlock()
+		s.printsHeld++
+		return 0
+	}
+	if s.printsHeld > 0 {
+		s.log.Info(line, "source", "print", "dropped_before", s.printsHeld)
+		s.printsHeld = 0
+		return 0
+	}
+	s.log.Info(line, "source", "print")
 	return 0
 }
 
@@ -117,18 +138,34 @@ func (g *guard) tableConcat(L *lua.LState) int {
 	sep := L.OptString(2, "")
 	i := L.OptInt(3, 1)
 	j := L.OptInt(4, t.Len())
-	var b strings.Builder
+	// The size first, so that a result over the limit is refused before
+	// anything is copied.
+	size := 0
 	for k := i; k <= j; k++ {
 		if (k-i)&(stepsPerCheck-1) == stepsPerCheck-1 {
 			g.check(L)
 		}
 		v := t.RawGetInt(k)
-		if v.Type() != lua.LTString && v.Type() != lua.LTNumber {
+		switch v.Type() {
+		case lua.LTString:
+			size += len(v.(lua.LString))
+		case lua.LTNumber:
+			size += len(lua.LVAsString(v))
+		default:
 			L.RaiseError("invalid value (a %s at index %d) in table for 'concat'", v.Type().String(), k)
 		}
-		s := lua.LVAsString(v)
-		g.checkSize(L, b.Len()+len(s)+len(sep))
-		b.WriteString(s)
+		if k < j {
+			size += len(sep)
+		}
+		g.checkSize(L, size)
+	}
+	var b strings.Builder
+	b.Grow(max(size, 0))
+	for k := i; k <= j; k++ {
+		if (k-i)&(stepsPerCheck-1) == stepsPerCheck-1 {
+			g.check(L)
+		}
+		b.WriteString(lua.LVAsString(t.RawGetInt(k)))
 		if k < j {
 			b.WriteString(sep)
 		}

@@ -11,8 +11,12 @@
 //
 // A script that breaks a limit is terminated: counted, logged, reported in
 // /api/plugins and announced with a "sandbox.terminated" message on the
-// plugin's publish subject. It is restarted after a backoff, at most
-// max_restarts times; meanwhile its messages are counted as dropped.
+// plugin's publish subject. The message it was handling goes to the
+// filter's dead_letter subject. It is restarted after a backoff; messages
+// that arrive meanwhile wait for it (the publishers above hold back). More
+// than max_restarts terminations within restart_window stop it until it is
+// reloaded: from then on every message goes to dead_letter (or is counted
+// as dropped without one).
 package lua
 
 import (
@@ -22,6 +26,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -52,6 +57,7 @@ func New() *Lua {
 		OutputLimit:    sandbox.DefaultOutputBytes,
 		InjectLimit:    sandbox.DefaultInjectsPerCall,
 		MaxRestarts:    3,
+		RestartWindow:  pipeline.Duration(10 * time.Minute),
 		RestartBackoff: pipeline.Duration(time.Second),
 		Watch:          true,
 	}
@@ -76,22 +82,27 @@ type Lua struct {
 	OutputLimit    int               `toml:"output_limit"`
 	InjectLimit    int               `toml:"inject_limit"`
 	MaxRestarts    int               `toml:"max_restarts"`
+	RestartWindow  pipeline.Duration `toml:"restart_window"`
 	RestartBackoff pipeline.Duration `toml:"restart_backoff"`
 	Watch          bool              `toml:"watch"`
 
 	env *pipeline.Env
 	log *slog.Logger
 
-	mu          sync.Mutex // held while the script runs and while it is swapped
-	sb          *sandbox.Sandbox
-	out         pipeline.Emitter // the emitter of the call in progress
-	version     int              // 1 for the first script, +1 per successful reload
-	loadedAt    time.Time
-	reloadErr   string
-	terminated  *sandbox.TerminatedError
-	terminateAt time.Time
-	restarts    int
-	restartAt   time.Time
+	mu            sync.Mutex // held while the script runs and while it is swapped
+	sb            *sandbox.Sandbox
+	out           pipeline.Emitter // the emitter of the call in progress
+	version       int              // 1 for the first script, +1 per successful reload
+	loadedAt      time.Time
+	reloadErr     string
+	terminated    *sandbox.TerminatedError
+	terminateAt   time.Time
+	recent        []time.Time // terminations within restart_window
+	restarts      int         // restarts since the script was loaded
+	restartAt     time.Time   // when the next restart is due; zero when none is
+	gaveUp        bool        // max_restarts reached: stopped until a reload
+	wake          chan struct{}
+	printsDropped uint64 // by the sandboxes retired so far
 
 	watcher *sandbox.Watcher
 }
@@ -117,6 +128,10 @@ func (p *Lua) Validate() error {
 		return pipeline.InvalidKey("inject_limit", "must be at least 1; got %d", p.InjectLimit)
 	case p.MaxRestarts < 0:
 		return pipeline.InvalidKey("max_restarts", "must not be negative")
+	case p.RestartWindow <= 0:
+		return pipeline.InvalidKey("restart_window", "must be more than 0")
+	case p.RestartBackoff <= 0:
+		return pipeline.InvalidKey("restart_backoff", "must be more than 0")
 	}
 	if _, err := os.Stat(p.Script); err != nil {
 		return pipeline.InvalidKey("script", "%v", err)
@@ -129,12 +144,24 @@ func (p *Lua) Validate() error {
 	return nil
 }
 
+// errNoProcessMessage is what build returns for a script that a filter
+// cannot run: every message would fail.
+var errNoProcessMessage = errors.New("the script defines no process_message function, which a filter calls for every message")
+
 // build makes a sandbox from the files as they are now.
 func (p *Lua) build(log *slog.Logger, inject func(*pipeline.Message) error) (*sandbox.Sandbox, error) {
-	return sandbox.New(sandbox.Options{
+	sb, err := sandbox.New(sandbox.Options{
 		Name: p.name(), Script: p.Script, Config: p.Config, ModulePath: p.ModulePath,
 		Limits: p.limits(), Log: log, Inject: inject,
 	})
+	if err != nil {
+		return nil, err
+	}
+	if !sb.HasProcessMessage() {
+		sb.Close()
+		return nil, errNoProcessMessage
+	}
+	return sb, nil
 }
 
 func (p *Lua) name() string {
@@ -156,6 +183,7 @@ func (p *Lua) inject(m *pipeline.Message) error {
 // watching the files.
 func (p *Lua) Init(env *pipeline.Env) error {
 	p.env, p.log = env, env.Log
+	p.wake = make(chan struct{}, 1)
 	sb, err := p.build(p.log, p.inject)
 	if err != nil {
 		return err
@@ -196,13 +224,17 @@ func (p *Lua) restoreFromDisk() {
 	}
 }
 
-// Process runs process_message on one message.
+// Process runs process_message on one message. While the script waits for
+// its restart, the message waits too; once the script has been stopped for
+// good, or when the call was terminated, the message was not processed and
+// the runtime sends it to dead_letter.
 func (p *Lua) Process(m *pipeline.Message, out pipeline.Emitter) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.sb == nil && !p.tryRestart(out) {
-		p.env.Stats.Dropped.Add(1)
-		return nil // counted: the script is stopped and waits for its restart
+	if p.sb == nil {
+		if err := p.awaitRestart(out); err != nil {
+			return err
+		}
 	}
 	p.out = out
 	status, err := p.sb.ProcessMessage(m)
@@ -210,7 +242,7 @@ func (p *Lua) Process(m *pipeline.Message, out pipeline.Emitter) error {
 	var te *sandbox.TerminatedError
 	if errors.As(err, &te) {
 		p.terminate(te, out)
-		return err
+		return pipeline.NotProcessed(err)
 	}
 	if err != nil {
 		return err
@@ -221,12 +253,43 @@ func (p *Lua) Process(m *pipeline.Message, out pipeline.Emitter) error {
 	return nil
 }
 
-// Tick runs timer_event.
+// errStopped is the error of a message that arrives once the script has
+// been stopped for good.
+var errStopped = errors.New("the script was stopped after max_restarts terminations within restart_window; reload it to start it again")
+
+// awaitRestart waits, without holding p.mu, until the script has been
+// restarted or reloaded; under p.mu. It returns a NotProcessed error when
+// the script stays stopped.
+func (p *Lua) awaitRestart(out pipeline.Emitter) error {
+	for p.sb == nil {
+		if p.gaveUp || p.terminated == nil {
+			return pipeline.NotProcessed(errStopped)
+		}
+		if wait := time.Until(p.restartAt); wait > 0 {
+			p.mu.Unlock()
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-p.wake: // reloaded
+			}
+			t.Stop()
+			p.mu.Lock()
+			continue
+		}
+		p.restart(out)
+	}
+	return nil
+}
+
+// Tick runs timer_event. A stopped script's tick waits for its restart
+// like a message does.
 func (p *Lua) Tick(now time.Time, _ bool, out pipeline.Emitter) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.sb == nil && !p.tryRestart(out) {
-		return nil
+	if p.sb == nil {
+		if err := p.awaitRestart(out); err != nil {
+			return nil // stopped for good: the termination was reported
+		}
 	}
 	p.out = out
 	err := p.sb.TimerEvent(now.UnixNano())
@@ -238,19 +301,32 @@ func (p *Lua) Tick(now time.Time, _ bool, out pipeline.Emitter) error {
 	return err
 }
 
-// terminate records a stopped script, announces it and schedules a restart.
+// maxBackoff caps the wait before a restart, however many came before.
+const maxBackoff = time.Minute
+
+// terminate records a stopped script, announces it and schedules a restart
+// unless max_restarts terminations happened within restart_window.
 func (p *Lua) terminate(te *sandbox.TerminatedError, out pipeline.Emitter) {
-	p.sb.Close()
-	p.sb = nil
-	p.terminated, p.terminateAt = te, time.Now()
-	backoff := time.Duration(p.RestartBackoff) << min(p.restarts, 10)
-	p.restartAt = time.Now().Add(backoff)
-	if p.restarts < p.MaxRestarts {
-		p.log.Error("script terminated; it will be restarted", "reason", te.Reason, "err", te.Msg, "in", backoff,
-			"restart", p.restarts+1, "max_restarts", p.MaxRestarts)
+	if p.sb != nil {
+		p.retire(p.sb)
+		p.sb = nil
+	}
+	now := time.Now()
+	p.terminated, p.terminateAt = te, now
+	// Terminations older than the window are forgiven.
+	window := time.Duration(p.RestartWindow)
+	p.recent = slices.DeleteFunc(p.recent, func(t time.Time) bool { return now.Sub(t) >= window })
+	p.recent = append(p.recent, now)
+	if len(p.recent) > p.MaxRestarts {
+		p.gaveUp = true
+		p.restartAt = time.Time{}
+		p.log.Error("script terminated; max_restarts reached, it stays stopped until it is reloaded, its messages go to dead_letter",
+			"reason", te.Reason, "err", te.Msg, "max_restarts", p.MaxRestarts, "restart_window", window)
 	} else {
-		p.log.Error("script terminated; max_restarts reached, it stays stopped until it is reloaded",
-			"reason", te.Reason, "err", te.Msg)
+		backoff := min(time.Duration(p.RestartBackoff)<<min(len(p.recent)-1, 16), maxBackoff)
+		p.restartAt = now.Add(backoff)
+		p.log.Error("script terminated; it will be restarted, its messages wait", "reason", te.Reason, "err", te.Msg,
+			"in", backoff, "terminations_in_window", len(p.recent), "max_restarts", p.MaxRestarts)
 	}
 	m := &pipeline.Message{Type: "sandbox.terminated", Severity: 3, Payload: []byte(te.Error())}
 	m.AddString("plugin", p.name())
@@ -261,21 +337,20 @@ func (p *Lua) terminate(te *sandbox.TerminatedError, out pipeline.Emitter) {
 	}
 }
 
-// tryRestart starts a new sandbox if a restart is due; under p.mu.
-func (p *Lua) tryRestart(out pipeline.Emitter) bool {
-	if p.terminated == nil || p.restarts >= p.MaxRestarts || time.Now().Before(p.restartAt) {
-		return false
-	}
+// restart starts a new sandbox; under p.mu, when a restart is due. A
+// script that no longer builds counts as a termination of its own.
+func (p *Lua) restart(out pipeline.Emitter) {
 	p.restarts++
 	sb, err := p.build(p.log, p.inject)
 	if err != nil {
-		p.log.Error("restart failed", "err", err)
-		p.restartAt = time.Now().Add(time.Duration(p.RestartBackoff) << min(p.restarts, 10))
-		return false
+		p.terminate(&sandbox.TerminatedError{Name: p.name(), Reason: sandbox.ReasonError, Msg: "restart failed: " + err.Error()}, out)
+		return
 	}
 	p.sb = sb
+	if p.watcher != nil {
+		p.watcher.Add(sb.Files())
+	}
 	p.log.Info("script restarted", "restart", p.restarts)
-	return true
 }
 
 // Reload builds the script as it is on disk now and swaps it in between two
@@ -301,15 +376,20 @@ func (p *Lua) Reload() error {
 	p.version++
 	p.loadedAt = time.Now()
 	p.reloadErr = ""
-	p.terminated, p.restarts = nil, 0
-	p.mu.Unlock()
+	p.terminated, p.restarts, p.recent, p.gaveUp, p.restartAt = nil, 0, nil, false, time.Time{}
 	if old != nil {
-		old.Close()
+		p.retire(old)
+	}
+	version := p.version
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}: // a message waiting for a restart goes on
+	default:
 	}
 	if p.watcher != nil {
 		p.watcher.Add(sb.Files())
 	}
-	p.log.Info("script reloaded", "version", p.version)
+	p.log.Info("script reloaded", "version", version)
 	return nil
 }
 
@@ -355,9 +435,16 @@ func (p *Lua) Close() error {
 	if p.PreserveData {
 		err = p.saveToDisk()
 	}
-	p.sb.Close()
+	p.retire(p.sb)
 	p.sb = nil
 	return err
+}
+
+// retire closes a sandbox the plugin no longer runs, keeping its counts;
+// under p.mu.
+func (p *Lua) retire(sb *sandbox.Sandbox) {
+	p.printsDropped += sb.Usage().PrintsDropped
+	sb.Close()
 }
 
 func (p *Lua) saveToDisk() error {
@@ -381,11 +468,19 @@ func (p *Lua) Status() map[string]any {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := map[string]any{
-		"script":    p.Script,
-		"version":   p.version,
-		"loaded_at": p.loadedAt.UTC().Format(time.RFC3339Nano),
-		"restarts":  p.restarts,
-		"running":   p.sb != nil,
+		"script":         p.Script,
+		"version":        p.version,
+		"loaded_at":      p.loadedAt.UTC().Format(time.RFC3339Nano),
+		"restarts":       p.restarts,
+		"running":        p.sb != nil,
+		"state":          p.state(),
+		"prints_dropped": p.printsDropped,
+	}
+	if p.sb != nil {
+		st["prints_dropped"] = p.printsDropped + p.sb.Usage().PrintsDropped
+	}
+	if !p.restartAt.IsZero() {
+		st["restart_at"] = p.restartAt.UTC().Format(time.RFC3339Nano)
 	}
 	if p.reloadErr != "" {
 		st["last_reload_error"] = p.reloadErr
@@ -399,6 +494,19 @@ func (p *Lua) Status() map[string]any {
 		st["memory_bytes"], st["max_memory_bytes"] = u.MemoryBytes, u.MaxMemoryBytes
 	}
 	return st
+}
+
+// state is what /api/plugins shows as the plugin's state; under p.mu.
+func (p *Lua) state() string {
+	switch {
+	case p.sb != nil:
+		return "running"
+	case p.gaveUp:
+		return "stopped"
+	case p.terminated != nil:
+		return "restarting"
+	}
+	return "stopped" // closed
 }
 
 // Gauges reports Lua memory and time for /metrics.
