@@ -74,7 +74,7 @@ publish = "a"
 adress = "127.0.0.1:1"
 [[outputs.stdout]]
 subscribe = ["a"]
-`, `p.toml:4: inputs.tcp[tcp]: key "adress": unknown key (known keys: address, dead_letter, decoder, decoder_config, durable, max_connections, max_line_bytes, name, publish)`},
+`, `p.toml:4: inputs.tcp[tcp]: key "adress": unknown key (known keys: address, dead_letter, decoder, decoder_config, durable, frame_timeout, idle_timeout, max_buffer_bytes, max_connections, max_line_bytes, name, publish)`},
 		{"wrong type", `
 [[inputs.tcp]]
 publish = "a"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,27 +41,59 @@ const readBufferBytes = 64 << 10
 // dead-letters lines that fail to decode; an error reaching ReadLines means
 // the pipeline cannot take more, so reading stops).
 func ReadLines(r io.Reader, maxLine int, out LineEmitter, stats *PluginStats, log *slog.Logger) error {
+	return readLines(r, maxLine, out, stats, log, nil)
+}
+
+// readLines is ReadLines; with conn, it tells conn where each line ends and
+// holds a long line in memory charged to conn's input, given back once the
+// line is emitted.
+func readLines(r io.Reader, maxLine int, out LineEmitter, stats *PluginStats, log *slog.Logger, conn *TCPConn) error {
 	if maxLine <= 0 {
 		maxLine = DefaultMaxLineBytes
 	}
 	br := bufio.NewReaderSize(r, min(readBufferBytes, maxLine+2))
-	// long assembles a line that does not fit in br's buffer. It keeps at
-	// most maxLine+2 bytes: the line and room for its "\r\n".
-	var long []byte
-	var inLong, dropped bool
+	// long keeps the first maxLine bytes of a line that does not fit in
+	// br's buffer; seen counts every byte of it read so far, and last is
+	// the last of them, the "\r" of a "\r\n" split across two reads.
+	var (
+		long   []byte
+		inLong bool
+		seen   int
+		last   byte
+	)
 	for {
 		chunk, err := br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
 			if !inLong {
-				inLong, dropped, long = true, false, long[:0]
+				inLong, long, seen = true, long[:0], 0
 			}
-			long, dropped = appendBounded(long, chunk, maxLine+2, dropped)
+			var kerr error
+			if long, kerr = keepLong(long, chunk, maxLine, conn); kerr != nil {
+				warnIncomplete(stats, log, kerr)
+				return kerr
+			}
+			seen, last = seen+len(chunk), chunk[len(chunk)-1]
 			continue
 		}
-		line := chunk
+		line, truncated := chunk, false
 		if inLong {
-			long, dropped = appendBounded(long, chunk, maxLine+2, dropped)
-			line = long
+			var kerr error
+			if long, kerr = keepLong(long, chunk, maxLine, conn); kerr != nil {
+				warnIncomplete(stats, log, kerr)
+				return kerr
+			}
+			n := seen + len(chunk) // the line's length, with its terminator
+			if err == nil {
+				before := last
+				if len(chunk) >= 2 {
+					before = chunk[len(chunk)-2]
+				}
+				n--
+				if before == '\r' {
+					n--
+				}
+			}
+			line, truncated = long[:min(n, len(long))], n > maxLine
 		}
 		if err != nil && err != io.EOF {
 			if len(line) > 0 {
@@ -68,41 +101,60 @@ func ReadLines(r io.Reader, maxLine int, out LineEmitter, stats *PluginStats, lo
 			}
 			return err
 		}
-		if len(line) == 0 && err != nil {
-			return nil // EOF after a newline
-		}
-		// A terminator that was discarded with the tail of a long line is
-		// not in line: only strip what is really there.
-		if !dropped && err == nil {
-			line = line[:len(line)-1]
-			if n := len(line); n > 0 && line[n-1] == '\r' {
-				line = line[:n-1]
+		if !inLong {
+			if len(line) == 0 && err != nil {
+				return nil // EOF after a newline
+			}
+			if err == nil {
+				line = line[:len(line)-1]
+				if n := len(line); n > 0 && line[n-1] == '\r' {
+					line = line[:n-1]
+				}
+			}
+			if len(line) > maxLine {
+				line, truncated = line[:maxLine], true
 			}
 		}
-		if len(line) > maxLine {
-			line, dropped = line[:maxLine], true
-		}
-		if dropped {
+		if truncated {
 			warnTruncated(stats, log, maxLine)
 		}
-		inLong, dropped = false, false
-		if emitErr := out.EmitLine(line); emitErr != nil {
+		emitErr := out.EmitLine(line)
+		if inLong {
+			inLong = false
+			if conn != nil {
+				conn.ReleaseBuffer()
+				long = nil
+			}
+		}
+		if emitErr != nil {
 			return emitErr
 		}
 		if err != nil {
 			return nil // EOF after a last line without a newline
 		}
+		if conn != nil {
+			conn.FrameDone(br.Buffered())
+		}
 	}
 }
 
-// appendBounded appends chunk to dst without letting dst grow past limit,
-// and reports whether anything was (or had already been) left out.
-func appendBounded(dst, chunk []byte, limit int, dropped bool) ([]byte, bool) {
-	room := limit - len(dst)
-	if len(chunk) > room {
-		return append(dst, chunk[:room]...), true
+// keepLong appends to long what still fits of chunk within maxLine bytes.
+// With conn, long grows within the memory its input may hold, else the
+// error says it cannot.
+func keepLong(long, chunk []byte, maxLine int, conn *TCPConn) ([]byte, error) {
+	chunk = chunk[:min(len(chunk), maxLine-len(long))]
+	if need := len(long) + len(chunk); need > cap(long) {
+		size := min(max(2*cap(long), need), maxLine)
+		if conn == nil {
+			long = slices.Grow(long, size-len(long))
+		} else {
+			var err error
+			if long, err = conn.GrowBuffer(long, size); err != nil {
+				return long, err
+			}
+		}
 	}
-	return append(dst, chunk...), dropped
+	return append(long, chunk...), nil
 }
 
 // lineLogs rate-limits ReadLines' warnings per plugin: an input with a

@@ -51,6 +51,10 @@ func TestReadLines(t *testing.T) {
 		{name: "line longer than the read buffer", input: long + "\r\nnext\n", want: []string{long, "next"}},
 		{name: "line longer than buffer and limit", input: long + "\nnext\n", maxLine: 100 << 10, want: []string{long[:100<<10], "next"}, truncated: 1},
 		{name: "CR at the end of the read buffer", input: strings.Repeat("b", 64<<10-1) + "\r\nc", want: []string{strings.Repeat("b", 64<<10-1), "c"}},
+		{name: "long line of exactly max_line_bytes, CRLF kept out of the limit", input: long[:100<<10] + "\r\nnext\n", maxLine: 100 << 10,
+			want: []string{long[:100<<10], "next"}},
+		{name: "long line one byte over max_line_bytes", input: long[:100<<10+1] + "\nnext\n", maxLine: 100 << 10,
+			want: []string{long[:100<<10], "next"}, truncated: 1},
 	}
 	readers := map[string]func(io.Reader) io.Reader{
 		"whole":    func(r io.Reader) io.Reader { return r },

@@ -32,36 +32,51 @@ func init() {
 		OwnMessages: true,
 		New: func() any {
 			return &Syslog{Protocol: "tcp", Address: "127.0.0.1:6514", Framing: "auto", RFC: "auto",
-				MaxMessageBytes: 65536, MaxConnections: 1024}
+				MaxMessageBytes: 65536, MaxConnections: pipeline.DefaultMaxConnections,
+				IdleTimeout: pipeline.Duration(pipeline.DefaultIdleTimeout), FrameTimeout: pipeline.Duration(pipeline.DefaultFrameTimeout),
+				MaxBufferBytes: pipeline.DefaultMaxBufferBytes}
 		},
 	})
 }
 
 // Syslog listens on Address and emits one message per syslog message
 // received. Over TCP and TLS each connection is read by its own goroutine;
-// messages of one connection keep their order.
+// messages of one connection keep their order; what connections may hold
+// is bounded as pipeline.TCPLimits says.
 type Syslog struct {
-	Protocol        string `toml:"protocol"`
-	Address         string `toml:"address"`
-	Framing         string `toml:"framing"`
-	RFC             string `toml:"rfc"`
-	MaxMessageBytes int    `toml:"max_message_bytes"`
-	MaxConnections  int    `toml:"max_connections"`
-	TLSCert         string `toml:"tls_cert"`
-	TLSKey          string `toml:"tls_key"`
-	TLSCA           string `toml:"tls_ca"`
+	Protocol        string            `toml:"protocol"`
+	Address         string            `toml:"address"`
+	Framing         string            `toml:"framing"`
+	RFC             string            `toml:"rfc"`
+	MaxMessageBytes int               `toml:"max_message_bytes"`
+	MaxConnections  int               `toml:"max_connections"`
+	IdleTimeout     pipeline.Duration `toml:"idle_timeout"`
+	FrameTimeout    pipeline.Duration `toml:"frame_timeout"`
+	MaxBufferBytes  int               `toml:"max_buffer_bytes"`
+	TLSCert         string            `toml:"tls_cert"`
+	TLSKey          string            `toml:"tls_key"`
+	TLSCA           string            `toml:"tls_ca"`
 
 	env      *pipeline.Env
 	ln       net.Listener         // tcp and tls
+	srv      *pipeline.TCPServer  // tcp and tls
 	pc       *net.UDPConn         // udp
 	failed   pipeline.LogThrottle // receive errors (udp)
 	invalid  pipeline.LogThrottle // messages that do not parse
 	oversize pipeline.LogThrottle
 	broken   pipeline.LogThrottle // octet-counting frames without a length
-	cut      pipeline.LogThrottle // frames cut by the shutdown
+	cut      pipeline.LogThrottle // frames cut short
 }
 
-var _ pipeline.Input = (*Syslog)(nil)
+var (
+	_ pipeline.Input         = (*Syslog)(nil)
+	_ pipeline.GaugeReporter = (*Syslog)(nil)
+)
+
+func (s *Syslog) limits() pipeline.TCPLimits {
+	return pipeline.TCPLimits{MaxConnections: s.MaxConnections, IdleTimeout: time.Duration(s.IdleTimeout),
+		FrameTimeout: time.Duration(s.FrameTimeout), MaxBufferBytes: s.MaxBufferBytes}
+}
 
 // Validate checks the decoded keys, and that the TLS files load.
 func (s *Syslog) Validate() error {
@@ -89,8 +104,8 @@ func (s *Syslog) Validate() error {
 	if s.MaxMessageBytes <= 0 {
 		return pipeline.InvalidKey("max_message_bytes", "must be positive; got %d", s.MaxMessageBytes)
 	}
-	if s.MaxConnections <= 0 {
-		return pipeline.InvalidKey("max_connections", "must be positive; got %d", s.MaxConnections)
+	if err := s.limits().Validate("max_message_bytes", s.MaxMessageBytes); err != nil {
+		return err
 	}
 	if s.Protocol != "tls" {
 		for key, v := range map[string]string{"tls_cert": s.TLSCert, "tls_key": s.TLSKey, "tls_ca": s.TLSCA} {
@@ -157,6 +172,7 @@ func (s *Syslog) Init(env *pipeline.Env) error {
 			ln = tls.NewListener(ln, cfg)
 		}
 		s.ln = ln
+		s.srv = pipeline.NewTCPServer(s.limits(), env)
 	}
 	env.Log.Info("listening", "protocol", s.Protocol, "address", s.Addr().String())
 	return nil
@@ -224,31 +240,22 @@ func (s *Syslog) runUDP(ctx context.Context, out pipeline.Emitter) error {
 
 // runStream accepts TCP (or TLS) connections, as inputs.tcp does.
 func (s *Syslog) runStream(ctx context.Context, out pipeline.Emitter) error {
-	return pipeline.ServeTCP(ctx, s.ln, s.MaxConnections, s.env, func(c net.Conn) { s.serve(c, out) })
+	return s.srv.Serve(ctx, s.ln, func(c *pipeline.TCPConn) error { return s.read(c, hostOf(c.RemoteAddr()), out) })
 }
 
-// serve reads one connection to its end.
-func (s *Syslog) serve(c net.Conn, out pipeline.Emitter) {
-	remote := c.RemoteAddr().String()
-	s.env.Log.Debug("connection opened", "remote", remote)
-	err := s.read(c, hostOf(c.RemoteAddr()), out)
-	c.Close()
-	switch {
-	case err == nil, errors.Is(err, os.ErrDeadlineExceeded):
-		s.env.Log.Debug("connection closed", "remote", remote)
-	case isReadError(err):
-		// A peer that resets the connection, or fails the TLS handshake, is
-		// not the pipeline's problem.
-		s.env.Log.Debug("connection closed", "remote", remote, "error", err)
-	default:
-		s.env.Log.Warn("connection closed: the pipeline refused a message", "remote", remote, "error", err)
+// Gauges reports the figures of the TCP and TLS connections
+// (pipeline.TCPServer.Gauges); over UDP there are none.
+func (s *Syslog) Gauges() map[string]float64 {
+	if s.srv == nil {
+		return nil
 	}
+	return s.srv.Gauges()
 }
 
 // read picks the connection's framing (by its first byte when framing is
 // auto: a digit starts an octet count) and emits its messages.
-func (s *Syslog) read(c net.Conn, source string, out pipeline.Emitter) error {
-	br := bufio.NewReaderSize(c, min(64<<10, s.MaxMessageBytes+16))
+func (s *Syslog) read(c *pipeline.TCPConn, source string, out pipeline.Emitter) error {
+	br := bufio.NewReaderSize(c, min(pipeline.TCPReadBufferBytes, s.MaxMessageBytes+16))
 	p := s.newParser(out)
 	framing := s.Framing
 	if framing == "auto" {
@@ -265,9 +272,9 @@ func (s *Syslog) read(c net.Conn, source string, out pipeline.Emitter) error {
 		}
 	}
 	if framing == "non-transparent" {
-		return pipeline.ReadLines(br, s.MaxMessageBytes, lineParser{p, source}, s.env.Stats, s.env.Log)
+		return c.ReadLines(br, s.MaxMessageBytes, lineParser{p, source})
 	}
-	return s.readOctetCounted(br, p, source)
+	return s.readOctetCounted(c, br, p, source)
 }
 
 // lineParser hands each line of a non-transparent connection to the parser.
@@ -287,12 +294,13 @@ func (l lineParser) EmitLine(line []byte) error {
 // readOctetCounted reads "MSG-LEN SP SYSLOG-MSG" frames (RFC 6587 3.4.1).
 // A frame longer than max_message_bytes is cut to that length; a frame
 // without a valid length is emitted up to the next newline as a message that
-// does not parse, and reading goes on after it.
-func (s *Syslog) readOctetCounted(br *bufio.Reader, p *parser, source string) error {
-	buf := make([]byte, 0, min(s.MaxMessageBytes, 64<<10))
+// does not parse, and reading goes on after it. A frame that fits in br's
+// buffer is parsed there; a longer one, or one to cut, is assembled in
+// memory charged to max_buffer_bytes.
+func (s *Syslog) readOctetCounted(c *pipeline.TCPConn, br *bufio.Reader, p *parser, source string) error {
 	maxDigits := len(strconv.Itoa(s.MaxMessageBytes)) + 9 // room to discard a longer frame
 	for {
-		n, bad, err := readLength(br, maxDigits)
+		n, bad, err := readLength(c, br, maxDigits)
 		if err != nil {
 			if err == io.EOF {
 				return nil
@@ -304,7 +312,7 @@ func (s *Syslog) readOctetCounted(br *bufio.Reader, p *parser, source string) er
 		}
 		if bad != nil {
 			rest, err := br.ReadSlice('\n')
-			raw := append(append(buf[:0], bad...), rest...)
+			raw := append(bad, rest...)
 			if len(raw) > s.MaxMessageBytes {
 				raw = raw[:s.MaxMessageBytes]
 			}
@@ -317,7 +325,10 @@ func (s *Syslog) readOctetCounted(br *bufio.Reader, p *parser, source string) er
 				return emitErr
 			}
 			switch {
-			case err == nil, err == bufio.ErrBufferFull:
+			case err == nil:
+				c.FrameDone(br.Buffered())
+				continue
+			case err == bufio.ErrBufferFull:
 				continue // a longer line: the rest is read as further frames
 			case err == io.EOF:
 				return nil
@@ -326,31 +337,74 @@ func (s *Syslog) readOctetCounted(br *bufio.Reader, p *parser, source string) er
 			}
 		}
 		keep := min(n, s.MaxMessageBytes)
-		if cap(buf) < keep {
-			buf = make([]byte, 0, keep)
-		}
-		buf = buf[:keep]
-		if _, err := io.ReadFull(br, buf); err != nil {
-			s.warnCut(err)
-			return err
-		}
-		if n > keep {
-			if _, err := br.Discard(n - keep); err != nil {
+		if n == keep && keep <= br.Size() {
+			frame, err := br.Peek(keep)
+			if err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
 				s.warnCut(err)
 				return err
 			}
-			s.warnOversize()
+			if err := p.emit(frame, source); err != nil {
+				return err
+			}
+			br.Discard(keep)
+		} else {
+			buf, err := readFrame(c, br, keep)
+			if err != nil {
+				s.warnCut(err)
+				return err
+			}
+			if n > keep {
+				if _, err := br.Discard(n - keep); err != nil {
+					if err == io.EOF {
+						err = io.ErrUnexpectedEOF
+					}
+					s.warnCut(err)
+					return err
+				}
+				s.warnOversize()
+			}
+			err = p.emit(buf, source)
+			c.ReleaseBuffer() // buf is not used again
+			if err != nil {
+				return err
+			}
 		}
-		if err := p.emit(buf, source); err != nil {
-			return err
+		c.FrameDone(br.Buffered())
+	}
+}
+
+// readFrame reads the keep bytes of a frame into a buffer that grows within
+// the input's max_buffer_bytes as they arrive: a length alone holds no
+// memory.
+func readFrame(c *pipeline.TCPConn, br *bufio.Reader, keep int) ([]byte, error) {
+	var buf []byte
+	for len(buf) < keep {
+		if len(buf) == cap(buf) {
+			var err error
+			if buf, err = c.GrowBuffer(buf, min(keep, max(2*cap(buf), pipeline.TCPReadBufferBytes))); err != nil {
+				return buf, err
+			}
+		}
+		m, err := br.Read(buf[len(buf):min(cap(buf), keep)])
+		buf = buf[:len(buf)+m]
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return buf, err
 		}
 	}
+	return buf, nil
 }
 
 // readLength reads MSG-LEN and the space after it. A frame that does not
 // start that way is returned in bad (what was read of it), to be kept as an
-// invalid message.
-func readLength(br *bufio.Reader, maxDigits int) (n int, bad []byte, err error) {
+// invalid message. Newlines before it are skipped: c is between frames
+// after them.
+func readLength(c *pipeline.TCPConn, br *bufio.Reader, maxDigits int) (n int, bad []byte, err error) {
 	var digits []byte
 	for {
 		b, err := br.ReadByte()
@@ -368,6 +422,7 @@ func readLength(br *bufio.Reader, maxDigits int) (n int, bad []byte, err error) 
 			return n, nil, nil
 		case (b == '\n' || b == '\r') && len(digits) == 0:
 			// Stray newlines between frames (senders that add one) are skipped.
+			c.FrameDone(br.Buffered())
 		default:
 			return 0, append(digits, b), nil
 		}
@@ -382,8 +437,9 @@ func (s *Syslog) warnOversize() {
 	}
 }
 
-// warnCut counts a frame that the end of the connection (or the shutdown)
-// cut short: it is incomplete, so it is dropped.
+// warnCut counts a frame that reading stopped inside (the end of the
+// connection, the shutdown, a timeout, max_buffer_bytes): it is incomplete,
+// so it is dropped.
 func (s *Syslog) warnCut(err error) {
 	s.env.Stats.Dropped.Add(1)
 	if ok, more := s.cut.Allow(); ok {
@@ -404,19 +460,6 @@ func hostOf(a net.Addr) string {
 		return host
 	}
 	return a.String()
-}
-
-func isReadError(err error) bool {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "read" {
-		return true
-	}
-	// A failed TLS handshake is reported by tls.Conn.Read without an OpError.
-	var rec tls.RecordHeaderError
-	var alert tls.AlertError
-	var cv *tls.CertificateVerificationError
-	return errors.As(err, &rec) || errors.As(err, &alert) || errors.As(err, &cv) ||
-		errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // Close closes the socket if Run has not.

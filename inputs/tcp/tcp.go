@@ -8,7 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
+	"time"
 
 	"github.com/interoceptor/interoceptor/pipeline"
 )
@@ -23,24 +23,39 @@ func init() {
 		Description: "Accepts TCP connections and reads newline-delimited lines",
 		Sample:      sample,
 		New: func() any {
-			return &TCP{Address: "127.0.0.1:5170", MaxLineBytes: pipeline.DefaultMaxLineBytes, MaxConnections: 1024}
+			return &TCP{Address: "127.0.0.1:5170", MaxLineBytes: pipeline.DefaultMaxLineBytes,
+				MaxConnections: pipeline.DefaultMaxConnections, IdleTimeout: pipeline.Duration(pipeline.DefaultIdleTimeout),
+				FrameTimeout: pipeline.Duration(pipeline.DefaultFrameTimeout), MaxBufferBytes: pipeline.DefaultMaxBufferBytes}
 		},
 	})
 }
 
 // TCP listens on Address and emits every line of every connection, each
 // connection read by its own goroutine. Lines of one connection keep their
-// order; lines of different connections interleave.
+// order; lines of different connections interleave. What connections may
+// hold is bounded as pipeline.TCPLimits says.
 type TCP struct {
-	Address        string `toml:"address"`
-	MaxLineBytes   int    `toml:"max_line_bytes"`
-	MaxConnections int    `toml:"max_connections"`
+	Address        string            `toml:"address"`
+	MaxLineBytes   int               `toml:"max_line_bytes"`
+	MaxConnections int               `toml:"max_connections"`
+	IdleTimeout    pipeline.Duration `toml:"idle_timeout"`
+	FrameTimeout   pipeline.Duration `toml:"frame_timeout"`
+	MaxBufferBytes int               `toml:"max_buffer_bytes"`
 
 	env *pipeline.Env
 	ln  net.Listener
+	srv *pipeline.TCPServer
 }
 
-var _ pipeline.Input = (*TCP)(nil)
+var (
+	_ pipeline.Input         = (*TCP)(nil)
+	_ pipeline.GaugeReporter = (*TCP)(nil)
+)
+
+func (t *TCP) limits() pipeline.TCPLimits {
+	return pipeline.TCPLimits{MaxConnections: t.MaxConnections, IdleTimeout: time.Duration(t.IdleTimeout),
+		FrameTimeout: time.Duration(t.FrameTimeout), MaxBufferBytes: t.MaxBufferBytes}
+}
 
 // Validate checks the decoded keys.
 func (t *TCP) Validate() error {
@@ -53,10 +68,7 @@ func (t *TCP) Validate() error {
 	if t.MaxLineBytes <= 0 {
 		return pipeline.InvalidKey("max_line_bytes", "must be positive; got %d", t.MaxLineBytes)
 	}
-	if t.MaxConnections <= 0 {
-		return pipeline.InvalidKey("max_connections", "must be positive; got %d", t.MaxConnections)
-	}
-	return nil
+	return t.limits().Validate("max_line_bytes", t.MaxLineBytes)
 }
 
 // Init binds the listening socket, so that an address in use stops the
@@ -68,6 +80,7 @@ func (t *TCP) Init(env *pipeline.Env) error {
 		return fmt.Errorf("address %q: %w", t.Address, err)
 	}
 	t.ln = ln
+	t.srv = pipeline.NewTCPServer(t.limits(), env)
 	env.Log.Info("listening", "address", ln.Addr().String())
 	return nil
 }
@@ -85,29 +98,17 @@ func (t *TCP) Addr() net.Addr {
 // every connection's reader, waits for them to emit the complete lines
 // already read, and returns nil.
 func (t *TCP) Run(ctx context.Context, out pipeline.LineEmitter) error {
-	return pipeline.ServeTCP(ctx, t.ln, t.MaxConnections, t.env, func(c net.Conn) { t.serve(c, out) })
+	return t.srv.Serve(ctx, t.ln, func(c *pipeline.TCPConn) error {
+		return c.ReadLines(c, t.MaxLineBytes, out)
+	})
 }
 
-// serve reads one connection to its end.
-func (t *TCP) serve(c net.Conn, out pipeline.LineEmitter) {
-	remote := c.RemoteAddr().String()
-	t.env.Log.Debug("connection opened", "remote", remote)
-	err := pipeline.ReadLines(c, t.MaxLineBytes, out, t.env.Stats, t.env.Log)
-	c.Close()
-	switch {
-	case err == nil, errors.Is(err, os.ErrDeadlineExceeded):
-		t.env.Log.Debug("connection closed", "remote", remote)
-	case isReadError(err):
-		// A peer that resets the connection is not the pipeline's problem.
-		t.env.Log.Debug("connection closed", "remote", remote, "error", err)
-	default:
-		t.env.Log.Warn("connection closed: the pipeline refused a line", "remote", remote, "error", err)
+// Gauges reports the connections' figures (pipeline.TCPServer.Gauges).
+func (t *TCP) Gauges() map[string]float64 {
+	if t.srv == nil {
+		return nil
 	}
-}
-
-func isReadError(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "read"
+	return t.srv.Gauges()
 }
 
 // Close closes the listening socket if Run has not.
