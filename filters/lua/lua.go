@@ -104,19 +104,21 @@ func (p *Lua) limits() sandbox.Limits {
 // Validate checks the keys and compiles the script, so that `check` reports
 // a script that does not compile, with its line.
 func (p *Lua) Validate() error {
-	switch {
-	case p.Script == "":
-		return pipeline.MissingKey("script")
-	case p.MemoryLimit < 64<<10:
-		return pipeline.InvalidKey("memory_limit", "must be at least 65536 bytes; got %d", p.MemoryLimit)
-	case p.TimeLimit <= 0:
-		return pipeline.InvalidKey("time_limit", "must be more than 0")
-	case p.OutputLimit < 1024:
-		return pipeline.InvalidKey("output_limit", "must be at least 1024 bytes; got %d", p.OutputLimit)
-	case p.InjectLimit < 1:
-		return pipeline.InvalidKey("inject_limit", "must be at least 1; got %d", p.InjectLimit)
-	case p.MaxRestarts < 0:
-		return pipeline.InvalidKey("max_restarts", "must not be negative")
+	errs := []error{
+		sandbox.MemoryBytesRange.Check("memory_limit", p.MemoryLimit),
+		sandbox.CallTimeRange.Check("time_limit", time.Duration(p.TimeLimit)),
+		sandbox.OutputBytesRange.Check("output_limit", int64(p.OutputLimit)),
+		sandbox.InjectsPerCallRange.Check("inject_limit", int64(p.InjectLimit)),
+		restartBackoffRange.Check("restart_backoff", time.Duration(p.RestartBackoff)),
+	}
+	if p.MaxRestarts < 0 {
+		errs = append(errs, pipeline.InvalidKey("max_restarts", "must not be negative"))
+	}
+	if p.Script == "" {
+		errs = append(errs, pipeline.MissingKey("script"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err // the script is tried within valid limits only
 	}
 	if _, err := os.Stat(p.Script); err != nil {
 		return pipeline.InvalidKey("script", "%v", err)
@@ -128,6 +130,10 @@ func (p *Lua) Validate() error {
 	sb.Close()
 	return nil
 }
+
+// restartBackoffRange bounds restart_backoff: the first wait after a
+// termination, doubled up to 1024 times as long.
+var restartBackoffRange = pipeline.DurationRange{Min: 10 * time.Millisecond, Max: time.Hour}
 
 // build makes a sandbox from the files as they are now.
 func (p *Lua) build(log *slog.Logger, inject func(*pipeline.Message) error) (*sandbox.Sandbox, error) {
