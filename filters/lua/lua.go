@@ -179,7 +179,7 @@ func (p *Lua) Init(env *pipeline.Env) error {
 }
 
 func (p *Lua) preservePath() string {
-	return filepath.Join(p.env.Agent.DataDir, "lua", p.env.Name+".preserve")
+	return p.env.DataPath("lua", ".preserve")
 }
 
 func (p *Lua) restoreFromDisk() {

@@ -185,7 +185,7 @@ func (p *Tail) Init(env *pipeline.Env) error {
 		env.Log.Warn("agent data_dir is not set: no checkpoints, every start is a first start")
 		return nil
 	}
-	p.checkpointPath = filepath.Join(env.Agent.DataDir, "tail", env.Name+".json")
+	p.checkpointPath = env.DataPath("tail", ".json")
 	saved, err := loadCheckpoint(p.checkpointPath)
 	if err != nil {
 		env.Stats.Errors.Add(1)

@@ -245,7 +245,7 @@ func (o *InfluxDB) Init(env *pipeline.Env) error {
 	o.snd = &sender{http: client.HTTPService(), url: u.String(), gzip: o.Gzip}
 
 	o.room = make(chan struct{})
-	dir := filepath.Join(env.Agent.DataDir, "influxdb", env.Name)
+	dir := env.DataPath("influxdb", "")
 	if o.DiskBufferBytes == 0 {
 		if left, _ := filepath.Glob(filepath.Join(dir, "*"+segSuffix)); len(left) > 0 {
 			env.Log.Warn("disk buffer: a previous run left points on disk; they are not sent while disk_buffer_bytes = 0",
