@@ -1,11 +1,13 @@
 package pipeline
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -432,6 +434,72 @@ func (nc NatsConfig) leafnodeErrors() []error {
 	}
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].(*ConfigError).Key < errs[j].(*ConfigError).Key })
 	return errs
+}
+
+// openListenErrors refuses an embedded server that listens beyond this host
+// without asking for credentials: whoever reaches the port could inject
+// messages and read every subject (`cat -subject '>'`). user/password or
+// token protect both listen and leafnode_listen; creds and nkey_seed are
+// what this process presents to a server, and the embedded one checks
+// neither. allow_unauthenticated = true accepts the risk.
+func (nc NatsConfig) openListenErrors() []error {
+	if nc.URL != "" || nc.AllowUnauthenticated || nc.Token != "" || nc.User != "" && nc.Password != "" {
+		return nil
+	}
+	asks := "the embedded server asks no credentials"
+	if nc.User != "" {
+		asks = "user has no password"
+	}
+	var errs []error
+	for _, l := range []struct{ key, addr string }{{"listen", nc.Listen}, {"leafnode_listen", nc.LeafnodeListen}} {
+		if l.addr == "" {
+			continue
+		}
+		if where := beyondLoopback(l.addr); where != "" {
+			errs = append(errs, &ConfigError{Plugin: "nats", Key: l.key, Msg: fmt.Sprintf(
+				"%q %s, and %s: anyone who reaches it can publish and read every subject; "+
+					"set user and password (or token), or listen on 127.0.0.1, or set allow_unauthenticated = true to accept that", l.addr, where, asks)})
+		}
+	}
+	return errs
+}
+
+// beyondLoopback says how a listen address reaches beyond this host
+// ("listens on every interface"), or "" when it is a loopback address. A
+// host name counts as loopback only when every address it resolves to is.
+func beyondLoopback(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "" // not an address: reported as such elsewhere
+	}
+	if host == "" {
+		return "listens on every interface"
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		ip = ip.Unmap()
+		if ip.IsUnspecified() {
+			return "listens on every interface"
+		}
+		if !ip.IsLoopback() {
+			return "is not a loopback address"
+		}
+		return ""
+	}
+	if strings.EqualFold(host, "localhost") {
+		return "" // RFC 6761: always loopback
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil || len(ips) == 0 {
+		return "names a host that does not resolve here, so it may not be loopback"
+	}
+	for _, ip := range ips {
+		if !ip.Unmap().IsLoopback() {
+			return fmt.Sprintf("resolves to %s, not a loopback address", ip)
+		}
+	}
+	return ""
 }
 
 // serverLog passes the embedded server's warnings and errors to slog; its

@@ -65,6 +65,12 @@ type NatsConfig struct {
 	StreamMaxAge   Duration `toml:"stream_max_age"`
 	StreamMaxBytes int64    `toml:"stream_max_bytes"`
 	StreamReplicas int      `toml:"stream_replicas"`
+
+	// AllowUnauthenticated lets the embedded server listen (listen,
+	// leafnode_listen) beyond loopback without user/password or token;
+	// without it that is a config error, since whoever reaches the port
+	// could inject messages and read every subject.
+	AllowUnauthenticated bool `toml:"allow_unauthenticated"`
 }
 
 // Defaults for [agent] and [nats].
@@ -79,6 +85,19 @@ const (
 	DefaultStreamMaxBytes  = 1 << 30
 	DefaultStreamReplicas  = 1
 	DefaultJetStreamDomain = "interoceptor"
+	// MaxBatchBytes is the largest nats.batch_bytes, and so the largest
+	// line an input takes: well below the embedded server's max payload.
+	MaxBatchBytes = 8 << 20
+)
+
+// The ranges of the [nats] keys that size or time something.
+var (
+	batchBytesRange      = ByteRange{Min: 1, Max: MaxBatchBytes}
+	batchLingerRange     = DurationRange{Min: 100 * time.Microsecond, Max: 10 * time.Second} // a latency budget: no timer runs while idle
+	maxPendingBytesRange = ByteRange{Min: 1 << 20, Max: 512 << 20}                           // below the subscriptions' 1 GiB pending limit, where NATS would drop
+	streamMaxAgeRange    = DurationRange{Min: time.Minute, Max: 8760 * time.Hour}
+	streamMaxBytesRange  = ByteRange{Min: 1 << 20, Max: 16 << 40} // on disk; JetStream refuses what its store cannot hold
+	streamReplicasRange  = CountRange{Min: 1, Max: 5}             // JetStream's most
 )
 
 // Duration is a TOML duration written as a string ("10s", "1m30s").
@@ -106,6 +125,16 @@ type Config struct {
 	Nats    NatsConfig
 	Plugins []*PluginConfig // in file order, then line order
 	Files   []string        // the files it was loaded from
+
+	// set is where each [agent] and [nats] key was last set, by
+	// "nats.batch_bytes", for the errors found once every file is loaded.
+	set map[string]keyPos
+}
+
+// keyPos is a file and a line.
+type keyPos struct {
+	file string
+	line int
 }
 
 // PluginConfig is one plugin instance: the shared keys, decoded by the
@@ -265,6 +294,7 @@ func newConfig(files []string) *Config {
 		Nats: NatsConfig{BatchBytes: DefaultBatchBytes, BatchLinger: DefaultBatchLinger, MaxPendingBytes: DefaultMaxPendingBytes,
 			StreamMaxAge: DefaultStreamMaxAge, StreamMaxBytes: DefaultStreamMaxBytes, StreamReplicas: DefaultStreamReplicas},
 		Files: files,
+		set:   map[string]keyPos{},
 	}
 }
 
@@ -323,9 +353,9 @@ func (cfg *Config) loadFile(file, src string) []error {
 	for _, top := range sortedKeys(doc) {
 		switch top {
 		case "agent":
-			errs = append(errs, decodeSection(file, doc, top, &cfg.Agent, lines)...)
+			errs = append(errs, cfg.decodeSection(file, doc, top, &cfg.Agent, lines)...)
 		case "nats":
-			errs = append(errs, decodeSection(file, doc, top, &cfg.Nats, lines)...)
+			errs = append(errs, cfg.decodeSection(file, doc, top, &cfg.Nats, lines)...)
 		case "inputs", "filters", "outputs":
 			kinds, ok := doc[top].(map[string]any)
 			if !ok {
@@ -361,11 +391,14 @@ func fileOrder(files []string, f string) int {
 }
 
 // decodeSection decodes [agent] or [nats]; keys set in a later file override.
-func decodeSection(file string, doc map[string]any, name string, dst any, lines *keyLines) []error {
+func (cfg *Config) decodeSection(file string, doc map[string]any, name string, dst any, lines *keyLines) []error {
 	id := tableID(name, 0)
 	table, ok := doc[name].(map[string]any)
 	if !ok {
 		return []error{&ConfigError{File: file, Line: lines.line(id, []string{name}), Key: name, Msg: "expected a table: write [" + name + "]"}}
+	}
+	for k := range table {
+		cfg.set[name+"."+k] = keyPos{file, lines.line(id, []string{k})}
 	}
 	var errs []error
 	for _, p := range decodeTable(table, dst, nil) {
@@ -404,6 +437,28 @@ func (cfg *Config) loadPlugins(file string, kind Kind, typ string, value any, li
 		fail := func(key []string, msg string) {
 			errs = append(errs, &ConfigError{File: file, Line: lines.line(id, key), Plugin: pc.ID(), Key: strings.Join(key, "."), Msg: msg})
 		}
+		// failAll reports each error err joins (a Validate that found
+		// several), a KeyError at its key's line, under the keys prefix.
+		failAll := func(err error, prefix ...string) {
+			for _, e := range leafErrors(err) {
+				var ke *KeyError
+				var se *DecoderScriptError
+				switch {
+				case errors.As(e, &se):
+					fail([]string{"decoder"}, se.Error())
+				case errors.As(e, &ke):
+					msg := ke.Msg
+					if ke.Missing {
+						msg = "missing required key"
+					}
+					fail(append(append([]string(nil), prefix...), strings.Split(ke.Key, ".")...), msg)
+				case len(prefix) > 0:
+					fail(prefix, e.Error())
+				default:
+					fail(nil, e.Error())
+				}
+			}
+		}
 		var shared sharedTable
 		sharedOnly := map[string]any{}
 		pluginOnly := map[string]any{}
@@ -421,11 +476,17 @@ func (cfg *Config) loadPlugins(file string, kind Kind, typ string, value any, li
 		for _, p := range sharedProblems {
 			fail(p.path, p.msg)
 		}
+		if msg := checkName(pc.Name); msg != "" {
+			fail([]string{"name"}, msg)
+		}
 		pc.Publish, pc.Subscribe, pc.External = shared.Publish, shared.Subscribe, shared.External
 		pc.Queue, pc.Decoder, pc.DeadLetter = shared.Queue, shared.Decoder, shared.DeadLetter
 		pc.DecoderConfig = shared.DecoderConfig
 		pc.Durable = shared.Durable
 		pc.TickerInterval = time.Duration(shared.TickerInterval)
+		if _, ok := sharedOnly["ticker_interval"]; ok {
+			failAll(TickerIntervalRange.Check("ticker_interval", pc.TickerInterval))
+		}
 
 		pc.Plugin = reg.New()
 		skip := map[string]bool{}
@@ -483,20 +544,7 @@ func (cfg *Config) loadPlugins(file string, kind Kind, typ string, value any, li
 				}
 				fail([]string{"decoder"}, fmt.Sprintf("unknown decoder %q (known: %s)", pc.Decoder, strings.Join(names, ", ")))
 			} else if cd, ok := dreg.New().(ConfigurableDecoder); ok {
-				if err := cd.Configure(pc.DecoderConfig); err != nil {
-					var ke *KeyError
-					var se *DecoderScriptError
-					switch {
-					case errors.As(err, &se):
-						fail([]string{"decoder"}, se.Error())
-					case errors.As(err, &ke) && ke.Missing:
-						fail(append([]string{"decoder_config"}, strings.Split(ke.Key, ".")...), "missing required key")
-					case errors.As(err, &ke):
-						fail(append([]string{"decoder_config"}, strings.Split(ke.Key, ".")...), ke.Msg)
-					default:
-						fail([]string{"decoder_config"}, err.Error())
-					}
-				}
+				failAll(cd.Configure(pc.DecoderConfig), "decoder_config")
 			} else if pc.DecoderConfig != nil {
 				fail([]string{"decoder_config"}, fmt.Sprintf("decoder %q takes no options", pc.Decoder))
 			}
@@ -507,22 +555,28 @@ func (cfg *Config) loadPlugins(file string, kind Kind, typ string, value any, li
 			pc.TickerInterval = DefaultTickerInterval
 		}
 		if v, ok := pc.Plugin.(Validator); ok {
-			if err := v.Validate(); err != nil {
-				var ke *KeyError
-				if errors.As(err, &ke) {
-					msg := ke.Msg
-					if ke.Missing {
-						msg = "missing required key"
-					}
-					fail(strings.Split(ke.Key, "."), msg)
-				} else {
-					fail(nil, err.Error())
-				}
-			}
+			failAll(v.Validate())
 		}
 		cfg.Plugins = append(cfg.Plugins, pc)
 	}
 	return errs
+}
+
+// leafErrors returns the errors err joins (errors.Join, recursively), or
+// err alone; nil for nil.
+func leafErrors(err error) []error {
+	if err == nil {
+		return nil
+	}
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range joined.Unwrap() {
+		out = append(out, leafErrors(e)...)
+	}
+	return out
 }
 
 // checkSubject returns what is wrong with a NATS subject, or "".
@@ -567,6 +621,29 @@ func SubjectMatches(pattern, subject string) bool {
 	}
 }
 
+// rangeErrors checks the [nats] keys that size or time something.
+func (nc NatsConfig) rangeErrors() []error {
+	var errs []error
+	for _, err := range []error{
+		batchBytesRange.Check("batch_bytes", int64(nc.BatchBytes)),
+		batchLingerRange.Check("batch_linger", time.Duration(nc.BatchLinger)),
+		maxPendingBytesRange.Check("max_pending_bytes", nc.MaxPendingBytes),
+		streamMaxAgeRange.Check("stream_max_age", time.Duration(nc.StreamMaxAge)),
+		streamMaxBytesRange.Check("stream_max_bytes", nc.StreamMaxBytes),
+		streamReplicasRange.Check("stream_replicas", int64(nc.StreamReplicas)),
+	} {
+		var ke *KeyError
+		if errors.As(err, &ke) {
+			errs = append(errs, &ConfigError{Plugin: "nats", Key: ke.Key, Msg: ke.Msg})
+		}
+	}
+	if len(errs) == 0 && nc.MaxPendingBytes < int64(nc.BatchBytes) {
+		errs = append(errs, &ConfigError{Plugin: "nats", Key: "max_pending_bytes",
+			Msg: fmt.Sprintf("must be at least batch_bytes (%d), or a publisher waits after every batch; got %d", nc.BatchBytes, nc.MaxPendingBytes)})
+	}
+	return errs
+}
+
 // validate checks what spans plugins: unique names, subjects that someone
 // publishes. It runs once every file has been loaded.
 func (cfg *Config) validate() []error {
@@ -574,10 +651,18 @@ func (cfg *Config) validate() []error {
 	if strings.TrimSpace(cfg.Agent.Name) == "" {
 		errs = append(errs, &ConfigError{Plugin: "agent", Key: "name", Msg: "empty, and the hostname is unknown: set agent.name"})
 	}
-	if cfg.Nats.BatchBytes <= 0 || cfg.Nats.BatchBytes > 8<<20 {
-		errs = append(errs, &ConfigError{Plugin: "nats", Key: "batch_bytes", Msg: "must be between 1 and 8388608"})
-	}
+	errs = append(errs, cfg.Nats.rangeErrors()...)
 	errs = append(errs, cfg.Nats.leafnodeErrors()...)
+	errs = append(errs, cfg.Nats.openListenErrors()...)
+	for _, e := range errs {
+		// [agent] and [nats] are checked once merged: locate each key
+		// where it was last set.
+		if ce, ok := e.(*ConfigError); ok && ce.File == "" {
+			if at, ok := cfg.set[ce.Plugin+"."+ce.Key]; ok {
+				ce.File, ce.Line = at.file, at.line
+			}
+		}
+	}
 	seen := map[string]*PluginConfig{}
 	published := map[string]bool{}
 	for _, p := range cfg.Plugins {

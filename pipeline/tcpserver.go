@@ -64,21 +64,24 @@ type TCPLimits struct {
 // maxFrame is the input's longest frame, set by its key maxFrameKey
 // (max_line_bytes, say): max_buffer_bytes must hold one.
 func (l TCPLimits) Validate(maxFrameKey string, maxFrame int) error {
-	if l.MaxConnections <= 0 {
-		return InvalidKey("max_connections", "must be positive; got %d", l.MaxConnections)
+	var errs []error
+	errs = append(errs, ConnectionsRange.Check("max_connections", int64(l.MaxConnections)))
+	if l.IdleTimeout != 0 {
+		errs = append(errs, tcpTimeoutRange.Check("idle_timeout", l.IdleTimeout))
 	}
-	if l.IdleTimeout != 0 && l.IdleTimeout < minTimeout {
-		return InvalidKey("idle_timeout", "must be \"0\" (never) or at least %v; got %q", minTimeout, l.IdleTimeout)
+	if l.FrameTimeout != 0 {
+		errs = append(errs, tcpTimeoutRange.Check("frame_timeout", l.FrameTimeout))
 	}
-	if l.FrameTimeout != 0 && l.FrameTimeout < minTimeout {
-		return InvalidKey("frame_timeout", "must be \"0\" (no limit) or at least %v; got %q", minTimeout, l.FrameTimeout)
-	}
-	if l.MaxBufferBytes < maxFrame {
-		return InvalidKey("max_buffer_bytes", "must be at least %s (%d), so that one connection can hold its longest frame; got %d",
-			maxFrameKey, maxFrame, l.MaxBufferBytes)
-	}
-	return nil
+	errs = append(errs, ByteRange{Min: min(max(int64(maxFrame), 1), LineBytesRange.Max), Max: maxBufferBytes}.Check("max_buffer_bytes", int64(l.MaxBufferBytes)))
+	return errors.Join(errs...)
 }
+
+// The ranges of the connection limits: a timeout of "0" means none;
+// max_buffer_bytes holds at least the longest frame (so that one
+// connection can hold it) and at most 4 GiB.
+var tcpTimeoutRange = DurationRange{Min: minTimeout, Max: 24 * time.Hour}
+
+const maxBufferBytes = 4 << 30
 
 // Why a connection's read ended, other than the peer's doing.
 var (

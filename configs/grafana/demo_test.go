@@ -19,10 +19,6 @@ import (
 	_ "github.com/interoceptor/interoceptor/pipeline/matcher"
 )
 
-// spin is where the busy loop of the demo test writes, so that it is not
-// optimised away.
-var spin int
-
 // The dashboards against what the product really writes: configs/demo.toml,
 // the pipeline `make run` starts, runs for a short while into a fresh
 // InfluxDB (sped up through its DEMO_* variables: 1 s collection interval, a
@@ -62,13 +58,12 @@ func TestQueriesReturnDataAfterADemoRun(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 	defer cancel()
-	// A change the cpu detector can find: one core busy from 6 s to 18 s.
+	// A change the cpu detector must find. The host's own cpu cannot be
+	// relied on (on a busy machine a busy core changes nothing), so a host
+	// of the test's sends its cpu-total through the same subject.
 	go func() {
-		time.Sleep(6 * time.Second)
-		for end := time.Now().Add(12 * time.Second); time.Now().Before(end); {
-			for i := 0; i < 1e6; i++ {
-				spin += i
-			}
+		if err := publishCPUStep(rt); err != nil {
+			t.Error(err)
 		}
 	}()
 	if err := rt.Run(ctx); err != nil {
@@ -86,4 +81,30 @@ func TestQueriesReturnDataAfterADemoRun(t *testing.T) {
 	t.Logf("demo wrote anomalies: %v", fmt.Sprint(series[0].Values))
 	t.Chdir(here)
 	checkQueries(t, s.URL)
+}
+
+// publishCPUStep sends what inputs.system sends for a host whose user cpu
+// goes from about 5 % to about 80 %, one point every 100 ms.
+func publishCPUStep(rt *pipeline.Runtime) error {
+	var enc pipeline.BatchEncoder
+	for i := range 40 {
+		level := 5.0
+		if i >= 20 {
+			level = 80
+		}
+		line := fmt.Sprintf("cpu,cpu=cpu-total,host=step-test usage_user=%g,usage_system=1 %d",
+			level+float64(i%3), time.Now().UnixNano())
+		var m pipeline.Message
+		if err := pipeline.ParseLineProtocol([]byte(line), &m); err != nil {
+			return err
+		}
+		m.Type = "metric"
+		enc.Reset()
+		enc.Add(&m)
+		if err := rt.Bus().Conn.Publish("metrics.system", enc.Bytes()); err != nil {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond) // a sampling interval, not a wait for a condition
+	}
+	return nil
 }

@@ -91,50 +91,67 @@ type Decoder struct {
 // (the table read_config reads). Then it compiles the script: an error in it
 // is a *pipeline.DecoderScriptError.
 func (d *Decoder) Configure(table map[string]any) error {
+	var errs []error
+	bad := func(key, format string, args ...any) { errs = append(errs, pipeline.InvalidKey(key, format, args...)) }
 	for _, k := range slices.Sorted(maps.Keys(table)) {
 		v := table[k]
 		switch k {
 		case "memory_limit":
 			n, ok := v.(int64)
-			if !ok || n < 64<<10 {
-				return pipeline.InvalidKey(k, "expected an integer of 65536 bytes at least")
+			if !ok {
+				bad(k, "expected an integer (bytes)")
+			} else if err := sandbox.MemoryBytesRange.Check(k, n); err != nil {
+				errs = append(errs, err)
+			} else {
+				d.Limits.MemoryBytes = n
 			}
-			d.Limits.MemoryBytes = n
 		case "time_limit":
 			s, _ := v.(string)
 			t, err := time.ParseDuration(s)
-			if err != nil || t <= 0 {
-				return pipeline.InvalidKey(k, "expected a positive duration such as \"50ms\"")
+			if err != nil {
+				bad(k, "expected a duration such as \"50ms\"")
+			} else if err := sandbox.CallTimeRange.Check(k, t); err != nil {
+				errs = append(errs, err)
+			} else {
+				d.Limits.CallTime = t
 			}
-			d.Limits.CallTime = t
 		case "output_limit":
 			n, ok := v.(int64)
-			if !ok || n < 1024 || n > 1<<30 {
-				return pipeline.InvalidKey(k, "expected an integer of 1024 bytes at least")
+			if !ok {
+				bad(k, "expected an integer (bytes)")
+			} else if err := sandbox.OutputBytesRange.Check(k, n); err != nil {
+				errs = append(errs, err)
+			} else {
+				d.Limits.OutputBytes = int(n)
 			}
-			d.Limits.OutputBytes = int(n)
 		case "module_path":
 			arr, ok := v.([]any)
 			if !ok {
-				return pipeline.InvalidKey(k, "expected an array of directories")
+				bad(k, "expected an array of directories")
+				continue
 			}
 			d.ModulePath = d.ModulePath[:0:0]
 			for _, x := range arr {
 				s, ok := x.(string)
 				if !ok {
-					return pipeline.InvalidKey(k, "expected an array of directories")
+					bad(k, "expected an array of directories")
+					break
 				}
 				d.ModulePath = append(d.ModulePath, s)
 			}
 		case "config":
 			c, ok := v.(map[string]any)
 			if !ok {
-				return pipeline.InvalidKey(k, "expected a table")
+				bad(k, "expected a table")
+				continue
 			}
 			d.Config = c
 		default:
-			return pipeline.InvalidKey(k, "unknown key (known: config, memory_limit, module_path, output_limit, time_limit)")
+			bad(k, "unknown key (known: config, memory_limit, module_path, output_limit, time_limit)")
 		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...) // the script is tried within valid limits only
 	}
 	if _, err := os.Stat(d.Script); err != nil {
 		return &pipeline.DecoderScriptError{Err: err}

@@ -115,23 +115,20 @@ func (p *Lua) limits() sandbox.Limits {
 // Validate checks the keys and compiles the script, so that `check` reports
 // a script that does not compile, with its line.
 func (p *Lua) Validate() error {
-	switch {
-	case p.Script == "":
-		return pipeline.MissingKey("script")
-	case p.MemoryLimit < 64<<10:
-		return pipeline.InvalidKey("memory_limit", "must be at least 65536 bytes; got %d", p.MemoryLimit)
-	case p.TimeLimit <= 0:
-		return pipeline.InvalidKey("time_limit", "must be more than 0")
-	case p.OutputLimit < 1024:
-		return pipeline.InvalidKey("output_limit", "must be at least 1024 bytes; got %d", p.OutputLimit)
-	case p.InjectLimit < 1:
-		return pipeline.InvalidKey("inject_limit", "must be at least 1; got %d", p.InjectLimit)
-	case p.MaxRestarts < 0:
-		return pipeline.InvalidKey("max_restarts", "must not be negative")
-	case p.RestartWindow <= 0:
-		return pipeline.InvalidKey("restart_window", "must be more than 0")
-	case p.RestartBackoff <= 0:
-		return pipeline.InvalidKey("restart_backoff", "must be more than 0")
+	errs := []error{
+		sandbox.MemoryBytesRange.Check("memory_limit", p.MemoryLimit),
+		sandbox.CallTimeRange.Check("time_limit", time.Duration(p.TimeLimit)),
+		sandbox.OutputBytesRange.Check("output_limit", int64(p.OutputLimit)),
+		sandbox.InjectsPerCallRange.Check("inject_limit", int64(p.InjectLimit)),
+		maxRestartsRange.Check("max_restarts", int64(p.MaxRestarts)),
+		restartWindowRange.Check("restart_window", time.Duration(p.RestartWindow)),
+		restartBackoffRange.Check("restart_backoff", time.Duration(p.RestartBackoff)),
+	}
+	if p.Script == "" {
+		errs = append(errs, pipeline.MissingKey("script"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err // the script is tried within valid limits only
 	}
 	if _, err := os.Stat(p.Script); err != nil {
 		return pipeline.InvalidKey("script", "%v", err)
@@ -143,6 +140,15 @@ func (p *Lua) Validate() error {
 	sb.Close()
 	return nil
 }
+
+// The ranges of the restart keys: restart_backoff is the first wait after
+// a termination (doubled, at most maxBackoff); terminations older than
+// restart_window are forgiven.
+var (
+	maxRestartsRange    = pipeline.CountRange{Min: 0, Max: 1000}
+	restartWindowRange  = pipeline.DurationRange{Min: time.Second, Max: 24 * time.Hour}
+	restartBackoffRange = pipeline.DurationRange{Min: 10 * time.Millisecond, Max: time.Hour}
+)
 
 // errNoProcessMessage is what build returns for a script that a filter
 // cannot run: every message would fail.
@@ -201,7 +207,7 @@ func (p *Lua) Init(env *pipeline.Env) error {
 }
 
 func (p *Lua) preservePath() string {
-	return filepath.Join(p.env.Agent.DataDir, "lua", p.env.Name+".preserve")
+	return p.env.DataPath("lua", ".preserve")
 }
 
 func (p *Lua) restoreFromDisk() {
@@ -301,7 +307,8 @@ func (p *Lua) Tick(now time.Time, _ bool, out pipeline.Emitter) error {
 	return err
 }
 
-// maxBackoff caps the wait before a restart, however many came before.
+// maxBackoff caps the doubling of restart_backoff, however many
+// terminations came before (a longer restart_backoff is waited as set).
 const maxBackoff = time.Minute
 
 // terminate records a stopped script, announces it and schedules a restart
@@ -323,7 +330,8 @@ func (p *Lua) terminate(te *sandbox.TerminatedError, out pipeline.Emitter) {
 		p.log.Error("script terminated; max_restarts reached, it stays stopped until it is reloaded, its messages go to dead_letter",
 			"reason", te.Reason, "err", te.Msg, "max_restarts", p.MaxRestarts, "restart_window", window)
 	} else {
-		backoff := min(time.Duration(p.RestartBackoff)<<min(len(p.recent)-1, 16), maxBackoff)
+		base := time.Duration(p.RestartBackoff)
+		backoff := min(base<<min(len(p.recent)-1, 16), max(maxBackoff, base))
 		p.restartAt = now.Add(backoff)
 		p.log.Error("script terminated; it will be restarted, its messages wait", "reason", te.Reason, "err", te.Msg,
 			"in", backoff, "terminations_in_window", len(p.recent), "max_restarts", p.MaxRestarts)

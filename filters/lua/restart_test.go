@@ -190,8 +190,8 @@ func TestRestartsAreForgivenAfterTheWindow(t *testing.T) {
 	p := lua.New()
 	p.Script = writeScript(t, dir, "p", poisonScript)
 	p.MaxRestarts = 1
-	p.RestartWindow = pipeline.Duration(300 * time.Millisecond)
-	p.RestartBackoff = pipeline.Duration(time.Millisecond)
+	p.RestartWindow = pipeline.Duration(time.Second)
+	p.RestartBackoff = pipeline.Duration(10 * time.Millisecond)
 	p.TimeLimit = pipeline.Duration(20 * time.Millisecond)
 	p.Watch = false
 	env := pipelinetest.Env(pipeline.KindFilter, "lua", "p")
@@ -212,7 +212,7 @@ func TestRestartsAreForgivenAfterTheWindow(t *testing.T) {
 		t.Fatalf("after one termination: %v, want a restart", err)
 	}
 	// Healthy for longer than the window.
-	pipelinetest.WaitUntil(t, 10*time.Second, func() bool { return time.Since(first) > 400*time.Millisecond })
+	pipelinetest.WaitUntil(t, 10*time.Second, func() bool { return time.Since(first) > 1100*time.Millisecond })
 	poison("second poison")
 	if err := send("2"); err != nil {
 		t.Fatalf("the first termination was not forgiven: %v", err)

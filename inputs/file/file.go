@@ -39,13 +39,12 @@ var _ pipeline.Input = (*File)(nil)
 
 // Validate checks the decoded keys.
 func (p *File) Validate() error {
+	var errs []error
 	if p.Path == "" {
-		return pipeline.MissingKey("path")
+		errs = append(errs, pipeline.MissingKey("path"))
 	}
-	if p.MaxLineBytes <= 0 {
-		return pipeline.InvalidKey("max_line_bytes", "must be positive; got %d", p.MaxLineBytes)
-	}
-	return nil
+	errs = append(errs, pipeline.LineBytesRange.Check("max_line_bytes", int64(p.MaxLineBytes)))
+	return errors.Join(errs...)
 }
 
 // Init opens the file, so that a missing or unreadable file stops the

@@ -5,6 +5,7 @@ package generator
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -59,23 +60,36 @@ type Generator struct {
 
 var _ pipeline.Input = (*Generator)(nil)
 
+// Ranges of the keys that size or pace what the generator makes.
+var (
+	// sizeRange bounds size: the payload is allocated once at this size.
+	sizeRange = pipeline.ByteRange{Min: 0, Max: 1 << 20}
+	// minRate and maxRate bound a rate other than 0: below one message in
+	// 1000 s the ticker's period would overflow, above 10 million a second no
+	// pipeline keeps up (use 0, as fast as possible).
+	minRate, maxRate = 0.001, 1e7
+)
+
 // Validate checks the decoded keys.
 func (g *Generator) Validate() error {
-	switch {
-	case !(g.Rate >= 0) || math.IsInf(g.Rate, 0):
-		return pipeline.InvalidKey("rate", "must be a number of messages per second, 0 or more (0: as fast as possible); got %v", g.Rate)
-	case g.Count < 0:
-		return pipeline.InvalidKey("count", "must be 0 (no end) or more; got %d", g.Count)
-	case g.Mode != "log" && g.Mode != "metric":
-		return pipeline.InvalidKey("mode", "must be one of log, metric; got %q", g.Mode)
-	case g.Size < 0:
-		return pipeline.InvalidKey("size", "must be 0 or more; got %d", g.Size)
-	case g.ShiftEvery < 0:
-		return pipeline.InvalidKey("shift_every", "must be 0 (a constant level) or more; got %d", g.ShiftEvery)
-	case !(g.Noise >= 0) || math.IsInf(g.Noise, 0):
-		return pipeline.InvalidKey("noise", "must be a standard deviation, 0 or more; got %v", g.Noise)
+	var errs []error
+	if g.Rate != 0 && !(g.Rate >= minRate && g.Rate <= maxRate) {
+		errs = append(errs, pipeline.InvalidKey("rate", "must be 0 (as fast as possible) or between %v and %v messages a second; got %v", minRate, maxRate, g.Rate))
 	}
-	return nil
+	if g.Count < 0 {
+		errs = append(errs, pipeline.InvalidKey("count", "must be 0 (no end) or more; got %d", g.Count))
+	}
+	if g.Mode != "log" && g.Mode != "metric" {
+		errs = append(errs, pipeline.InvalidKey("mode", "must be one of log, metric; got %q", g.Mode))
+	}
+	errs = append(errs, sizeRange.Check("size", int64(g.Size)))
+	if g.ShiftEvery < 0 {
+		errs = append(errs, pipeline.InvalidKey("shift_every", "must be 0 (a constant level) or more; got %d", g.ShiftEvery))
+	}
+	if !(g.Noise >= 0) || math.IsInf(g.Noise, 0) {
+		errs = append(errs, pipeline.InvalidKey("noise", "must be a standard deviation, 0 or more; got %v", g.Noise))
+	}
+	return errors.Join(errs...)
 }
 
 // Init keeps env.

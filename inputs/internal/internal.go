@@ -63,10 +63,7 @@ var (
 
 // Validate checks the decoded keys.
 func (p *Internal) Validate() error {
-	if p.Interval <= 0 {
-		return pipeline.InvalidKey("interval", "must be more than 0, e.g. \"10s\"")
-	}
-	return nil
+	return pipeline.TickerIntervalRange.Check("interval", time.Duration(p.Interval))
 }
 
 // Init keeps env.

@@ -41,10 +41,7 @@ var _ pipeline.Input = (*Stdin)(nil)
 
 // Validate checks the decoded keys.
 func (s *Stdin) Validate() error {
-	if s.MaxLineBytes <= 0 {
-		return pipeline.InvalidKey("max_line_bytes", "must be positive; got %d", s.MaxLineBytes)
-	}
-	return nil
+	return pipeline.LineBytesRange.Check("max_line_bytes", int64(s.MaxLineBytes))
 }
 
 // Init keeps env.

@@ -80,43 +80,40 @@ func (s *Syslog) limits() pipeline.TCPLimits {
 
 // Validate checks the decoded keys, and that the TLS files load.
 func (s *Syslog) Validate() error {
+	var errs []error
 	switch s.Protocol {
 	case "udp", "tcp", "tls":
 	default:
-		return pipeline.InvalidKey("protocol", "must be one of udp, tcp, tls; got %q", s.Protocol)
+		errs = append(errs, pipeline.InvalidKey("protocol", "must be one of udp, tcp, tls; got %q", s.Protocol))
 	}
 	if s.Address == "" {
-		return pipeline.MissingKey("address")
-	}
-	if _, _, err := net.SplitHostPort(s.Address); err != nil {
-		return pipeline.InvalidKey("address", "want host:port, such as \"127.0.0.1:6514\" or \":6514\": %v", err)
+		errs = append(errs, pipeline.MissingKey("address"))
+	} else if _, _, err := net.SplitHostPort(s.Address); err != nil {
+		errs = append(errs, pipeline.InvalidKey("address", "want host:port, such as \"127.0.0.1:6514\" or \":6514\": %v", err))
 	}
 	switch s.Framing {
 	case "auto", "octet-counting", "non-transparent":
 	default:
-		return pipeline.InvalidKey("framing", "must be one of auto, octet-counting, non-transparent; got %q", s.Framing)
+		errs = append(errs, pipeline.InvalidKey("framing", "must be one of auto, octet-counting, non-transparent; got %q", s.Framing))
 	}
 	switch s.RFC {
 	case "auto", "5424", "3164":
 	default:
-		return pipeline.InvalidKey("rfc", "must be one of auto, 5424, 3164; got %q", s.RFC)
+		errs = append(errs, pipeline.InvalidKey("rfc", "must be one of auto, 5424, 3164; got %q", s.RFC))
 	}
-	if s.MaxMessageBytes <= 0 {
-		return pipeline.InvalidKey("max_message_bytes", "must be positive; got %d", s.MaxMessageBytes)
+	errs = append(errs,
+		pipeline.LineBytesRange.Check("max_message_bytes", int64(s.MaxMessageBytes)),
+		s.limits().Validate("max_message_bytes", s.MaxMessageBytes))
+	if s.Protocol == "tls" {
+		_, err := s.tlsConfig()
+		return errors.Join(append(errs, err)...)
 	}
-	if err := s.limits().Validate("max_message_bytes", s.MaxMessageBytes); err != nil {
-		return err
-	}
-	if s.Protocol != "tls" {
-		for key, v := range map[string]string{"tls_cert": s.TLSCert, "tls_key": s.TLSKey, "tls_ca": s.TLSCA} {
-			if v != "" {
-				return pipeline.InvalidKey(key, "only used with protocol = \"tls\"; protocol is %q", s.Protocol)
-			}
+	for _, k := range []struct{ key, v string }{{"tls_ca", s.TLSCA}, {"tls_cert", s.TLSCert}, {"tls_key", s.TLSKey}} {
+		if k.v != "" {
+			errs = append(errs, pipeline.InvalidKey(k.key, "only used with protocol = \"tls\"; protocol is %q", s.Protocol))
 		}
-		return nil
 	}
-	_, err := s.tlsConfig()
-	return err
+	return errors.Join(errs...)
 }
 
 // tlsConfig loads the server's certificate and, with tls_ca, the CAs that

@@ -82,30 +82,31 @@ type collector struct {
 
 // Validate checks the decoded keys.
 func (s *System) Validate() error {
-	if s.Interval <= 0 {
-		return pipeline.InvalidKey("interval", "must be more than 0, e.g. \"10s\"")
-	}
+	errs := []error{intervalRange.Check("interval", time.Duration(s.Interval))}
 	if len(s.Collect) == 0 {
-		return pipeline.InvalidKey("collect", "is empty: nothing to collect (known: %s)", strings.Join(Collectors, ", "))
+		errs = append(errs, pipeline.InvalidKey("collect", "is empty: nothing to collect (known: %s)", strings.Join(Collectors, ", ")))
 	}
 	for i, c := range s.Collect {
 		if !slices.Contains(Collectors, c) {
-			return pipeline.InvalidKey("collect", "unknown collector %q (known: %s)", c, strings.Join(Collectors, ", "))
-		}
-		if slices.Contains(s.Collect[:i], c) {
-			return pipeline.InvalidKey("collect", "%q is listed twice", c)
+			errs = append(errs, pipeline.InvalidKey("collect", "unknown collector %q (known: %s)", c, strings.Join(Collectors, ", ")))
+		} else if slices.Contains(s.Collect[:i], c) {
+			errs = append(errs, pipeline.InvalidKey("collect", "%q is listed twice", c))
 		}
 	}
 	if slices.Contains(s.Collect, "cpu") && !s.PerCPU && !s.TotalCPU {
-		return pipeline.InvalidKey("percpu", "percpu and totalcpu are both false: cpu would report nothing (take cpu out of collect instead)")
+		errs = append(errs, pipeline.InvalidKey("percpu", "percpu and totalcpu are both false: cpu would report nothing (take cpu out of collect instead)"))
 	}
 	for _, p := range s.Interfaces {
 		if _, err := path.Match(p, ""); err != nil {
-			return pipeline.InvalidKey("interfaces", "pattern %q: %v", p, err)
+			errs = append(errs, pipeline.InvalidKey("interfaces", "pattern %q: %v", p, err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
+
+// intervalRange bounds interval: a round reads much of /proc (every
+// process's stat for processes), which every 10ms would keep a core busy.
+var intervalRange = pipeline.DurationRange{Min: 100 * time.Millisecond, Max: 24 * time.Hour}
 
 // Init keeps env and sets up the collectors listed in collect.
 func (s *System) Init(env *pipeline.Env) error {

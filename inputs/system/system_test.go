@@ -84,7 +84,7 @@ func TestSystemOnThisHost(t *testing.T) {
 		t.Skip("the fields checked are Linux's")
 	}
 	s := newDefault()
-	s.Interval = pipeline.Duration(50 * time.Millisecond)
+	s.Interval = pipeline.Duration(100 * time.Millisecond) // the least interval takes
 	out := &pipelinetest.Collector{MessagesOnly: true}
 	pipelinetest.StartInput(t, s, testEnv(), out)
 	// cpu needs two rounds; wait for a third so that diskio has its rates.
@@ -320,7 +320,7 @@ func TestIntervalPacing(t *testing.T) {
 		out.WaitFor(t, 1, 5*time.Second)
 	})
 	t.Run("then every interval", func(t *testing.T) {
-		const interval = 50 * time.Millisecond
+		const interval = 100 * time.Millisecond // the least interval takes
 		s := newDefault()
 		s.Collect, s.Interval = []string{"mem", "swap"}, pipeline.Duration(interval)
 		out := &pipelinetest.Collector{MessagesOnly: true}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	_ "embed"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -128,42 +129,42 @@ type tailedFile struct {
 	lastData time.Time
 }
 
+// Ranges of the tail's timers: each wakes the input, and a line waits at
+// most poll_interval when inotify says nothing (network filesystems).
+var (
+	pollIntervalRange = pipeline.DurationRange{Min: 10 * time.Millisecond, Max: time.Minute}
+	timerRange        = pipeline.DurationRange{Min: 10 * time.Millisecond, Max: time.Hour} // multiline_timeout, checkpoint_interval
+)
+
 // Validate checks the decoded keys; it compiles the patterns but opens
 // nothing.
 func (p *Tail) Validate() error {
+	var errs []error
 	if len(p.Files) == 0 {
-		return pipeline.MissingKey("files")
+		errs = append(errs, pipeline.MissingKey("files"))
 	}
 	for _, pat := range p.Files {
 		if pat == "" {
-			return pipeline.InvalidKey("files", "an empty pattern")
+			errs = append(errs, pipeline.InvalidKey("files", "an empty pattern"))
+		} else if _, err := filepath.Match(pat, ""); err != nil {
+			errs = append(errs, pipeline.InvalidKey("files", "%q: %v", pat, err))
 		}
-		if _, err := filepath.Match(pat, ""); err != nil {
-			return pipeline.InvalidKey("files", "%q: %v", pat, err)
-		}
 	}
-	if p.PollInterval <= 0 {
-		return pipeline.InvalidKey("poll_interval", "must be positive")
-	}
-	if p.MaxLineBytes <= 0 {
-		return pipeline.InvalidKey("max_line_bytes", "must be positive; got %d", p.MaxLineBytes)
-	}
+	errs = append(errs,
+		pollIntervalRange.Check("poll_interval", time.Duration(p.PollInterval)),
+		pipeline.LineBytesRange.Check("max_line_bytes", int64(p.MaxLineBytes)))
 	if p.MultilineStart != "" && p.MultilineContinue != "" {
-		return pipeline.InvalidKey("multiline_continue", "set multiline_start or multiline_continue, not both")
+		errs = append(errs, pipeline.InvalidKey("multiline_continue", "set multiline_start or multiline_continue, not both"))
 	}
 	if _, err := regexp.Compile(p.MultilineStart); err != nil {
-		return pipeline.InvalidKey("multiline_start", "%v", err)
+		errs = append(errs, pipeline.InvalidKey("multiline_start", "%v", err))
 	}
 	if _, err := regexp.Compile(p.MultilineContinue); err != nil {
-		return pipeline.InvalidKey("multiline_continue", "%v", err)
+		errs = append(errs, pipeline.InvalidKey("multiline_continue", "%v", err))
 	}
-	if p.MultilineTimeout <= 0 {
-		return pipeline.InvalidKey("multiline_timeout", "must be positive")
-	}
-	if p.CheckpointInterval <= 0 {
-		return pipeline.InvalidKey("checkpoint_interval", "must be positive")
-	}
-	return nil
+	return errors.Join(append(errs,
+		timerRange.Check("multiline_timeout", time.Duration(p.MultilineTimeout)),
+		timerRange.Check("checkpoint_interval", time.Duration(p.CheckpointInterval)))...)
 }
 
 // Init compiles the patterns and reads the checkpoint. A checkpoint that
@@ -184,7 +185,7 @@ func (p *Tail) Init(env *pipeline.Env) error {
 		env.Log.Warn("agent data_dir is not set: no checkpoints, every start is a first start")
 		return nil
 	}
-	p.checkpointPath = filepath.Join(env.Agent.DataDir, "tail", env.Name+".json")
+	p.checkpointPath = env.DataPath("tail", ".json")
 	saved, err := loadCheckpoint(p.checkpointPath)
 	if err != nil {
 		env.Stats.Errors.Add(1)

@@ -59,16 +59,15 @@ func (t *TCP) limits() pipeline.TCPLimits {
 
 // Validate checks the decoded keys.
 func (t *TCP) Validate() error {
+	var errs []error
 	if t.Address == "" {
-		return pipeline.MissingKey("address")
+		errs = append(errs, pipeline.MissingKey("address"))
+	} else if _, _, err := net.SplitHostPort(t.Address); err != nil {
+		errs = append(errs, pipeline.InvalidKey("address", "want host:port, such as \"127.0.0.1:5170\" or \":5170\": %v", err))
 	}
-	if _, _, err := net.SplitHostPort(t.Address); err != nil {
-		return pipeline.InvalidKey("address", "want host:port, such as \"127.0.0.1:5170\" or \":5170\": %v", err)
-	}
-	if t.MaxLineBytes <= 0 {
-		return pipeline.InvalidKey("max_line_bytes", "must be positive; got %d", t.MaxLineBytes)
-	}
-	return t.limits().Validate("max_line_bytes", t.MaxLineBytes)
+	return errors.Join(append(errs,
+		pipeline.LineBytesRange.Check("max_line_bytes", int64(t.MaxLineBytes)),
+		t.limits().Validate("max_line_bytes", t.MaxLineBytes))...)
 }
 
 // Init binds the listening socket, so that an address in use stops the

@@ -44,17 +44,18 @@ var _ pipeline.Input = (*UDP)(nil)
 
 // Validate checks the decoded keys.
 func (u *UDP) Validate() error {
+	var errs []error
 	if u.Address == "" {
-		return pipeline.MissingKey("address")
+		errs = append(errs, pipeline.MissingKey("address"))
+	} else if _, _, err := net.SplitHostPort(u.Address); err != nil {
+		errs = append(errs, pipeline.InvalidKey("address", "want host:port, such as \"127.0.0.1:5171\" or \":5171\": %v", err))
 	}
-	if _, _, err := net.SplitHostPort(u.Address); err != nil {
-		return pipeline.InvalidKey("address", "want host:port, such as \"127.0.0.1:5171\" or \":5171\": %v", err)
-	}
-	if u.MaxDatagramBytes <= 0 {
-		return pipeline.InvalidKey("max_datagram_bytes", "must be positive; got %d", u.MaxDatagramBytes)
-	}
-	return nil
+	return errors.Join(append(errs, datagramBytesRange.Check("max_datagram_bytes", int64(u.MaxDatagramBytes)))...)
 }
+
+// datagramBytesRange bounds max_datagram_bytes: the receive buffer is
+// allocated at this size, and no UDP datagram is longer than 65535 bytes.
+var datagramBytesRange = pipeline.ByteRange{Min: 1, Max: 65536}
 
 // Init binds the socket, so that an address in use stops the pipeline from
 // starting.

@@ -44,17 +44,17 @@ var (
 
 // Validate checks the decoded keys.
 func (o *File) Validate() error {
+	var errs []error
 	if o.Path == "" {
-		return pipeline.MissingKey("path")
+		errs = append(errs, pipeline.MissingKey("path"))
 	}
-	if err := pipeline.ValidateOutputFormat(o.Format); err != nil {
-		return err
-	}
-	if o.BufferBytes <= 0 {
-		return pipeline.InvalidKey("buffer_bytes", "must be positive; got %d", o.BufferBytes)
-	}
-	return nil
+	return errors.Join(append(errs, pipeline.ValidateOutputFormat(o.Format),
+		bufferBytesRange.Check("buffer_bytes", int64(o.BufferBytes)))...)
 }
+
+// bufferBytesRange bounds buffer_bytes, allocated at Init: the buffer is
+// written out whenever the pipeline is idle, so more buys nothing.
+var bufferBytesRange = pipeline.ByteRange{Min: 1, Max: 64 << 20}
 
 // Init opens the file for appending, creating it (0644) and its missing
 // parent directories (0755), so that an unwritable path stops the pipeline

@@ -152,61 +152,65 @@ var (
 	_ pipeline.StatusReporter = (*InfluxDB)(nil)
 )
 
+// Ranges of the keys that size or time the output.
+var (
+	batchSizeRange        = pipeline.CountRange{Min: 1, Max: 1_000_000}                                // points per request
+	flushIntervalRange    = pipeline.DurationRange{Min: 10 * time.Millisecond, Max: time.Hour}         // a timer per batch
+	timeoutRange          = pipeline.DurationRange{Min: 100 * time.Millisecond, Max: 10 * time.Minute} // one request
+	maxRetryIntervalRange = pipeline.DurationRange{Min: 100 * time.Millisecond, Max: time.Hour}        // between two tries
+	bufferBytesRange      = pipeline.ByteRange{Min: 1 << 10, Max: 1 << 30}                             // memory: what a machine holds
+	diskBufferBytesRange  = pipeline.ByteRange{Min: 64 << 10, Max: 1 << 40}                            // disk, 0 aside
+)
+
 // Validate checks the decoded keys.
 func (o *InfluxDB) Validate() error {
+	var errs []error
+	add := func(err error) { errs = append(errs, err) }
+	var u *url.URL
 	if o.URL == "" {
-		return pipeline.MissingKey("url")
-	}
-	u, err := url.Parse(o.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return pipeline.InvalidKey("url", "want http://host:port or https://host:port; got %q", o.URL)
+		add(pipeline.MissingKey("url"))
+	} else if v, err := url.Parse(o.URL); err != nil || (v.Scheme != "http" && v.Scheme != "https") || v.Host == "" {
+		add(pipeline.InvalidKey("url", "want http://host:port or https://host:port; got %q", o.URL))
+	} else {
+		u = v
 	}
 	if o.Bucket == "" {
-		return pipeline.MissingKey("bucket")
+		add(pipeline.MissingKey("bucket"))
 	}
 	switch o.Precision {
 	case "ns", "us", "ms", "s":
 	default:
-		return pipeline.InvalidKey("precision", `must be one of "ns", "us", "ms", "s"; got %q`, o.Precision)
+		add(pipeline.InvalidKey("precision", `must be one of "ns", "us", "ms", "s"; got %q`, o.Precision))
 	}
-	if o.BatchSize <= 0 {
-		return pipeline.InvalidKey("batch_size", "must be positive; got %d", o.BatchSize)
-	}
-	for _, d := range []struct {
-		key string
-		v   pipeline.Duration
-	}{{"flush_interval", o.FlushInterval}, {"timeout", o.Timeout}, {"max_retry_interval", o.MaxRetryInterval}} {
-		if d.v <= 0 {
-			return pipeline.InvalidKey(d.key, "must be positive; got %q", time.Duration(d.v))
-		}
-	}
-	if o.BufferBytes <= 0 {
-		return pipeline.InvalidKey("buffer_bytes", "must be positive; got %d", o.BufferBytes)
-	}
-	if o.DiskBufferBytes < 0 {
-		return pipeline.InvalidKey("disk_buffer_bytes", "must be 0 (no disk buffer) or positive; got %d", o.DiskBufferBytes)
+	add(batchSizeRange.Check("batch_size", int64(o.BatchSize)))
+	add(flushIntervalRange.Check("flush_interval", time.Duration(o.FlushInterval)))
+	add(timeoutRange.Check("timeout", time.Duration(o.Timeout)))
+	add(maxRetryIntervalRange.Check("max_retry_interval", time.Duration(o.MaxRetryInterval)))
+	add(bufferBytesRange.Check("buffer_bytes", o.BufferBytes))
+	if o.DiskBufferBytes != 0 && diskBufferBytesRange.Check("disk_buffer_bytes", o.DiskBufferBytes) != nil {
+		add(pipeline.InvalidKey("disk_buffer_bytes", "must be 0 (no disk buffer) or %s; got %d", diskBufferBytesRange, o.DiskBufferBytes))
 	}
 	if o.FullAction != fullBlock && o.FullAction != fullDropOldest {
-		return pipeline.InvalidKey("full_action", `must be "block" or "drop_oldest"; got %q`, o.FullAction)
+		add(pipeline.InvalidKey("full_action", `must be "block" or "drop_oldest"; got %q`, o.FullAction))
 	}
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		key := "tls_key"
 		if o.TLSCert == "" {
 			key = "tls_cert"
 		}
-		return pipeline.InvalidKey(key, "tls_cert and tls_key go together: set both or neither")
+		add(pipeline.InvalidKey(key, "tls_cert and tls_key go together: set both or neither"))
 	}
-	if u.Scheme == "http" {
+	if u != nil && u.Scheme == "http" {
 		for _, k := range []struct{ key, v string }{{"tls_ca", o.TLSCA}, {"tls_cert", o.TLSCert}} {
 			if k.v != "" {
-				return pipeline.InvalidKey(k.key, "is set, but url %q is not https", o.URL)
+				add(pipeline.InvalidKey(k.key, "is set, but url %q is not https", o.URL))
 			}
 		}
 		if o.InsecureSkipVerify {
-			return pipeline.InvalidKey("insecure_skip_verify", "is set, but url %q is not https", o.URL)
+			add(pipeline.InvalidKey("insecure_skip_verify", "is set, but url %q is not https", o.URL))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Init builds the HTTP client, opens the disk buffer under
@@ -241,7 +245,7 @@ func (o *InfluxDB) Init(env *pipeline.Env) error {
 	o.snd = &sender{http: client.HTTPService(), url: u.String(), gzip: o.Gzip}
 
 	o.room = make(chan struct{})
-	dir := filepath.Join(env.Agent.DataDir, "influxdb", env.Name)
+	dir := env.DataPath("influxdb", "")
 	if o.DiskBufferBytes == 0 {
 		if left, _ := filepath.Glob(filepath.Join(dir, "*"+segSuffix)); len(left) > 0 {
 			env.Log.Warn("disk buffer: a previous run left points on disk; they are not sent while disk_buffer_bytes = 0",
