@@ -83,3 +83,77 @@ format = "json"
 		t.Fatalf("exit %d", code)
 	}
 }
+
+// A healthy Lua filter on a busy machine: other processes keep every core
+// busy and the pipeline's own process is paused (SIGSTOP) a dozen times for
+// 250 ms, longer than the script's 100 ms time limit. The script is charged
+// only its own running time, so it is never stopped, and every message
+// arrives.
+func TestHealthyLuaFilterSurvivesABusyMachine(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.txt")
+	// About 100 µs of work per message on an idle core.
+	script := writeFile(t, filepath.Join(dir, "work.lua"), `function process_message()
+  local x = 0
+  for i = 1, 3000 do x = x + i % 7 end
+  inject_message({Type = "worked", Payload = read_message("Payload")})
+  return 0
+end
+`)
+	const n = 20000
+	p := runPipeline(t, dir, "p", fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[[inputs.generator]]
+publish = "in"
+rate = 5000
+count = %d
+[[filters.lua]]
+name = "work"
+subscribe = ["in"]
+publish = "out"
+script = %q
+watch = false
+[[outputs.file]]
+subscribe = ["out"]
+path = %q
+format = "payload"
+`, filepath.Join(dir, "var"), n, script, out))
+	p.waitRunning(t)
+
+	for range 3 {
+		hog := exec.Command("sh", "-c", "while :; do :; done")
+		if err := hog.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = hog.Process.Kill(); _ = hog.Wait() })
+	}
+	for i := 0; i < 12; i++ {
+		select {
+		case <-p.done:
+			t.Logf("the pipeline ended after %d pauses", i)
+			i = 12
+			continue
+		default:
+		}
+		p.signal(t, syscall.SIGSTOP)
+		time.Sleep(250 * time.Millisecond) // the pause itself
+		p.signal(t, syscall.SIGCONT)
+		time.Sleep(100 * time.Millisecond) // let it run between pauses
+	}
+	if code := p.wait(t, 5*time.Minute); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	log := p.stderr.String()
+	if strings.Contains(log, "script terminated") {
+		t.Errorf("the healthy script was terminated:\n%s", lastLines(log, 20))
+	}
+	c := stoppedCounters(t, log, "filters.lua[work]")
+	if c["in"] != n || c["errors"] != 0 || c["dropped"] != 0 {
+		t.Errorf("filter counters %v, want %d in, no error, no drop", c, n)
+	}
+	if got := countLines(t, out); got != n {
+		t.Errorf("%d of %d messages arrived", got, n)
+	}
+}

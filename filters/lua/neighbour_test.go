@@ -108,3 +108,67 @@ format = "json"
 		})
 	}
 }
+
+// The case the hostile tester found: a healthy filter whose injects wait
+// for a slow consumer (backpressure), beside a script that holds almost its
+// own 8 MiB. The healthy filter's calls last long enough to be watched, and
+// what the holder keeps alive must not be charged to it.
+func TestNeighbourMemoryIsNotCharged(t *testing.T) {
+	const n = 20000
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.jsonl")
+	rt, wait := pipelinetest.Run(t, fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[nats]
+max_pending_bytes = 1048576
+[[inputs.generator]]
+publish = "in"
+rate = 0
+count = %d
+[[filters.lua]]
+name = "healthy"
+subscribe = ["in"]
+publish = "out"
+script = %q
+[[filters.lua]]
+name = "holder"
+subscribe = ["in"]
+publish = "held"
+script = %q
+[[filters.lua]]
+name = "slow"
+subscribe = ["out"]
+publish = "slowed"
+script = %q
+[[outputs.file]]
+subscribe = ["slowed"]
+path = %q
+format = "json"
+`, filepath.Join(dir, "var"), n, writeScript(t, dir, "healthy", healthyScript),
+		writeScript(t, dir, "holder", `held = {}
+function process_message()
+  -- Keeps about 6 MB of its 8 MiB, and replaces some of it every call.
+  for i = 1, 25 do held[math.random(6000)] = string.rep("h", 1000) .. math.random() end
+  return 0
+end`),
+		writeScript(t, dir, "slow", `function process_message()
+  local x = 0
+  for i = 1, 2000 do x = x + i end
+  inject_message({Type = "healthy", Payload = read_message("Payload")})
+  return 0
+end`), out))
+	if err := wait(false); err != nil {
+		t.Fatal(err)
+	}
+	healthy := pluginStatus(rt, "healthy")
+	if got := len(jsonMessages(t, out)); got != n || healthy.Status["terminated"] != nil {
+		t.Errorf("%d of %d messages passed; healthy status %v, counters %+v", got, n, healthy.Status, healthy.Counters)
+	}
+	for _, name := range []string{"healthy", "holder", "slow"} {
+		if term := pluginStatus(rt, name).Status["terminated"]; term != nil {
+			t.Errorf("%s was terminated: %v", name, term)
+		}
+	}
+}
