@@ -40,8 +40,11 @@ func startAdmin(rt *Runtime, addr string) (*adminServer, error) {
 		results, err := rt.Reload(r.URL.Query().Get("plugin"))
 		if err != nil {
 			w.WriteHeader(http.StatusNotFound)
-			writeJSON(w, map[string]any{"error": err.Error()})
+			writeJSON(w, map[string]any{"error": rt.redact.String(err.Error())})
 			return
+		}
+		for i := range results {
+			results[i].Error = rt.redact.String(results[i].Error)
 		}
 		for _, res := range results {
 			if !res.OK {
@@ -115,6 +118,10 @@ func (rt *Runtime) PluginStatus() []PluginStatus {
 			}
 			st.Status["decoder"] = sr.Status()
 		}
+		if st.Status != nil {
+			st.Status = rt.redact.Value(st.Status).(map[string]any)
+		}
+		st.Matcher = rt.redact.String(st.Matcher)
 		if g, ok := r.cfg.Plugin.(GaugeReporter); ok {
 			st.Gauges = g.Gauges()
 		}
@@ -146,7 +153,7 @@ func (c *statsCollector) Describe(chan<- *prometheus.Desc) {}
 
 func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range c.rt.runners {
-		l := []string{string(r.cfg.Kind), r.cfg.Type, r.cfg.Name}
+		l := []string{string(r.cfg.Kind), r.cfg.Type, c.rt.redact.String(r.cfg.Name)}
 		s := r.stats.Snapshot()
 		ch <- prometheus.MustNewConstMetric(descIn, prometheus.CounterValue, float64(s.In), l...)
 		ch <- prometheus.MustNewConstMetric(descOut, prometheus.CounterValue, float64(s.Out), l...)

@@ -85,6 +85,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	log = slog.New(cfg.Redactor().Handler(log.Handler()))
 	rt, err := pipeline.Start(cfg, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "interoceptor run:", err)
@@ -126,7 +127,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 
 func natsDescription(rt *pipeline.Runtime, cfg *pipeline.Config) string {
 	if cfg.Nats.URL != "" {
-		return cfg.Nats.URL
+		return pipeline.RedactURL(cfg.Nats.URL)
 	}
 	if u := rt.Bus().ClientURL(cfg); u != "" {
 		return "embedded, " + u

@@ -48,7 +48,7 @@ type Syslog struct {
 	MaxMessageBytes int    `toml:"max_message_bytes"`
 	MaxConnections  int    `toml:"max_connections"`
 	TLSCert         string `toml:"tls_cert"`
-	TLSKey          string `toml:"tls_key"`
+	TLSKey          string `toml:"tls_key" secret:"file"`
 	TLSCA           string `toml:"tls_ca"`
 
 	env      *pipeline.Env

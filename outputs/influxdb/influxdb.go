@@ -76,10 +76,10 @@ const (
 // disk queue, so the order holds; the writer takes from disk while there is
 // anything there.
 type InfluxDB struct {
-	URL                 string            `toml:"url"`
+	URL                 string            `toml:"url" secret:"url"`
 	Bucket              string            `toml:"bucket"`
 	Org                 string            `toml:"org"`
-	Token               string            `toml:"token"`
+	Token               string            `toml:"token" secret:"true"`
 	Precision           string            `toml:"precision"`
 	BatchSize           int               `toml:"batch_size"`
 	FlushInterval       pipeline.Duration `toml:"flush_interval"`
@@ -94,7 +94,7 @@ type InfluxDB struct {
 	UintSupport         bool              `toml:"uint_support"`
 	TLSCA               string            `toml:"tls_ca"`
 	TLSCert             string            `toml:"tls_cert"`
-	TLSKey              string            `toml:"tls_key"`
+	TLSKey              string            `toml:"tls_key" secret:"file"`
 	InsecureSkipVerify  bool              `toml:"insecure_skip_verify"`
 
 	env     *pipeline.Env
@@ -159,7 +159,7 @@ func (o *InfluxDB) Validate() error {
 	}
 	u, err := url.Parse(o.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return pipeline.InvalidKey("url", "want http://host:port or https://host:port; got %q", o.URL)
+		return pipeline.InvalidKey("url", "want http://host:port or https://host:port; got %q", pipeline.RedactURL(o.URL))
 	}
 	if o.Bucket == "" {
 		return pipeline.MissingKey("bucket")
@@ -199,11 +199,11 @@ func (o *InfluxDB) Validate() error {
 	if u.Scheme == "http" {
 		for _, k := range []struct{ key, v string }{{"tls_ca", o.TLSCA}, {"tls_cert", o.TLSCert}} {
 			if k.v != "" {
-				return pipeline.InvalidKey(k.key, "is set, but url %q is not https", o.URL)
+				return pipeline.InvalidKey(k.key, "is set, but url %q is not https", pipeline.RedactURL(o.URL))
 			}
 		}
 		if o.InsecureSkipVerify {
-			return pipeline.InvalidKey("insecure_skip_verify", "is set, but url %q is not https", o.URL)
+			return pipeline.InvalidKey("insecure_skip_verify", "is set, but url %q is not https", pipeline.RedactURL(o.URL))
 		}
 	}
 	return nil
@@ -794,7 +794,7 @@ func (o *InfluxDB) Gauges() map[string]float64 {
 func (o *InfluxDB) Status() map[string]any {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	s := map[string]any{"url": o.URL, "bucket": o.Bucket}
+	s := map[string]any{"url": pipeline.RedactURL(o.URL), "bucket": o.Bucket}
 	if o.dir != "" {
 		s["disk_dir"] = o.dir
 	}
