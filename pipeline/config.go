@@ -19,6 +19,17 @@ type AgentConfig struct {
 	DataDir   string `toml:"data_dir"`   // checkpoints, buffers, JetStream store
 	AdminAddr string `toml:"admin_addr"` // /healthz, /metrics, /api/...; "off" disables
 
+	// AdminToken, or AdminUser with AdminPassword, is what the admin API
+	// asks of every request but /healthz (Bearer, or basic auth).
+	AdminToken    string `toml:"admin_token" secret:"true"`
+	AdminUser     string `toml:"admin_user"`
+	AdminPassword string `toml:"admin_password" secret:"true"`
+	// AdminTLSCert and AdminTLSKey serve the admin API over HTTPS.
+	AdminTLSCert string `toml:"admin_tls_cert"`
+	AdminTLSKey  string `toml:"admin_tls_key" secret:"file"`
+	// AdminAllowUnauthenticated lets admin_addr listen beyond loopback
+	// without admin_token or admin_user: anyone who reaches it can reload.
+	AdminAllowUnauthenticated bool `toml:"admin_allow_unauthenticated"`
 }
 
 // NatsConfig is the [nats] table.
@@ -108,6 +119,14 @@ type Config struct {
 	Nats    NatsConfig
 	Plugins []*PluginConfig // in file order, then line order
 	Files   []string        // the files it was loaded from
+
+	agentAt map[string]filePos // where each [agent] key was last set, for errors of validate
+}
+
+// filePos is where a key was set.
+type filePos struct {
+	file string
+	line int
 }
 
 // PluginConfig is one plugin instance: the shared keys, decoded by the
@@ -329,6 +348,14 @@ func (cfg *Config) loadFile(file, src string) []error {
 		switch top {
 		case "agent":
 			errs = append(errs, decodeSection(file, doc, top, &cfg.Agent, lines)...)
+			if t, ok := doc[top].(map[string]any); ok {
+				if cfg.agentAt == nil {
+					cfg.agentAt = map[string]filePos{}
+				}
+				for k := range t {
+					cfg.agentAt[k] = filePos{file, lines.line(tableID(top, 0), []string{k})}
+				}
+			}
 		case "nats":
 			errs = append(errs, decodeSection(file, doc, top, &cfg.Nats, lines)...)
 		case "inputs", "filters", "outputs":
@@ -585,6 +612,7 @@ func (cfg *Config) validate() []error {
 		errs = append(errs, &ConfigError{Plugin: "nats", Key: "batch_bytes", Msg: "must be between 1 and 8388608"})
 	}
 	errs = append(errs, cfg.Nats.leafnodeErrors()...)
+	errs = append(errs, cfg.adminErrors()...)
 	seen := map[string]*PluginConfig{}
 	published := map[string]bool{}
 	for _, p := range cfg.Plugins {

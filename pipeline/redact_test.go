@@ -95,7 +95,7 @@ func TestSecretLookingKeysAreTagged(t *testing.T) {
 		}
 	}
 	for _, k := range []string{"nats.url", "nats.password", "nats.token", "nats.leafnode_remotes", "nats.leafnode_password",
-		"outputs.influxdb.url", "outputs.influxdb.token"} {
+		"agent.admin_token", "agent.admin_password", "outputs.influxdb.url", "outputs.influxdb.token"} {
 		if secret[k] == "" {
 			t.Errorf("%s is not tagged secret", k)
 		}

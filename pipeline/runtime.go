@@ -165,7 +165,7 @@ func Start(cfg *Config, log *slog.Logger) (_ *Runtime, err error) {
 		}
 	}
 	if addr := cfg.Agent.AdminAddr; addr != "" && addr != "off" {
-		rt.admin, err = startAdmin(rt, addr)
+		rt.admin, err = startAdmin(rt, cfg.Agent)
 		if err != nil {
 			return nil, err
 		}
@@ -182,6 +182,14 @@ func (rt *Runtime) AdminAddr() string {
 		return ""
 	}
 	return rt.admin.addr
+}
+
+// AdminURL returns the admin API's base URL ("https://127.0.0.1:8377/"), or "".
+func (rt *Runtime) AdminURL() string {
+	if rt.admin == nil {
+		return ""
+	}
+	return rt.admin.scheme + "://" + rt.admin.addr + "/"
 }
 
 // Plugin returns a plugin instance by kind and name, for tests and tools

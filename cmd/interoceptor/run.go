@@ -136,8 +136,8 @@ func natsDescription(rt *pipeline.Runtime, cfg *pipeline.Config) string {
 }
 
 func adminURL(rt *pipeline.Runtime) string {
-	if a := rt.AdminAddr(); a != "" {
-		return "http://" + a + "/"
+	if u := rt.AdminURL(); u != "" {
+		return u
 	}
 	return "off"
 }
