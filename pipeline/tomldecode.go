@@ -94,7 +94,9 @@ func (d *tableDecoder) decodeStruct(table map[string]any, v reflect.Value, path 
 			d.problems = append(d.problems, keyProblem{p, fmt.Sprintf("unknown key (known keys: %s)", strings.Join(known, ", "))})
 			continue
 		}
-		secret := v.Type().Field(i).Tag.Get("secret") == "true" || v.Type().Field(i).Tag.Get("secret") == "url"
+		// A "file" key holds a path, which may be shown.
+		tag := v.Type().Field(i).Tag.Get("secret")
+		secret := tag == "true" || tag == "url"
 		if msg := d.decodeValue(table[k], v.Field(i), p, secret); msg != "" {
 			d.problems = append(d.problems, keyProblem{p, msg})
 		}
