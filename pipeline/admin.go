@@ -2,27 +2,60 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
+	"mime"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// adminServer serves the admin API: /healthz, /metrics, /api/plugins.
+// adminServer serves the admin API: /healthz, /metrics, /api/plugins,
+// POST /api/reload.
+//
+// Every request must name this server in its Host header (an IP address,
+// localhost, the configured address or this host's name), so that a web
+// page cannot reach it through DNS rebinding. With admin_token or
+// admin_user/admin_password, every request but /healthz must carry them.
+// A request that changes something (POST) must not come from another
+// origin (Origin, Sec-Fetch-Site) and must carry X-Interoceptor-Request or
+// Content-Type: application/json, which no web page can send to another
+// origin without the preflight this server never grants.
 type adminServer struct {
-	addr string
-	srv  *http.Server
+	addr   string
+	scheme string // http or https
+	srv    *http.Server
 }
 
-func startAdmin(rt *Runtime, addr string) (*adminServer, error) {
-	ln, err := net.Listen("tcp", addr)
+// AdminRequestHeader marks a state-changing admin API request as sent by a
+// program, not a cross-site form: `interoceptor reload` sends it.
+const AdminRequestHeader = "X-Interoceptor-Request"
+
+func startAdmin(rt *Runtime, agent AgentConfig) (*adminServer, error) {
+	var tlsCfg *tls.Config
+	if agent.AdminTLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(agent.AdminTLSCert, agent.AdminTLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("agent.admin_tls_cert, agent.admin_tls_key: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	ln, err := net.Listen("tcp", agent.AdminAddr)
 	if err != nil {
-		return nil, fmt.Errorf("agent.admin_addr %q: %w", addr, err)
+		return nil, fmt.Errorf("agent.admin_addr %q: %w", agent.AdminAddr, err)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -39,9 +72,11 @@ func startAdmin(rt *Runtime, addr string) (*adminServer, error) {
 	mux.HandleFunc("POST /api/reload", func(w http.ResponseWriter, r *http.Request) {
 		results, err := rt.Reload(r.URL.Query().Get("plugin"))
 		if err != nil {
-			w.WriteHeader(http.StatusNotFound)
-			writeJSON(w, map[string]any{"error": err.Error()})
+			adminError(w, http.StatusNotFound, rt.redact.String(err.Error()))
 			return
+		}
+		for i := range results {
+			results[i].Error = rt.redact.String(results[i].Error)
 		}
 		for _, res := range results {
 			if !res.OK {
@@ -51,9 +86,25 @@ func startAdmin(rt *Runtime, addr string) (*adminServer, error) {
 		}
 		writeJSON(w, results)
 	})
-	a := &adminServer{addr: ln.Addr().String(), srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
-	go func() { _ = a.srv.Serve(ln) }()
-	rt.log.Info("admin API listening", "url", "http://"+a.addr+"/")
+	a := &adminServer{addr: ln.Addr().String(), scheme: "http"}
+	if tlsCfg != nil {
+		a.scheme = "https"
+	}
+	guard := newAdminGuard(agent)
+	a.srv = &http.Server{Handler: guard.wrap(mux), ReadHeaderTimeout: 5 * time.Second, TLSConfig: tlsCfg,
+		ErrorLog: slog.NewLogLogger(rt.log.Handler(), slog.LevelDebug)}
+	go func() {
+		if tlsCfg != nil {
+			_ = a.srv.ServeTLS(ln, "", "")
+		} else {
+			_ = a.srv.Serve(ln)
+		}
+	}()
+	rt.log.Info("admin API listening", "url", a.scheme+"://"+a.addr+"/", "auth", guard.auth.describe())
+	if host, _, _ := net.SplitHostPort(agent.AdminAddr); !loopbackHost(host) && guard.auth.configured() && tlsCfg == nil {
+		rt.log.Warn("admin API: credentials travel in clear text beyond this host; set admin_tls_cert and admin_tls_key",
+			"admin_addr", agent.AdminAddr)
+	}
 	return a, nil
 }
 
@@ -61,6 +112,195 @@ func (a *adminServer) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = a.srv.Shutdown(ctx)
+}
+
+// adminGuard checks Host, credentials and origin before the admin mux.
+type adminGuard struct {
+	names map[string]bool // host names accepted in Host besides IPs and localhost
+	auth  adminAuth
+	cop   *http.CrossOriginProtection
+}
+
+func newAdminGuard(agent AgentConfig) *adminGuard {
+	g := &adminGuard{names: map[string]bool{"localhost": true}, auth: newAdminAuth(agent),
+		cop: http.NewCrossOriginProtection()}
+	if host, _, err := net.SplitHostPort(agent.AdminAddr); err == nil && host != "" {
+		g.names[normalHost(host)] = true
+	}
+	// This host's own name: a web page cannot be served under it by
+	// someone else, so it is no rebinding risk, and scrapers use it.
+	if h, err := os.Hostname(); err == nil && h != "" {
+		g.names[normalHost(h)] = true
+	}
+	return g
+}
+
+func (g *adminGuard) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !g.hostAllowed(r.Host) {
+			adminError(w, http.StatusMisdirectedRequest, fmt.Sprintf(
+				"Host %q is not this admin API: address it by IP, localhost or its configured address (a guard against DNS rebinding)", r.Host))
+			return
+		}
+		if r.URL.Path != "/healthz" && !g.auth.ok(r) {
+			g.auth.challenge(w)
+			adminError(w, http.StatusUnauthorized, "authentication required: send the admin_token as \"Authorization: Bearer TOKEN\", or admin_user and admin_password as basic auth")
+			return
+		}
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+		default:
+			if err := g.cop.Check(r); err != nil {
+				adminError(w, http.StatusForbidden, "cross-origin request refused: the admin API takes state-changing requests only from its own origin")
+				return
+			}
+			if r.Header.Get(AdminRequestHeader) == "" && !jsonContent(r) {
+				adminError(w, http.StatusForbidden, fmt.Sprintf(
+					"%s needs the header %s (any value) or Content-Type: application/json, which a web page cannot send to another origin", r.Method, AdminRequestHeader))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// hostAllowed reports whether a Host header names this server: an IP
+// address, localhost, the configured address or this host's name. An empty
+// Host (HTTP/1.0) comes from no browser.
+func (g *adminGuard) hostAllowed(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = normalHost(host)
+	if host == "" || g.names[host] {
+		return true
+	}
+	return net.ParseIP(host) != nil
+}
+
+func normalHost(h string) string {
+	return strings.TrimSuffix(strings.ToLower(strings.Trim(h, "[]")), ".")
+}
+
+func jsonContent(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/json"
+}
+
+// adminAuth holds the SHA-256 of the configured credentials: comparing
+// digests in constant time reveals neither the secrets nor their length.
+type adminAuth struct {
+	token, user, pass [sha256.Size]byte
+	hasToken, hasUser bool
+}
+
+func newAdminAuth(agent AgentConfig) adminAuth {
+	a := adminAuth{hasToken: agent.AdminToken != "", hasUser: agent.AdminUser != ""}
+	a.token = sha256.Sum256([]byte(agent.AdminToken))
+	a.user = sha256.Sum256([]byte(agent.AdminUser))
+	a.pass = sha256.Sum256([]byte(agent.AdminPassword))
+	return a
+}
+
+func (a adminAuth) configured() bool { return a.hasToken || a.hasUser }
+
+func (a adminAuth) describe() string {
+	switch {
+	case a.hasToken && a.hasUser:
+		return "token or basic"
+	case a.hasToken:
+		return "token"
+	case a.hasUser:
+		return "basic"
+	}
+	return "none"
+}
+
+func (a adminAuth) ok(r *http.Request) bool {
+	if !a.configured() {
+		return true
+	}
+	if a.hasToken {
+		h := r.Header.Get("Authorization")
+		if len(h) > 7 && strings.EqualFold(h[:7], "Bearer ") {
+			got := sha256.Sum256([]byte(h[7:]))
+			if subtle.ConstantTimeCompare(got[:], a.token[:]) == 1 {
+				return true
+			}
+		}
+	}
+	if a.hasUser {
+		if u, p, ok := r.BasicAuth(); ok {
+			gu, gp := sha256.Sum256([]byte(u)), sha256.Sum256([]byte(p))
+			if subtle.ConstantTimeCompare(gu[:], a.user[:])&subtle.ConstantTimeCompare(gp[:], a.pass[:]) == 1 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (a adminAuth) challenge(w http.ResponseWriter) {
+	if a.hasUser {
+		w.Header().Add("WWW-Authenticate", `Basic realm="interoceptor", charset="UTF-8"`)
+	}
+	if a.hasToken {
+		w.Header().Add("WWW-Authenticate", `Bearer realm="interoceptor"`)
+	}
+}
+
+func adminError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(map[string]string{"error": msg})
+}
+
+// loopbackHost reports whether a listen host is this machine only.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// adminErrors checks the admin keys of [agent]; validate calls it. An
+// address beyond loopback needs credentials, or the user's explicit
+// admin_allow_unauthenticated.
+func (cfg *Config) adminErrors() []error {
+	a := cfg.Agent
+	var errs []error
+	bad := func(key, msg string) {
+		// validate locates the key where it was last set.
+		errs = append(errs, &ConfigError{Plugin: "agent", Key: key, Msg: msg})
+	}
+	// Named at the key that is set, which has a line.
+	for _, pair := range [][2]string{{"admin_user", "admin_password"}, {"admin_tls_cert", "admin_tls_key"}} {
+		v := map[string]string{"admin_user": a.AdminUser, "admin_password": a.AdminPassword,
+			"admin_tls_cert": a.AdminTLSCert, "admin_tls_key": a.AdminTLSKey}
+		for i, key := range pair {
+			if other := pair[1-i]; v[key] != "" && v[other] == "" {
+				bad(key, fmt.Sprintf("set without %s: %s and %s go together", other, pair[0], pair[1]))
+			}
+		}
+	}
+	if a.AdminAddr == "" || a.AdminAddr == "off" {
+		return errs
+	}
+	host, port, err := net.SplitHostPort(a.AdminAddr)
+	if p, perr := strconv.Atoi(port); err != nil || perr != nil || p < 0 || p > 65535 {
+		bad("admin_addr", fmt.Sprintf("%q is not HOST:PORT (e.g. \"127.0.0.1:8377\"), nor \"off\"", a.AdminAddr))
+		return errs
+	}
+	if !loopbackHost(host) && a.AdminToken == "" && a.AdminUser == "" && !a.AdminAllowUnauthenticated {
+		bad("admin_addr", fmt.Sprintf("%q listens beyond this host, and the admin API has no authentication: "+
+			"whoever reaches it can read the pipeline and reload it. Set admin_token (or admin_user and admin_password), "+
+			"or admin_allow_unauthenticated = true to accept that", a.AdminAddr))
+	}
+	return errs
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
@@ -118,6 +358,10 @@ func (rt *Runtime) PluginStatus() []PluginStatus {
 			}
 			st.Status["decoder"] = sr.Status()
 		}
+		if st.Status != nil {
+			st.Status = rt.redact.Value(st.Status).(map[string]any)
+		}
+		st.Matcher = rt.redact.String(st.Matcher)
 		if g, ok := r.cfg.Plugin.(GaugeReporter); ok {
 			st.Gauges = g.Gauges()
 		}
@@ -149,7 +393,7 @@ func (c *statsCollector) Describe(chan<- *prometheus.Desc) {}
 
 func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range c.rt.runners {
-		l := []string{string(r.cfg.Kind), r.cfg.Type, r.cfg.Name}
+		l := []string{string(r.cfg.Kind), r.cfg.Type, c.rt.redact.String(r.cfg.Name)}
 		s := r.stats.Snapshot()
 		ch <- prometheus.MustNewConstMetric(descIn, prometheus.CounterValue, float64(s.In), l...)
 		ch <- prometheus.MustNewConstMetric(descOut, prometheus.CounterValue, float64(s.Out), l...)
@@ -171,4 +415,43 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(descBatches, prometheus.CounterValue, float64(c.rt.published.Load()))
+}
+
+// LoadAgentConfig reads only the [agent] table of a pipeline (a file, or a
+// directory merged as LoadConfig does), for the commands that call its
+// admin API: a broken plugin elsewhere in the file (the script being
+// reloaded) must not stop them.
+func LoadAgentConfig(path string) (AgentConfig, error) {
+	files, err := configFiles(path)
+	if err != nil {
+		return AgentConfig{}, err
+	}
+	cfg := newConfig(files)
+	var errs []error
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			return AgentConfig{}, err
+		}
+		text, envVars, eerrs := expandEnv(f, string(src))
+		if len(eerrs) > 0 {
+			errs = append(errs, eerrs...)
+			continue
+		}
+		var doc map[string]any
+		if _, err := toml.Decode(text, &doc); err != nil {
+			errs = append(errs, &ConfigError{File: f, Msg: "TOML syntax: " + tomlLineRE.ReplaceAllString(err.Error(), "")})
+			continue
+		}
+		if _, ok := doc["agent"]; ok {
+			lines := indexKeyLines(text)
+			lines.env = envVars
+			errs = append(errs, cfg.decodeSection(f, doc, "agent", &cfg.Agent, lines)...)
+		}
+	}
+	if len(errs) > 0 {
+		redactErrors(cfg.Redactor(), errs)
+		return AgentConfig{}, errors.Join(errs...)
+	}
+	return cfg.Agent, nil
 }

@@ -123,7 +123,7 @@ func ConnectBus(cfg *Config, log *slog.Logger, onAsyncError func(*nats.Subscript
 			b.Server.Shutdown()
 		}
 		if nc.URL != "" {
-			return nil, fmt.Errorf("nats: connect to %s: %w", nc.URL, err)
+			return nil, fmt.Errorf("nats: connect to %s: %w", RedactURL(nc.URL), err)
 		}
 		return nil, fmt.Errorf("nats: connect to the embedded server: %w", err)
 	}
@@ -157,10 +157,10 @@ func (b *Bus) startLeafPings(nc NatsConfig, auth []nats.Option) error {
 	}
 	if len(nc.LeafnodeRemotes) > 0 {
 		if b.pingCentral() {
-			b.log.Info("nats leaf node connected", "remotes", strings.Join(nc.LeafnodeRemotes, ","))
+			b.log.Info("nats leaf node connected", "remotes", RedactURL(strings.Join(nc.LeafnodeRemotes, ",")))
 		} else {
 			b.log.Warn("nats leaf node: central not reached yet; retrying in the background, messages published until then are lost",
-				"remotes", strings.Join(nc.LeafnodeRemotes, ","), "waited", leafWait)
+				"remotes", RedactURL(strings.Join(nc.LeafnodeRemotes, ",")), "waited", leafWait)
 		}
 	}
 	return nil
@@ -383,15 +383,15 @@ func leafRemote(nc NatsConfig) (*server.RemoteLeafOpts, error) {
 func parseLeafURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%q: %w", raw, err)
+		return nil, errors.New(RedactURL(err.Error())) // url.Error quotes the URL whole
 	}
 	switch u.Scheme {
 	case "nats-leaf", "nats", "tls":
 	default:
-		return nil, fmt.Errorf("%q: the scheme must be nats-leaf://, nats:// or tls://", raw)
+		return nil, fmt.Errorf("%q: the scheme must be nats-leaf://, nats:// or tls://", RedactURL(raw))
 	}
 	if u.Hostname() == "" || u.Port() == "" {
-		return nil, fmt.Errorf("%q: write it as nats-leaf://HOST:PORT", raw)
+		return nil, fmt.Errorf("%q: write it as nats-leaf://HOST:PORT", RedactURL(raw))
 	}
 	return u, nil
 }

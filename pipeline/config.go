@@ -18,21 +18,33 @@ type AgentConfig struct {
 	Name      string `toml:"name"`       // default: the hostname
 	DataDir   string `toml:"data_dir"`   // checkpoints, buffers, JetStream store
 	AdminAddr string `toml:"admin_addr"` // /healthz, /metrics, /api/...; "off" disables
+
+	// AdminToken, or AdminUser with AdminPassword, is what the admin API
+	// asks of every request but /healthz (Bearer, or basic auth).
+	AdminToken    string `toml:"admin_token" secret:"true"`
+	AdminUser     string `toml:"admin_user"`
+	AdminPassword string `toml:"admin_password" secret:"true"`
+	// AdminTLSCert and AdminTLSKey serve the admin API over HTTPS.
+	AdminTLSCert string `toml:"admin_tls_cert"`
+	AdminTLSKey  string `toml:"admin_tls_key" secret:"file"`
+	// AdminAllowUnauthenticated lets admin_addr listen beyond loopback
+	// without admin_token or admin_user: anyone who reaches it can reload.
+	AdminAllowUnauthenticated bool `toml:"admin_allow_unauthenticated"`
 }
 
 // NatsConfig is the [nats] table.
 type NatsConfig struct {
-	URL       string `toml:"url"`       // empty: an embedded server
-	Listen    string `toml:"listen"`    // the embedded server's client address for other processes
-	JetStream *bool  `toml:"jetstream"` // embedded server: enable JetStream (default: true, false on a leaf node agent)
+	URL       string `toml:"url" secret:"url"` // empty: an embedded server
+	Listen    string `toml:"listen"`           // the embedded server's client address for other processes
+	JetStream *bool  `toml:"jetstream"`        // embedded server: enable JetStream (default: true, false on a leaf node agent)
 	User      string `toml:"user"`
-	Password  string `toml:"password"`
-	Token     string `toml:"token"`
-	Creds     string `toml:"creds"`     // a .creds file (JWT + nkey seed)
-	NKeySeed  string `toml:"nkey_seed"` // a file holding an nkey seed
+	Password  string `toml:"password" secret:"true"`
+	Token     string `toml:"token" secret:"true"`
+	Creds     string `toml:"creds" secret:"file"`     // a .creds file (JWT + nkey seed)
+	NKeySeed  string `toml:"nkey_seed" secret:"file"` // a file holding an nkey seed
 	TLSCA     string `toml:"tls_ca"`
 	TLSCert   string `toml:"tls_cert"`
-	TLSKey    string `toml:"tls_key"`
+	TLSKey    string `toml:"tls_key" secret:"file"`
 	// TLSInsecure skips server certificate verification (tests only).
 	TLSInsecure bool `toml:"tls_insecure_skip_verify"`
 
@@ -41,11 +53,12 @@ type NatsConfig struct {
 	LeafnodeListen string `toml:"leafnode_listen"`
 	// LeafnodeRemotes are the central's leaf node URLs: the embedded server
 	// connects out to one of them as a leaf node (the agent side).
-	LeafnodeRemotes  []string `toml:"leafnode_remotes"`
-	LeafnodeUser     string   `toml:"leafnode_user"`
-	LeafnodePassword string   `toml:"leafnode_password"`
-	LeafnodeCreds    string   `toml:"leafnode_creds"`  // a .creds file for the leaf connection
-	LeafnodeTLSCA    string   `toml:"leafnode_tls_ca"` // CA that signed the central's leaf node certificate
+	LeafnodeRemotes []string `toml:"leafnode_remotes" secret:"url"`
+	// LeafnodeUser alone is sent as a token: Config.Redactor hides it then.
+	LeafnodeUser     string `toml:"leafnode_user"`
+	LeafnodePassword string `toml:"leafnode_password" secret:"true"`
+	LeafnodeCreds    string `toml:"leafnode_creds" secret:"file"` // a .creds file for the leaf connection
+	LeafnodeTLSCA    string `toml:"leafnode_tls_ca"`              // CA that signed the central's leaf node certificate
 	// JetStreamDomain names the central's JetStream domain, on both sides of
 	// a leaf link: the central's server runs in it, and a leaf agent's
 	// durable publishers store there. Default: DefaultJetStreamDomain when
@@ -268,6 +281,7 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	errs = append(errs, cfg.validate()...)
 	if len(errs) > 0 {
+		redactErrors(cfg.Redactor(), errs)
 		sortConfigErrors(errs)
 		return nil, errors.Join(errs...)
 	}
@@ -280,6 +294,7 @@ func ParseConfig(file, src string) (*Config, error) {
 	errs := cfg.loadFile(file, src)
 	errs = append(errs, cfg.validate()...)
 	if len(errs) > 0 {
+		redactErrors(cfg.Redactor(), errs)
 		sortConfigErrors(errs)
 		return nil, errors.Join(errs...)
 	}
@@ -335,7 +350,7 @@ var tomlLineRE = regexp.MustCompile(`^toml: line (\d+)(?: \(last key "[^"]*"\))?
 
 // loadFile adds one file's tables to cfg.
 func (cfg *Config) loadFile(file, src string) []error {
-	src, errs := expandEnv(file, src)
+	src, envVars, errs := expandEnv(file, src)
 	if len(errs) > 0 {
 		return errs
 	}
@@ -348,6 +363,7 @@ func (cfg *Config) loadFile(file, src string) []error {
 		return []error{&ConfigError{File: file, Msg: tomlLineRE.ReplaceAllString(err.Error(), "")}}
 	}
 	lines := indexKeyLines(src)
+	lines.env = envVars
 	at := func(id string, key ...string) int { return lines.line(id, key) }
 
 	for _, top := range sortedKeys(doc) {
@@ -401,7 +417,8 @@ func (cfg *Config) decodeSection(file string, doc map[string]any, name string, d
 		cfg.set[name+"."+k] = keyPos{file, lines.line(id, []string{k})}
 	}
 	var errs []error
-	for _, p := range decodeTable(table, dst, nil) {
+	fromEnv := func(path []string) []string { return lines.fromEnv(id, path) }
+	for _, p := range decodeTable(table, dst, nil, fromEnv) {
 		errs = append(errs, &ConfigError{File: file, Line: lines.line(id, p.path), Plugin: name, Key: strings.Join(p.path, "."), Msg: p.msg})
 	}
 	return errs
@@ -459,6 +476,7 @@ func (cfg *Config) loadPlugins(file string, kind Kind, typ string, value any, li
 				}
 			}
 		}
+		fromEnv := func(path []string) []string { return lines.fromEnv(id, path) }
 		var shared sharedTable
 		sharedOnly := map[string]any{}
 		pluginOnly := map[string]any{}
@@ -469,7 +487,7 @@ func (cfg *Config) loadPlugins(file string, kind Kind, typ string, value any, li
 				pluginOnly[k] = v
 			}
 		}
-		sharedProblems := decodeTable(sharedOnly, &shared, nil)
+		sharedProblems := decodeTable(sharedOnly, &shared, nil, fromEnv)
 		if shared.Name != "" {
 			pc.Name = shared.Name
 		}
@@ -493,7 +511,7 @@ func (cfg *Config) loadPlugins(file string, kind Kind, typ string, value any, li
 		for k := range sharedKeys[kind] {
 			skip[k] = true
 		}
-		for _, p := range decodeTable(pluginOnly, pc.Plugin, skip) {
+		for _, p := range decodeTable(pluginOnly, pc.Plugin, skip, fromEnv) {
 			fail(p.path, p.msg)
 		}
 
@@ -654,6 +672,7 @@ func (cfg *Config) validate() []error {
 	errs = append(errs, cfg.Nats.rangeErrors()...)
 	errs = append(errs, cfg.Nats.leafnodeErrors()...)
 	errs = append(errs, cfg.Nats.openListenErrors()...)
+	errs = append(errs, cfg.adminErrors()...)
 	for _, e := range errs {
 		// [agent] and [nats] are checked once merged: locate each key
 		// where it was last set.

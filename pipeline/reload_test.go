@@ -56,7 +56,7 @@ fail = true
 `, t.TempDir()))
 	base := "http://" + rt.AdminAddr()
 	post := func(query string) (int, string) {
-		resp, err := http.Post(base+"/api/reload"+query, "", nil)
+		resp, err := http.Post(base+"/api/reload"+query, "application/json", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -29,6 +29,7 @@ type Runtime struct {
 	runners []*runner
 	started time.Time
 	admin   *adminServer
+	redact  *Redactor // hides the config's secrets in logs, errors and the admin API
 
 	published atomic.Uint64 // batches published by this process
 	draining  atomic.Bool
@@ -104,11 +105,17 @@ func (s *subscription) localIdle() bool {
 
 // Start constructs the runtime: it connects NATS, initialises every plugin
 // and subscribes. On error everything started so far is closed again.
+//
+// Every log record and the error it returns are redacted: no password,
+// token or URL user info of the config appears in them.
 func Start(cfg *Config, log *slog.Logger) (_ *Runtime, err error) {
-	rt := &Runtime{cfg: cfg, log: log, started: time.Now(), pid: int32(os.Getpid())}
+	red := cfg.Redactor()
+	log = slog.New(red.Handler(log.Handler()))
+	rt := &Runtime{cfg: cfg, log: log, redact: red, started: time.Now(), pid: int32(os.Getpid())}
 	defer func() {
 		if err != nil {
 			rt.closeAll() // rt, not the nil the error returns carry
+			err = red.Error(err)
 		}
 	}()
 	rt.bus, err = ConnectBus(cfg, log, rt.onAsyncError)
@@ -158,7 +165,7 @@ func Start(cfg *Config, log *slog.Logger) (_ *Runtime, err error) {
 		}
 	}
 	if addr := cfg.Agent.AdminAddr; addr != "" && addr != "off" {
-		rt.admin, err = startAdmin(rt, addr)
+		rt.admin, err = startAdmin(rt, cfg.Agent)
 		if err != nil {
 			return nil, err
 		}
@@ -175,6 +182,14 @@ func (rt *Runtime) AdminAddr() string {
 		return ""
 	}
 	return rt.admin.addr
+}
+
+// AdminURL returns the admin API's base URL ("https://127.0.0.1:8377/"), or "".
+func (rt *Runtime) AdminURL() string {
+	if rt.admin == nil {
+		return ""
+	}
+	return rt.admin.scheme + "://" + rt.admin.addr + "/"
 }
 
 // Plugin returns a plugin instance by kind and name, for tests and tools

@@ -24,15 +24,23 @@ type keyProblem struct {
 }
 
 // decodeTable decodes table into the struct pointed to by dst. Keys listed in
-// skip are ignored (they belong to the runtime). It returns every problem.
-func decodeTable(table map[string]any, dst any, skip map[string]bool) []keyProblem {
+// skip are ignored (they belong to the runtime). fromEnv, if not nil, names
+// the ${VAR}s a key's value was expanded from, so that a type error names
+// them instead of showing the value. It returns every problem.
+func decodeTable(table map[string]any, dst any, skip map[string]bool, fromEnv func(path []string) []string) []keyProblem {
 	v := reflect.ValueOf(dst)
 	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
 		return []keyProblem{{msg: fmt.Sprintf("internal error: plugin config %T is not a pointer to a struct", dst)}}
 	}
-	var problems []keyProblem
-	decodeStruct(table, v.Elem(), nil, skip, &problems)
-	return problems
+	d := &tableDecoder{fromEnv: fromEnv}
+	d.decodeStruct(table, v.Elem(), nil, skip)
+	return d.problems
+}
+
+// tableDecoder holds what one decodeTable call finds.
+type tableDecoder struct {
+	problems []keyProblem
+	fromEnv  func(path []string) []string
 }
 
 // structKeys returns the TOML keys a struct type accepts, by tag or lowercased field name.
@@ -69,7 +77,7 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-func decodeStruct(table map[string]any, v reflect.Value, path []string, skip map[string]bool, problems *[]keyProblem) {
+func (d *tableDecoder) decodeStruct(table map[string]any, v reflect.Value, path []string, skip map[string]bool) {
 	keys := structKeys(v.Type())
 	for _, k := range sortedKeys(table) {
 		if skip[k] {
@@ -83,11 +91,14 @@ func decodeStruct(table map[string]any, v reflect.Value, path []string, skip map
 				known = append(known, s)
 			}
 			sort.Strings(known)
-			*problems = append(*problems, keyProblem{p, fmt.Sprintf("unknown key (known keys: %s)", strings.Join(known, ", "))})
+			d.problems = append(d.problems, keyProblem{p, fmt.Sprintf("unknown key (known keys: %s)", strings.Join(known, ", "))})
 			continue
 		}
-		if msg := decodeValue(table[k], v.Field(i), p, problems); msg != "" {
-			*problems = append(*problems, keyProblem{p, msg})
+		// A "file" key holds a path, which may be shown.
+		tag := v.Type().Field(i).Tag.Get("secret")
+		secret := tag == "true" || tag == "url"
+		if msg := d.decodeValue(table[k], v.Field(i), p, secret); msg != "" {
+			d.problems = append(d.problems, keyProblem{p, msg})
 		}
 	}
 }
@@ -96,15 +107,15 @@ var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 
 // tomlTypeName names a decoded TOML value the way the TOML spec does.
 func tomlTypeName(x any) string {
-	switch x := x.(type) {
+	switch x.(type) {
 	case string:
-		return fmt.Sprintf("a string (%q)", x)
+		return "a string"
 	case int64:
-		return fmt.Sprintf("an integer (%d)", x)
+		return "an integer"
 	case float64:
-		return fmt.Sprintf("a float (%g)", x)
+		return "a float"
 	case bool:
-		return fmt.Sprintf("a boolean (%t)", x)
+		return "a boolean"
 	case time.Time:
 		return "a date-time"
 	case []any, []map[string]any:
@@ -115,12 +126,37 @@ func tomlTypeName(x any) string {
 	return fmt.Sprintf("%T", x)
 }
 
+// got describes the wrong value x found at path: its TOML type and, unless
+// the key is secret or the value came from ${VAR}, the value itself.
+func (d *tableDecoder) got(x any, path []string, secret bool) string {
+	name := tomlTypeName(x)
+	if d.fromEnv != nil {
+		if vars := d.fromEnv(path); len(vars) > 0 {
+			return fmt.Sprintf("%s (from ${%s})", name, strings.Join(vars, "}, ${"))
+		}
+	}
+	if secret {
+		return name
+	}
+	switch x := x.(type) {
+	case string:
+		return fmt.Sprintf("%s (%q)", name, x)
+	case int64:
+		return fmt.Sprintf("%s (%d)", name, x)
+	case float64:
+		return fmt.Sprintf("%s (%g)", name, x)
+	case bool:
+		return fmt.Sprintf("%s (%t)", name, x)
+	}
+	return name
+}
+
 // decodeValue sets dst from x and returns a message when the types do not fit.
-func decodeValue(x any, dst reflect.Value, path []string, problems *[]keyProblem) string {
+func (d *tableDecoder) decodeValue(x any, dst reflect.Value, path []string, secret bool) string {
 	if dst.CanAddr() && dst.Addr().Type().Implements(textUnmarshaler) {
 		s, ok := x.(string)
 		if !ok {
-			return "expected a string, got " + tomlTypeName(x)
+			return "expected a string, got " + d.got(x, path, secret)
 		}
 		if err := dst.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(s)); err != nil {
 			return err.Error()
@@ -130,26 +166,26 @@ func decodeValue(x any, dst reflect.Value, path []string, problems *[]keyProblem
 	switch dst.Kind() {
 	case reflect.Pointer:
 		n := reflect.New(dst.Type().Elem())
-		if msg := decodeValue(x, n.Elem(), path, problems); msg != "" {
+		if msg := d.decodeValue(x, n.Elem(), path, secret); msg != "" {
 			return msg
 		}
 		dst.Set(n)
 	case reflect.String:
 		s, ok := x.(string)
 		if !ok {
-			return "expected a string, got " + tomlTypeName(x)
+			return "expected a string, got " + d.got(x, path, secret)
 		}
 		dst.SetString(s)
 	case reflect.Bool:
 		b, ok := x.(bool)
 		if !ok {
-			return "expected a boolean (true or false), got " + tomlTypeName(x)
+			return "expected a boolean (true or false), got " + d.got(x, path, secret)
 		}
 		dst.SetBool(b)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		n, ok := x.(int64)
 		if !ok {
-			return "expected an integer, got " + tomlTypeName(x)
+			return "expected an integer, got " + d.got(x, path, secret)
 		}
 		if dst.OverflowInt(n) {
 			return fmt.Sprintf("%d is out of range", n)
@@ -158,7 +194,7 @@ func decodeValue(x any, dst reflect.Value, path []string, problems *[]keyProblem
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		n, ok := x.(int64)
 		if !ok {
-			return "expected an integer, got " + tomlTypeName(x)
+			return "expected an integer, got " + d.got(x, path, secret)
 		}
 		if n < 0 || dst.OverflowUint(uint64(n)) {
 			return fmt.Sprintf("%d is out of range (must be 0 or more)", n)
@@ -171,7 +207,7 @@ func decodeValue(x any, dst reflect.Value, path []string, problems *[]keyProblem
 		case int64:
 			dst.SetFloat(float64(n))
 		default:
-			return "expected a number, got " + tomlTypeName(x)
+			return "expected a number, got " + d.got(x, path, secret)
 		}
 		if dst.Kind() == reflect.Float32 && dst.Float() > math.MaxFloat32 {
 			return "number out of range"
@@ -179,12 +215,12 @@ func decodeValue(x any, dst reflect.Value, path []string, problems *[]keyProblem
 	case reflect.Slice:
 		items, ok := asArray(x)
 		if !ok {
-			return "expected an array, got " + tomlTypeName(x)
+			return "expected an array, got " + d.got(x, path, secret)
 		}
 		s := reflect.MakeSlice(dst.Type(), len(items), len(items))
 		for i, item := range items {
 			p := append(append([]string(nil), path...), fmt.Sprintf("[%d]", i))
-			if msg := decodeValue(item, s.Index(i), p, problems); msg != "" {
+			if msg := d.decodeValue(item, s.Index(i), p, secret); msg != "" {
 				return fmt.Sprintf("element %d: %s", i, msg)
 			}
 		}
@@ -192,7 +228,7 @@ func decodeValue(x any, dst reflect.Value, path []string, problems *[]keyProblem
 	case reflect.Map:
 		t, ok := x.(map[string]any)
 		if !ok {
-			return "expected a table, got " + tomlTypeName(x)
+			return "expected a table, got " + d.got(x, path, secret)
 		}
 		if dst.Type().Key().Kind() != reflect.String {
 			return "internal error: map key must be a string"
@@ -201,8 +237,8 @@ func decodeValue(x any, dst reflect.Value, path []string, problems *[]keyProblem
 		for _, k := range sortedKeys(t) {
 			e := reflect.New(dst.Type().Elem()).Elem()
 			p := append(append([]string(nil), path...), k)
-			if msg := decodeValue(t[k], e, p, problems); msg != "" {
-				*problems = append(*problems, keyProblem{p, msg})
+			if msg := d.decodeValue(t[k], e, p, secret || SecretKeyName(k)); msg != "" {
+				d.problems = append(d.problems, keyProblem{p, msg})
 				continue
 			}
 			m.SetMapIndex(reflect.ValueOf(k), e)
@@ -211,9 +247,9 @@ func decodeValue(x any, dst reflect.Value, path []string, problems *[]keyProblem
 	case reflect.Struct:
 		t, ok := x.(map[string]any)
 		if !ok {
-			return "expected a table, got " + tomlTypeName(x)
+			return "expected a table, got " + d.got(x, path, secret)
 		}
-		decodeStruct(t, dst, path, nil, problems)
+		d.decodeStruct(t, dst, path, nil)
 	case reflect.Interface:
 		dst.Set(reflect.ValueOf(x))
 	default:

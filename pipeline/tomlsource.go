@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"fmt"
+	"math"
 	"os"
+	"sort"
 	"strings"
 )
 
@@ -92,19 +94,26 @@ func scanTOML(src string, visit func(i int, st lexState)) {
 // expandEnv replaces ${VAR} and ${VAR:-default} outside comments. Inside a
 // basic string the value is escaped, so that a quote or a backslash in a
 // password cannot break the file. An unset variable without a default is an
-// error naming the line.
-func expandEnv(file, src string) (string, []error) {
+// error naming the line. It also returns, by line of the expanded text, the
+// variables expanded there, so that errors can name them instead of
+// showing their values.
+func expandEnv(file, src string) (string, map[int][]string, []error) {
 	states := make([]lexState, len(src))
 	scanTOML(src, func(i int, st lexState) { states[i] = st })
 	var b strings.Builder
 	var errs []error
 	line := 1
+	outLine := 1 // the value of a variable may hold newlines
+	vars := map[int][]string{}
 	for i := 0; i < len(src); i++ {
 		c := src[i]
 		if c == '\n' {
 			line++
 		}
 		if c != '$' || i+1 >= len(src) || src[i+1] != '{' || states[i] == lexComment {
+			if c == '\n' {
+				outLine++
+			}
 			b.WriteByte(c)
 			continue
 		}
@@ -132,10 +141,12 @@ func expandEnv(file, src string) (string, []error) {
 			r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "\t", `\t`)
 			val = r.Replace(val)
 		}
+		vars[outLine] = append(vars[outLine], name)
+		outLine += strings.Count(val, "\n")
 		b.WriteString(val)
 		i += end
 	}
-	return b.String(), errs
+	return b.String(), vars, errs
 }
 
 func validEnvName(s string) bool {
@@ -155,6 +166,8 @@ func validEnvName(s string) bool {
 type keyLines struct {
 	headers map[string]int // "inputs.tcp#1" -> line of the second [[inputs.tcp]]
 	keys    map[string]int // "inputs.tcp#1/config.field" -> line
+	starts  []int          // every line a header or a key starts on, in order
+	env     map[int][]string
 }
 
 // tableID names a table: "agent#0", or "inputs.tcp#2" for the third element.
@@ -221,7 +234,38 @@ func indexKeyLines(src string) *keyLines {
 			depth = 0
 		}
 	}
+	for _, m := range []map[string]int{kl.headers, kl.keys} {
+		for _, l := range m {
+			kl.starts = append(kl.starts, l)
+		}
+	}
+	sort.Ints(kl.starts)
 	return kl
+}
+
+// fromEnv returns the ${VAR}s expanded in the value of key in table id: on
+// the lines from the key's to the next key's or header's.
+func (kl *keyLines) fromEnv(id string, key []string) []string {
+	if len(kl.env) == 0 {
+		return nil
+	}
+	from := kl.line(id, key)
+	to := math.MaxInt
+	if i := sort.SearchInts(kl.starts, from+1); i < len(kl.starts) {
+		to = kl.starts[i]
+	}
+	var lines []int
+	for l := range kl.env {
+		if l >= from && l < to {
+			lines = append(lines, l)
+		}
+	}
+	sort.Ints(lines)
+	var out []string
+	for _, l := range lines {
+		out = append(out, kl.env[l]...)
+	}
+	return out
 }
 
 // headerPath turns `[[ inputs."my tcp" ]]  # c` into `inputs.my tcp`.

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/interoceptor/interoceptor/pipeline"
 )
@@ -85,6 +86,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	log = slog.New(cfg.Redactor().Handler(log.Handler()))
 	rt, err := pipeline.Start(cfg, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "interoceptor run:", err)
@@ -111,11 +113,20 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}()
 	go func() {
 		s := <-sigs
-		log.Info("signal received; draining (send it again to exit at once)", "signal", s.String())
+		first := time.Now()
+		log.Info(fmt.Sprintf("signal received; draining (send it again, %s or more later, to exit at once)", signalGrace), "signal", s.String())
 		cancel()
-		<-sigs
-		log.Error("second signal: exiting without draining")
-		os.Exit(1)
+		for s := range sigs {
+			// `timeout`, a process-group kill or a supervisor may deliver
+			// the same stop twice at once: that is no request to hurry.
+			if time.Since(first) < signalGrace {
+				log.Warn("signal ignored: it came within the grace period after the first, as a duplicate does; draining goes on (send it again later to exit at once)",
+					"signal", s.String(), "grace", signalGrace.String())
+				continue
+			}
+			log.Error("second signal: exiting without draining")
+			os.Exit(1)
+		}
 	}()
 	if err := rt.Run(ctx); err != nil {
 		log.Error("drain failed", "err", err)
@@ -124,9 +135,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// signalGrace is how long after the first SIGINT/SIGTERM a second one is
+// taken for a duplicate of it and ignored, rather than as "exit now".
+const signalGrace = 2 * time.Second
+
 func natsDescription(rt *pipeline.Runtime, cfg *pipeline.Config) string {
 	if cfg.Nats.URL != "" {
-		return cfg.Nats.URL
+		return pipeline.RedactURL(cfg.Nats.URL)
 	}
 	if u := rt.Bus().ClientURL(cfg); u != "" {
 		return "embedded, " + u
@@ -135,8 +150,8 @@ func natsDescription(rt *pipeline.Runtime, cfg *pipeline.Config) string {
 }
 
 func adminURL(rt *pipeline.Runtime) string {
-	if a := rt.AdminAddr(); a != "" {
-		return "http://" + a + "/"
+	if u := rt.AdminURL(); u != "" {
+		return u
 	}
 	return "off"
 }

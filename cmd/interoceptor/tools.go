@@ -55,7 +55,7 @@ func (t toolConn) connect(name string) (*nats.Conn, error) {
 	opts = append(opts, nats.Name("interoceptor "+name))
 	conn, err := nats.Connect(url, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", url, err)
+		return nil, fmt.Errorf("connect to %s: %w", pipeline.RedactURL(url), err)
 	}
 	return conn, nil
 }

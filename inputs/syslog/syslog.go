@@ -54,7 +54,7 @@ type Syslog struct {
 	FrameTimeout    pipeline.Duration `toml:"frame_timeout"`
 	MaxBufferBytes  int               `toml:"max_buffer_bytes"`
 	TLSCert         string            `toml:"tls_cert"`
-	TLSKey          string            `toml:"tls_key"`
+	TLSKey          string            `toml:"tls_key" secret:"file"`
 	TLSCA           string            `toml:"tls_ca"`
 
 	env      *pipeline.Env

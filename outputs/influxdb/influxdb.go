@@ -76,10 +76,10 @@ const (
 // disk queue, so the order holds; the writer takes from disk while there is
 // anything there.
 type InfluxDB struct {
-	URL                 string            `toml:"url"`
+	URL                 string            `toml:"url" secret:"url"`
 	Bucket              string            `toml:"bucket"`
 	Org                 string            `toml:"org"`
-	Token               string            `toml:"token"`
+	Token               string            `toml:"token" secret:"true"`
 	Precision           string            `toml:"precision"`
 	BatchSize           int               `toml:"batch_size"`
 	FlushInterval       pipeline.Duration `toml:"flush_interval"`
@@ -94,7 +94,7 @@ type InfluxDB struct {
 	UintSupport         bool              `toml:"uint_support"`
 	TLSCA               string            `toml:"tls_ca"`
 	TLSCert             string            `toml:"tls_cert"`
-	TLSKey              string            `toml:"tls_key"`
+	TLSKey              string            `toml:"tls_key" secret:"file"`
 	InsecureSkipVerify  bool              `toml:"insecure_skip_verify"`
 
 	env     *pipeline.Env
@@ -170,7 +170,7 @@ func (o *InfluxDB) Validate() error {
 	if o.URL == "" {
 		add(pipeline.MissingKey("url"))
 	} else if v, err := url.Parse(o.URL); err != nil || (v.Scheme != "http" && v.Scheme != "https") || v.Host == "" {
-		add(pipeline.InvalidKey("url", "want http://host:port or https://host:port; got %q", o.URL))
+		add(pipeline.InvalidKey("url", "want http://host:port or https://host:port; got %q", pipeline.RedactURL(o.URL)))
 	} else {
 		u = v
 	}
@@ -203,11 +203,11 @@ func (o *InfluxDB) Validate() error {
 	if u != nil && u.Scheme == "http" {
 		for _, k := range []struct{ key, v string }{{"tls_ca", o.TLSCA}, {"tls_cert", o.TLSCert}} {
 			if k.v != "" {
-				add(pipeline.InvalidKey(k.key, "is set, but url %q is not https", o.URL))
+				add(pipeline.InvalidKey(k.key, "is set, but url %q is not https", pipeline.RedactURL(o.URL)))
 			}
 		}
 		if o.InsecureSkipVerify {
-			add(pipeline.InvalidKey("insecure_skip_verify", "is set, but url %q is not https", o.URL))
+			add(pipeline.InvalidKey("insecure_skip_verify", "is set, but url %q is not https", pipeline.RedactURL(o.URL)))
 		}
 	}
 	return errors.Join(errs...)
@@ -798,7 +798,7 @@ func (o *InfluxDB) Gauges() map[string]float64 {
 func (o *InfluxDB) Status() map[string]any {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	s := map[string]any{"url": o.URL, "bucket": o.Bucket}
+	s := map[string]any{"url": pipeline.RedactURL(o.URL), "bucket": o.Bucket}
 	if o.dir != "" {
 		s["disk_dir"] = o.dir
 	}

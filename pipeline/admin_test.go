@@ -1,0 +1,213 @@
+package pipeline_test
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/interoceptor/interoceptor/pipeline"
+)
+
+// adminRequest sends one request to the admin API and returns its status
+// and body; header holds extra headers, "Host" included.
+func adminRequest(t *testing.T, client *http.Client, method, url string, header map[string]string, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+const reloadablePipeline = `
+[agent]
+data_dir = %q
+admin_addr = "127.0.0.1:0"
+%s
+[[filters.versioned_test]]
+name = "good"
+subscribe = ["x"]
+external = true
+`
+
+// A web page cannot make the admin API do anything: a cross-origin POST,
+// or a "simple" POST a form or fetch() could send anywhere, is refused; a
+// page reached through DNS rebinding (a Host that is not this server)
+// cannot even read it. The CLI's requests pass.
+func TestAdminRefusesCrossSiteRequests(t *testing.T) {
+	rt, _, _ := startPipeline(t, fmt.Sprintf(reloadablePipeline, t.TempDir(), ""))
+	base := "http://" + rt.AdminAddr()
+	c := http.DefaultClient
+	for _, r := range []struct {
+		name   string
+		method string
+		path   string
+		header map[string]string
+		want   int
+	}{
+		{"the issue's curl: cross-origin text/plain", "POST", "/api/reload",
+			map[string]string{"Origin": "http://evil.example", "Content-Type": "text/plain"}, http.StatusForbidden},
+		{"simple request without origin", "POST", "/api/reload", map[string]string{"Content-Type": "text/plain"}, http.StatusForbidden},
+		{"form post", "POST", "/api/reload", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, http.StatusForbidden},
+		{"cross-origin with the header", "POST", "/api/reload",
+			map[string]string{"Origin": "http://evil.example", pipeline.AdminRequestHeader: "1"}, http.StatusForbidden},
+		{"cross-site fetch metadata", "POST", "/api/reload",
+			map[string]string{"Sec-Fetch-Site": "cross-site", "Content-Type": "application/json"}, http.StatusForbidden},
+		{"same-site fetch metadata", "POST", "/api/reload",
+			map[string]string{"Sec-Fetch-Site": "same-site", "Content-Type": "application/json"}, http.StatusForbidden},
+		{"rebinding: read plugins", "GET", "/api/plugins", map[string]string{"Host": "evil.example:8377"}, http.StatusMisdirectedRequest},
+		{"rebinding: metrics", "GET", "/metrics", map[string]string{"Host": "evil.example"}, http.StatusMisdirectedRequest},
+		{"rebinding: reload", "POST", "/api/reload",
+			map[string]string{"Host": "evil.example", "Origin": "http://evil.example", pipeline.AdminRequestHeader: "1"}, http.StatusMisdirectedRequest},
+		{"the CLI", "POST", "/api/reload", map[string]string{pipeline.AdminRequestHeader: "cli"}, http.StatusOK},
+		{"curl with JSON", "POST", "/api/reload", map[string]string{"Content-Type": "application/json"}, http.StatusOK},
+		{"same origin", "POST", "/api/reload",
+			map[string]string{"Origin": base, "Sec-Fetch-Site": "same-origin", pipeline.AdminRequestHeader: "1"}, http.StatusOK},
+		{"localhost", "GET", "/api/plugins", map[string]string{"Host": "localhost:8377"}, http.StatusOK},
+		{"an IP", "GET", "/healthz", map[string]string{"Host": "[::1]:8377"}, http.StatusOK},
+		{"preflight", "OPTIONS", "/api/reload", map[string]string{"Origin": "http://evil.example",
+			"Access-Control-Request-Method": "POST"}, http.StatusMethodNotAllowed},
+	} {
+		code, body := adminRequest(t, c, r.method, base+r.path, r.header, "x")
+		if code != r.want {
+			t.Errorf("%s: %s %s: %d %s, want %d", r.name, r.method, r.path, code, body, r.want)
+		}
+		if (code == 403 || code == 421) && !strings.Contains(body, `"error"`) {
+			t.Errorf("%s: refusal without a reason: %s", r.name, body)
+		}
+	}
+	if _, body := adminRequest(t, c, "GET", base+"/api/plugins", map[string]string{"Host": "evil.example"}, ""); !strings.Contains(body, "DNS rebinding") {
+		t.Errorf("wrong Host: the refusal does not say why: %s", body)
+	}
+}
+
+// With admin_token and admin_user/admin_password every endpoint but
+// /healthz asks for either; a wrong one is refused like none.
+func TestAdminAuthentication(t *testing.T) {
+	t.Setenv("ICP_TEST_ADMIN_TOKEN", "tok-0123456789")
+	t.Setenv("ICP_TEST_ADMIN_PW", "pw-0123456789")
+	rt, _, _ := startPipeline(t, fmt.Sprintf(reloadablePipeline, t.TempDir(), `admin_token = "${ICP_TEST_ADMIN_TOKEN}"
+admin_user = "ops"
+admin_password = "${ICP_TEST_ADMIN_PW}"`))
+	base := "http://" + rt.AdminAddr()
+	bearer := func(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+	basic := func(u, p string) map[string]string {
+		r, _ := http.NewRequest("GET", base, nil)
+		r.SetBasicAuth(u, p)
+		return map[string]string{"Authorization": r.Header.Get("Authorization")}
+	}
+	for _, path := range []string{"/metrics", "/api/plugins"} {
+		for _, r := range []struct {
+			name   string
+			header map[string]string
+			want   int
+		}{
+			{"no credentials", nil, http.StatusUnauthorized},
+			{"wrong token", bearer("tok-0123456788"), http.StatusUnauthorized},
+			{"token as password", basic("ops", "tok-0123456789"), http.StatusUnauthorized},
+			{"wrong password", basic("ops", "pw-0123456788"), http.StatusUnauthorized},
+			{"wrong user", basic("root", "pw-0123456789"), http.StatusUnauthorized},
+			{"token", bearer("tok-0123456789"), http.StatusOK},
+			{"basic", basic("ops", "pw-0123456789"), http.StatusOK},
+		} {
+			if code, body := adminRequest(t, http.DefaultClient, "GET", base+path, r.header, ""); code != r.want {
+				t.Errorf("GET %s with %s: %d %s, want %d", path, r.name, code, body, r.want)
+			}
+		}
+	}
+	req, _ := http.NewRequest("GET", base+"/api/plugins", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Values("WWW-Authenticate"); len(got) != 2 {
+		t.Errorf("WWW-Authenticate = %q, want a Basic and a Bearer challenge", got)
+	}
+	// /healthz stays open for liveness probes, which often cannot send credentials.
+	if code, body := adminRequest(t, http.DefaultClient, "GET", base+"/healthz", nil, ""); code != http.StatusOK {
+		t.Errorf("/healthz without credentials: %d %s", code, body)
+	}
+	// Credentials do not replace the cross-site checks.
+	if code, _ := adminRequest(t, http.DefaultClient, "POST", base+"/api/reload", bearer("tok-0123456789"), ""); code != http.StatusForbidden {
+		t.Errorf("POST with a token but as a simple request: %d, want 403", code)
+	}
+	h := bearer("tok-0123456789")
+	h[pipeline.AdminRequestHeader] = "1"
+	if code, body := adminRequest(t, http.DefaultClient, "POST", base+"/api/reload", h, ""); code != http.StatusOK {
+		t.Errorf("POST with a token: %d %s", code, body)
+	}
+}
+
+// admin_tls_cert and admin_tls_key serve the admin API over HTTPS only.
+func TestAdminTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := writeTestCert(t, dir)
+	rt, _, _ := startPipeline(t, fmt.Sprintf(reloadablePipeline, dir, fmt.Sprintf("admin_tls_cert = %q\nadmin_tls_key = %q", certFile, keyFile)))
+	if !strings.HasPrefix(rt.AdminURL(), "https://") {
+		t.Fatalf("AdminURL = %q, want https", rt.AdminURL())
+	}
+	pem, _ := os.ReadFile(certFile)
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	if code, body := adminRequest(t, client, "GET", rt.AdminURL()+"api/plugins", nil, ""); code != http.StatusOK || !strings.Contains(body, `"good"`) {
+		t.Fatalf("GET over https: %d %s", code, body)
+	}
+	if code, _ := adminRequest(t, http.DefaultClient, "GET", "http://"+rt.AdminAddr()+"/api/plugins", nil, ""); code != http.StatusBadRequest {
+		t.Errorf("plain http to the TLS port: %d, want 400", code)
+	}
+}
+
+// An admin API reachable from other hosts needs credentials, or an explicit
+// admin_allow_unauthenticated: `check` says so, with file, line and key.
+func TestAdminAddrBeyondLoopbackNeedsAuth(t *testing.T) {
+	const base = "[[inputs.stdin]]\npublish = \"a\"\n[[outputs.stdout]]\nsubscribe = [\"a\"]\n"
+	for _, c := range []struct {
+		agent, want string
+	}{
+		{`admin_addr = "0.0.0.0:8377"`, `p.toml:3: agent: key "admin_addr": "0.0.0.0:8377" listens beyond this host, and the admin API has no authentication`},
+		{`admin_addr = "[::]:8377"`, `key "admin_addr": "[::]:8377" listens beyond this host`},
+		{`admin_addr = ":8377"`, `key "admin_addr": ":8377" listens beyond this host`},
+		{`admin_addr = "192.168.1.10:8377"`, `listens beyond this host`},
+		{`admin_addr = "edge-1.example:8377"`, `listens beyond this host`},
+		{"admin_addr = \"0.0.0.0:8377\"\nadmin_user = \"ops\"", `p.toml:4: agent: key "admin_user": set without admin_password: admin_user and admin_password go together`},
+		{"admin_tls_cert = \"c.pem\"", `p.toml:3: agent: key "admin_tls_cert": set without admin_tls_key`},
+		{`admin_addr = "8377"`, `key "admin_addr": "8377" is not HOST:PORT`},
+		{`admin_addr = "127.0.0.1:http"`, `is not HOST:PORT`},
+		{`admin_addr = "127.0.0.1:8377"`, ""},
+		{`admin_addr = "127.0.0.2:0"`, ""},
+		{`admin_addr = "localhost:8377"`, ""},
+		{`admin_addr = "[::1]:8377"`, ""},
+		{`admin_addr = "off"`, ""},
+		{"admin_addr = \"0.0.0.0:8377\"\nadmin_token = \"t0k3n-x\"", ""},
+		{"admin_addr = \"0.0.0.0:8377\"\nadmin_user = \"ops\"\nadmin_password = \"pw\"", ""},
+		{"admin_addr = \"0.0.0.0:8377\"\nadmin_allow_unauthenticated = true", ""},
+	} {
+		_, err := pipeline.ParseConfig("p.toml", "\n[agent]\n"+c.agent+"\n"+base)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v", c.agent, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s: error %v, want %q", c.agent, err, c.want)
+		}
+	}
+}

@@ -1,0 +1,421 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Secrets never leave the process: not in logs, errors, `check` output,
+// /api/plugins or /metrics. A config key that holds one says so with a
+// struct tag, which is also how tests find every such key:
+//
+//	secret:"true"  the value is a secret (a password, a token)
+//	secret:"url"   a URL, or a comma-separated list of them: the user info is secret
+//	secret:"file"  the path of a file whose contents are secret (a key, a seed):
+//	               the path is shown, the contents are never read into a message
+//
+// Keys of free-form tables (filters.lua config, decoder_config) are secret
+// by name (SecretKeyName). Everything shown is passed through a Redactor.
+
+// Redacted is what a secret is replaced with.
+const Redacted = "xxxxx"
+
+// minSecretLen is the shortest secret value replaced wherever it appears:
+// a shorter one would blank out unrelated text (a password "1" in every
+// number). Shorter secrets are still hidden by key and in URLs.
+const minSecretLen = 4
+
+// userinfoRE finds the user info of URLs inside any text: from the scheme's
+// "//" to the last "@" before a separator, so that a password holding a raw
+// "@" or "/" is hidden whole.
+var userinfoRE = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://)[^\s"'<>,]*@`)
+
+// RedactURL replaces the user info of every URL in s ("http://u:p@h",
+// also inside an error message or a comma-separated list) with xxxxx.
+func RedactURL(s string) string {
+	if !strings.Contains(s, "@") {
+		return s
+	}
+	return userinfoRE.ReplaceAllString(s, "${1}"+Redacted+"@")
+}
+
+var secretNameRE = regexp.MustCompile(`(?i)(passw|passwd|token|secret|api_?key|webhook|nkey|credential|private_key)`)
+
+// SecretKeyName reports whether a key of a free-form table (a Lua filter's
+// config, decoder_config) names a secret by its name: password, token,
+// *_token, secret, api_key, webhook, nkey_seed, credentials...
+func SecretKeyName(key string) bool { return secretNameRE.MatchString(key) }
+
+// Redactor hides secrets in text: URL user info, and the values of a
+// config's secret keys wherever they appear. The zero value and nil hide
+// URL user info only.
+type Redactor struct {
+	secrets  []string // longest first
+	replacer *strings.Replacer
+}
+
+// NewRedactor returns a Redactor that also replaces each of secrets (those
+// of minSecretLen or more bytes) wherever it appears.
+func NewRedactor(secrets ...string) *Redactor {
+	seen := map[string]bool{}
+	r := &Redactor{}
+	for _, s := range secrets {
+		if len(s) >= minSecretLen && !seen[s] {
+			seen[s] = true
+			r.secrets = append(r.secrets, s)
+		}
+	}
+	// Longest first, so that a secret containing another is replaced whole.
+	sort.Slice(r.secrets, func(i, j int) bool { return len(r.secrets[i]) > len(r.secrets[j]) })
+	if len(r.secrets) > 0 {
+		pairs := make([]string, 0, 2*len(r.secrets))
+		for _, s := range r.secrets {
+			pairs = append(pairs, s, Redacted)
+		}
+		r.replacer = strings.NewReplacer(pairs...)
+	}
+	return r
+}
+
+// String returns s with every secret replaced.
+func (r *Redactor) String(s string) string {
+	s = RedactURL(s)
+	if r != nil && r.replacer != nil {
+		s = r.replacer.Replace(s)
+	}
+	return s
+}
+
+// Error returns err with a redacted message; errors.Is and errors.As still
+// see the original chain. It returns err itself when there is nothing to hide.
+func (r *Redactor) Error(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if red := r.String(msg); red != msg {
+		return &redactedError{msg: red, err: err}
+	}
+	return err
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// Value returns v with secrets hidden: strings redacted, the values of
+// secret-named keys of maps replaced, maps and slices copied. Other values
+// are returned as they are.
+func (r *Redactor) Value(v any) any {
+	switch v := v.(type) {
+	case string:
+		return r.String(v)
+	case error:
+		return r.String(v.Error())
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			if s, ok := x.(string); ok && s != "" && SecretKeyName(k) {
+				out[k] = Redacted
+				continue
+			}
+			out[k] = r.Value(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = r.Value(x)
+		}
+		return out
+	case []string:
+		out := make([]string, len(v))
+		for i, x := range v {
+			out[i] = r.String(x)
+		}
+		return out
+	}
+	return v
+}
+
+// Handler wraps a slog handler so that every record it writes is redacted:
+// the message and every attribute, including those added with With.
+func (r *Redactor) Handler(h slog.Handler) slog.Handler {
+	if rh, ok := h.(*redactHandler); ok && rh.r == r {
+		return h
+	}
+	return &redactHandler{h: h, r: r}
+}
+
+type redactHandler struct {
+	h slog.Handler
+	r *Redactor
+}
+
+func (h *redactHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.h.Enabled(ctx, l) }
+
+func (h *redactHandler) Handle(ctx context.Context, rec slog.Record) error {
+	out := slog.NewRecord(rec.Time, rec.Level, h.r.String(rec.Message), rec.PC)
+	rec.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(h.r.attr(a))
+		return true
+	})
+	return h.h.Handle(ctx, out)
+}
+
+func (h *redactHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	red := make([]slog.Attr, len(attrs))
+	for i, a := range attrs {
+		red[i] = h.r.attr(a)
+	}
+	return &redactHandler{h: h.h.WithAttrs(red), r: h.r}
+}
+
+func (h *redactHandler) WithGroup(name string) slog.Handler {
+	return &redactHandler{h: h.h.WithGroup(name), r: h.r}
+}
+
+func (r *Redactor) attr(a slog.Attr) slog.Attr {
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		if SecretKeyName(a.Key) && v.String() != "" {
+			return slog.String(a.Key, Redacted)
+		}
+		return slog.String(a.Key, r.String(v.String()))
+	case slog.KindGroup:
+		g := v.Group()
+		red := make([]any, len(g))
+		for i, x := range g {
+			red[i] = r.attr(x)
+		}
+		return slog.Group(a.Key, red...)
+	case slog.KindAny:
+		switch x := v.Any().(type) {
+		case error:
+			return slog.String(a.Key, r.String(x.Error()))
+		case fmt.Stringer:
+			return slog.String(a.Key, r.String(x.String()))
+		case []string, map[string]any, []any:
+			return slog.Any(a.Key, r.Value(x))
+		default:
+			// Other values keep their form unless their text holds a secret.
+			s := fmt.Sprint(x)
+			if red := r.String(s); red != s {
+				return slog.String(a.Key, red)
+			}
+		}
+	}
+	return slog.Attr{Key: a.Key, Value: v}
+}
+
+// Redactor returns the redactor for this config's secrets: the values of
+// every key tagged secret in [agent], [nats] and each plugin, the user info
+// of its URLs, and the values of secret-named keys of free-form tables.
+func (cfg *Config) Redactor() *Redactor {
+	var secrets []string
+	add := func(v reflect.Value) { secrets = appendSecrets(secrets, v) }
+	add(reflect.ValueOf(cfg.Agent))
+	add(reflect.ValueOf(cfg.Nats))
+	// leafnode_user without leafnode_password is sent as a token.
+	if cfg.Nats.LeafnodeUser != "" && cfg.Nats.LeafnodePassword == "" {
+		secrets = append(secrets, cfg.Nats.LeafnodeUser)
+	}
+	for _, p := range cfg.Plugins {
+		secrets = appendMapSecrets(secrets, p.DecoderConfig)
+		if p.Plugin != nil {
+			add(reflect.ValueOf(p.Plugin))
+		}
+	}
+	return NewRedactor(secrets...)
+}
+
+// appendSecrets adds the secrets held by the fields of a struct (or a
+// pointer to one): tagged fields, and maps with secret-named keys.
+func appendSecrets(out []string, v reflect.Value) []string {
+	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return out
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return out
+	}
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		fv := v.Field(i)
+		switch f.Tag.Get("secret") {
+		case "true":
+			out = append(out, stringsOf(fv)...)
+			continue
+		case "url":
+			for _, s := range stringsOf(fv) {
+				out = append(out, urlSecrets(s)...)
+			}
+			continue
+		}
+		switch fv.Kind() {
+		case reflect.Map:
+			if m, ok := fv.Interface().(map[string]any); ok {
+				out = appendMapSecrets(out, m)
+			}
+		case reflect.Struct, reflect.Pointer:
+			if _, tagged := f.Tag.Lookup("toml"); tagged {
+				out = appendSecrets(out, fv)
+			}
+		}
+	}
+	return out
+}
+
+// appendMapSecrets adds the string values of secret-named keys of a
+// free-form table, and the user info of any URL in it.
+func appendMapSecrets(out []string, m map[string]any) []string {
+	for k, v := range m {
+		switch v := v.(type) {
+		case string:
+			if SecretKeyName(k) {
+				out = append(out, v)
+			}
+			out = append(out, urlSecrets(v)...)
+		case map[string]any:
+			out = appendMapSecrets(out, v)
+		case []any:
+			for _, x := range v {
+				if s, ok := x.(string); ok {
+					if SecretKeyName(k) {
+						out = append(out, s)
+					}
+					out = append(out, urlSecrets(s)...)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// stringsOf returns the string, or the strings of a slice, held by v.
+func stringsOf(v reflect.Value) []string {
+	switch v.Kind() {
+	case reflect.String:
+		return []string{v.String()}
+	case reflect.Slice:
+		var out []string
+		for i := 0; i < v.Len(); i++ {
+			out = append(out, stringsOf(v.Index(i))...)
+		}
+		return out
+	case reflect.Pointer:
+		if !v.IsNil() {
+			return stringsOf(v.Elem())
+		}
+	}
+	return nil
+}
+
+// urlSecrets returns the user info of each URL in s (a comma-separated list
+// is fine), whole and split into user and password, raw and unescaped. It
+// does not need s to parse: a malformed URL must not leak either.
+func urlSecrets(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		_, rest, ok := strings.Cut(part, "://")
+		if !ok {
+			continue
+		}
+		at := strings.LastIndex(rest, "@")
+		if at < 0 {
+			continue
+		}
+		info := rest[:at]
+		out = append(out, info)
+		user, pass, hasPass := strings.Cut(info, ":")
+		out = append(out, user)
+		if hasPass {
+			out = append(out, pass)
+		}
+		for _, raw := range []string{user, pass} {
+			if u, err := url.PathUnescape(raw); err == nil && u != raw {
+				out = append(out, u)
+			}
+		}
+	}
+	return out
+}
+
+// SecretKeys lists every config key tagged as secret, as
+// "agent.admin_token", "nats.url" or "outputs.influxdb.token", each with
+// its kind of secret ("true", "url", "file"). Tests use it so that a new
+// secret key of any plugin is covered by the leak tests.
+func SecretKeys() map[string]string {
+	out := map[string]string{}
+	walkConfigKeys(func(key string, f reflect.StructField) {
+		if s := f.Tag.Get("secret"); s != "" {
+			out[key] = s
+		}
+	})
+	return out
+}
+
+// ConfigKeys lists every key of [agent], [nats] and each registered plugin
+// (without the keys every plugin shares), named as SecretKeys names them;
+// a test checks that the secret-looking ones are tagged.
+func ConfigKeys() []string {
+	var out []string
+	walkConfigKeys(func(key string, _ reflect.StructField) { out = append(out, key) })
+	sort.Strings(out)
+	return out
+}
+
+// walkConfigKeys calls visit for every key of [agent], [nats] and each
+// registered plugin's struct, sub-tables included.
+func walkConfigKeys(visit func(key string, f reflect.StructField)) {
+	var walk func(prefix string, t reflect.Type)
+	walk = func(prefix string, t reflect.Type) {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return
+		}
+		for k, i := range structKeys(t) {
+			f := t.Field(i)
+			visit(prefix+k, f)
+			if ft := f.Type; ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(textUnmarshaler) {
+				walk(prefix+k+".", ft)
+			}
+		}
+	}
+	walk("agent.", reflect.TypeFor[AgentConfig]())
+	walk("nats.", reflect.TypeFor[NatsConfig]())
+	for _, r := range Plugins() {
+		walk(string(r.Kind)+"."+r.Type+".", reflect.TypeOf(r.New()))
+	}
+}
+
+// redactErrors hides the config's secrets in config errors, in place, and
+// in any other error of the list.
+func redactErrors(r *Redactor, errs []error) {
+	for i, err := range errs {
+		if ce, ok := err.(*ConfigError); ok {
+			ce.Msg = r.String(ce.Msg)
+			continue
+		}
+		errs[i] = r.Error(err)
+	}
+}
