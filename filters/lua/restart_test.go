@@ -236,3 +236,26 @@ func TestRestartsAreForgivenAfterTheWindow(t *testing.T) {
 		t.Errorf("status after reload %v", st)
 	}
 }
+
+// A script without process_message cannot be a filter: check refuses it,
+// and a reload into one fails and keeps the running version.
+func TestScriptWithoutProcessMessage(t *testing.T) {
+	dir := t.TempDir()
+	p := lua.New()
+	p.Script = writeScript(t, dir, "none", `function timer_event() end`)
+	err := p.Validate()
+	if err == nil || !strings.Contains(err.Error(), "process_message") {
+		t.Fatalf("Validate: %v, want an error naming process_message", err)
+	}
+	p.Script = writeScript(t, dir, "some", poisonScript)
+	p.Watch = false
+	pipelinetest.Init(t, p, pipelinetest.Env(pipeline.KindFilter, "lua", "some"))
+	writeScript(t, dir, "some", `-- process_message deleted by mistake`)
+	if err := p.Reload(); err == nil || !strings.Contains(err.Error(), "process_message") {
+		t.Fatalf("Reload: %v, want an error naming process_message", err)
+	}
+	out := &pipelinetest.Collector{}
+	if err := p.Process(&pipeline.Message{Type: "log", Payload: []byte("1")}, out); err != nil || out.Len() != 1 {
+		t.Fatalf("after the failed reload: %v, %d injected; want the old version running", err, out.Len())
+	}
+}

@@ -365,7 +365,9 @@ func TestCloseWithoutDiskCountsTheLoss(t *testing.T) {
 	if err := o.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d > closeWait+time.Second {
+	// Close gives up after closeWait instead of waiting for InfluxDB: a
+	// hang guard, generous for a busy machine, not a measure.
+	if d := time.Since(start); d > closeWait+time.Minute {
 		t.Errorf("Close took %v with InfluxDB unreachable", d)
 	}
 	if got := env.Stats.Dropped.Load(); got != 10 {
