@@ -176,6 +176,11 @@ func Start(cfg *Config, log *slog.Logger) (_ *Runtime, err error) {
 // Bus returns the runtime's NATS connection and embedded server.
 func (rt *Runtime) Bus() *Bus { return rt.bus }
 
+// Draining reports whether the pipeline is stopping: its inputs have
+// stopped and what they emitted is being delivered. A plugin that waits
+// (a Lua filter for its restart) stops waiting then.
+func (rt *Runtime) Draining() bool { return rt.draining.Load() }
+
 // AdminAddr returns the address the admin API listens on, or "".
 func (rt *Runtime) AdminAddr() string {
 	if rt.admin == nil {

@@ -265,15 +265,16 @@ var errStopped = errors.New("the script was stopped after max_restarts terminati
 
 // awaitRestart waits, without holding p.mu, until the script has been
 // restarted or reloaded; under p.mu. It returns a NotProcessed error when
-// the script stays stopped.
+// the script stays stopped. Once the pipeline drains it restarts at once:
+// the backoff guards against a hot loop, not against finishing the work.
 func (p *Lua) awaitRestart(out pipeline.Emitter) error {
 	for p.sb == nil {
 		if p.gaveUp || p.terminated == nil {
 			return pipeline.NotProcessed(errStopped)
 		}
-		if wait := time.Until(p.restartAt); wait > 0 {
+		if wait := time.Until(p.restartAt); wait > 0 && !p.draining() {
 			p.mu.Unlock()
-			t := time.NewTimer(wait)
+			t := time.NewTimer(min(wait, drainCheck))
 			select {
 			case <-t.C:
 			case <-p.wake: // reloaded
@@ -286,6 +287,12 @@ func (p *Lua) awaitRestart(out pipeline.Emitter) error {
 	}
 	return nil
 }
+
+// drainCheck is how often a wait for a restart looks whether the pipeline
+// is draining.
+const drainCheck = 250 * time.Millisecond
+
+func (p *Lua) draining() bool { return p.env.Runtime != nil && p.env.Runtime.Draining() }
 
 // Tick runs timer_event. A stopped script's tick waits for its restart
 // like a message does.

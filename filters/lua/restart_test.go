@@ -96,11 +96,73 @@ func pluginStatus(rt *pipeline.Runtime, name string) pipeline.PluginStatus {
 // Messages that arrive while a terminated script waits for its restart
 // wait with it (the input holds back) instead of being dropped; the one it
 // was handling when it was terminated goes to dead_letter.
+// A generator at 2,000 messages/s goes on while the script waits 500 ms
+// for its restart: every message but the poison passes, in order.
 func TestRestartHoldsMessagesBack(t *testing.T) {
 	dir := t.TempDir()
+	out, dead := filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "dead.jsonl")
+	rt, wait := pipelinetest.Run(t, fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[[inputs.generator]]
+publish = "in"
+rate = 2000
+[[filters.lua]]
+name = "poisoned"
+subscribe = ["in"]
+publish = "out"
+dead_letter = "dead"
+script = %q
+restart_backoff = "500ms"
+[[outputs.file]]
+subscribe = ["out"]
+matcher = "Type == 'passed'"
+path = %q
+format = "json"
+[[outputs.file]]
+name = "dead"
+subscribe = ["dead"]
+path = %q
+format = "json"
+`, filepath.Join(dir, "var"), writeScript(t, dir, "poisoned", `function process_message()
+  local seq = read_message("Fields[seq]")
+  if seq == 100 then while true do end end
+  inject_message({Type = "passed", Fields = {seq = seq}})
+  return 0
+end`), out, dead))
+	// Well past the restart: 1,000 messages arrived during the wait.
+	pipelinetest.WaitUntil(t, time.Minute, func() bool { return pluginStatus(rt, "poisoned").Counters.In >= 3000 })
+	if err := wait(true); err != nil {
+		t.Fatal(err)
+	}
+	msgs := jsonMessages(t, out)
+	next := 1.0
+	for _, m := range msgs {
+		if next == 100 {
+			next++
+		}
+		if seq := field(m, "seq"); seq != next {
+			t.Fatalf("after seq %v came %v: a message was lost while the script waited for its restart", next-1, seq)
+		}
+		next++
+	}
+	st := pluginStatus(rt, "poisoned")
+	if st.Counters.Dropped != 0 || st.Status["restarts"] != 1 || int(st.Counters.In) != len(msgs)+1 {
+		t.Errorf("%d passed; counters %+v, status %v: want all but the poison, no drop, one restart", len(msgs), st.Counters, st.Status)
+	}
+	if d := jsonMessages(t, dead); len(d) != 1 || field(d[0], "seq") != 100.0 {
+		t.Errorf("dead letters %v, want the poison (seq 100)", d)
+	}
+}
+
+// With a backoff of an hour the drain does not wait for it: once the input
+// is done, the script restarts at once and the rest is processed; the
+// message in hand when it was terminated goes to dead_letter.
+func TestDrainDoesNotWaitForABackoff(t *testing.T) {
+	dir := t.TempDir()
 	const n = 3000
-	rt, wait, passed, dead := poisonPipeline(t, dir, linesFile(t, dir, n, 100),
-		`restart_backoff = "500ms"`)
+	rt, wait, passed, dead := poisonPipeline(t, dir, linesFile(t, dir, n, 100), `restart_backoff = "1h"`)
 	if err := wait(false); err != nil {
 		t.Fatal(err)
 	}
