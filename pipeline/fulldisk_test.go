@@ -129,3 +129,47 @@ path = %q
 		return srv.JetStreamEnabled() && lineCount(out) == 20
 	})
 }
+
+// An output that stays down at shutdown (a disk still full) is retried for
+// the grace once, from its first failure, not once per batch: each batch
+// after that is tried once and counted as dropped, so the shutdown ends.
+func TestDrainGivesUpOnADeadOutputOnce(t *testing.T) {
+	defer pipeline.SetDrainRetryGrace(500 * time.Millisecond)()
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.log")
+	const n = 200
+	writeLines(t, in, n)
+	key := t.Name()
+	sinksMu.Lock()
+	delete(sinks, key) // -count > 1
+	sinksMu.Unlock()
+	rt := runToEnd(t, fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[nats]
+batch_bytes = 512
+[[inputs.file]]
+publish = "logs"
+path = %q
+[[outputs.durablesink]]
+subscribe = ["logs"]
+key = %q
+fail_after = 1
+`, dir, in, key))
+	sinksMu.Lock()
+	s := sinks[key]
+	sinksMu.Unlock()
+	s.mu.Lock()
+	tries, batches := s.tries, len(s.batches)
+	s.mu.Unlock()
+	t.Logf("%d batches, %d tries", batches, tries)
+	if batches < 10 || tries >= 2*batches {
+		t.Errorf("%d tries for %d batches: want at least 10 batches, most of them tried once", tries, batches)
+	}
+	// fail_after = 1 lets a batch of one line through.
+	_, written := s.count()
+	if c := statsOf(rt, pipeline.KindOutput, "durablesink").Counters; c.In != n || c.Out != uint64(written) || c.Out+c.Dropped != n {
+		t.Errorf("in = %d, out = %d, dropped = %d, written %d; want in = %d = out + dropped, out = written", c.In, c.Out, c.Dropped, written, n)
+	}
+}
