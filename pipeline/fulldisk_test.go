@@ -70,6 +70,9 @@ path = %q
 	if got := lineCount(out); got >= n {
 		t.Fatalf("the output has all %d lines though the store is full", got)
 	}
+	if read := statsOf(rt, pipeline.KindInput, "tail").Counters.In; read >= n {
+		t.Errorf("the tail read all %d lines though none could be stored: it should hold", read)
+	}
 	if !strings.Contains(logs.String(), "JetStream store cannot be written") {
 		t.Errorf("no error logged for the full store:\n%s", logs.String())
 	}
