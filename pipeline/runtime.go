@@ -424,11 +424,11 @@ const (
 
 // write hands a batch to the output, retrying what the output says is worth
 // retrying. While draining, retries stop drainRetryGrace after the output's
-// first failure of the drain, and the batch is counted as dropped; so is each
-// later batch that fails at its first try, so that an output that stays down
-// (a full disk) does not hold the shutdown for the grace once per batch. A durable
-// batch (durable != nil) keeps its ack timer running while retried, and at
-// shutdown is left in the stream at once.
+// first failure of the drain, and the batch is counted as dropped; so is
+// each later batch that fails at its first try, so that an output that stays
+// down (a full disk) does not hold the shutdown for the grace once per
+// batch. A durable batch (durable != nil) keeps its ack timer running while
+// retried, and at shutdown is left in the stream at once.
 func (r *runner) write(batch []*Message, durable *nats.Msg) writeResult {
 	backoff := 100 * time.Millisecond
 	for try := 0; ; try++ {
