@@ -42,6 +42,7 @@ type Bus struct {
 	js     nats.JetStreamContext
 	url    string
 	opts   []nats.Option
+	store  *storeWatch // embedded JetStream: restarts it after a store failure
 }
 
 // JetStream returns a JetStream context on the bus's second connection,
@@ -102,15 +103,16 @@ func ConnectBus(cfg *Config, log *slog.Logger, onAsyncError func(*nats.Subscript
 	}
 	nc := cfg.Nats
 	if nc.URL == "" {
-		s, err := startEmbedded(cfg, log)
+		s, store, err := startEmbedded(cfg, log)
 		if err != nil {
 			return nil, err
 		}
-		b.Server = s
+		b.Server, b.store = s, store
 		opts = append(opts, nats.InProcessServer(s))
 	}
 	auth, err := ClientOptions(nc)
 	if err != nil {
+		b.store.close()
 		if b.Server != nil {
 			b.Server.Shutdown()
 		}
@@ -119,6 +121,7 @@ func ConnectBus(cfg *Config, log *slog.Logger, onAsyncError func(*nats.Subscript
 	opts = append(opts, auth...)
 	conn, err := nats.Connect(nc.URL, opts...)
 	if err != nil {
+		b.store.close()
 		if b.Server != nil {
 			b.Server.Shutdown()
 		}
@@ -233,8 +236,9 @@ func (nc NatsConfig) jetStreamDomain() string {
 	return DefaultJetStreamDomain
 }
 
-// startEmbedded starts the in-process server, with JetStream under data_dir.
-func startEmbedded(cfg *Config, log *slog.Logger) (*server.Server, error) {
+// startEmbedded starts the in-process server, with JetStream under data_dir
+// and a storeWatch that restarts it after a store failure.
+func startEmbedded(cfg *Config, log *slog.Logger) (*server.Server, *storeWatch, error) {
 	nc := cfg.Nats
 	opts := &server.Options{
 		ServerName: cfg.Agent.Name,
@@ -253,14 +257,14 @@ func startEmbedded(cfg *Config, log *slog.Logger) (*server.Server, error) {
 	if nc.TLSCert != "" && (nc.Listen != "" || nc.LeafnodeListen != "") {
 		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: nc.TLSCert, KeyFile: nc.TLSKey, CaFile: nc.TLSCA})
 		if err != nil {
-			return nil, fmt.Errorf("nats: tls: %w", err)
+			return nil, nil, fmt.Errorf("nats: tls: %w", err)
 		}
 		serverTLS = tc
 	}
 	if nc.Listen != "" {
 		host, p, err := splitListen("listen", nc.Listen)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		opts.Host, opts.Port = host, p
 		if serverTLS != nil {
@@ -270,7 +274,7 @@ func startEmbedded(cfg *Config, log *slog.Logger) (*server.Server, error) {
 	if nc.LeafnodeListen != "" {
 		host, p, err := splitListen("leafnode_listen", nc.LeafnodeListen)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if p == 0 {
 			p = server.RANDOM_PORT
@@ -288,14 +292,14 @@ func startEmbedded(cfg *Config, log *slog.Logger) (*server.Server, error) {
 	if len(nc.LeafnodeRemotes) > 0 {
 		remote, err := leafRemote(nc)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		opts.LeafNode.Remotes = []*server.RemoteLeafOpts{remote}
 	}
 	if nc.jetStreamOn() {
 		dir := filepath.Join(cfg.Agent.DataDir, "jetstream")
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("nats: jetstream store: %w", err)
+			return nil, nil, fmt.Errorf("nats: jetstream store: %w", err)
 		}
 		opts.JetStream = true
 		opts.StoreDir = dir
@@ -309,20 +313,25 @@ func startEmbedded(cfg *Config, log *slog.Logger) (*server.Server, error) {
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {
-		return nil, fmt.Errorf("nats: embedded server: %w", err)
+		return nil, nil, fmt.Errorf("nats: embedded server: %w", err)
 	}
-	if nc.LeafnodeListen != "" || len(nc.LeafnodeRemotes) > 0 {
-		// Leaf connection errors (a refused password, a central that is
-		// down) exist only in the server's log.
-		s.SetLoggerV2(serverLog{log.With("nats", "server")}, false, false, false)
+	var store *storeWatch
+	if opts.JetStream {
+		store = newStoreWatch(opts.Clone(), log.With("nats", "jetstream"))
 	}
+	// Leaf connection errors (a refused password, a central that is down)
+	// and JetStream store errors (a full disk) exist only in the server's log.
+	s.SetLoggerV2(serverLog{log: log.With("nats", "server"), store: store}, false, false, false)
 	go s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {
 		s.Shutdown()
 		if nc.Listen != "" {
-			return nil, fmt.Errorf("nats: embedded server did not start on %s (is the address in use?)", nc.Listen)
+			return nil, nil, fmt.Errorf("nats: embedded server did not start on %s (is the address in use?)", nc.Listen)
 		}
-		return nil, errors.New("nats: embedded server did not start")
+		return nil, nil, errors.New("nats: embedded server did not start")
+	}
+	if store != nil {
+		store.start(s)
 	}
 	if nc.Listen != "" {
 		log.Info("nats listening", "url", s.ClientURL())
@@ -330,7 +339,7 @@ func startEmbedded(cfg *Config, log *slog.Logger) (*server.Server, error) {
 	if nc.LeafnodeListen != "" {
 		log.Info("nats accepting leaf nodes", "address", nc.LeafnodeListen)
 	}
-	return s, nil
+	return s, store, nil
 }
 
 func splitListen(key, addr string) (string, int, error) {
@@ -502,9 +511,13 @@ func beyondLoopback(addr string) string {
 	return ""
 }
 
-// serverLog passes the embedded server's warnings and errors to slog; its
-// notices are debug lines, its debug and trace lines are off.
-type serverLog struct{ log *slog.Logger }
+// serverLog passes the embedded server's warnings and errors to slog, and to
+// store (if any) to spot a store that cannot be written; its notices are
+// debug lines, its debug and trace lines are off.
+type serverLog struct {
+	log   *slog.Logger
+	store *storeWatch
+}
 
 func (l serverLog) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
 func (l serverLog) Warnf(format string, v ...any) {
@@ -516,9 +529,19 @@ func (l serverLog) Warnf(format string, v ...any) {
 		return
 	}
 	l.log.Warn(msg)
+	l.storeSaid(msg)
 }
-func (l serverLog) Fatalf(format string, v ...any) { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l serverLog) Errorf(format string, v ...any) { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l serverLog) Fatalf(format string, v ...any) { l.Errorf(format, v...) }
+func (l serverLog) Errorf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	l.log.Error(msg)
+	l.storeSaid(msg)
+}
+func (l serverLog) storeSaid(msg string) {
+	if l.store != nil {
+		l.store.serverSaid(msg)
+	}
+}
 func (l serverLog) Debugf(format string, v ...any) {}
 func (l serverLog) Tracef(format string, v ...any) {}
 
@@ -536,6 +559,7 @@ func (b *Bus) ClientURL(cfg *Config) string {
 
 // Close closes the connection and stops the embedded server.
 func (b *Bus) Close() {
+	b.store.close() // before the server's shutdown turns JetStream off
 	if b.jsConn != nil {
 		_ = b.jsConn.Flush() // acks sent at close
 		b.jsConn.Close()

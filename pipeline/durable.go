@@ -254,7 +254,6 @@ func (p *publisher) publishDurable(data []byte, n int) error {
 	msg := &nats.Msg{Subject: p.subject, Data: data, Header: nats.Header{}}
 	msg.Header.Set(nats.MsgIdHdr, batchID(p.first, n))
 	backoff := 100 * time.Millisecond
-	giveUp := time.Time{}
 	for {
 		ack, err := js.PublishMsg(msg)
 		if err == nil {
@@ -265,9 +264,10 @@ func (p *publisher) publishDurable(data []byte, n int) error {
 		}
 		p.r.stats.Errors.Add(1)
 		if p.r.rt.draining.Load() {
-			if giveUp.IsZero() {
-				giveUp = time.Now().Add(drainRetryGrace)
-			} else if time.Now().After(giveUp) {
+			// From the first failure, not per batch: see runner.write.
+			if p.giveUp.IsZero() {
+				p.giveUp = time.Now().Add(drainRetryGrace)
+			} else if time.Now().After(p.giveUp) {
 				return err
 			}
 		}

@@ -25,6 +25,8 @@ type sinkOutput struct {
 	path      string         // the "path" tag of the last message
 	failAfter int            // 0: never fail
 	writes    int
+	tries     int             // calls of Write
+	batches   map[string]bool // the batches tried, by their first payload
 }
 
 var (
@@ -42,7 +44,7 @@ func (p *sinkPlugin) sink() *sinkOutput {
 	defer sinksMu.Unlock()
 	s := sinks[p.Key]
 	if s == nil {
-		s = &sinkOutput{got: map[string]int{}, failAfter: p.FailAfter}
+		s = &sinkOutput{got: map[string]int{}, failAfter: p.FailAfter, batches: map[string]bool{}}
 		sinks[p.Key] = s
 	}
 	return s
@@ -52,6 +54,10 @@ func (p *sinkPlugin) Write(batch []*pipeline.Message) error {
 	s := p.sink()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.tries++
+	if len(batch) > 0 {
+		s.batches[string(batch[0].Payload)] = true
+	}
 	if s.failAfter > 0 && s.writes+len(batch) > s.failAfter {
 		return pipeline.Retryable(errors.New("sink down"))
 	}

@@ -8,3 +8,11 @@ func SetDurableAckWait(d time.Duration) (restore func()) {
 	durableAckWait = d
 	return func() { durableAckWait = old }
 }
+
+// SetDrainRetryGrace shortens how long a failing output is retried at
+// shutdown.
+func SetDrainRetryGrace(d time.Duration) (restore func()) {
+	old := drainRetryGrace
+	drainRetryGrace = d
+	return func() { drainRetryGrace = old }
+}

@@ -5,24 +5,69 @@ import (
 	"io"
 )
 
-// LineWriter writes messages one per line, in one of OutputFormats, through
-// a buffer: the Write and Flush of the outputs that write lines (stdout,
-// file). It is not safe for concurrent use; the runtime calls an output from
-// one goroutine.
-type LineWriter struct {
-	dst     io.Writer
-	w       *bufio.Writer
+// LineFormatter formats batches of messages as lines, in one of
+// OutputFormats, for the outputs that write lines (stdout, file). A message
+// the format cannot carry (not a metric, for influx) is left out; the caller
+// counts it with CountSkipped once it is done with the batch, so that a batch
+// that is retried is counted once.
+type LineFormatter struct {
 	format  string
 	env     *Env
-	line    []byte
 	skipped LogThrottle
+}
+
+// NewLineFormatter returns a LineFormatter for format (see AppendFormatted)
+// that counts and logs what it skips in env's stats and logger.
+func NewLineFormatter(format string, env *Env) *LineFormatter {
+	return &LineFormatter{format: format, env: env}
+}
+
+// AppendBatch appends each message of batch to buf as one line, and returns
+// buf with how many messages it left out and why the first was.
+func (f *LineFormatter) AppendBatch(buf []byte, batch []*Message) (_ []byte, skipped int, why error) {
+	for _, m := range batch {
+		var err error
+		buf, err = AppendFormatted(buf, m, f.format)
+		if err != nil {
+			if skipped == 0 {
+				why = err
+			}
+			skipped++
+		}
+	}
+	return buf, skipped, why
+}
+
+// CountSkipped counts n messages left out in Stats.Errors and Stats.Dropped,
+// and logs why, at most once a second.
+func (f *LineFormatter) CountSkipped(n int, why error) {
+	if n == 0 {
+		return
+	}
+	f.env.Stats.Errors.Add(uint64(n))
+	f.env.Stats.Dropped.Add(uint64(n))
+	if ok, more := f.skipped.Allow(); ok {
+		f.env.Log.Warn("message skipped: it cannot be written in this format",
+			"format", f.format, "error", why, "messages", n, "more_since_last_warning", more)
+	}
+}
+
+// LineWriter writes messages one per line, in one of OutputFormats, through
+// a buffer: the Write and Flush of outputs that write lines to a stream they
+// cannot take back (stdout). It is not safe for concurrent use; the runtime
+// calls an output from one goroutine.
+type LineWriter struct {
+	dst   io.Writer
+	w     *bufio.Writer
+	lines *LineFormatter
+	line  []byte
 }
 
 // NewLineWriter returns a LineWriter that writes to dst through a buffer of
 // size bytes, in format (see AppendFormatted), counting and logging what it
 // skips in env's stats and logger.
 func NewLineWriter(dst io.Writer, size int, format string, env *Env) *LineWriter {
-	return &LineWriter{dst: dst, w: bufio.NewWriterSize(dst, size), format: format, env: env}
+	return &LineWriter{dst: dst, w: bufio.NewWriterSize(dst, size), lines: NewLineFormatter(format, env)}
 }
 
 // WriteBatch formats each message of batch as one line into the buffer,
@@ -34,14 +79,9 @@ func NewLineWriter(dst io.Writer, size int, format string, env *Env) *LineWriter
 func (lw *LineWriter) WriteBatch(batch []*Message) error {
 	for _, m := range batch {
 		var err error
-		lw.line, err = AppendFormatted(lw.line[:0], m, lw.format)
+		lw.line, err = AppendFormatted(lw.line[:0], m, lw.lines.format)
 		if err != nil {
-			lw.env.Stats.Errors.Add(1)
-			lw.env.Stats.Dropped.Add(1)
-			if ok, more := lw.skipped.Allow(); ok {
-				lw.env.Log.Warn("message skipped: it cannot be written in this format",
-					"format", lw.format, "error", err, "more_since_last_warning", more)
-			}
+			lw.lines.CountSkipped(1, err)
 			continue
 		}
 		if _, err := lw.w.Write(lw.line); err != nil {

@@ -63,6 +63,7 @@ type runner struct {
 
 	unacked []*nats.Msg // durable batches written, acked at the output's next Flush
 	held    []*nats.Msg // durable batches the output gave up on at shutdown
+	giveUp  time.Time   // draining: when retries of a failing write stop; set at the drain's first failure
 }
 
 // subscription is one NATS subscription of a runner, with the count of
@@ -479,13 +480,15 @@ const (
 )
 
 // write hands a batch to the output, retrying what the output says is worth
-// retrying. While draining, retries stop after a grace period and the batch
-// is counted as dropped. A durable batch (durable != nil) keeps its ack timer
-// running while retried, and at shutdown is left in the stream at once.
+// retrying. While draining, retries stop drainRetryGrace after the output's
+// first failure of the drain, and the batch is counted as dropped; so is
+// each later batch that fails at its first try, so that an output that stays
+// down (a full disk) does not hold the shutdown for the grace once per
+// batch. A durable batch (durable != nil) keeps its ack timer running while
+// retried, and at shutdown is left in the stream at once.
 func (r *runner) write(batch []*Message, durable *nats.Msg) writeResult {
 	backoff := 100 * time.Millisecond
-	giveUp := time.Time{}
-	for {
+	for try := 0; ; try++ {
 		// An output drops what it cannot write (a log message in line
 		// protocol), counting it; the rest of the batch was written.
 		droppedBefore := r.stats.Dropped.Load()
@@ -508,23 +511,31 @@ func (r *runner) write(batch []*Message, durable *nats.Msg) writeResult {
 			_ = durable.InProgress()
 		}
 		if r.rt.draining.Load() {
-			if giveUp.IsZero() {
-				giveUp = time.Now().Add(drainRetryGrace)
-			} else if time.Now().After(giveUp) {
+			if r.giveUp.IsZero() {
+				r.giveUp = time.Now().Add(drainRetryGrace)
+			} else if time.Now().After(r.giveUp) {
 				r.stats.Dropped.Add(uint64(len(batch)))
-				r.log.Error("write still failing at shutdown, batch dropped", "messages", len(batch), "err", err)
+				if try > 0 { // the batch that waited out the grace
+					r.log.Error("write still failing at shutdown, batch dropped", "messages", len(batch), "err", err)
+				} else {
+					r.warnf("write still failing at shutdown, batch dropped", "messages", len(batch), "err", err)
+				}
 				return writeDropped
 			}
 		}
 		r.warnf("write failed, retrying", "messages", len(batch), "backoff", backoff, "err", err)
-		time.Sleep(backoff)
+		sleep := backoff
+		if !r.giveUp.IsZero() {
+			sleep = min(sleep, time.Until(r.giveUp)) // not past the grace
+		}
+		time.Sleep(sleep)
 		backoff = min(backoff*2, 10*time.Second)
 	}
 }
 
-// drainRetryGrace is how long a failing output is retried once the pipeline
-// is stopping.
-const drainRetryGrace = 10 * time.Second
+// drainRetryGrace is how long a failing output (or durable publisher) is
+// retried once the pipeline is stopping. A var for tests.
+var drainRetryGrace = 10 * time.Second
 
 func (r *runner) tick(final bool) {
 	r.mu.Lock()
@@ -938,6 +949,7 @@ type publisher struct {
 	durable bool            // publish to the stream and wait for its ack
 	first   UUID            // of the batch's first message: the batch id
 	lost    error           // durable: the first batch the stream never stored
+	giveUp  time.Time       // durable, draining: when retries of a failing store stop; set at the drain's first failure
 
 	pool sync.Pool // scratch messages for EmitLine
 }

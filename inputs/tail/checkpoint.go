@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/interoceptor/interoceptor/pipeline"
 )
@@ -113,9 +114,27 @@ func (p *Tail) saveCheckpoint(out pipeline.LineEmitter) {
 		return
 	}
 	if err := writeAtomically(p.checkpointPath, b); err != nil {
+		// Counted each time, logged when it starts failing or fails
+		// differently: a full disk would otherwise log every interval.
 		p.env.Stats.Errors.Add(1)
-		p.env.Log.Error("cannot write checkpoint", "path", p.checkpointPath, "error", err)
+		cause := err // "no space left on device", without the temporary file's name
+		for errors.Unwrap(cause) != nil {
+			cause = errors.Unwrap(cause)
+		}
+		if p.saveFailing.IsZero() || cause.Error() != p.saveErr {
+			p.env.Log.Error("cannot write checkpoint; the previous one stays, retrying every checkpoint_interval",
+				"path", p.checkpointPath, "error", err)
+		}
+		if p.saveFailing.IsZero() {
+			p.saveFailing = time.Now()
+		}
+		p.saveErr = cause.Error()
 		return
+	}
+	if !p.saveFailing.IsZero() {
+		p.env.Log.Info("checkpoint written again", "path", p.checkpointPath,
+			"failed_for", time.Since(p.saveFailing).Round(time.Millisecond))
+		p.saveFailing, p.saveErr = time.Time{}, ""
 	}
 	p.lastSaved = b
 }

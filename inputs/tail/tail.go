@@ -78,6 +78,8 @@ type Tail struct {
 	checkpointPath string                     // "" when data_dir is not set
 	saved          map[string]checkpointEntry // the checkpoint read at Init, until the first scan
 	lastSaved      []byte
+	saveFailing    time.Time // when writing the checkpoint began to fail; zero while it works
+	saveErr        string    // the last error writing it
 	files          map[fileKey]*tailedFile
 	readBuf        []byte
 	watched        map[string]bool

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/interoceptor/interoceptor/pipeline"
 )
@@ -25,21 +26,33 @@ func init() {
 	})
 }
 
-// File appends messages to Path through a buffer of BufferBytes, flushed
-// whenever the pipeline has nothing more waiting, and on Close.
+// File appends messages to Path, each batch whole or not at all: a batch is
+// counted as written only once it is in the file, and one that does not fit
+// (a full disk) leaves nothing of itself behind and is retried.
 type File struct {
 	Path        string `toml:"path"`
 	Format      string `toml:"format"`
-	BufferBytes int    `toml:"buffer_bytes"`
+	BufferBytes int    `toml:"buffer_bytes"` // the first size of the buffer a batch is formatted into
 
-	f *os.File
-	w *pipeline.LineWriter
+	f       *os.File
+	regular bool // a regular file, which a failed write can be cut off from
+	env     *pipeline.Env
+	lines   *pipeline.LineFormatter
+	buf     []byte
+	// cutTo is where the file must be cut back to before the next write:
+	// the end of the last whole batch, when cutting off a failed one failed
+	// too; -1 when nothing is to be cut.
+	cutTo        int64
+	failingSince time.Time // the first failure of the writes failing now
 }
 
+// reserve is reserveSpace; tests turn it off to take the path of a
+// filesystem that cannot reserve.
+var reserve = reserveSpace
+
 var (
-	_ pipeline.Output  = (*File)(nil)
-	_ pipeline.Flusher = (*File)(nil)
-	_ pipeline.Closer  = (*File)(nil)
+	_ pipeline.Output = (*File)(nil)
+	_ pipeline.Closer = (*File)(nil)
 )
 
 // Validate checks the decoded keys.
@@ -67,25 +80,84 @@ func (o *File) Init(env *pipeline.Env) error {
 	if err != nil {
 		return err // *PathError: "open /x/out.log: permission denied"
 	}
-	o.f = f
-	o.w = pipeline.NewLineWriter(f, o.BufferBytes, o.Format, env)
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	o.f, o.regular, o.env, o.cutTo = f, st.Mode().IsRegular(), env, -1
+	o.lines = pipeline.NewLineFormatter(o.Format, env)
+	o.buf = make([]byte, 0, o.BufferBytes)
 	return nil
 }
 
-// Write formats each message of the batch as one line. A message the format
-// cannot carry (not a metric, for influx) is skipped, counted as dropped and
-// as an error, and logged; a write error (a full disk) is returned.
-func (o *File) Write(batch []*pipeline.Message) error { return o.w.WriteBatch(batch) }
+// Write appends the batch to the file, one line per message, and returns
+// once the lines are in it (in the page cache: no fsync). A message the
+// format cannot carry (not a metric, for influx) is skipped, counted as
+// dropped and as an error, and logged. A write that fails (a full disk)
+// leaves nothing of the batch in the file and returns a retryable error: the
+// runtime writes the whole batch again later.
+func (o *File) Write(batch []*pipeline.Message) error {
+	buf, skipped, why := o.lines.AppendBatch(o.buf[:0], batch)
+	o.buf = buf
+	if err := o.appendWhole(buf); err != nil {
+		if o.failingSince.IsZero() {
+			o.failingSince = time.Now()
+		}
+		return pipeline.Retryable(err)
+	}
+	if !o.failingSince.IsZero() {
+		o.env.Log.Info("writing again", "path", o.Path, "failed_for", time.Since(o.failingSince).Round(time.Millisecond))
+		o.failingSince = time.Time{}
+	}
+	o.lines.CountSkipped(skipped, why)
+	return nil
+}
 
-// Flush writes out what is buffered.
-func (o *File) Flush() error { return o.w.Flush() }
+// appendWhole appends b to the file, all of it or none: the space is reserved
+// first where the filesystem can, and a write that fails part way is cut off
+// again, so that no torn line is left for the next batch to be glued to.
+func (o *File) appendWhole(b []byte) error {
+	if o.cutTo >= 0 {
+		if err := o.f.Truncate(o.cutTo); err != nil {
+			return fmt.Errorf("cut off the lines of a failed write: %w", err)
+		}
+		o.cutTo = -1
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	if !o.regular { // a device or a pipe (/dev/stdout): nothing to reserve or cut
+		_, err := o.f.Write(b)
+		return err
+	}
+	st, err := o.f.Stat()
+	if err != nil {
+		return err
+	}
+	size := st.Size()
+	if err := reserve(o.f, size, int64(len(b))); err != nil {
+		return &os.PathError{Op: "write", Path: o.Path, Err: err}
+	}
+	n, err := o.f.Write(b)
+	if err == nil {
+		return nil
+	}
+	if n > 0 {
+		if terr := o.f.Truncate(size); terr != nil {
+			o.cutTo = size
+			return errors.Join(err, fmt.Errorf("cut off the %d bytes written: %w; tried again before the next write", n, terr))
+		}
+	}
+	return err // *PathError: "write /x/out.log: no space left on device"
+}
 
-// Close flushes and closes the file.
+// Close closes the file.
 func (o *File) Close() error {
 	if o.f == nil {
 		return nil
 	}
-	err := errors.Join(o.Flush(), o.f.Close())
-	o.f, o.w = nil, nil
+	err := o.f.Close()
+	o.f = nil
 	return err
 }
