@@ -264,7 +264,9 @@ func (w *watchdog) end() (time.Duration, uint64) {
 	locked := w.locked
 	w.locked = false
 	w.mu.Unlock()
-	w.st.pending.Store(false)
+	if w.st.pending.Load() {
+		w.st.pending.Store(false) // asked too late for this call
+	}
 	if locked {
 		runtime.UnlockOSThread()
 	}
