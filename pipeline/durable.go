@@ -281,7 +281,7 @@ func (p *publisher) publishDurable(data []byte, n int) error {
 }
 
 // ackDurable settles a durable batch after handle: ack what the output has
-// (after Flush for a Flusher), keep the rest for redelivery.
+// (write flushed a Flusher), keep the rest for redelivery.
 func (r *runner) ackDurable(from *subscription, msg *nats.Msg, res writeResult) {
 	switch res {
 	case writeHeld:
@@ -292,18 +292,14 @@ func (r *runner) ackDurable(from *subscription, msg *nats.Msg, res writeResult) 
 		r.settle(msg, "+TERM") // the output can never write it: do not redeliver
 	case writeOK:
 		from.failing.Store(false)
-		if _, ok := r.output.(Flusher); ok {
-			r.unacked = append(r.unacked, msg)
-			return
-		}
 		r.settle(msg, "+ACK")
 	}
 }
 
 // settle answers the stream for one delivered batch ("+ACK", "-NAK",
 // "+TERM"). It publishes on the JetStream connection itself: nats.go's
-// Msg.Ack refuses once the subscription is drained, and the acks of a
-// Flusher output and the naks of a drain come after that.
+// Msg.Ack refuses once the subscription is drained, and the naks of a
+// drain come after that.
 func (r *runner) settle(m *nats.Msg, kind string) {
 	if m.Reply == "" || r.rt.bus.jsConn == nil {
 		return
@@ -311,14 +307,6 @@ func (r *runner) settle(m *nats.Msg, kind string) {
 	if err := r.rt.bus.jsConn.Publish(m.Reply, []byte(kind)); err != nil {
 		r.warnf("durable ack failed; the batch will be redelivered", "ack", kind, "err", err)
 	}
-}
-
-// ackFlushed acks the batches a successful Flush has made durable.
-func (r *runner) ackFlushed() {
-	for _, m := range r.unacked {
-		r.settle(m, "+ACK")
-	}
-	r.unacked = r.unacked[:0]
 }
 
 // nakHeld hands back, once r's subscriptions are closed, the batches its

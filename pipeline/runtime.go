@@ -60,8 +60,7 @@ type runner struct {
 	batch  []*Message
 	warn   LogThrottle
 
-	unacked []*nats.Msg // durable batches written, acked at the output's next Flush
-	held    []*nats.Msg // durable batches the output gave up on at shutdown
+	held []*nats.Msg // durable batches the output gave up on at shutdown
 }
 
 // subscription is one NATS subscription of a runner, with the count of
@@ -361,14 +360,11 @@ func (r *runner) handle(from *subscription, msg *nats.Msg) {
 			from.origins.missed()
 		}
 		if from.durable {
-			r.ackDurable(from, msg, res)
-		}
-		if f, ok := r.output.(Flusher); ok && r.nothingPending(from) {
+			r.ackDurable(from, msg, res) // write has flushed it
+		} else if f, ok := r.output.(Flusher); ok && r.nothingPending(from) {
 			if err := f.Flush(); err != nil {
 				r.stats.Errors.Add(1)
 				r.warnf("flush failed", "err", err)
-			} else {
-				r.ackFlushed()
 			}
 		}
 	case r.filter != nil:
@@ -433,6 +429,11 @@ func (r *runner) write(batch []*Message, durable *nats.Msg) writeResult {
 		// protocol), counting it; the rest of the batch was written.
 		droppedBefore := r.stats.Dropped.Load()
 		err := r.output.Write(batch)
+		if f, ok := r.output.(Flusher); ok && err == nil && durable != nil {
+			// Acked only once written out: a Flush that fails loses what
+			// the output held, and the batch is written again.
+			err = f.Flush()
+		}
 		if err == nil {
 			r.stats.Out.Add(uint64(len(batch)) - min(uint64(len(batch)), r.stats.Dropped.Load()-droppedBefore))
 			return writeOK
@@ -747,12 +748,6 @@ func (rt *Runtime) closeAll() {
 			if err := f.Flush(); err != nil {
 				r.stats.Errors.Add(1)
 				r.log.Error("flush at close failed", "err", err)
-				for _, m := range r.unacked {
-					r.settle(m, "-NAK")
-				}
-				r.unacked = nil
-			} else {
-				r.ackFlushed()
 			}
 		}
 		if c, ok := r.cfg.Plugin.(Closer); ok {
