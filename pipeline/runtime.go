@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -245,6 +246,9 @@ func (r *runner) subscribe() error {
 			// In a queue group the batches between two that this process
 			// gets go to others: spans cannot be merged across them.
 			s.origins = &originWindow{}
+			if err := r.openOrigins(s); err != nil {
+				return err
+			}
 		}
 		handler := func(msg *nats.Msg) {
 			defer s.handled.Add(1)
@@ -280,6 +284,26 @@ func (r *runner) subscribe() error {
 			return err
 		}
 		r.subs = append(r.subs, s)
+	}
+	return nil
+}
+
+// openOrigins gives a durable subscription's origin window its journal
+// under data_dir, restoring what it had before this process started.
+func (r *runner) openOrigins(s *subscription) error {
+	dir := r.rt.cfg.Agent.DataDir
+	if !r.cfg.Durable || dir == "" {
+		return nil
+	}
+	path := filepath.Join(dir, "dedup", durableConsumerName(r.cfg, s.pattern)+".origins")
+	j, info, err := openOriginJournal(path, s.origins, r.log, &r.stats.Errors)
+	if err != nil {
+		return err
+	}
+	s.origins.journal = j
+	if info.existed {
+		r.log.Info("durable: origins restored", "subject", s.pattern, "sources", info.sources,
+			"in_doubt_lines", info.doubtLines, "ignored_bytes", info.ignoredBytes)
 	}
 	return nil
 }
@@ -352,15 +376,20 @@ func (r *runner) handle(from *subscription, msg *nats.Msg) {
 		}
 		if len(r.batch) > 0 {
 			r.stats.In.Add(uint64(len(r.batch)))
+			from.origins.intend()
 			res = r.write(r.batch, durableMsg)
 		}
 		if res == writeOK {
-			from.origins.taken()
+			r.countSuspect(from.origins.taken())
 		} else {
 			from.origins.missed()
 		}
 		if from.durable {
-			r.ackDurable(from, msg, res) // write has flushed it
+			// write has flushed it: record it, then ack it.
+			if res == writeOK {
+				from.origins.commit()
+			}
+			r.ackDurable(from, msg, res)
 		} else if f, ok := r.output.(Flusher); ok && r.nothingPending(from) {
 			if err := f.Flush(); err != nil {
 				r.stats.Errors.Add(1)
@@ -368,6 +397,7 @@ func (r *runner) handle(from *subscription, msg *nats.Msg) {
 			}
 		}
 	case r.filter != nil:
+		from.origins.intend()
 		for _, m := range msgs {
 			if r.cfg.Matcher != nil && !r.cfg.Matcher.Match(m) {
 				continue
@@ -383,14 +413,25 @@ func (r *runner) handle(from *subscription, msg *nats.Msg) {
 				r.warnf("process failed", "err", err)
 			}
 		}
-		from.origins.taken()
+		r.countSuspect(from.origins.taken())
 		if from.durable {
 			// What the filter emitted must be stored before its input is acked.
 			r.pub.flush()
+			from.origins.commit()
 			r.settle(msg, "+ACK")
 		}
 	}
 	r.stats.ProcessNanos.Add(int64(time.Since(start)))
+}
+
+// countSuspect counts the lines of a batch just taken that were in doubt
+// after a crash: they may now be in the output twice.
+func (r *runner) countSuspect(n int) {
+	if n == 0 {
+		return
+	}
+	r.stats.Duplicates.Add(uint64(n))
+	r.log.Info("durable: wrote lines in doubt since a crash (perhaps written before it); counted as duplicates", "lines", n)
 }
 
 // nothingPending reports whether no batch waits on any of r's subscriptions.
@@ -430,8 +471,8 @@ func (r *runner) write(batch []*Message, durable *nats.Msg) writeResult {
 		droppedBefore := r.stats.Dropped.Load()
 		err := r.output.Write(batch)
 		if f, ok := r.output.(Flusher); ok && err == nil && durable != nil {
-			// Acked only once written out: a Flush that fails loses what
-			// the output held, and the batch is written again.
+			// Acked and recorded only once written out, one batch at a
+			// time: a crash can catch at most this one half written.
 			err = f.Flush()
 		}
 		if err == nil {
@@ -749,6 +790,9 @@ func (rt *Runtime) closeAll() {
 				r.stats.Errors.Add(1)
 				r.log.Error("flush at close failed", "err", err)
 			}
+		}
+		for _, s := range r.subs {
+			s.origins.close()
 		}
 		if c, ok := r.cfg.Plugin.(Closer); ok {
 			if err := c.Close(); err != nil {
