@@ -52,7 +52,7 @@ func (rep *report) writeCrash(b *strings.Builder) {
 	} else {
 		w(" **The counter is below the lines written twice.**\n")
 	}
-	w("- Every one of the %s lines written reached the output; it held them all %s after the writer stopped. The\n",
-		group(float64(r.lines), 0), r.catchUp.Round(time.Millisecond))
+	w("- Every one of the %s lines written reached the output; it held them all %.0f ms after the writer stopped. The\n",
+		group(float64(r.lines), 0), ms(r.catchUp))
 	w("  run took %s.\n\n", r.elapsed.Round(100*time.Millisecond))
 }
