@@ -71,8 +71,9 @@ func (w *originWindow) delivered(seq uint64) {
 		return
 	}
 	if w.lastSeq != 0 && seq != w.lastSeq+1 {
-		for _, s := range w.sources {
+		for k, s := range w.sources {
 			s.gap = true
+			w.journal.gap(k)
 		}
 	}
 	w.lastSeq = seq
@@ -307,6 +308,7 @@ func (w *originWindow) missed() {
 	}
 	for _, r := range w.runs {
 		r.src.gap = true
+		w.journal.gap(r.key)
 		if w.intended {
 			// The output may have written part of it before it failed.
 			r.src.addDoubt(doubt{span{r.first, r.last}, r.lines})
@@ -331,17 +333,17 @@ func (w *originWindow) restoreSpan(k originKey, i int, sp span, high bool) bool 
 		return false
 	}
 	if high {
-		s.hwm = i
+		s.hwm, s.gap = i, false // as taken does when a span becomes the highest
 	}
 	return true
 }
 
-// restored ends a restore: whatever the journal says, a batch may have been
-// delivered and not taken just before the process stopped, so no span is
-// merged with the next run.
+// restored ends a restore and says what it brought back. Gaps are restored
+// too, and none is opened: a durable consumer delivers again, in stream
+// order, what it had not acked (restartConsumer), so the next run follows
+// the last one taken as it would have without the restart.
 func (w *originWindow) restored() (sources, doubtLines int) {
 	for _, s := range w.sources {
-		s.gap = true
 		for _, d := range s.doubts {
 			doubtLines += d.lines
 		}

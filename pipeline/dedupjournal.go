@@ -32,6 +32,7 @@ import (
 //	'D' batch u64, lines u32, first i64, last i64, source [8], subject: a run of batch in doubt
 //	'C' batch u64: batch is written, its runs are no longer in doubt
 //	'R' lines u32, first i64, last i64, source [8], subject: lines of the run in doubt [first, last] have not come again yet; 0: none
+//	'G' source [8], subject: a batch of the source was not taken (a gap); the next span with high clears it
 //
 // A record cut by the crash ends the file. At open, and when the file has
 // grown past twice what the window takes, the window is written whole to a
@@ -141,6 +142,9 @@ func (j *originJournal) replay(b []byte, w *originWindow, info *journalRestore) 
 			}
 			delete(open, batch)
 			ok = true
+		case len(body) >= 9 && body[0] == 'G':
+			w.source(journalKey(body[1:])).gap = true
+			ok = true
 		case len(body) >= 29 && body[0] == 'R':
 			k := journalKey(body[21:])
 			sp := span{int64(binary.LittleEndian.Uint64(body[5:])), int64(binary.LittleEndian.Uint64(body[13:]))}
@@ -224,6 +228,14 @@ func (j *originJournal) clear(k originKey, sp span, lines int) {
 	})
 }
 
+// gap records that a batch of k was not taken.
+func (j *originJournal) gap(k originKey) {
+	if j == nil {
+		return
+	}
+	j.record(func(b []byte) []byte { return appendKey(append(b, 'G'), k) })
+}
+
 // intend writes the runs of w's batch as in doubt, before the output has it.
 func (j *originJournal) intend(w *originWindow) {
 	j.batch++
@@ -299,6 +311,9 @@ func (j *originJournal) compact(w *originWindow) error {
 	for k, s := range w.sources {
 		for i := range s.spans {
 			j.span(k, s, i)
+		}
+		if s.gap {
+			j.gap(k)
 		}
 		for _, d := range s.doubts {
 			j.doubt(k, 0, d) // batch 0 is never done: numbers start at 1

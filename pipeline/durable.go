@@ -131,7 +131,8 @@ func (r *runner) subscribeDurable(s *subscription, handler nats.MsgHandler) erro
 		return err
 	}
 	name := durableConsumerName(r.cfg, s.pattern)
-	if _, err := js.ConsumerInfo(stream, name); errors.Is(err, nats.ErrConsumerNotFound) {
+	ci, err := js.ConsumerInfo(stream, name)
+	if errors.Is(err, nats.ErrConsumerNotFound) {
 		cc := &nats.ConsumerConfig{
 			Durable:        name,
 			DeliverSubject: "_ICP.deliver." + name,
@@ -147,6 +148,11 @@ func (r *runner) subscribeDurable(s *subscription, handler nats.MsgHandler) erro
 		}
 	} else if err != nil {
 		return fmt.Errorf("durable: consumer %s on %s: %w", name, stream, err)
+	} else if ci.NumAckPending > 0 && r.cfg.Queue == "" {
+		if err := r.restartConsumer(js, ci); err != nil {
+			return err
+		}
+		s.redeliveredTo = ci.Delivered.Stream // delivered before, though now a first delivery
 	}
 	s.durable, s.stream = true, stream
 	opts := []nats.SubOpt{nats.Bind(stream, name), nats.ManualAck()}
@@ -158,6 +164,27 @@ func (r *runner) subscribeDurable(s *subscription, handler nats.MsgHandler) erro
 	if err != nil {
 		return fmt.Errorf("durable: subscribe to %s/%s: %w", stream, name, err)
 	}
+	return nil
+}
+
+// restartConsumer makes a consumer that has batches delivered and not acked
+// (a process that stopped before acking them) deliver again from its ack
+// floor, in stream order, at once. The server would send them again only
+// after the ack wait, after the batches that follow them: the origin window
+// could then not merge its spans across the restart. A queue group's
+// consumer is shared and left alone.
+func (r *runner) restartConsumer(js nats.JetStreamContext, ci *nats.ConsumerInfo) error {
+	cfg := ci.Config
+	cfg.DeliverPolicy = nats.DeliverByStartSequencePolicy
+	cfg.OptStartSeq = ci.AckFloor.Stream + 1
+	if err := js.DeleteConsumer(ci.Stream, ci.Name); err != nil {
+		return fmt.Errorf("durable: restart consumer %s on %s at its ack floor: %w", ci.Name, ci.Stream, err)
+	}
+	if _, err := js.AddConsumer(ci.Stream, &cfg); err != nil {
+		return fmt.Errorf("durable: restart consumer %s on %s at its ack floor: %w", ci.Name, ci.Stream, err)
+	}
+	r.log.Info("durable: batches delivered and not acked before the last stop come again now, in order",
+		"consumer", ci.Name, "batches", ci.NumAckPending, "from_stream_seq", cfg.OptStartSeq)
 	return nil
 }
 

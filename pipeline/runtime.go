@@ -77,6 +77,7 @@ type subscription struct {
 	drainTo atomic.Uint64 // durable: the stream's last sequence when the drain looked
 	// durable: when the drain first saw acks pending with nothing in hand
 	ackPendingSince time.Time
+	redeliveredTo   uint64        // durable: stream sequences delivered before the consumer was restarted
 	origins         *originWindow // lines had before, by origin; nil in a queue group
 }
 
@@ -335,7 +336,7 @@ func (r *runner) handle(from *subscription, msg *nats.Msg) {
 		r.stats.Duplicates.Add(uint64(had))
 	}
 	if from.durable {
-		if md != nil && md.NumDelivered > 1 {
+		if md != nil && (md.NumDelivered > 1 || md.Sequence.Stream <= from.redeliveredTo) {
 			// Possibly had before: a redelivery. Lines with an origin were
 			// checked above, and those left are not copies.
 			r.stats.Duplicates.Add(uint64(plain))
