@@ -111,7 +111,7 @@ path = %q
 	p.waitRunning(t)
 	<-w.done
 	n := int(w.written.Load())
-	waitSeqLines(t, out, n, 90*time.Second) // a batch delivered, not handled, comes back after the ack wait (30 s)
+	waitSeqLines(t, out, n, 60*time.Second)
 	last := settled(p)
 	p.signal(t, syscall.SIGTERM)
 	if code := p.wait(t, 30*time.Second); code != 0 {

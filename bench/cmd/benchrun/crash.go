@@ -32,7 +32,7 @@ const (
 	// After each start the process runs until the output has grown by a
 	// random number of lines in this range (0.5 s to 1.5 s of writing).
 	crashMinRun, crashMaxRun = crashRate / 2, 3 * crashRate / 2
-	crashWait                = 90 * time.Second // for any one condition; a batch unacked at a kill comes back after the ack wait (30 s)
+	crashWait                = 60 * time.Second // for any one condition
 	crashBatchBytes          = 64 << 10         // nats.batch_bytes: the default
 	crashLineBytes           = 100              // with its newline
 )
