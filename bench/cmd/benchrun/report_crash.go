@@ -38,8 +38,8 @@ func (rep *report) writeCrash(b *strings.Builder) {
 		worst = max(worst, k.twice)
 	}
 	bound := crashBatchBytes/(crashLineBytes-1) + 1
-	w("\n- **Lines written twice: %s in %d crashes, %.1f per crash on average, %s at most** (the bound: the one batch\n",
-		group(float64(r.twice), 0), len(r.kills), float64(r.twice)/float64(len(r.kills)), group(float64(worst), 0))
+	w("\n- **Lines written twice: %s in %d crashes, %s per crash on average, %s at most** (the bound: the one batch\n",
+		group(float64(r.twice), 0), len(r.kills), group(float64(r.twice)/float64(len(r.kills)), 1), group(float64(worst), 0))
 	w("  being written at the crash, at most %s KiB: %s lines of %d bytes).\n", group(crashBatchBytes>>10, 0), group(float64(bound), 0), crashLineBytes)
 	w("- **The counter: %s duplicates** after the crashes (the first process counted %s). %s of them are lines that were\n",
 		group(float64(counted), 0), group(float64(r.first), 0), group(float64(inDoubt), 0))
