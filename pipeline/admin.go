@@ -380,7 +380,7 @@ var (
 	descOut     = prometheus.NewDesc("interoceptor_plugin_messages_out_total", "Messages the plugin emitted (for outputs: written).", labels, nil)
 	descDropped = prometheus.NewDesc("interoceptor_plugin_messages_dropped_total", "Messages lost by the plugin, each also logged.", labels, nil)
 	descDups    = prometheus.NewDesc("interoceptor_plugin_messages_duplicate_total",
-		"Messages seen twice: lines read again after a crash and dropped by their id, batches the stream de-duplicated, redeliveries.", labels, nil)
+		"Messages seen twice: lines read or delivered again and dropped by their id, lines in doubt after a crash written again, batches the stream de-duplicated, redeliveries.", labels, nil)
 	descErrors  = prometheus.NewDesc("interoceptor_plugin_errors_total", "Failed calls, bad input and decode errors.", labels, nil)
 	descSeconds = prometheus.NewDesc("interoceptor_plugin_process_seconds_total", "Time spent inside the plugin's own code.", labels, nil)
 	descUp      = prometheus.NewDesc("interoceptor_plugin_running", "1 while the plugin is running.", labels, nil)

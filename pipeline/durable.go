@@ -131,7 +131,8 @@ func (r *runner) subscribeDurable(s *subscription, handler nats.MsgHandler) erro
 		return err
 	}
 	name := durableConsumerName(r.cfg, s.pattern)
-	if _, err := js.ConsumerInfo(stream, name); errors.Is(err, nats.ErrConsumerNotFound) {
+	ci, err := js.ConsumerInfo(stream, name)
+	if errors.Is(err, nats.ErrConsumerNotFound) {
 		cc := &nats.ConsumerConfig{
 			Durable:        name,
 			DeliverSubject: "_ICP.deliver." + name,
@@ -147,6 +148,11 @@ func (r *runner) subscribeDurable(s *subscription, handler nats.MsgHandler) erro
 		}
 	} else if err != nil {
 		return fmt.Errorf("durable: consumer %s on %s: %w", name, stream, err)
+	} else if ci.NumAckPending > 0 && r.cfg.Queue == "" {
+		if err := r.restartConsumer(js, ci); err != nil {
+			return err
+		}
+		s.redeliveredTo = ci.Delivered.Stream // delivered before, though now a first delivery
 	}
 	s.durable, s.stream = true, stream
 	opts := []nats.SubOpt{nats.Bind(stream, name), nats.ManualAck()}
@@ -158,6 +164,27 @@ func (r *runner) subscribeDurable(s *subscription, handler nats.MsgHandler) erro
 	if err != nil {
 		return fmt.Errorf("durable: subscribe to %s/%s: %w", stream, name, err)
 	}
+	return nil
+}
+
+// restartConsumer makes a consumer that has batches delivered and not acked
+// (a process that stopped before acking them) deliver again from its ack
+// floor, in stream order, at once. The server would send them again only
+// after the ack wait, after the batches that follow them: the origin window
+// could then not merge its spans across the restart. A queue group's
+// consumer is shared and left alone.
+func (r *runner) restartConsumer(js nats.JetStreamContext, ci *nats.ConsumerInfo) error {
+	cfg := ci.Config
+	cfg.DeliverPolicy = nats.DeliverByStartSequencePolicy
+	cfg.OptStartSeq = ci.AckFloor.Stream + 1
+	if err := js.DeleteConsumer(ci.Stream, ci.Name); err != nil {
+		return fmt.Errorf("durable: restart consumer %s on %s at its ack floor: %w", ci.Name, ci.Stream, err)
+	}
+	if _, err := js.AddConsumer(ci.Stream, &cfg); err != nil {
+		return fmt.Errorf("durable: restart consumer %s on %s at its ack floor: %w", ci.Name, ci.Stream, err)
+	}
+	r.log.Info("durable: batches delivered and not acked before the last stop come again now, in order",
+		"consumer", ci.Name, "batches", ci.NumAckPending, "from_stream_seq", cfg.OptStartSeq)
 	return nil
 }
 
@@ -281,7 +308,7 @@ func (p *publisher) publishDurable(data []byte, n int) error {
 }
 
 // ackDurable settles a durable batch after handle: ack what the output has
-// (after Flush for a Flusher), keep the rest for redelivery.
+// (write flushed a Flusher), keep the rest for redelivery.
 func (r *runner) ackDurable(from *subscription, msg *nats.Msg, res writeResult) {
 	switch res {
 	case writeHeld:
@@ -292,18 +319,14 @@ func (r *runner) ackDurable(from *subscription, msg *nats.Msg, res writeResult) 
 		r.settle(msg, "+TERM") // the output can never write it: do not redeliver
 	case writeOK:
 		from.failing.Store(false)
-		if _, ok := r.output.(Flusher); ok {
-			r.unacked = append(r.unacked, msg)
-			return
-		}
 		r.settle(msg, "+ACK")
 	}
 }
 
 // settle answers the stream for one delivered batch ("+ACK", "-NAK",
 // "+TERM"). It publishes on the JetStream connection itself: nats.go's
-// Msg.Ack refuses once the subscription is drained, and the acks of a
-// Flusher output and the naks of a drain come after that.
+// Msg.Ack refuses once the subscription is drained, and the naks of a
+// drain come after that.
 func (r *runner) settle(m *nats.Msg, kind string) {
 	if m.Reply == "" || r.rt.bus.jsConn == nil {
 		return
@@ -311,14 +334,6 @@ func (r *runner) settle(m *nats.Msg, kind string) {
 	if err := r.rt.bus.jsConn.Publish(m.Reply, []byte(kind)); err != nil {
 		r.warnf("durable ack failed; the batch will be redelivered", "ack", kind, "err", err)
 	}
-}
-
-// ackFlushed acks the batches a successful Flush has made durable.
-func (r *runner) ackFlushed() {
-	for _, m := range r.unacked {
-		r.settle(m, "+ACK")
-	}
-	r.unacked = r.unacked[:0]
 }
 
 // nakHeld hands back, once r's subscriptions are closed, the batches its

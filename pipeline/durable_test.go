@@ -22,6 +22,7 @@ import (
 type sinkOutput struct {
 	mu        sync.Mutex
 	got       map[string]int // payload -> times written
+	order     []string       // payloads in the order written
 	path      string         // the "path" tag of the last message
 	failAfter int            // 0: never fail
 	writes    int
@@ -64,6 +65,7 @@ func (p *sinkPlugin) Write(batch []*pipeline.Message) error {
 	s.writes += len(batch)
 	for _, m := range batch {
 		s.got[string(m.Payload)]++
+		s.order = append(s.order, string(m.Payload))
 		if f := m.Field("path"); f != nil {
 			s.path = f.Str
 		}
@@ -302,5 +304,191 @@ address = "127.0.0.1:0"
 	si, _ = js.StreamInfo(stream)
 	if si.State.Msgs != 1 {
 		t.Fatalf("stream holds %d messages, want 1", si.State.Msgs)
+	}
+}
+
+// flushSink buffers what it is given until Flush, which fails the first
+// fail_flushes times, losing what it held, as a file output's buffer does
+// on a write error.
+type flushSink struct {
+	Key         string `toml:"key"`
+	FailFlushes int    `toml:"fail_flushes"`
+
+	pending []string
+	got     map[string]int
+}
+
+var (
+	flushSinksMu sync.Mutex
+	flushSinks   = map[string]*flushSink{}
+)
+
+func (s *flushSink) Init(*pipeline.Env) error {
+	flushSinksMu.Lock()
+	defer flushSinksMu.Unlock()
+	s.got = map[string]int{}
+	flushSinks[s.Key] = s
+	return nil
+}
+
+func (s *flushSink) Write(batch []*pipeline.Message) error {
+	flushSinksMu.Lock()
+	defer flushSinksMu.Unlock()
+	for _, m := range batch {
+		s.pending = append(s.pending, string(m.Payload))
+	}
+	return nil
+}
+
+func (s *flushSink) Flush() error {
+	flushSinksMu.Lock()
+	defer flushSinksMu.Unlock()
+	defer func() { s.pending = s.pending[:0] }()
+	if s.FailFlushes > 0 {
+		s.FailFlushes--
+		return pipeline.Retryable(errors.New("flush failed: buffer lost"))
+	}
+	for _, p := range s.pending {
+		s.got[p]++
+	}
+	return nil
+}
+
+func init() {
+	pipeline.Register(pipeline.Registration{Kind: pipeline.KindOutput, Type: "flushsink",
+		Description: "test sink that buffers", New: func() any { return &flushSink{} }})
+}
+
+// A durable batch is acked only once the output's Flush has written it: a
+// Flush that fails loses the buffer, and the batch is written again, not
+// acked along with a later batch whose Flush succeeded.
+func TestDurableFlushFailureIsNotAcked(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.log")
+	const n = 3000
+	writeLines(t, in, n)
+	// A tail, so that the pipeline does not end (and drain) by itself:
+	// while draining a durable batch that fails is left in the stream.
+	rt, cancel, done := startPipeline(t, fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[nats]
+batch_bytes = 4096
+[[inputs.tail]]
+publish = "d.logs"
+durable = true
+files = [%q]
+from_beginning = true
+[[outputs.flushsink]]
+subscribe = ["d.logs"]
+durable = true
+key = %q
+fail_flushes = 3
+`, dir, in, t.Name()))
+	counts := func() (distinct, total int) {
+		flushSinksMu.Lock()
+		defer flushSinksMu.Unlock()
+		sink := flushSinks[t.Name()]
+		for _, c := range sink.got {
+			total += c
+		}
+		return len(sink.got), total
+	}
+	checkFor(t, 20*time.Second, "every line written", func() bool {
+		d, _ := counts()
+		return d == n
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	done <- nil // for startPipeline's cleanup
+	distinct, total := counts()
+	st := statsOf(rt, pipeline.KindOutput, "flushsink")
+	if distinct != n || total != n {
+		t.Fatalf("the output has %d lines, %d distinct; want each of %d once", total, distinct, n)
+	}
+	if st.Counters.Errors != 3 || st.Counters.Out != n || st.Counters.Dropped != 0 {
+		t.Fatalf("counters %+v; want 3 errors (the failed flushes), out %d, none dropped", st.Counters, n)
+	}
+}
+
+// A process that stopped with batches delivered and not acked (its output
+// down at shutdown; or a crash) gets them again as soon as it starts, before
+// the batches that follow them, not after the ack wait: the output writes
+// the file's lines in order, so that no span of the origin window is split
+// by a restart.
+func TestDurableUnackedComeAgainFirst(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.log")
+	const n = 3000
+	writeLines(t, in, n)
+	key := t.Name()
+	sinksMu.Lock()
+	delete(sinks, key) // -count > 1
+	sinksMu.Unlock()
+	runToEnd(t, fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[nats]
+batch_bytes = 1024
+[[inputs.file]]
+publish = "d.logs"
+durable = true
+path = %q
+[[outputs.durablesink]]
+subscribe = ["d.logs"]
+durable = true
+key = %q
+fail_after = 500
+`, dir, in, key))
+	sinksMu.Lock()
+	sink := sinks[key]
+	sinksMu.Unlock()
+	sink.mu.Lock()
+	first := len(sink.order)
+	sink.failAfter = 0
+	sink.mu.Unlock()
+
+	rt, cancel, done := startPipeline(t, fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[[outputs.durablesink]]
+subscribe = ["d.logs"]
+external = true
+durable = true
+key = %q
+`, dir, key))
+	checkFor(t, 20*time.Second, "every line delivered after the restart", func() bool {
+		d, _ := sink.count()
+		return d == n
+	})
+	dups := statsOf(rt, pipeline.KindOutput, "durablesink").Counters.Duplicates
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	done <- nil // for startPipeline's cleanup
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	last := -1
+	for _, p := range sink.order[first:] {
+		var i int
+		if _, err := fmt.Sscanf(p, "line %d", &i); err != nil {
+			t.Fatal(err)
+		}
+		if i <= last {
+			t.Fatalf("after the restart line %d was written after line %d: the batches not acked came late", i, last)
+		}
+		last = i
+	}
+	if first == 0 || first > 500 || last != n-1 {
+		t.Fatalf("%d lines before the restart, the last after it %d; want some, at most 500, and %d", first, last, n-1)
+	}
+	if dups == 0 {
+		t.Error("the batches handed back at shutdown were not counted as possible duplicates")
 	}
 }

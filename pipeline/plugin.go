@@ -186,7 +186,8 @@ type GaugeReporter interface {
 }
 
 // Flusher is implemented by outputs that buffer: Flush is called after each
-// batch when no more messages are waiting, and before Close.
+// batch when no more messages are waiting (in durable mode after every
+// batch, before its ack), and before Close.
 type Flusher interface {
 	Flush() error
 }

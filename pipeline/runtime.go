@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,9 +62,8 @@ type runner struct {
 	batch  []*Message
 	warn   LogThrottle
 
-	unacked []*nats.Msg // durable batches written, acked at the output's next Flush
-	held    []*nats.Msg // durable batches the output gave up on at shutdown
-	giveUp  time.Time   // draining: when retries of a failing write stop; set at the drain's first failure
+	held   []*nats.Msg // durable batches the output gave up on at shutdown
+	giveUp time.Time   // draining: when retries of a failing write stop; set at the drain's first failure
 }
 
 // subscription is one NATS subscription of a runner, with the count of
@@ -79,6 +79,7 @@ type subscription struct {
 	drainTo atomic.Uint64 // durable: the stream's last sequence when the drain looked
 	// durable: when the drain first saw acks pending with nothing in hand
 	ackPendingSince time.Time
+	redeliveredTo   uint64        // durable: stream sequences delivered before the consumer was restarted
 	origins         *originWindow // lines had before, by origin; nil in a queue group
 }
 
@@ -267,6 +268,9 @@ func (r *runner) subscribe() error {
 			// In a queue group the batches between two that this process
 			// gets go to others: spans cannot be merged across them.
 			s.origins = &originWindow{}
+			if err := r.openOrigins(s); err != nil {
+				return err
+			}
 		}
 		handler := func(msg *nats.Msg) {
 			defer s.handled.Add(1)
@@ -306,6 +310,26 @@ func (r *runner) subscribe() error {
 	return nil
 }
 
+// openOrigins gives a durable subscription's origin window its journal
+// under data_dir, restoring what it had before this process started.
+func (r *runner) openOrigins(s *subscription) error {
+	dir := r.rt.cfg.Agent.DataDir
+	if !r.cfg.Durable || dir == "" {
+		return nil
+	}
+	path := filepath.Join(dir, "dedup", durableConsumerName(r.cfg, s.pattern)+".origins")
+	j, info, err := openOriginJournal(path, s.origins, r.log, &r.stats.Errors)
+	if err != nil {
+		return err
+	}
+	s.origins.journal = j
+	if info.existed {
+		r.log.Info("durable: origins restored", "subject", s.pattern, "sources", info.sources,
+			"in_doubt_lines", info.doubtLines, "ignored_bytes", info.ignoredBytes)
+	}
+	return nil
+}
+
 // warnf logs at most once a second per plugin, so a flood of bad input
 // cannot flood the log; the counters still count every event.
 func (r *runner) warnf(msg string, args ...any) {
@@ -333,7 +357,7 @@ func (r *runner) handle(from *subscription, msg *nats.Msg) {
 		r.stats.Duplicates.Add(uint64(had))
 	}
 	if from.durable {
-		if md != nil && md.NumDelivered > 1 {
+		if md != nil && (md.NumDelivered > 1 || md.Sequence.Stream <= from.redeliveredTo) {
 			// Possibly had before: a redelivery. Lines with an origin were
 			// checked above, and those left are not copies.
 			r.stats.Duplicates.Add(uint64(plain))
@@ -374,25 +398,28 @@ func (r *runner) handle(from *subscription, msg *nats.Msg) {
 		}
 		if len(r.batch) > 0 {
 			r.stats.In.Add(uint64(len(r.batch)))
+			from.origins.intend()
 			res = r.write(r.batch, durableMsg)
 		}
 		if res == writeOK {
-			from.origins.taken()
+			r.countSuspect(from.origins.taken())
 		} else {
 			from.origins.missed()
 		}
 		if from.durable {
+			// write has flushed it: record it, then ack it.
+			if res == writeOK {
+				from.origins.commit()
+			}
 			r.ackDurable(from, msg, res)
-		}
-		if f, ok := r.output.(Flusher); ok && r.nothingPending(from) {
+		} else if f, ok := r.output.(Flusher); ok && r.nothingPending(from) {
 			if err := f.Flush(); err != nil {
 				r.stats.Errors.Add(1)
 				r.warnf("flush failed", "err", err)
-			} else {
-				r.ackFlushed()
 			}
 		}
 	case r.filter != nil:
+		from.origins.intend()
 		for _, m := range msgs {
 			if r.cfg.Matcher != nil && !r.cfg.Matcher.Match(m) {
 				continue
@@ -407,11 +434,12 @@ func (r *runner) handle(from *subscription, msg *nats.Msg) {
 				r.processFailed(m, err)
 			}
 		}
-		from.origins.taken()
+		r.countSuspect(from.origins.taken())
 		if from.durable {
 			// What the filter emitted must be stored before its input is acked.
 			r.pub.flush()
 			r.dead.flush()
+			from.origins.commit()
 			r.settle(msg, "+ACK")
 		}
 	}
@@ -455,6 +483,16 @@ func (r *runner) processFailed(m *Message, err error) {
 	}
 }
 
+// countSuspect counts the lines of a batch just taken that were in doubt
+// after a crash: they may now be in the output twice.
+func (r *runner) countSuspect(n int) {
+	if n == 0 {
+		return
+	}
+	r.stats.Duplicates.Add(uint64(n))
+	r.log.Info("durable: wrote lines in doubt since a crash (perhaps written before it); counted as duplicates", "lines", n)
+}
+
 // nothingPending reports whether no batch waits on any of r's subscriptions.
 // NATS counts the batch being handled as pending until its handler returns.
 func (r *runner) nothingPending(current *subscription) bool {
@@ -493,6 +531,11 @@ func (r *runner) write(batch []*Message, durable *nats.Msg) writeResult {
 		// protocol), counting it; the rest of the batch was written.
 		droppedBefore := r.stats.Dropped.Load()
 		err := r.output.Write(batch)
+		if f, ok := r.output.(Flusher); ok && err == nil && durable != nil {
+			// Acked and recorded only once written out, one batch at a
+			// time: a crash can catch at most this one half written.
+			err = f.Flush()
+		}
 		if err == nil {
 			r.stats.Out.Add(uint64(len(batch)) - min(uint64(len(batch)), r.stats.Dropped.Load()-droppedBefore))
 			return writeOK
@@ -815,13 +858,10 @@ func (rt *Runtime) closeAll() {
 			if err := f.Flush(); err != nil {
 				r.stats.Errors.Add(1)
 				r.log.Error("flush at close failed", "err", err)
-				for _, m := range r.unacked {
-					r.settle(m, "-NAK")
-				}
-				r.unacked = nil
-			} else {
-				r.ackFlushed()
 			}
+		}
+		for _, s := range r.subs {
+			s.origins.close()
 		}
 		if c, ok := r.cfg.Plugin.(Closer); ok {
 			if err := c.Close(); err != nil {

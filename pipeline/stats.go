@@ -13,7 +13,9 @@ type PluginStats struct {
 	ProcessNanos atomic.Int64  // time spent inside the plugin's own code
 	// Duplicates counts messages seen twice: on a publisher, those of a
 	// durable batch the stream recognised by its id; on a subscriber, lines
-	// read again (a file after a crash) that it dropped by their origin id,
-	// and the messages of a redelivered durable batch.
+	// read again (a file after a crash) or delivered again that it dropped by
+	// their origin id, lines in doubt after a crash that it wrote again
+	// (perhaps twice), and the messages without an origin of a redelivered
+	// durable batch.
 	Duplicates atomic.Uint64
 }

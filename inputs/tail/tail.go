@@ -209,7 +209,10 @@ func (p *Tail) Run(ctx context.Context, out pipeline.LineEmitter) error {
 	poll := time.Duration(p.PollInterval)
 	timer := time.NewTimer(poll)
 	defer timer.Stop()
-	lastCheckpoint := time.Now()
+	// Zero: the first checkpoint follows the first read, so that a process
+	// killed again and again within checkpoint_interval of its start still
+	// moves it, instead of reading the same lines again after each crash.
+	var lastCheckpoint time.Time
 	startup := true
 	for {
 		p.scan(startup, watcher)

@@ -318,6 +318,26 @@ func TestTailOriginsAreStableAcrossRestarts(t *testing.T) {
 	}
 }
 
+// The checkpoint moves right after the first read, not checkpoint_interval
+// after the start: a pipeline killed over and over sooner than that would
+// otherwise read (and store) the same lines again after every restart.
+func TestTailCheckpointAfterFirstRead(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	writeFile(t, path, "one\ntwo\n")
+	p := newTail(path)
+	p.FromBeginning = true
+	p.CheckpointInterval = pipeline.Duration(time.Hour)
+	out, _, _ := start(t, p, dir)
+	out.WaitFor(t, 2, wait)
+	checkForTail(t, "the checkpoint past the lines read", func() bool {
+		for _, e := range readCheckpoint(t, dir).Files {
+			return e.Offset == int64(len("one\ntwo\n"))
+		}
+		return false
+	})
+}
+
 // TestTailCheckpointFollowsAcceptance: the offset moves only past lines that
 // EmitLine accepted, so a restart after a refusal reads the refused line
 // again, and nothing before it.

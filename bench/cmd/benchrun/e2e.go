@@ -60,11 +60,11 @@ func scenarios() []scenario {
 const reloadKey = "reload"
 
 // chooseScenarios returns the throughput scenarios -only names, in their
-// usual order, and whether it names the reload scenario.
-func chooseScenarios(only string) (chosen []scenario, reload bool, err error) {
+// usual order, and whether it names the reload and the kill -9 scenarios.
+func chooseScenarios(only string) (chosen []scenario, reload, crash bool, err error) {
 	all := scenarios()
 	if only == "" {
-		return all, true, nil
+		return all, true, true, nil
 	}
 	want := map[string]bool{}
 	for _, k := range strings.Split(only, ",") {
@@ -76,13 +76,14 @@ func chooseScenarios(only string) (chosen []scenario, reload bool, err error) {
 			delete(want, sc.key)
 		}
 	}
-	reload = want[reloadKey]
+	reload, crash = want[reloadKey], want[crashKey]
 	delete(want, reloadKey)
+	delete(want, crashKey)
 	delete(want, "none")
 	for k := range want {
-		return nil, false, fmt.Errorf("no scenario %q", k)
+		return nil, false, false, fmt.Errorf("no scenario %q", k)
 	}
-	return chosen, reload, nil
+	return chosen, reload, crash, nil
 }
 
 // runResult is what one run of a scenario measured.

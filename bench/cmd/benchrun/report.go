@@ -33,6 +33,7 @@ type report struct {
 	machine   machine
 	scenarios []scenarioResult
 	reload    *reloadResult // nil when not run
+	crash     *crashResult  // nil when not run
 	goBench   goBench
 	// sandboxBench is the sandbox's go test run, which the Lua section reports.
 	sandboxBench goBench
@@ -70,6 +71,7 @@ func (rep *report) markdown() string {
 
 	rep.writeE2E(&b)
 	rep.writeTail(&b)
+	rep.writeCrash(&b)
 	rep.writeInfluxDB(&b)
 	rep.writeLua(&b)
 	rep.writeDecoders(&b)
