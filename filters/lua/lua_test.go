@@ -319,28 +319,19 @@ format = "json"
 	}
 	before := countType("v1")
 	pipelinetest.WaitUntil(t, 5*time.Second, func() bool { return countType("v1") > before+10 })
-	st := statusOf(rt, "tag")
+	st := pluginStatus(rt, "tag").Status
 	if st["version"] != 1 || !strings.Contains(fmt.Sprint(st["last_reload_error"]), "tag.lua") {
 		t.Fatalf("status after a failed reload: %v", st)
 	}
 
 	writeScript(t, dir, "tag", "function process_message()\n  inject_message({Type = 'v2'})\n  return 0\nend\n")
 	pipelinetest.WaitUntil(t, 5*time.Second, func() bool { return countType("v2") > 0 }) // by the file watch
-	if st := statusOf(rt, "tag"); st["version"] != 2 || st["last_reload_error"] != nil {
+	if st := pluginStatus(rt, "tag").Status; st["version"] != 2 || st["last_reload_error"] != nil {
 		t.Fatalf("status after a good edit: %v", st)
 	}
 	if err := wait(true); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func statusOf(rt *pipeline.Runtime, name string) map[string]any {
-	for _, p := range rt.PluginStatus() {
-		if p.Name == name {
-			return p.Status
-		}
-	}
-	return nil
 }
 
 // preserve_data: the script's globals are saved at shutdown and restored at
@@ -398,4 +389,14 @@ format = "json"
 	if got := runOnce("3.jsonl"); got != 1000 {
 		t.Fatalf("after a new _PRESERVATION_VERSION counted %v, want 1000 (a clean start)", got)
 	}
+}
+
+// pluginStatus is the /api/plugins entry of the plugin named name.
+func pluginStatus(rt *pipeline.Runtime, name string) pipeline.PluginStatus {
+	for _, p := range rt.PluginStatus() {
+		if p.Name == name {
+			return p
+		}
+	}
+	return pipeline.PluginStatus{}
 }

@@ -84,15 +84,6 @@ func payloads(t *testing.T, path string) []string {
 	return out
 }
 
-func pluginStatus(rt *pipeline.Runtime, name string) pipeline.PluginStatus {
-	for _, p := range rt.PluginStatus() {
-		if p.Name == name {
-			return p
-		}
-	}
-	return pipeline.PluginStatus{}
-}
-
 // Messages that arrive while a terminated script waits for its restart
 // wait with it (the input holds back) instead of being dropped; the one it
 // was handling when it was terminated goes to dead_letter.
