@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -22,6 +23,33 @@ import (
 // held at shutdown comes back after it on the next start (the server does
 // not keep a nak across its own restart). A var for tests.
 var durableAckWait = 30 * time.Second
+
+// keepInProgress tells the server, every third of the ack wait, that the
+// durable batch msg is still being worked on, until the returned stop is
+// called: a batch handled for longer than the ack wait is not redelivered.
+func keepInProgress(msg *nats.Msg) (stop func()) {
+	every := durableAckWait / 3
+	var mu sync.Mutex
+	stopped := false
+	var t *time.Timer
+	mu.Lock()
+	defer mu.Unlock()
+	t = time.AfterFunc(every, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
+		_ = msg.InProgress()
+		t.Reset(every)
+	})
+	return func() {
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		t.Stop()
+	}
+}
 
 const (
 	durableMaxAckPending = 64 // batches in flight per consumer: backpressure

@@ -492,3 +492,64 @@ key = %q
 		t.Error("the batches handed back at shutdown were not counted as possible duplicates")
 	}
 }
+
+// slowFilter passes each message on; the first one it gets takes pause to
+// handle, as a Lua filter waiting for its restart does.
+type slowFilter struct {
+	Pause pipeline.Duration `toml:"pause"`
+	once  sync.Once
+}
+
+func (f *slowFilter) Process(m *pipeline.Message, out pipeline.Emitter) error {
+	f.once.Do(func() { time.Sleep(time.Duration(f.Pause)) }) // the slow call itself, not a wait for a condition
+	return out.Emit(m)
+}
+
+func init() {
+	pipeline.Register(pipeline.Registration{Kind: pipeline.KindFilter, Type: "slowfilter",
+		Description: "test filter", New: func() any { return &slowFilter{} }})
+}
+
+// A durable batch that a filter takes longer than the ack wait to handle
+// is not redelivered meanwhile (the runner tells the server it is in
+// progress): each line reaches the output once. The lines fit in one
+// batch: batches already delivered and queued behind a slow one come again
+// after the ack wait (30 s), counted as duplicates (README, Delivery).
+func TestDurableSlowFilterIsNotRedelivered(t *testing.T) {
+	defer pipeline.SetDurableAckWait(300 * time.Millisecond)()
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.log")
+	const n = 50
+	writeLines(t, in, n)
+	key := t.Name()
+	sinksMu.Lock()
+	delete(sinks, key) // -count > 1
+	sinksMu.Unlock()
+	rt := runToEnd(t, fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[[inputs.file]]
+publish = "d.in"
+durable = true
+path = %q
+[[filters.slowfilter]]
+subscribe = ["d.in"]
+publish = "d.out"
+durable = true
+pause = "1500ms"
+[[outputs.durablesink]]
+subscribe = ["d.out"]
+durable = true
+key = %q
+`, dir, in, key))
+	sinksMu.Lock()
+	sink := sinks[key]
+	sinksMu.Unlock()
+	if distinct, total := sink.count(); distinct != n || total != n {
+		t.Errorf("the output got %d lines, %d distinct; want each of %d once", total, distinct, n)
+	}
+	if st := statsOf(rt, pipeline.KindFilter, "slowfilter"); st.Counters.Duplicates != 0 || st.Counters.In != n {
+		t.Errorf("filter counters %+v", st.Counters)
+	}
+}

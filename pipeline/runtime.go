@@ -34,6 +34,8 @@ type Runtime struct {
 
 	published atomic.Uint64 // batches published by this process
 	draining  atomic.Bool
+	stopping  chan struct{} // closed once the pipeline begins to stop
+	stopOnce  sync.Once
 	pid       int32
 }
 
@@ -113,7 +115,7 @@ func (s *subscription) localIdle() bool {
 func Start(cfg *Config, log *slog.Logger) (_ *Runtime, err error) {
 	red := cfg.Redactor()
 	log = slog.New(red.Handler(log.Handler()))
-	rt := &Runtime{cfg: cfg, log: log, redact: red, started: time.Now(), pid: int32(os.Getpid())}
+	rt := &Runtime{cfg: cfg, log: log, redact: red, started: time.Now(), pid: int32(os.Getpid()), stopping: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			rt.closeAll() // rt, not the nil the error returns carry
@@ -178,10 +180,11 @@ func Start(cfg *Config, log *slog.Logger) (_ *Runtime, err error) {
 // Bus returns the runtime's NATS connection and embedded server.
 func (rt *Runtime) Bus() *Bus { return rt.bus }
 
-// Draining reports whether the pipeline is stopping: its inputs have
-// stopped and what they emitted is being delivered. A plugin that waits
-// (a Lua filter for its restart) stops waiting then.
-func (rt *Runtime) Draining() bool { return rt.draining.Load() }
+// Stopping is closed once the pipeline begins to stop (a signal, or every
+// input finished): a plugin that waits for something that is not needed to
+// finish the work (a Lua filter's restart backoff) stops waiting then, so
+// that the drain is not held up.
+func (rt *Runtime) Stopping() <-chan struct{} { return rt.stopping }
 
 // AdminAddr returns the address the admin API listens on, or "".
 func (rt *Runtime) AdminAddr() string {
@@ -420,6 +423,11 @@ func (r *runner) handle(from *subscription, msg *nats.Msg) {
 		}
 	case r.filter != nil:
 		from.origins.intend()
+		if from.durable {
+			// A filter may take long (a Lua script waiting for its
+			// restart): the batch must not be redelivered meanwhile.
+			defer keepInProgress(msg)()
+		}
 		for _, m := range msgs {
 			if r.cfg.Matcher != nil && !r.cfg.Matcher.Match(m) {
 				continue
@@ -633,6 +641,7 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	} else {
 		<-ctx.Done()
 	}
+	rt.stopOnce.Do(func() { close(rt.stopping) })
 	stopInputs()
 	inputs.Wait()
 	tickers.stop()

@@ -167,3 +167,17 @@ func TestStarvedScriptIsNotStopped(t *testing.T) {
 	}
 	t.Logf("longest call: %v of wall time, %v charged (limit %v)", wall, s.Usage().MaxCallTime, s.limits.CallTime)
 }
+
+// A module function that runs long is charged for it, when it calls
+// Check as it must, even when the call begins inside it: the first tick's
+// request for the thread clock is served by Check.
+func TestLongModuleCallIsCharged(t *testing.T) {
+	if !haveThreadClock {
+		t.Skip("no per-thread CPU clock on " + runtime.GOOS)
+	}
+	s, _ := newSandbox(t, `local busy = require("test_busy")
+function process_message() busy.spin(2000) return 0 end`, func(o *Options) { o.Limits.CallTime = 100 * time.Millisecond })
+	var err error
+	within(t, time.Minute, func() { _, err = s.ProcessMessage(&pipeline.Message{}) })
+	wantTerminated(t, err, ReasonTime)
+}

@@ -110,6 +110,23 @@ func (s *stopper) Err() error {
 	return fmt.Errorf("terminated (%s): %s", reason, msg)
 }
 
+// Check lets a module written in Go that loops over data of unbounded
+// size (a JSON text, a large table) honour the limits: call it with the
+// module function's L every few thousand steps. It serves the watchdog, so
+// that the call's running time is charged to the script and its memory
+// measured, and raises the termination error once the sandbox has been
+// stopped. Outside a sandbox it does nothing.
+func Check(L *lua.LState) {
+	st, ok := L.Context().(*stopper)
+	if !ok {
+		return
+	}
+	st.serve()
+	if st.stopped.Load() {
+		L.RaiseError("%v", st.Err())
+	}
+}
+
 // guard is what the Go builtins that replace gopher-lua's long-running
 // ones (patterns, rep, format, concat, sort) consult: they check for a stop
 // every few thousand steps and refuse to build a string larger than the
@@ -196,7 +213,6 @@ type watchdog struct {
 
 	mu      sync.Mutex
 	running bool
-	seq     uint64
 	start   time.Time
 	due     time.Time // when the timer should fire next
 
@@ -221,7 +237,6 @@ type watchdog struct {
 	allocBase   uint64 // process allocations at the first tick
 	allocAtWalk uint64 // process allocations when the state was last measured
 	wantWalk    bool
-	walkCost    time.Duration // the last in-call walk's duration
 	nextWalk    time.Duration // charged time before which no walk starts
 	allocated   uint64        // allocations seen during this call, so far
 }
@@ -238,7 +253,6 @@ func newWatchdog(st *stopper, l Limits, measure func() int64) *watchdog {
 func (w *watchdog) begin(estimate int64) {
 	w.mu.Lock()
 	w.running = true
-	w.seq++
 	w.start = time.Now()
 	d := min(watchdogTick, w.callTime)
 	w.due = w.start.Add(d)
@@ -382,7 +396,6 @@ func (w *watchdog) walk() {
 	w.mu.Lock()
 	w.estimate = n
 	w.allocAtWalk = readAllocs()
-	w.walkCost = cost
 	w.nextWalk = w.elapsed() + inCallWalkCost*cost
 	w.mu.Unlock()
 	if n > w.memLimit {

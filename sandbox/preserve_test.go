@@ -66,6 +66,25 @@ func init() {
 		L.Push(mod)
 		return 1
 	})
+	// test_busy.spin(ms) keeps its thread busy for ms milliseconds of CPU
+	// time, calling Check as a module must.
+	RegisterModule("test_busy", func(L *lua.LState) int {
+		mod := L.NewTable()
+		mod.RawSetString("spin", L.NewFunction(func(L *lua.LState) int {
+			cpu, _ := ownThreadCPU()
+			until := cpu + time.Duration(L.CheckNumber(1))*time.Millisecond
+			for n := 0; ; n++ {
+				if n%1000 == 0 {
+					Check(L)
+					if now, ok := ownThreadCPU(); !ok || now >= until {
+						return 0
+					}
+				}
+			}
+		}))
+		L.Push(mod)
+		return 1
+	})
 	RegisterModule("test_opaque", func(L *lua.LState) int {
 		mod := L.NewTable()
 		mod.RawSetString("new", L.NewFunction(func(L *lua.LState) int {

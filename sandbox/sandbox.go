@@ -77,7 +77,7 @@ type Options struct {
 
 // Usage is what a sandbox has used, for /metrics and /api/plugins.
 type Usage struct {
-	MemoryBytes    int64         // at the end of the last call
+	MemoryBytes    int64         // at the last measurement (between calls, or during one)
 	MaxMemoryBytes int64         // the most seen
 	Calls          uint64        // process_message and timer_event calls
 	CallTime       time.Duration // total time charged to the script (see README, "Time")

@@ -84,7 +84,7 @@ const (
 // luaPrint logs its arguments, tab-separated, at info level.
 func (s *Sandbox) luaPrint(L *lua.LState) int {
 	var b strings.Builder
-	limit := min(s.limits.OutputBytes, printBurstBytes)
+	limit := min(s.limits.OutputBytes, printBurstBytes-len("..."))
 	for i := 1; i <= L.GetTop(); i++ {
 		if i > 1 {
 			b.WriteByte('\t')

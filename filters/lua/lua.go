@@ -272,12 +272,13 @@ func (p *Lua) awaitRestart(out pipeline.Emitter) error {
 		if p.gaveUp || p.terminated == nil {
 			return pipeline.NotProcessed(errStopped)
 		}
-		if wait := time.Until(p.restartAt); wait > 0 && !p.draining() {
+		if wait := time.Until(p.restartAt); wait > 0 && !p.stopping() {
 			p.mu.Unlock()
-			t := time.NewTimer(min(wait, drainCheck))
+			t := time.NewTimer(wait)
 			select {
 			case <-t.C:
 			case <-p.wake: // reloaded
+			case <-p.stoppingCh():
 			}
 			t.Stop()
 			p.mu.Lock()
@@ -288,11 +289,23 @@ func (p *Lua) awaitRestart(out pipeline.Emitter) error {
 	return nil
 }
 
-// drainCheck is how often a wait for a restart looks whether the pipeline
-// is draining.
-const drainCheck = 250 * time.Millisecond
+// stoppingCh is closed once the pipeline begins to stop; nil (never) for
+// a plugin used outside a runtime.
+func (p *Lua) stoppingCh() <-chan struct{} {
+	if p.env.Runtime == nil {
+		return nil
+	}
+	return p.env.Runtime.Stopping()
+}
 
-func (p *Lua) draining() bool { return p.env.Runtime != nil && p.env.Runtime.Draining() }
+func (p *Lua) stopping() bool {
+	select {
+	case <-p.stoppingCh():
+		return true
+	default:
+		return false
+	}
+}
 
 // Tick runs timer_event. A stopped script's tick waits for its restart
 // like a message does.
@@ -334,7 +347,8 @@ func (p *Lua) terminate(te *sandbox.TerminatedError, out pipeline.Emitter) {
 	if len(p.recent) > p.MaxRestarts {
 		p.gaveUp = true
 		p.restartAt = time.Time{}
-		p.log.Error("script terminated; max_restarts reached, it stays stopped until it is reloaded, its messages go to dead_letter",
+		p.log.Error("script terminated; max_restarts reached, it stays stopped until it is reloaded; "+
+			"its messages go to dead_letter, or are counted as dropped without one",
 			"reason", te.Reason, "err", te.Msg, "max_restarts", p.MaxRestarts, "restart_window", window)
 	} else {
 		base := time.Duration(p.RestartBackoff)

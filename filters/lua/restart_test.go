@@ -312,3 +312,33 @@ func TestScriptWithoutProcessMessage(t *testing.T) {
 		t.Fatalf("after the failed reload: %v, %d injected; want the old version running", err, out.Len())
 	}
 }
+
+// A stop does not wait for a restart backoff, here an hour long, even when
+// the ticker is the one waiting (timer_event was terminated): the drain
+// starts at once.
+func TestStopDoesNotWaitForABackoff(t *testing.T) {
+	dir := t.TempDir()
+	rt, wait := pipelinetest.Run(t, fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[[inputs.generator]]
+publish = "in"
+rate = 100
+[[filters.lua]]
+name = "spinner"
+subscribe = ["in"]
+publish = "out"
+script = %q
+ticker_interval = "50ms"
+time_limit = "20ms"
+restart_backoff = "1h"
+`, filepath.Join(dir, "var"), writeScript(t, dir, "spinner", `function process_message() return 0 end
+function timer_event() while true do end end`)))
+	pipelinetest.WaitUntil(t, time.Minute, func() bool { return pluginStatus(rt, "spinner").State == "restarting" })
+	// wait fails the test after pipelinetest.RunTimeout if the drain waits
+	// for the backoff.
+	if err := wait(true); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -18,6 +18,8 @@ import (
 	"unicode/utf8"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/interoceptor/interoceptor/sandbox"
 )
 
 // Name is the module's name for require.
@@ -88,7 +90,9 @@ func IsNull(v lua.LValue) bool {
 
 // luaEncode is json.encode(value) → text, or nil and a message.
 func luaEncode(L *lua.LState) int {
-	out, err := Encode(L.CheckAny(1))
+	e := encoder{visiting: map[*lua.LTable]bool{}, L: L}
+	err := e.value(L.CheckAny(1), 0)
+	out := e.buf
 	if err != nil {
 		L.Push(lua.LNil)
 		L.Push(lua.LString(err.Error()))
@@ -131,9 +135,18 @@ func Encode(v lua.LValue) ([]byte, error) {
 type encoder struct {
 	buf      []byte
 	visiting map[*lua.LTable]bool
+	L        *lua.LState // the calling state, for the sandbox's limits; nil from Encode
+	steps    int
 }
 
+// checkEvery is how many values the encoder and the decoder handle between
+// two checks of the sandbox's limits.
+const checkEvery = 4096
+
 func (e *encoder) value(v lua.LValue, depth int) error {
+	if e.steps++; e.L != nil && e.steps%checkEvery == 0 {
+		sandbox.Check(e.L)
+	}
 	switch v := v.(type) {
 	case *lua.LNilType:
 		e.buf = append(e.buf, "null"...)
@@ -337,9 +350,10 @@ func Decode(L *lua.LState, data []byte) (lua.LValue, error) {
 }
 
 type decoder struct {
-	L    *lua.LState
-	dec  *json.Decoder
-	null lua.LValue
+	L     *lua.LState
+	dec   *json.Decoder
+	null  lua.LValue
+	steps int
 }
 
 func (d *decoder) wrap(err error) error {
@@ -350,6 +364,9 @@ func (d *decoder) wrap(err error) error {
 }
 
 func (d *decoder) value(depth int) (lua.LValue, error) {
+	if d.steps++; d.steps%checkEvery == 0 {
+		sandbox.Check(d.L)
+	}
 	tok, err := d.dec.Token()
 	if err != nil {
 		return lua.LNil, err
