@@ -560,3 +560,15 @@ func (s *Sandbox) injectPayload(L *lua.LState) int {
 	s.emit(L, m)
 	return 0
 }
+
+// CurrentMessage returns the message process_message is handling, for a
+// module written in Go that reads it itself rather than through
+// read_message calls (the anomaly module reads a field and the tags of
+// every message); nil outside process_message or outside a sandbox. The
+// message is only valid during the call.
+func CurrentMessage(L *lua.LState) *pipeline.Message {
+	if st, ok := L.Context().(*stopper); ok && st.owner != nil {
+		return st.owner.msg
+	}
+	return nil
+}

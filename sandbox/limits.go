@@ -56,7 +56,8 @@ type stopper struct {
 	msg     string
 	stopped atomic.Bool
 	pending atomic.Bool
-	service func() // set once, before the first call
+	service func()   // set once, before the first call
+	owner   *Sandbox // for CurrentMessage
 }
 
 func newStopper() *stopper { return &stopper{done: make(chan struct{})} }

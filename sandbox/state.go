@@ -119,6 +119,7 @@ func New(opts Options) (*Sandbox, error) {
 		s.files = []string{opts.Script}
 	}
 	s.st = newStopper()
+	s.st.owner = s
 	s.guard = &guard{st: s.st, maxBytes: int(min(s.limits.MemoryBytes, int64(^uint(0)>>1)))}
 	s.wd = newWatchdog(s.st, s.limits, s.measureInCall)
 	s.open()

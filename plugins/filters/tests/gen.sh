@@ -56,3 +56,37 @@ s10=10000000000        # 10 s
 	series http host=a duration_ms $t0 1000000000 1000 100 100 17
 	echo '{"timer_event": "2026-01-01T00:17:00Z"}'
 } >stats/reservoir.input.jsonl
+
+{
+	echo "# cpu,host=a: 200 values around 10 (noise ±0.5), then 100 around 20."
+	series cpu host=a usage_user $t0 $s10 200 10 1 1
+	series cpu host=a usage_user $((t0 + 200 * s10)) $s10 100 20 1 201
+} >anomaly/level_shift.input.jsonl
+
+{
+	echo "# cpu,host=a: 200 values around 10 (noise ±0.5), one of 30, 60 around 10."
+	series cpu host=a usage_user $t0 $s10 200 10 1 1
+	series cpu host=a usage_user $((t0 + 200 * s10)) $s10 1 30 0 0
+	series cpu host=a usage_user $((t0 + 201 * s10)) $s10 60 10 1 202
+} >anomaly/spike.input.jsonl
+
+{
+	echo "# cpu,host=a: 1000 values around 10 with noise of ±2 and no change."
+	series cpu host=a usage_user $t0 $s10 1000 10 4 11
+} >anomaly/noise_only.input.jsonl
+
+{
+	echo "# cpu,host=a steps up from 10 to 20 at its 100th value; cpu,host=b steps"
+	echo "# down from 40 to 25 at its 120th; their values alternate (a, b, a, b...)."
+	series cpu host=a usage_user $t0 $s10 100 10 1 3 >a.tmp
+	series cpu host=a usage_user $((t0 + 100 * s10)) $s10 60 20 1 103 >>a.tmp
+	series cpu host=b usage_user $((t0 + 5000000000)) $s10 120 40 1 5 >b.tmp
+	series cpu host=b usage_user $((t0 + 5000000000 + 120 * s10)) $s10 40 25 1 125 >>b.tmp
+	paste -d '\n' a.tmp b.tmp | grep .
+	rm a.tmp b.tmp
+} >anomaly/two_series.input.jsonl
+
+{
+	echo "# cpu,host=a: 5 values; emit_scores gives a score for each."
+	series cpu host=a usage_user $t0 $s10 5 10 1 1
+} >anomaly/emit_scores.input.jsonl

@@ -5,6 +5,7 @@
 package all
 
 import (
+	_ "github.com/interoceptor/interoceptor/sandbox/modules/anomaly"        // require "anomaly"
 	_ "github.com/interoceptor/interoceptor/sandbox/modules/change"         // require "change"
 	_ "github.com/interoceptor/interoceptor/sandbox/modules/circularbuffer" // require "circular_buffer"
 	_ "github.com/interoceptor/interoceptor/sandbox/modules/json"           // require "json"
