@@ -27,10 +27,11 @@ const database = "interoceptor"
 //     process_seconds and lua_call_seconds; lua_memory_bytes), and
 //     interoceptor_nats and interoceptor_runtime (tag host)
 //   - inputs.generator: generator (tag series, field value), with level shifts
-//   - change_detect.lua: anomaly (tags series = the watched measurement,
-//     field = the watched field, and the series' own tags; fields
-//     before_mean, after_mean, difference, percent, confidence, direction,
-//     change_time; timestamp = the change time), for generator and for cpu
+//   - anomaly.lua: anomaly (tags series = the watched measurement, field =
+//     the watched field, and the series' own tags; fields kind, score,
+//     value, before, after, difference, percent, direction, summary, and
+//     change_time for a level shift; timestamp = the change time), for
+//     generator and for cpu
 //
 // It stands in for a run of configs/demo.toml until that run can write to
 // InfluxDB: replace its body with one, and the query test proves the
@@ -103,7 +104,7 @@ func seed(t *testing.T, s *influxtest.Server) {
 		{"inputs", "system", "system", 1, false},
 		{"inputs", "internal", "internal", 1, false},
 		{"filters", "counter", "counter", 300, false},
-		{"filters", "lua", "level_change", 100, true},
+		{"filters", "lua", "level_anomaly", 100, true},
 		{"outputs", "stdout", "stdout", 2, false},
 		{"outputs", "influxdb", "influxdb", 110, false},
 	}
@@ -161,9 +162,10 @@ func anomalyFields(at time.Time, before, after float64) []any {
 	if after < before {
 		direction = "down"
 	}
-	return []any{"before_mean", before, "after_mean", after, "difference", after - before,
-		"percent", 100 * (after - before) / before, "confidence", 0.9999,
-		"direction", direction, "change_time", fmt.Sprintf("%d", at.UnixNano())}
+	return []any{"kind", "level_shift", "score", 0.9, "value", after, "before", before, "after", after,
+		"difference", after - before, "percent", 100 * (after - before) / before, "direction", direction,
+		"summary", fmt.Sprintf("level shift %s, %.3g → %.3g (score 0.90)", direction, before, after),
+		"change_time", fmt.Sprintf("%d", at.UnixNano())}
 }
 
 // tags are key, value pairs, kept in order.

@@ -10,14 +10,17 @@
 --   Fields     name = "anomaly"; kind (new_high, new_low, unusual_jump,
 --              level_shift, flatline); score; value; before, after (the
 --              levels around it); difference; percent (left out when
---              before is 0); direction ("up" or "down"); change_time (ns,
---              a string of digits; level shifts only: a change point)
+--              before is 0); direction ("up" or "down"); summary (what
+--              changed, for a dashboard's annotation); change_time (ns, a
+--              string of digits; level shifts only: a change point)
 --   Tags       the series' tags, plus series = the measurement and field =
 --              the field watched (these two win over tags of the same
 --              name), and host when the series has none
 --   Payload    a sentence for people
 --
--- Config (read_config): field (default "value"); tags (the tags that
+-- Config (read_config): field (default "value"); counter (default false:
+-- with true the field is a cumulative counter, such as bytes received, and
+-- its rate per second is watched); tags (the tags that
 -- identify a series; default: all of them; [] for one series per
 -- measurement); max_series (default 10000: values of further series are
 -- counted, ignored, and reported by a message of Type "anomaly.warning" on
@@ -37,7 +40,7 @@ local anomaly = require "anomaly"
 
 local options = {}
 for _, k in ipairs({"threshold", "bins", "warmup", "rest", "memory", "step_scale", "jump_window",
-    "jump_after", "jump_after_long", "jump_t", "jump_min", "flat_run", "max_series"}) do
+    "jump_after", "jump_after_long", "jump_t", "jump_min", "flat_run", "max_series", "counter"}) do
     options[k] = read_config(k)
 end
 options.field = read_config("field") or "value"
@@ -101,6 +104,8 @@ local function report(ev)
         fields.percent = (ev.after - ev.before) / math.abs(ev.before) * 100
         by = string.format(" (%+.1f%%)", fields.percent)
     end
+    fields.summary = string.format("%s %s %s, %.4g → %.4g%s (score %.2f)", options.field,
+        string.gsub(ev.kind, "_", " "), ev.direction, ev.before, ev.after, by, ev.score)
     local at = ev.time
     if ev.change_point then
         fields.change_time = tostring(ev.change_time)

@@ -152,7 +152,7 @@ type Detector struct {
 	epochStart   int
 	moves        uint64 // bit from*Bins+to: a move seen this epoch (Bins <= 8)
 	prevMoves    uint64
-	shifts       uint64 // the same for level shifts reported
+	shifts       uint64 // level shifts seen: bit from*Bins+to
 	prevShifts   uint64
 	prevBin      int
 

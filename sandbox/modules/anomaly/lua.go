@@ -95,13 +95,13 @@ func config(L *lua.LState, t *lua.LTable) (Config, error) {
 }
 
 // setKeys are the options of anomaly.set beyond a detector's.
-var setKeys = map[string]bool{"field": true, "tags": true, "max_series": true}
+var setKeys = map[string]bool{"field": true, "tags": true, "max_series": true, "counter": true}
 
 // anomaly.new([options]) → a detector.
 func luaNew(L *lua.LState) int {
 	c, err := config(L, L.OptTable(1, nil))
 	if err == nil {
-		for _, k := range []string{"field", "tags", "max_series"} {
+		for _, k := range []string{"field", "tags", "max_series", "counter"} {
 			if t := L.OptTable(1, nil); t != nil && t.RawGetString(k) != lua.LNil {
 				err = fmt.Errorf("%s is an option of anomaly.set, not of anomaly.new", k)
 			}
@@ -140,6 +140,13 @@ func luaNewSet(L *lua.LState) int {
 		}
 	default:
 		L.ArgError(1, "tags must be a list of tag names")
+	}
+	switch c := t.RawGetString("counter").(type) {
+	case *lua.LNilType:
+	case lua.LBool:
+		sc.Counter = bool(c)
+	default:
+		L.ArgError(1, "counter must be a boolean")
 	}
 	switch n := t.RawGetString("max_series").(type) {
 	case *lua.LNilType:

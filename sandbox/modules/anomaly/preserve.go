@@ -37,6 +37,9 @@ type seriesState struct {
 	Measurement, Key string
 	Tags             []Tag
 	Detector         detectorState
+	LastTS           int64
+	LastV            float64
+	HasLast          bool
 }
 
 type setState struct {
@@ -44,6 +47,7 @@ type setState struct {
 	Field     string
 	TagNames  []string
 	MaxSeries int
+	Counter   bool
 	Ignored   uint64
 	Series    []seriesState
 }
@@ -98,9 +102,10 @@ func (d *Detector) Preserve() ([]byte, error) { return encode(d.state()) }
 
 // Preserve saves the set and every series' detector (sandbox.Preserver).
 func (set *Set) Preserve() ([]byte, error) {
-	st := setState{Cfg: set.cfg, Field: set.field, TagNames: set.tagNames, MaxSeries: set.maxSeries, Ignored: set.ignored}
+	st := setState{Cfg: set.cfg, Field: set.field, TagNames: set.tagNames, MaxSeries: set.maxSeries, Counter: set.counter, Ignored: set.ignored}
 	for _, s := range set.series {
-		st.Series = append(st.Series, seriesState{Measurement: s.Measurement, Key: s.Key, Tags: s.Tags, Detector: s.Detector.state()})
+		st.Series = append(st.Series, seriesState{Measurement: s.Measurement, Key: s.Key, Tags: s.Tags, Detector: s.Detector.state(),
+			LastTS: s.lastTS, LastV: s.lastV, HasLast: s.hasLast})
 	}
 	return encode(st)
 }
@@ -124,7 +129,7 @@ func RestoreSet(L *lua.LState, data []byte) (lua.LValue, error) {
 	if err := decode(data, &st); err != nil {
 		return lua.LNil, err
 	}
-	set, err := NewSet(SetConfig{Field: st.Field, Tags: st.TagNames, MaxSeries: st.MaxSeries, Detector: st.Cfg})
+	set, err := NewSet(SetConfig{Field: st.Field, Tags: st.TagNames, MaxSeries: st.MaxSeries, Counter: st.Counter, Detector: st.Cfg})
 	if err != nil {
 		return lua.LNil, err
 	}
@@ -134,7 +139,8 @@ func RestoreSet(L *lua.LState, data []byte) (lua.LValue, error) {
 		if err != nil {
 			return lua.LNil, err
 		}
-		s := &Series{Measurement: ss.Measurement, Key: ss.Key, Tags: ss.Tags, Detector: d}
+		s := &Series{Measurement: ss.Measurement, Key: ss.Key, Tags: ss.Tags, Detector: d,
+			lastTS: ss.LastTS, lastV: ss.LastV, hasLast: ss.HasLast}
 		set.series[s.Key] = s
 		set.bytes += s.sizeBytes()
 	}

@@ -20,6 +20,7 @@ type Set struct {
 	field     string
 	tagNames  []string // nil: every tag of the message
 	maxSeries int
+	counter   bool
 
 	series  map[string]*Series
 	ignored uint64 // points of series beyond maxSeries
@@ -35,6 +36,11 @@ type Series struct {
 	Tags        []Tag // in name order
 	Key         string
 	Detector    *Detector
+
+	// A counter's previous point, for its rate.
+	lastTS  int64
+	lastV   float64
+	hasLast bool
 }
 
 // Tag is one tag of a series.
@@ -45,7 +51,11 @@ type SetConfig struct {
 	Field     string   // the field to watch (required)
 	Tags      []string // the tags that identify a series; nil: all of a message's tags; empty: none (one series per measurement)
 	MaxSeries int      // series watched at most; default DefaultMaxSeries
-	Detector  Config
+	// Counter: the field is a cumulative counter (bytes received): its
+	// rate per second between two points is watched; a point where it
+	// goes down (a reset) only starts again.
+	Counter  bool
+	Detector Config
 }
 
 // DefaultMaxSeries is the default of SetConfig.MaxSeries.
@@ -75,7 +85,7 @@ func NewSet(c SetConfig) (*Set, error) {
 		slices.Sort(tags)
 		tags = slices.Compact(tags)
 	}
-	return &Set{cfg: cfg, field: c.Field, tagNames: tags, maxSeries: c.MaxSeries, series: map[string]*Series{},
+	return &Set{cfg: cfg, field: c.Field, tagNames: tags, maxSeries: c.MaxSeries, counter: c.Counter, series: map[string]*Series{},
 		bytes: int64(unsafe.Sizeof(Set{}))}, nil
 }
 
@@ -96,6 +106,14 @@ func (set *Set) Process(m *pipeline.Message) (score float64, ev *Event, s *Serie
 	if s == nil {
 		set.ignored++
 		return 0, nil, nil, nil
+	}
+	if set.counter {
+		prevTS, prevV, had := s.lastTS, s.lastV, s.hasLast
+		s.lastTS, s.lastV, s.hasLast = m.Timestamp, v, true
+		if !had || v < prevV || m.Timestamp <= prevTS {
+			return 0, nil, s, nil // the first point, a reset, or time that did not move
+		}
+		v = (v - prevV) / (float64(m.Timestamp-prevTS) / 1e9)
 	}
 	score, ev = s.Detector.Add(m.Timestamp, v)
 	return score, ev, s, nil
