@@ -280,7 +280,8 @@ func (d *Detector) Add(ts int64, v float64) (float64, *Event) {
 	if ev.ChangeTime == 0 {
 		ev.ChangeTime = ts
 	}
-	return score, &ev
+	out := ev // allocated for an event only
+	return score, &out
 }
 
 // How fast the typical step and the recent level follow the series; a
