@@ -360,3 +360,61 @@ func TestReplaySubjects(t *testing.T) {
 		t.Errorf("%d messages, want one per subject:\n%s", len(out.msgs), out.jsonLines())
 	}
 }
+
+// The config's inputs and outputs are not run, its NATS server is not
+// used, and preserve_data writes nothing under its data_dir.
+func TestReplayRunsOnlyTheFilters(t *testing.T) {
+	dir := t.TempDir()
+	var lp strings.Builder
+	for i := range 3 {
+		fmt.Fprintf(&lp, "cpu value=%d %d\n", i, time.Date(2020, 1, 1, 0, i, 0, 0, time.UTC).UnixNano())
+	}
+	records := filepath.Join(dir, "in.lp")
+	if err := os.WriteFile(records, []byte(lp.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script, _ := filepath.Abs(filepath.Join("testdata", "replay", "echo.lua"))
+	written := filepath.Join(dir, "out", "written.jsonl")
+	cfg, err := pipeline.ParseConfig("p.toml", fmt.Sprintf(`
+[agent]
+data_dir = %q
+[nats]
+url = "nats://127.0.0.1:1"
+[[inputs.file]]
+publish = "metrics.cpu"
+path = %q
+decoder = "influx"
+[[filters.lua]]
+name = "echo"
+subscribe = ["metrics.cpu"]
+publish = "seen"
+script = %q
+module_path = []
+preserve_data = true
+[[outputs.file]]
+subscribe = ["seen"]
+path = %q
+`, filepath.Join(dir, "var"), records, script, written))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := pipeline.OpenRecords(records, pipeline.RecordOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	out := &collected{}
+	stats, err := pipeline.Replay(context.Background(), cfg, src, out, pipeline.ReplayOptions{Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.msgs) != 3 || stats.Filters[0].Received != 3 {
+		t.Errorf("%d messages out, %d received; want 3 each (the records, not the input's copy too)", len(out.msgs), stats.Filters[0].Received)
+	}
+	if _, err := os.Stat(written); !os.IsNotExist(err) {
+		t.Errorf("the output was initialised: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "var")); !os.IsNotExist(err) {
+		t.Errorf("data_dir was written to: %v", err)
+	}
+}
