@@ -204,6 +204,9 @@ func (e *evaluator) nab(ctx context.Context, res *Result) error {
 	if err != nil {
 		return err
 	}
+	if len(series) == 0 {
+		return fmt.Errorf("nab: %s: the labels name no file", e.opts.NABDir)
+	}
 	scores := make([][]float64, len(series))
 	reported := make([][]float64, len(series)) // 1 where an event was reported
 	events := make([]int, len(series))
@@ -252,6 +255,9 @@ func (e *evaluator) tcpd(ctx context.Context, res *Result) error {
 	series, err := ReadTCPD(e.opts.TCPDDir)
 	if err != nil {
 		return err
+	}
+	if len(series) == 0 {
+		return fmt.Errorf("tcpd: %s: the annotations name no series", e.opts.TCPDDir)
 	}
 	res.TCPD = make([]TCPDScore, len(series))
 	e.done = 0
