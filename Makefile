@@ -11,7 +11,7 @@ RACE_PKGS := ./pipeline/... ./inputs/... ./filters/... ./outputs/... ./decoders/
 
 INFLUXD     := $(shell $(GO) env GOPATH | cut -d: -f1)/bin/influxd
 
-.PHONY: all build run test unit e2e lint fuzz bench clean influxd
+.PHONY: all build run test unit e2e lint fuzz bench eval clean influxd
 
 all: build
 
@@ -54,6 +54,16 @@ fuzz:
 
 bench: build
 	$(GO) run ./bench/cmd/benchrun -out bench/RESULTS.md
+
+# Scores a detector on the labelled series of ../shared/data (NAB and TCPD,
+# the dev splits): NAB result files under var/eval, the table on stdout.
+# EVAL_CONFIG=plugins/filters/change_detect.toml scores another detector.
+EVAL_DATA   ?= ../shared/data
+EVAL_CONFIG ?= plugins/filters/anomaly.toml
+
+eval: build
+	@if [ ! -d "$(EVAL_DATA)" ]; then echo "make eval: $(EVAL_DATA) is absent, so there are no labelled series to score: nothing done"; exit 0; fi; \
+	  ./$(BIN) eval -nab $(EVAL_DATA)/nab-dev -tcpd $(EVAL_DATA)/tcpd-dev -out var/eval -config $(EVAL_CONFIG)
 
 clean:
 	rm -rf bin bench/work

@@ -37,6 +37,7 @@ type Runtime struct {
 	stopping  chan struct{} // closed once the pipeline begins to stop
 	stopOnce  sync.Once
 	pid       int32
+	replay    *replayState // replay mode (see Replay); nil in a pipeline that runs
 }
 
 // runner wraps one plugin instance with what the runtime owns for it.
@@ -66,6 +67,8 @@ type runner struct {
 
 	held   []*nats.Msg // durable batches the output gave up on at shutdown
 	giveUp time.Time   // draining: when retries of a failing write stop; set at the drain's first failure
+
+	rp replayRunner // replay mode only
 }
 
 // subscription is one NATS subscription of a runner, with the count of
@@ -113,9 +116,18 @@ func (s *subscription) localIdle() bool {
 // Every log record and the error it returns are redacted: no password,
 // token or URL user info of the config appears in them.
 func Start(cfg *Config, log *slog.Logger) (_ *Runtime, err error) {
+	return start(cfg, log, nil)
+}
+
+// start is Start, in replay mode when replay is not nil.
+func start(cfg *Config, log *slog.Logger, replay *replayState) (_ *Runtime, err error) {
 	red := cfg.Redactor()
 	log = slog.New(red.Handler(log.Handler()))
-	rt := &Runtime{cfg: cfg, log: log, redact: red, started: time.Now(), pid: int32(os.Getpid()), stopping: make(chan struct{})}
+	rt := &Runtime{cfg: cfg, log: log, redact: red, started: time.Now(), pid: int32(os.Getpid()), stopping: make(chan struct{}),
+		replay: replay}
+	if replay != nil {
+		rt.pid = 0 // not this process's: a replay's output is the same in every run
+	}
 	defer func() {
 		if err != nil {
 			rt.closeAll() // rt, not the nil the error returns carry
@@ -343,6 +355,10 @@ func (r *runner) warnf(msg string, args ...any) {
 
 // handle processes one batch from NATS.
 func (r *runner) handle(from *subscription, msg *nats.Msg) {
+	if r.rt.replay != nil {
+		r.hold(msg) // processed in the replay's order, by Replay
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	msgs, err := r.dec.Decode(msg.Data)
@@ -997,6 +1013,8 @@ type publisher struct {
 	local   []*subscription // this process's subscribers of subject, other than r
 	durable bool            // publish to the stream and wait for its ack
 	first   UUID            // of the batch's first message: the batch id
+	rid     int             // replay mode: the publisher's number
+	rfirst  uint64          // replay mode: the sequence number of the batch's first message
 	lost    error           // durable: the first batch the stream never stored
 	giveUp  time.Time       // durable, draining: when retries of a failing store stop; set at the drain's first failure
 
@@ -1013,6 +1031,9 @@ func newPublisher(r *runner, subject string) *publisher {
 	})
 	p.timer.Stop()
 	p.pool.New = func() any { return new(Message) }
+	if rs := r.rt.replay; rs != nil {
+		p.rid = rs.addPublisher(r)
+	}
 	return p
 }
 
@@ -1046,7 +1067,12 @@ func (p *publisher) orNone() Emitter {
 // Emit stamps missing headers and adds m to the batch.
 func (p *publisher) Emit(m *Message) error {
 	r := p.r
-	if m.Timestamp == 0 || m.UUID == (UUID{}) {
+	if r.rt.replay != nil {
+		if m.Timestamp == 0 {
+			m.Timestamp = r.rp.now // the data's time, not the wall clock
+		}
+		// The UUID is made under p.mu, from the replay's sequence.
+	} else if m.Timestamp == 0 || m.UUID == (UUID{}) {
 		now := time.Now()
 		if m.Timestamp == 0 {
 			m.Timestamp = now.UnixNano()
@@ -1071,6 +1097,9 @@ func (p *publisher) Emit(m *Message) error {
 		p.mu.Unlock()
 		r.stats.Dropped.Add(1)
 		return errors.New("pipeline stopped")
+	}
+	if r.rt.replay != nil {
+		p.markReplay(m)
 	}
 	if p.enc.Len() == 0 {
 		p.first = m.UUID
@@ -1142,7 +1171,12 @@ func (p *publisher) flushLocked() error {
 		p.enc.Reset()
 		return err // the stream's consumers hold back by max ack pending
 	}
-	err := rt.bus.Conn.Publish(p.subject, p.enc.Bytes())
+	var err error
+	if rt.replay != nil {
+		err = rt.bus.Conn.PublishMsg(p.replayBatch())
+	} else {
+		err = rt.bus.Conn.Publish(p.subject, p.enc.Bytes())
+	}
 	if err != nil {
 		p.r.stats.Dropped.Add(uint64(n))
 		p.r.stats.Errors.Add(1)

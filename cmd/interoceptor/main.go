@@ -38,6 +38,8 @@ func init() {
 		{"flood", "publish generated messages at a rate and report msgs/s", cmdFlood},
 		{"reload", "ask a running pipeline to reload its plugins (Lua scripts), through its admin API", cmdReload},
 		{"test", "run Lua plugins against fixture messages and compare what they inject", cmdTest},
+		{"replay", "run a pipeline's filters over recorded data on the data's own clock (a backtest)", cmdReplay},
+		{"eval", "score a detector filter on labelled series (NAB, TCPD)", cmdEval},
 		{"plugins", "list plugins and decoders, or print one plugin's sample config", cmdPlugins},
 		{"version", "print the version", cmdVersion},
 	}

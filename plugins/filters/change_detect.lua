@@ -26,6 +26,11 @@
 --                series beyond it are ignored, counted, and reported by a
 --                message of Type "change_detect.warning" on the next
 --                timer_event (at most one per timer_event)
+--   emit_scores  (default false) also inject, for every value, a message of
+--                Type "anomaly.score" with the value's Timestamp, a float
+--                field score (1 when a change was reported at this value,
+--                else 0) and a string field series (the series key): the
+--                contract of `interoceptor eval` (internal/eval/README.md)
 --
 -- A message without the field is ignored (0); one whose field is not a
 -- number fails (-1, "field X is not a number").
@@ -47,6 +52,7 @@ if type(max_series) ~= "number" or max_series < 1 then
     error("config max_series must be a number of at least 1", 0)
 end
 local tag_names = series.names(read_config("tags"), "config tags")
+local emit_scores = read_config("emit_scores") == true
 change.new(options) -- a bad window, min_samples or confidence fails here, at load
 
 local field_ref = "Fields[" .. field .. "]"
@@ -126,9 +132,13 @@ function process_message()
         detectors[key] = s
         n_series = n_series + 1
     end
-    local cp = s.d:add(read_message("Timestamp"), v)
+    local ts = read_message("Timestamp")
+    local cp = s.d:add(ts, v)
     if cp then
         report(s, cp)
+    end
+    if emit_scores then
+        inject_message({Type = "anomaly.score", Timestamp = ts, Fields = {score = cp and 1.0 or 0.0, series = s.key}})
     end
     return 0
 end
