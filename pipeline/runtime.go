@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -316,11 +315,10 @@ func (r *runner) subscribe() error {
 // openOrigins gives a durable subscription's origin window its journal
 // under data_dir, restoring what it had before this process started.
 func (r *runner) openOrigins(s *subscription) error {
-	dir := r.rt.cfg.Agent.DataDir
-	if !r.cfg.Durable || dir == "" {
+	path := dedupPath(r.rt.cfg.Agent.DataDir, durableConsumerName(r.cfg, s.pattern), ".origins")
+	if !r.cfg.Durable || path == "" {
 		return nil
 	}
-	path := filepath.Join(dir, "dedup", durableConsumerName(r.cfg, s.pattern)+".origins")
 	j, info, err := openOriginJournal(path, s.origins, r.log, &r.stats.Errors)
 	if err != nil {
 		return err
