@@ -441,19 +441,15 @@ func (p *publisher) publishDurable(data []byte, n int) error {
 	for {
 		ack, err := js.PublishMsg(msg)
 		if err == nil {
+			p.retry.ok()
 			if ack.Duplicate {
 				p.r.stats.Duplicates.Add(uint64(n))
 			}
 			return nil
 		}
 		p.r.stats.Errors.Add(1)
-		if p.r.rt.draining.Load() {
-			// From the first failure, not per batch: see runner.write.
-			if p.giveUp.IsZero() {
-				p.giveUp = time.Now().Add(drainRetryGrace)
-			} else if time.Now().After(p.giveUp) {
-				return err
-			}
+		if p.r.rt.draining.Load() && p.retry.failed(time.Now()) {
+			return err
 		}
 		p.r.warnf("durable publish failed, retrying", "subject", p.subject, "messages", n, "err", err)
 		time.Sleep(backoff)

@@ -23,3 +23,6 @@ func SaveConsumerRestart(dataDir string, pc *PluginConfig, subject, stream strin
 	path := dedupPath(dataDir, durableConsumerName(pc, subject), ".restart")
 	return saveConsumerRestart(path, consumerRestart{Stream: stream, StartSeq: startSeq, Delivered: delivered})
 }
+
+// Draining reports whether the pipeline has begun its drain.
+func (rt *Runtime) Draining() bool { return rt.draining.Load() }
