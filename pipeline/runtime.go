@@ -484,8 +484,7 @@ func (r *runner) processFailed(m *Message, err error) {
 	m.AddString("dead_letter_error", err.Error())
 	m.AddString("dead_letter_plugin", string(r.cfg.Kind)+"."+r.cfg.Type+"["+r.cfg.Name+"]")
 	if err := r.dead.Emit(m); err != nil {
-		r.stats.Dropped.Add(1)
-		r.warnf("dead_letter not published, message dropped", "err", err)
+		r.warnf("dead_letter not published, message dropped", "err", err) // Emit counted it
 	}
 }
 
