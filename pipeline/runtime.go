@@ -289,6 +289,7 @@ func (r *runner) subscribe() error {
 			}
 			r.mu.Unlock()
 			if err != nil {
+				s.origins.close() // not in r.subs: closeAll would not close it
 				return err
 			}
 			continue
