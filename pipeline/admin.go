@@ -101,7 +101,7 @@ func startAdmin(rt *Runtime, agent AgentConfig) (*adminServer, error) {
 		}
 	}()
 	rt.log.Info("admin API listening", "url", a.scheme+"://"+a.addr+"/", "auth", guard.auth.describe())
-	if host, _, _ := net.SplitHostPort(agent.AdminAddr); !loopbackHost(host) && guard.auth.configured() && tlsCfg == nil {
+	if beyondLoopback(agent.AdminAddr) != "" && guard.auth.configured() && tlsCfg == nil {
 		rt.log.Warn("admin API: credentials travel in clear text beyond this host; set admin_tls_cert and admin_tls_key",
 			"admin_addr", agent.AdminAddr)
 	}
@@ -258,15 +258,6 @@ func adminError(w http.ResponseWriter, code int, msg string) {
 	_ = enc.Encode(map[string]string{"error": msg})
 }
 
-// loopbackHost reports whether a listen host is this machine only.
-func loopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // adminErrors checks the admin keys of [agent]; validate calls it. An
 // address beyond loopback needs credentials, or the user's explicit
 // admin_allow_unauthenticated.
@@ -290,12 +281,14 @@ func (cfg *Config) adminErrors() []error {
 	if a.AdminAddr == "" || a.AdminAddr == "off" {
 		return errs
 	}
-	host, port, err := net.SplitHostPort(a.AdminAddr)
+	_, port, err := net.SplitHostPort(a.AdminAddr)
 	if p, perr := strconv.Atoi(port); err != nil || perr != nil || p < 0 || p > 65535 {
 		bad("admin_addr", fmt.Sprintf("%q is not HOST:PORT (e.g. \"127.0.0.1:8377\"), nor \"off\"", a.AdminAddr))
 		return errs
 	}
-	if !loopbackHost(host) && a.AdminToken == "" && a.AdminUser == "" && !a.AdminAllowUnauthenticated {
+	// The same test as [nats] listen: a name counts as loopback when every
+	// address it resolves to is.
+	if beyondLoopback(a.AdminAddr) != "" && a.AdminToken == "" && a.AdminUser == "" && !a.AdminAllowUnauthenticated {
 		bad("admin_addr", fmt.Sprintf("%q listens beyond this host, and the admin API has no authentication: "+
 			"whoever reaches it can read the pipeline and reload it. Set admin_token (or admin_user and admin_password), "+
 			"or admin_allow_unauthenticated = true to accept that", a.AdminAddr))

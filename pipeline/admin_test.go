@@ -1,10 +1,12 @@
 package pipeline_test
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -208,6 +210,35 @@ func TestAdminAddrBeyondLoopbackNeedsAuth(t *testing.T) {
 			t.Errorf("%s: %v", c.agent, err)
 		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
 			t.Errorf("%s: error %v, want %q", c.agent, err, c.want)
+		}
+	}
+}
+
+// admin_addr and [nats] listen tell loopback from beyond it alike: a host
+// name is loopback when every address it resolves to is (this host's own
+// name, where /etc/hosts maps it to 127.0.0.1 or 127.0.1.1).
+func TestAdminAddrLoopbackNameAsNATSListen(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil {
+		t.Skipf("no host name: %v", err)
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(context.Background(), "ip", host)
+	if err != nil || len(ips) == 0 || net.ParseIP(host) != nil {
+		t.Skipf("this host's name %q does not resolve here (%v): no loopback name to test with", host, err)
+	}
+	for _, ip := range ips {
+		if !ip.Unmap().IsLoopback() {
+			t.Skipf("this host's name %q resolves to %v, not only to loopback: no loopback name to test with", host, ips)
+		}
+	}
+	t.Logf("%s resolves to %v", host, ips)
+	const base = "[[inputs.stdin]]\npublish = \"a\"\n[[outputs.stdout]]\nsubscribe = [\"a\"]\n"
+	for _, table := range []string{
+		fmt.Sprintf("[nats]\nlisten = %q\n", net.JoinHostPort(host, "4222")),
+		fmt.Sprintf("[agent]\nadmin_addr = %q\n", net.JoinHostPort(host, "8377")),
+	} {
+		if _, err := pipeline.ParseConfig("p.toml", table+base); err != nil {
+			t.Errorf("%s: %v", table, err)
 		}
 	}
 }
