@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -142,6 +143,9 @@ type Config struct {
 	// set is where each [agent] and [nats] key was last set, by
 	// "nats.batch_bytes", for the errors found once every file is loaded.
 	set map[string]keyPos
+
+	redactOnce sync.Once
+	redactor   *Redactor // see Redactor
 }
 
 // keyPos is a file and a line.
