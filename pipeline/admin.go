@@ -330,8 +330,9 @@ type PluginStatus struct {
 func (rt *Runtime) PluginStatus() []PluginStatus {
 	out := make([]PluginStatus, 0, len(rt.runners))
 	for _, r := range rt.runners {
-		st := PluginStatus{Kind: r.cfg.Kind, Type: r.cfg.Type, Name: r.cfg.Name, State: r.state.Load().(string),
+		st := PluginStatus{Kind: r.cfg.Kind, Type: r.cfg.Type, Name: r.cfg.Name, Status: r.ownStatus(),
 			Publish: r.cfg.Publish, Subscribe: r.cfg.Subscribe, Queue: r.cfg.Queue, Decoder: r.cfg.Decoder}
+		st.State = r.stateWith(st.Status)
 		if r.cfg.Matcher != nil {
 			st.Matcher = r.cfg.Matcher.String()
 		}
@@ -339,12 +340,6 @@ func (rt *Runtime) PluginStatus() []PluginStatus {
 		st.Counters.In, st.Counters.Out, st.Counters.Dropped, st.Counters.Errors = s.In, s.Out, s.Dropped, s.Errors
 		st.Counters.ProcessSeconds = s.ProcessSeconds
 		st.Counters.Duplicates = s.Duplicates
-		if sr, ok := r.cfg.Plugin.(StatusReporter); ok {
-			st.Status = sr.Status()
-			if own, ok := st.Status["state"].(string); ok && st.State == "running" {
-				st.State = own
-			}
-		}
 		if sr, ok := r.decoder.(StatusReporter); ok {
 			if st.Status == nil {
 				st.Status = map[string]any{}

@@ -4,13 +4,16 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/interoceptor/interoceptor/pipeline"
 )
@@ -240,5 +243,77 @@ func TestAdminAddrLoopbackNameAsNATSListen(t *testing.T) {
 		if _, err := pipeline.ParseConfig("p.toml", table+base); err != nil {
 			t.Errorf("%s: %v", table, err)
 		}
+	}
+}
+
+// stateful is a filter that reports its own state (as a Lua filter stopped
+// for good does) and counts the calls of Status.
+type stateful struct {
+	State string `toml:"state"`
+	calls atomic.Int64
+}
+
+func (s *stateful) Process(*pipeline.Message, pipeline.Emitter) error { return nil }
+func (s *stateful) Status() map[string]any {
+	s.calls.Add(1)
+	if s.State == "" {
+		return map[string]any{"note": "no state of its own"}
+	}
+	return map[string]any{"state": s.State}
+}
+
+func init() {
+	pipeline.Register(pipeline.Registration{Kind: pipeline.KindFilter, Type: "stateful_test",
+		New: func() any { return &stateful{} }})
+}
+
+// A plugin's own "state" overrides the runtime's "running", alike in
+// /api/plugins and in /metrics' interoceptor_plugin_running; each request
+// asks the plugin for its status once.
+func TestAdminPluginOwnState(t *testing.T) {
+	rt, _, _ := startPipeline(t, fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "127.0.0.1:0"
+[[filters.stateful_test]]
+name = "gone"
+subscribe = ["x"]
+external = true
+state = "stopped"
+[[filters.stateful_test]]
+name = "fine"
+subscribe = ["x"]
+external = true
+`, t.TempDir()))
+	checkFor(t, 20*time.Second, "the pipeline running", func() bool { return statsOf(rt, pipeline.KindFilter, "fine").State == "running" })
+	gone := rt.Plugin(pipeline.KindFilter, "gone").(*stateful)
+	before := gone.calls.Load()
+	code, body := adminRequest(t, http.DefaultClient, "GET", "http://"+rt.AdminAddr()+"/api/plugins", nil, "")
+	var plugins []pipeline.PluginStatus
+	if err := json.Unmarshal([]byte(body), &plugins); code != http.StatusOK || err != nil {
+		t.Fatalf("GET /api/plugins: %d %v\n%s", code, err, body)
+	}
+	states := map[string]string{}
+	for _, p := range plugins {
+		states[p.Name] = p.State
+	}
+	if states["gone"] != "stopped" || states["fine"] != "running" {
+		t.Errorf("/api/plugins states %v; want gone stopped, fine running", states)
+	}
+	if n := gone.calls.Load() - before; n != 1 {
+		t.Errorf("/api/plugins asked for the status %d times, want 1", n)
+	}
+	before = gone.calls.Load()
+	code, body = adminRequest(t, http.DefaultClient, "GET", "http://"+rt.AdminAddr()+"/metrics", nil, "")
+	for _, want := range []string{
+		`interoceptor_plugin_running{kind="filters",name="gone",type="stateful_test"} 0`,
+		`interoceptor_plugin_running{kind="filters",name="fine",type="stateful_test"} 1`,
+	} {
+		if code != http.StatusOK || !strings.Contains(body, want) {
+			t.Errorf("GET /metrics: %d, no %s", code, want)
+		}
+	}
+	if n := gone.calls.Load() - before; n != 1 {
+		t.Errorf("/metrics asked for the status %d times, want 1", n)
 	}
 }

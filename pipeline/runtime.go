@@ -457,14 +457,28 @@ func (r *runner) handle(from *subscription, msg *nats.Msg) {
 // plugin does not say otherwise (a Lua filter stopped for good).
 func (r *runner) running() bool {
 	if r.state.Load() != "running" {
-		return false
+		return false // its own status is not needed
 	}
+	return r.stateWith(r.ownStatus()) == "running"
+}
+
+// ownStatus is what the plugin reports of itself (StatusReporter), or nil.
+func (r *runner) ownStatus() map[string]any {
 	if sr, ok := r.cfg.Plugin.(StatusReporter); ok {
-		if own, ok := sr.Status()["state"].(string); ok && own != "running" {
-			return false
-		}
+		return sr.Status()
 	}
-	return true
+	return nil
+}
+
+// stateWith is the plugin's state, given its own status: the runtime's,
+// unless the runtime says "running" and the plugin's own "state" says
+// otherwise (a Lua filter "restarting", or stopped for good).
+func (r *runner) stateWith(own map[string]any) string {
+	state := r.state.Load().(string)
+	if s, ok := own["state"].(string); ok && state == "running" {
+		return s
+	}
+	return state
 }
 
 // processFailed counts a filter's error; a message the filter did not
