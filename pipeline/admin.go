@@ -17,7 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -421,19 +420,12 @@ func LoadAgentConfig(path string) (AgentConfig, error) {
 		if err != nil {
 			return AgentConfig{}, err
 		}
-		text, envVars, eerrs := expandEnv(f, string(src))
-		if len(eerrs) > 0 {
-			errs = append(errs, eerrs...)
-			continue
-		}
-		var doc map[string]any
-		if _, err := toml.Decode(text, &doc); err != nil {
-			errs = append(errs, &ConfigError{File: f, Msg: "TOML syntax: " + tomlLineRE.ReplaceAllString(err.Error(), "")})
+		doc, lines, perrs := parseFile(f, string(src))
+		if len(perrs) > 0 {
+			errs = append(errs, perrs...)
 			continue
 		}
 		if _, ok := doc["agent"]; ok {
-			lines := indexKeyLines(text)
-			lines.env = envVars
 			errs = append(errs, cfg.decodeSection(f, doc, "agent", &cfg.Agent, lines)...)
 		}
 	}

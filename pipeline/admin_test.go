@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -315,5 +316,26 @@ external = true
 	}
 	if n := gone.calls.Load() - before; n != 1 {
 		t.Errorf("/metrics asked for the status %d times, want 1", n)
+	}
+}
+
+// The commands that call the admin API read [agent] as run does: a TOML
+// syntax error is located by its line, as `check` locates it.
+func TestLoadAgentConfigLocatesSyntaxErrors(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.toml")
+	const agent = "[agent]\nadmin_addr = \"127.0.0.1:9000\"\n"
+	if err := os.WriteFile(path, []byte(agent+"[[filters.lua]]\nscript = \"x.lua\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := pipeline.LoadAgentConfig(path)
+	_, checkErr := pipeline.LoadConfig(path)
+	if want := path + ":4: TOML syntax: "; err == nil || !strings.HasPrefix(err.Error(), want) || checkErr == nil || err.Error() != checkErr.Error() {
+		t.Errorf("LoadAgentConfig: %v\nwant %q..., as LoadConfig says: %v", err, want, checkErr)
+	}
+	if err := os.WriteFile(path, []byte(agent+"[[filters.lua]]\nscript = 3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := pipeline.LoadAgentConfig(path); err != nil || a.AdminAddr != "127.0.0.1:9000" {
+		t.Errorf("a broken plugin beside [agent]: %+v, %v", a, err)
 	}
 }
