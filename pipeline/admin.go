@@ -17,7 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -101,7 +100,7 @@ func startAdmin(rt *Runtime, agent AgentConfig) (*adminServer, error) {
 		}
 	}()
 	rt.log.Info("admin API listening", "url", a.scheme+"://"+a.addr+"/", "auth", guard.auth.describe())
-	if host, _, _ := net.SplitHostPort(agent.AdminAddr); !loopbackHost(host) && guard.auth.configured() && tlsCfg == nil {
+	if beyondLoopback(agent.AdminAddr) != "" && guard.auth.configured() && tlsCfg == nil {
 		rt.log.Warn("admin API: credentials travel in clear text beyond this host; set admin_tls_cert and admin_tls_key",
 			"admin_addr", agent.AdminAddr)
 	}
@@ -258,15 +257,6 @@ func adminError(w http.ResponseWriter, code int, msg string) {
 	_ = enc.Encode(map[string]string{"error": msg})
 }
 
-// loopbackHost reports whether a listen host is this machine only.
-func loopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // adminErrors checks the admin keys of [agent]; validate calls it. An
 // address beyond loopback needs credentials, or the user's explicit
 // admin_allow_unauthenticated.
@@ -290,12 +280,14 @@ func (cfg *Config) adminErrors() []error {
 	if a.AdminAddr == "" || a.AdminAddr == "off" {
 		return errs
 	}
-	host, port, err := net.SplitHostPort(a.AdminAddr)
+	_, port, err := net.SplitHostPort(a.AdminAddr)
 	if p, perr := strconv.Atoi(port); err != nil || perr != nil || p < 0 || p > 65535 {
 		bad("admin_addr", fmt.Sprintf("%q is not HOST:PORT (e.g. \"127.0.0.1:8377\"), nor \"off\"", a.AdminAddr))
 		return errs
 	}
-	if !loopbackHost(host) && a.AdminToken == "" && a.AdminUser == "" && !a.AdminAllowUnauthenticated {
+	// The same test as [nats] listen: a name counts as loopback when every
+	// address it resolves to is.
+	if beyondLoopback(a.AdminAddr) != "" && a.AdminToken == "" && a.AdminUser == "" && !a.AdminAllowUnauthenticated {
 		bad("admin_addr", fmt.Sprintf("%q listens beyond this host, and the admin API has no authentication: "+
 			"whoever reaches it can read the pipeline and reload it. Set admin_token (or admin_user and admin_password), "+
 			"or admin_allow_unauthenticated = true to accept that", a.AdminAddr))
@@ -337,8 +329,9 @@ type PluginStatus struct {
 func (rt *Runtime) PluginStatus() []PluginStatus {
 	out := make([]PluginStatus, 0, len(rt.runners))
 	for _, r := range rt.runners {
-		st := PluginStatus{Kind: r.cfg.Kind, Type: r.cfg.Type, Name: r.cfg.Name, State: r.state.Load().(string),
+		st := PluginStatus{Kind: r.cfg.Kind, Type: r.cfg.Type, Name: r.cfg.Name, Status: r.ownStatus(),
 			Publish: r.cfg.Publish, Subscribe: r.cfg.Subscribe, Queue: r.cfg.Queue, Decoder: r.cfg.Decoder}
+		st.State = r.stateWith(st.Status)
 		if r.cfg.Matcher != nil {
 			st.Matcher = r.cfg.Matcher.String()
 		}
@@ -346,12 +339,6 @@ func (rt *Runtime) PluginStatus() []PluginStatus {
 		st.Counters.In, st.Counters.Out, st.Counters.Dropped, st.Counters.Errors = s.In, s.Out, s.Dropped, s.Errors
 		st.Counters.ProcessSeconds = s.ProcessSeconds
 		st.Counters.Duplicates = s.Duplicates
-		if sr, ok := r.cfg.Plugin.(StatusReporter); ok {
-			st.Status = sr.Status()
-			if own, ok := st.Status["state"].(string); ok && st.State == "running" {
-				st.State = own
-			}
-		}
 		if sr, ok := r.decoder.(StatusReporter); ok {
 			if st.Status == nil {
 				st.Status = map[string]any{}
@@ -433,19 +420,12 @@ func LoadAgentConfig(path string) (AgentConfig, error) {
 		if err != nil {
 			return AgentConfig{}, err
 		}
-		text, envVars, eerrs := expandEnv(f, string(src))
-		if len(eerrs) > 0 {
-			errs = append(errs, eerrs...)
-			continue
-		}
-		var doc map[string]any
-		if _, err := toml.Decode(text, &doc); err != nil {
-			errs = append(errs, &ConfigError{File: f, Msg: "TOML syntax: " + tomlLineRE.ReplaceAllString(err.Error(), "")})
+		doc, lines, perrs := parseFile(f, string(src))
+		if len(perrs) > 0 {
+			errs = append(errs, perrs...)
 			continue
 		}
 		if _, ok := doc["agent"]; ok {
-			lines := indexKeyLines(text)
-			lines.env = envVars
 			errs = append(errs, cfg.decodeSection(f, doc, "agent", &cfg.Agent, lines)...)
 		}
 	}

@@ -1,14 +1,20 @@
 package pipeline_test
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/interoceptor/interoceptor/pipeline"
 )
@@ -209,5 +215,127 @@ func TestAdminAddrBeyondLoopbackNeedsAuth(t *testing.T) {
 		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
 			t.Errorf("%s: error %v, want %q", c.agent, err, c.want)
 		}
+	}
+}
+
+// admin_addr and [nats] listen tell loopback from beyond it alike: a host
+// name is loopback when every address it resolves to is (this host's own
+// name, where /etc/hosts maps it to 127.0.0.1 or 127.0.1.1).
+func TestAdminAddrLoopbackNameAsNATSListen(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil {
+		t.Skipf("no host name: %v", err)
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(context.Background(), "ip", host)
+	if err != nil || len(ips) == 0 || net.ParseIP(host) != nil {
+		t.Skipf("this host's name %q does not resolve here (%v): no loopback name to test with", host, err)
+	}
+	for _, ip := range ips {
+		if !ip.Unmap().IsLoopback() {
+			t.Skipf("this host's name %q resolves to %v, not only to loopback: no loopback name to test with", host, ips)
+		}
+	}
+	t.Logf("%s resolves to %v", host, ips)
+	const base = "[[inputs.stdin]]\npublish = \"a\"\n[[outputs.stdout]]\nsubscribe = [\"a\"]\n"
+	for _, table := range []string{
+		fmt.Sprintf("[nats]\nlisten = %q\n", net.JoinHostPort(host, "4222")),
+		fmt.Sprintf("[agent]\nadmin_addr = %q\n", net.JoinHostPort(host, "8377")),
+	} {
+		if _, err := pipeline.ParseConfig("p.toml", table+base); err != nil {
+			t.Errorf("%s: %v", table, err)
+		}
+	}
+}
+
+// stateful is a filter that reports its own state (as a Lua filter stopped
+// for good does) and counts the calls of Status.
+type stateful struct {
+	State string `toml:"state"`
+	calls atomic.Int64
+}
+
+func (s *stateful) Process(*pipeline.Message, pipeline.Emitter) error { return nil }
+func (s *stateful) Status() map[string]any {
+	s.calls.Add(1)
+	if s.State == "" {
+		return map[string]any{"note": "no state of its own"}
+	}
+	return map[string]any{"state": s.State}
+}
+
+func init() {
+	pipeline.Register(pipeline.Registration{Kind: pipeline.KindFilter, Type: "stateful_test",
+		New: func() any { return &stateful{} }})
+}
+
+// A plugin's own "state" overrides the runtime's "running", alike in
+// /api/plugins and in /metrics' interoceptor_plugin_running; each request
+// asks the plugin for its status once.
+func TestAdminPluginOwnState(t *testing.T) {
+	rt, _, _ := startPipeline(t, fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "127.0.0.1:0"
+[[filters.stateful_test]]
+name = "gone"
+subscribe = ["x"]
+external = true
+state = "stopped"
+[[filters.stateful_test]]
+name = "fine"
+subscribe = ["x"]
+external = true
+`, t.TempDir()))
+	checkFor(t, 20*time.Second, "the pipeline running", func() bool { return statsOf(rt, pipeline.KindFilter, "fine").State == "running" })
+	gone := rt.Plugin(pipeline.KindFilter, "gone").(*stateful)
+	before := gone.calls.Load()
+	code, body := adminRequest(t, http.DefaultClient, "GET", "http://"+rt.AdminAddr()+"/api/plugins", nil, "")
+	var plugins []pipeline.PluginStatus
+	if err := json.Unmarshal([]byte(body), &plugins); code != http.StatusOK || err != nil {
+		t.Fatalf("GET /api/plugins: %d %v\n%s", code, err, body)
+	}
+	states := map[string]string{}
+	for _, p := range plugins {
+		states[p.Name] = p.State
+	}
+	if states["gone"] != "stopped" || states["fine"] != "running" {
+		t.Errorf("/api/plugins states %v; want gone stopped, fine running", states)
+	}
+	if n := gone.calls.Load() - before; n != 1 {
+		t.Errorf("/api/plugins asked for the status %d times, want 1", n)
+	}
+	before = gone.calls.Load()
+	code, body = adminRequest(t, http.DefaultClient, "GET", "http://"+rt.AdminAddr()+"/metrics", nil, "")
+	for _, want := range []string{
+		`interoceptor_plugin_running{kind="filters",name="gone",type="stateful_test"} 0`,
+		`interoceptor_plugin_running{kind="filters",name="fine",type="stateful_test"} 1`,
+	} {
+		if code != http.StatusOK || !strings.Contains(body, want) {
+			t.Errorf("GET /metrics: %d, no %s", code, want)
+		}
+	}
+	if n := gone.calls.Load() - before; n != 1 {
+		t.Errorf("/metrics asked for the status %d times, want 1", n)
+	}
+}
+
+// The commands that call the admin API read [agent] as run does: a TOML
+// syntax error is located by its line, as `check` locates it.
+func TestLoadAgentConfigLocatesSyntaxErrors(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.toml")
+	const agent = "[agent]\nadmin_addr = \"127.0.0.1:9000\"\n"
+	if err := os.WriteFile(path, []byte(agent+"[[filters.lua]]\nscript = \"x.lua\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := pipeline.LoadAgentConfig(path)
+	_, checkErr := pipeline.LoadConfig(path)
+	if want := path + ":4: TOML syntax: "; err == nil || !strings.HasPrefix(err.Error(), want) || checkErr == nil || err.Error() != checkErr.Error() {
+		t.Errorf("LoadAgentConfig: %v\nwant %q..., as LoadConfig says: %v", err, want, checkErr)
+	}
+	if err := os.WriteFile(path, []byte(agent+"[[filters.lua]]\nscript = 3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := pipeline.LoadAgentConfig(path); err != nil || a.AdminAddr != "127.0.0.1:9000" {
+		t.Errorf("a broken plugin beside [agent]: %+v, %v", a, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -142,6 +143,9 @@ type Config struct {
 	// set is where each [agent] and [nats] key was last set, by
 	// "nats.batch_bytes", for the errors found once every file is loaded.
 	set map[string]keyPos
+
+	redactOnce sync.Once
+	redactor   *Redactor // see Redactor
 }
 
 // keyPos is a file and a line.
@@ -348,22 +352,32 @@ func sortConfigErrors(errs []error) {
 
 var tomlLineRE = regexp.MustCompile(`^toml: line (\d+)(?: \(last key "[^"]*"\))?: `)
 
-// loadFile adds one file's tables to cfg.
-func (cfg *Config) loadFile(file, src string) []error {
+// parseFile expands the ${VAR}s of one file's text and decodes its TOML:
+// the document, and where each key is set (and which came from ${VAR}s).
+func parseFile(file, src string) (map[string]any, *keyLines, []error) {
 	src, envVars, errs := expandEnv(file, src)
 	if len(errs) > 0 {
-		return errs
+		return nil, nil, errs
 	}
 	var doc map[string]any
 	if _, err := toml.Decode(src, &doc); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return []error{&ConfigError{File: file, Line: pe.Position.Line, Msg: "TOML syntax: " + pe.Message}}
+			return nil, nil, []error{&ConfigError{File: file, Line: pe.Position.Line, Msg: "TOML syntax: " + pe.Message}}
 		}
-		return []error{&ConfigError{File: file, Msg: tomlLineRE.ReplaceAllString(err.Error(), "")}}
+		return nil, nil, []error{&ConfigError{File: file, Msg: tomlLineRE.ReplaceAllString(err.Error(), "")}}
 	}
 	lines := indexKeyLines(src)
 	lines.env = envVars
+	return doc, lines, nil
+}
+
+// loadFile adds one file's tables to cfg.
+func (cfg *Config) loadFile(file, src string) []error {
+	doc, lines, errs := parseFile(file, src)
+	if len(errs) > 0 {
+		return errs
+	}
 	at := func(id string, key ...string) int { return lines.line(id, key) }
 
 	for _, top := range sortedKeys(doc) {

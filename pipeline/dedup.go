@@ -354,6 +354,6 @@ func (w *originWindow) restored() (sources, doubtLines int) {
 // close closes the window's journal, if it has one.
 func (w *originWindow) close() {
 	if w != nil {
-		w.journal.close()
+		w.journal.close(w)
 	}
 }

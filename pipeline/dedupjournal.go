@@ -346,8 +346,11 @@ func (j *originJournal) compact(w *originWindow) error {
 	return nil
 }
 
-func (j *originJournal) close() {
+// close writes what is still recorded (the gaps of batches missed at
+// shutdown) and closes the file.
+func (j *originJournal) close(w *originWindow) {
 	if j != nil && j.f != nil {
+		j.write(w)
 		j.f.Close()
 		j.f = nil
 	}

@@ -2,8 +2,12 @@ package pipeline
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -159,6 +163,7 @@ func (r *runner) subscribeDurable(s *subscription, handler nats.MsgHandler) erro
 		return err
 	}
 	name := durableConsumerName(r.cfg, s.pattern)
+	restartPath := dedupPath(r.rt.cfg.Agent.DataDir, name, ".restart")
 	ci, err := js.ConsumerInfo(stream, name)
 	if errors.Is(err, nats.ErrConsumerNotFound) {
 		cc := &nats.ConsumerConfig{
@@ -171,16 +176,30 @@ func (r *runner) subscribeDurable(s *subscription, handler nats.MsgHandler) erro
 			MaxAckPending:  durableMaxAckPending,
 			FilterSubject:  s.pattern,
 		}
+		// A restart cut short (the process died between its delete and
+		// its add) resumes where it was to start, not at the stream's start.
+		cut := r.loadConsumerRestart(restartPath, stream)
+		if cut != nil {
+			cc.DeliverPolicy, cc.OptStartSeq = nats.DeliverByStartSequencePolicy, cut.StartSeq
+		}
 		if _, err := js.AddConsumer(stream, cc); err != nil {
 			return fmt.Errorf("durable: create consumer %s on %s: %w", name, stream, err)
+		}
+		if cut != nil {
+			r.log.Warn("durable: consumer restart was cut short by a stop; consumer created again at its ack floor",
+				"consumer", name, "from_stream_seq", cut.StartSeq)
+			s.redeliveredTo = cut.Delivered
+			removeConsumerRestart(restartPath)
 		}
 	} else if err != nil {
 		return fmt.Errorf("durable: consumer %s on %s: %w", name, stream, err)
 	} else if ci.NumAckPending > 0 && r.cfg.Queue == "" {
-		if err := r.restartConsumer(js, ci); err != nil {
+		if err := r.restartConsumer(js, ci, restartPath); err != nil {
 			return err
 		}
 		s.redeliveredTo = ci.Delivered.Stream // delivered before, though now a first delivery
+	} else {
+		removeConsumerRestart(restartPath) // a restart that stopped after its add
 	}
 	s.durable, s.stream = true, stream
 	opts := []nats.SubOpt{nats.Bind(stream, name), nats.ManualAck()}
@@ -201,19 +220,129 @@ func (r *runner) subscribeDurable(s *subscription, handler nats.MsgHandler) erro
 // after the ack wait, after the batches that follow them: the origin window
 // could then not merge its spans across the restart. A queue group's
 // consumer is shared and left alone.
-func (r *runner) restartConsumer(js nats.JetStreamContext, ci *nats.ConsumerInfo) error {
+//
+// Where it starts is saved under data_dir (at path) before the delete and
+// removed after the add: a process that dies between the two finds the
+// consumer missing at its next start, and subscribeDurable creates it at
+// that sequence rather than redelivering the whole stream.
+func (r *runner) restartConsumer(js nats.JetStreamContext, ci *nats.ConsumerInfo, path string) error {
 	cfg := ci.Config
 	cfg.DeliverPolicy = nats.DeliverByStartSequencePolicy
 	cfg.OptStartSeq = ci.AckFloor.Stream + 1
-	if err := js.DeleteConsumer(ci.Stream, ci.Name); err != nil {
+	fail := func(err error) error {
 		return fmt.Errorf("durable: restart consumer %s on %s at its ack floor: %w", ci.Name, ci.Stream, err)
+	}
+	if err := saveConsumerRestart(path, consumerRestart{Stream: ci.Stream, StartSeq: cfg.OptStartSeq, Delivered: ci.Delivered.Stream}); err != nil {
+		return fail(err)
+	}
+	if err := js.DeleteConsumer(ci.Stream, ci.Name); err != nil {
+		return fail(err)
 	}
 	if _, err := js.AddConsumer(ci.Stream, &cfg); err != nil {
-		return fmt.Errorf("durable: restart consumer %s on %s at its ack floor: %w", ci.Name, ci.Stream, err)
+		return fail(err)
 	}
+	removeConsumerRestart(path)
 	r.log.Info("durable: batches delivered and not acked before the last stop come again now, in order",
 		"consumer", ci.Name, "batches", ci.NumAckPending, "from_stream_seq", cfg.OptStartSeq)
 	return nil
+}
+
+// consumerRestart is where restartConsumer restarts a consumer, saved
+// while the consumer is deleted and not yet added again.
+type consumerRestart struct {
+	Stream    string `json:"stream"`
+	StartSeq  uint64 `json:"start_seq"`            // the ack floor + 1
+	Delivered uint64 `json:"delivered_stream_seq"` // delivered before the restart: possibly had
+}
+
+// dedupPath is the file under dataDir/dedup for the durable consumer
+// named consumer; "" without a data_dir.
+func dedupPath(dataDir, consumer, suffix string) string {
+	if dataDir == "" {
+		return ""
+	}
+	return filepath.Join(dataDir, "dedup", consumer+suffix)
+}
+
+// saveConsumerRestart writes c to path, synced, by a rename: a crash
+// leaves the whole file or none.
+func saveConsumerRestart(path string, c consumerRestart) error {
+	if path == "" {
+		return nil
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return writeFileSynced(path, append(b, '\n'))
+}
+
+// loadConsumerRestart returns the restart saved at path for stream, or nil
+// when there is none. One it cannot read, or saved for another stream, is
+// logged, counted and ignored: the consumer then starts at the stream's
+// start, as one that never existed does.
+func (r *runner) loadConsumerRestart(path, stream string) *consumerRestart {
+	if path == "" {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	var c consumerRestart
+	if err == nil {
+		err = json.Unmarshal(b, &c)
+	}
+	if err == nil && (c.Stream != stream || c.StartSeq == 0) {
+		err = fmt.Errorf("saved for stream %q at sequence %d, not for %s", c.Stream, c.StartSeq, stream)
+	}
+	if err != nil {
+		r.stats.Errors.Add(1)
+		r.log.Error("durable: consumer restart file ignored: the stream is delivered from its start", "path", path, "err", err)
+		removeConsumerRestart(path)
+		return nil
+	}
+	return &c
+}
+
+func removeConsumerRestart(path string) {
+	if path != "" {
+		_ = os.Remove(path) // gone already, or left for the next start, which checks the consumer first
+	}
+}
+
+// writeFileSynced replaces path with b: written to a temporary file, synced,
+// renamed over path, and the directory synced, so that the new file is on
+// disk before the caller goes on.
+func writeFileSynced(path string, b []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // streamFor finds, and if need be makes, the one stream that stores every
@@ -312,19 +441,15 @@ func (p *publisher) publishDurable(data []byte, n int) error {
 	for {
 		ack, err := js.PublishMsg(msg)
 		if err == nil {
+			p.retry.ok()
 			if ack.Duplicate {
 				p.r.stats.Duplicates.Add(uint64(n))
 			}
 			return nil
 		}
 		p.r.stats.Errors.Add(1)
-		if p.r.rt.draining.Load() {
-			// From the first failure, not per batch: see runner.write.
-			if p.giveUp.IsZero() {
-				p.giveUp = time.Now().Add(drainRetryGrace)
-			} else if time.Now().After(p.giveUp) {
-				return err
-			}
+		if p.r.rt.draining.Load() && p.retry.failed(time.Now()) {
+			return err
 		}
 		p.r.warnf("durable publish failed, retrying", "subject", p.subject, "messages", n, "err", err)
 		time.Sleep(backoff)

@@ -553,3 +553,115 @@ key = %q
 		t.Errorf("filter counters %+v", st.Counters)
 	}
 }
+
+// A consumer restart cut short by a crash after it deleted the consumer and
+// before it added it again leaves where it was to start under data_dir: the
+// next start creates the consumer there, not at the stream's start (which
+// would write the whole stream again), and counts the batches delivered
+// before it as possible duplicates.
+func TestDurableConsumerRestartCutShort(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.log")
+	const n = 2000
+	writeLines(t, in, n)
+	// The lines are stored, in many batches; no consumer reads them yet.
+	runToEnd(t, fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[nats]
+batch_bytes = 1024
+[[inputs.file]]
+publish = "d.logs"
+durable = true
+path = %q
+`, dir, in))
+
+	key := t.Name()
+	sinksMu.Lock()
+	delete(sinks, key) // -count > 1
+	sinksMu.Unlock()
+	cfg, err := pipeline.ParseConfig("p.toml", fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[[outputs.durablesink]]
+subscribe = ["d.logs"]
+external = true
+durable = true
+key = %q
+`, dir, key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The crash: the consumer (never made here) is gone, its restart saved.
+	const start, delivered = 11, 15
+	stream := pipeline.StreamName("d.logs")
+	if err := pipeline.SaveConsumerRestart(dir, cfg.Plugins[0], "d.logs", stream, start, delivered); err != nil {
+		t.Fatal(err)
+	}
+	rt, err := pipeline.Start(cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	// A connection of its own: API replies on the bus's would count as
+	// batches received in the drain check.
+	nc, err := nats.Connect("", nats.InProcessServer(rt.Bus().Server))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := nc.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	si, err := js.StreamInfo(stream)
+	if err != nil || si.State.Msgs < 2*start {
+		t.Fatalf("stream %s: %v, %+v; want at least %d batches", stream, err, si, 2*start)
+	}
+	var consumer *nats.ConsumerInfo
+	for ci := range js.ConsumersInfo(stream) {
+		consumer = ci
+	}
+	if consumer == nil || consumer.Config.DeliverPolicy != nats.DeliverByStartSequencePolicy || consumer.Config.OptStartSeq != start {
+		t.Fatalf("consumer %+v; want one delivering from stream sequence %d", consumer, start)
+	}
+	var sink *sinkOutput // made by its first write
+	last := fmt.Sprintf("line %d", n-1)
+	checkFor(t, 20*time.Second, "the last line written", func() bool {
+		sinksMu.Lock()
+		sink = sinks[key]
+		sinksMu.Unlock()
+		if sink == nil {
+			return false
+		}
+		sink.mu.Lock()
+		defer sink.mu.Unlock()
+		return sink.got[last] == 1
+	})
+	sink.mu.Lock()
+	first, distinct := sink.order[0], len(sink.got)
+	sink.mu.Unlock()
+	if first == "line 0" || distinct >= n {
+		t.Errorf("the output got %d of %d lines, the first %q: want those from stream sequence %d on, not the whole stream",
+			distinct, n, first, start)
+	}
+	if dups := statsOf(rt, pipeline.KindOutput, "durablesink").Counters.Duplicates; dups == 0 {
+		t.Error("the batches delivered before the crash were not counted as possible duplicates")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "dedup")); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "dedup", "*.restart")); len(left) > 0 {
+		t.Errorf("restart files left once the consumer was created: %v", left)
+	}
+}

@@ -16,3 +16,13 @@ func SetDrainRetryGrace(d time.Duration) (restore func()) {
 	drainRetryGrace = d
 	return func() { drainRetryGrace = old }
 }
+
+// SaveConsumerRestart saves what a restart of the durable consumer of pc's
+// subscription to subject saves before it deletes the consumer.
+func SaveConsumerRestart(dataDir string, pc *PluginConfig, subject, stream string, startSeq, delivered uint64) error {
+	path := dedupPath(dataDir, durableConsumerName(pc, subject), ".restart")
+	return saveConsumerRestart(path, consumerRestart{Stream: stream, StartSeq: startSeq, Delivered: delivered})
+}
+
+// Draining reports whether the pipeline has begun its drain.
+func (rt *Runtime) Draining() bool { return rt.draining.Load() }

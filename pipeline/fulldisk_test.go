@@ -2,11 +2,13 @@ package pipeline_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -174,5 +176,92 @@ fail_after = 1
 	_, written := s.count()
 	if c := statsOf(rt, pipeline.KindOutput, "durablesink").Counters; c.In != n || c.Out != uint64(written) || c.Out+c.Dropped != n {
 		t.Errorf("in = %d, out = %d, dropped = %d, written %d; want in = %d = out + dropped, out = written", c.In, c.Out, c.Dropped, written, n)
+	}
+}
+
+// flakySink waits for the drain, then fails the first try of its first and
+// third batch and takes pause to write its second: an output that fails
+// now and then while the pipeline stops.
+type flakySink struct {
+	Key   string            `toml:"key"`
+	Pause pipeline.Duration `toml:"pause"`
+
+	rt    *pipeline.Runtime
+	calls int
+	got   map[string]int
+}
+
+var (
+	flakySinksMu sync.Mutex
+	flakySinks   = map[string]*flakySink{}
+)
+
+func (s *flakySink) Init(env *pipeline.Env) error {
+	flakySinksMu.Lock()
+	defer flakySinksMu.Unlock()
+	s.rt, s.got = env.Runtime, map[string]int{}
+	flakySinks[s.Key] = s
+	return nil
+}
+
+func (s *flakySink) Write(batch []*pipeline.Message) error {
+	for deadline := time.Now().Add(time.Minute); !s.rt.Draining() && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	flakySinksMu.Lock()
+	defer flakySinksMu.Unlock()
+	s.calls++
+	switch s.calls {
+	case 1, 4:
+		return pipeline.Retryable(errors.New("sink failing for a moment"))
+	case 3:
+		time.Sleep(time.Duration(s.Pause)) // the slow write itself
+	}
+	for _, m := range batch {
+		s.got[string(m.Payload)]++
+	}
+	return nil
+}
+
+func init() {
+	pipeline.Register(pipeline.Registration{Kind: pipeline.KindOutput, Type: "flakysink",
+		Description: "test sink failing now and then", New: func() any { return &flakySink{} }})
+}
+
+// At shutdown the grace of a failing output runs from its first failure
+// since it last wrote: a failure early in a long drain does not make a
+// later one, after writes that worked, drop its batch at the first try.
+func TestDrainRetryGraceStartsAgainAfterAWrite(t *testing.T) {
+	const grace = 300 * time.Millisecond
+	defer pipeline.SetDrainRetryGrace(grace)()
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.log")
+	const n = 200
+	writeLines(t, in, n)
+	rt := runToEnd(t, fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[nats]
+batch_bytes = 512
+[[inputs.file]]
+publish = "logs"
+path = %q
+[[outputs.flakysink]]
+subscribe = ["logs"]
+key = %q
+pause = %q
+`, dir, in, t.Name(), 3*grace))
+	flakySinksMu.Lock()
+	s := flakySinks[t.Name()]
+	calls, distinct, total := s.calls, len(s.got), 0
+	for _, c := range s.got {
+		total += c
+	}
+	flakySinksMu.Unlock()
+	c := statsOf(rt, pipeline.KindOutput, "flakysink").Counters
+	if calls < 5 || distinct != n || total != n || c.Out != n || c.Dropped != 0 {
+		t.Errorf("%d writes; the output has %d lines, %d distinct; out = %d, dropped = %d: want every one of %d lines written once, none dropped",
+			calls, total, distinct, c.Out, c.Dropped, n)
 	}
 }

@@ -60,7 +60,7 @@ type LineWriter struct {
 	dst   io.Writer
 	w     *bufio.Writer
 	lines *LineFormatter
-	line  []byte
+	line  []byte // the batch being written, formatted
 }
 
 // NewLineWriter returns a LineWriter that writes to dst through a buffer of
@@ -73,22 +73,18 @@ func NewLineWriter(dst io.Writer, size int, format string, env *Env) *LineWriter
 // WriteBatch formats each message of batch as one line into the buffer,
 // which writes to dst when it fills. A message the format cannot carry (not
 // a metric, for influx) is not written: it is counted in Stats.Errors and
-// Stats.Dropped and logged, at most once a second, and the rest of the batch
-// is written. A write error is returned; what the buffer held is lost with
-// it, and the next write starts afresh.
+// Stats.Dropped and logged, at most once a second, once the rest of the
+// batch is written, so that a batch that is retried is counted once. A
+// write error is returned; what the buffer held is lost with it, and the
+// next write starts afresh.
 func (lw *LineWriter) WriteBatch(batch []*Message) error {
-	for _, m := range batch {
-		var err error
-		lw.line, err = AppendFormatted(lw.line[:0], m, lw.lines.format)
-		if err != nil {
-			lw.lines.CountSkipped(1, err)
-			continue
-		}
-		if _, err := lw.w.Write(lw.line); err != nil {
-			lw.w.Reset(lw.dst) // bufio keeps an error forever; start afresh
-			return err
-		}
+	buf, skipped, why := lw.lines.AppendBatch(lw.line[:0], batch)
+	lw.line = buf
+	if _, err := lw.w.Write(buf); err != nil {
+		lw.w.Reset(lw.dst) // bufio keeps an error forever; start afresh
+		return err
 	}
+	lw.lines.CountSkipped(skipped, why)
 	return nil
 }
 

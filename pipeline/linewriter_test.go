@@ -71,3 +71,39 @@ func TestLineWriterStartsAfreshAfterAWriteError(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// A batch whose write fails is written again by the runtime: a message of
+// it that the format cannot carry is counted once, when the batch is
+// written, not at every try.
+func TestLineWriterCountsASkippedMessageOncePerBatch(t *testing.T) {
+	metric := new(pipeline.Message)
+	if err := pipeline.ParseLineProtocol([]byte("cpu usage=0.5 1700000000000000000"), metric); err != nil {
+		t.Fatal(err)
+	}
+	batch := []*pipeline.Message{{Type: "log", Payload: []byte("GET / 200")}, metric}
+	fail, written := true, new(bytes.Buffer)
+	w := writerFunc(func(b []byte) (int, error) {
+		if fail {
+			return 0, errors.New("no space left on device")
+		}
+		return written.Write(b)
+	})
+	env := &pipeline.Env{Log: slog.New(slog.DiscardHandler), Stats: new(pipeline.PluginStats)}
+	lw := pipeline.NewLineWriter(w, 16, "influx", env) // the line is longer: written through
+	if err := lw.WriteBatch(batch); err == nil {
+		t.Fatal("WriteBatch to a failing writer returned nil")
+	}
+	fail = false
+	if err := lw.WriteBatch(batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := lw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := written.String(), "cpu usage=0.5 1700000000000000000\n"; got != want {
+		t.Errorf("wrote %q, want %q", got, want)
+	}
+	if e, d := env.Stats.Errors.Load(), env.Stats.Dropped.Load(); e != 1 || d != 1 {
+		t.Errorf("Errors = %d, Dropped = %d; want 1 and 1: the log message, once", e, d)
+	}
+}

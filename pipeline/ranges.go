@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -19,10 +20,7 @@ type ByteRange struct{ Min, Max int64 }
 // Check returns nil when v is within r, else an InvalidKey error for key
 // that states the range.
 func (r ByteRange) Check(key string, v int64) error {
-	if v >= r.Min && v <= r.Max {
-		return nil
-	}
-	return InvalidKey(key, "must be %s; got %d", r, v)
+	return checkRange(r, r.Min, r.Max, key, v, formatInt)
 }
 
 // String writes the range as errors and docs say it: "between 1 and
@@ -37,10 +35,7 @@ type CountRange struct{ Min, Max int64 }
 // Check returns nil when v is within r, else an InvalidKey error for key
 // that states the range.
 func (r CountRange) Check(key string, v int64) error {
-	if v >= r.Min && v <= r.Max {
-		return nil
-	}
-	return InvalidKey(key, "must be %s; got %d", r, v)
+	return checkRange(r, r.Min, r.Max, key, v, formatInt)
 }
 
 // String writes the range: "between 1 and 65536".
@@ -52,11 +47,20 @@ type DurationRange struct{ Min, Max time.Duration }
 // Check returns nil when v is within r, else an InvalidKey error for key
 // that states the range.
 func (r DurationRange) Check(key string, v time.Duration) error {
-	if v >= r.Min && v <= r.Max {
+	return checkRange(r, r.Min, r.Max, key, v, formatDuration)
+}
+
+// checkRange is the Check of every range r, from lo to hi: nil when v is
+// within, else an InvalidKey error for key that states r, and v as show
+// writes it.
+func checkRange[T int64 | time.Duration](r fmt.Stringer, lo, hi T, key string, v T, show func(T) string) error {
+	if v >= lo && v <= hi {
 		return nil
 	}
-	return InvalidKey(key, "must be %s; got %s", r, formatDuration(v))
+	return InvalidKey(key, "must be %s; got %s", r, show(v))
 }
+
+func formatInt(v int64) string { return strconv.FormatInt(v, 10) }
 
 // String writes the range: "between 10ms and 24h".
 func (r DurationRange) String() string {

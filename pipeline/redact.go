@@ -222,7 +222,15 @@ func (r *Redactor) attr(a slog.Attr) slog.Attr {
 // Redactor returns the redactor for this config's secrets: the values of
 // every key tagged secret in [agent], [nats] and each plugin, the user info
 // of its URLs, and the values of secret-named keys of free-form tables.
+// It is built at the first call, once the config is loaded, and the same
+// one is returned after: a log handler it wraps is not wrapped again
+// (Handler), so that each record is redacted once.
 func (cfg *Config) Redactor() *Redactor {
+	cfg.redactOnce.Do(func() { cfg.redactor = cfg.newRedactor() })
+	return cfg.redactor
+}
+
+func (cfg *Config) newRedactor() *Redactor {
 	var secrets []string
 	add := func(v reflect.Value) { secrets = appendSecrets(secrets, v) }
 	add(reflect.ValueOf(cfg.Agent))

@@ -265,3 +265,33 @@ bucket = "b"
 		t.Fatalf("error %v, want it to show the literal value", err)
 	}
 }
+
+// `run` wraps its log handler with the config's redactor and so does
+// Start: the config has one redactor, so that the second wrap is no wrap
+// and each record is redacted once.
+func TestConfigRedactorIsBuiltOnce(t *testing.T) {
+	cfg, err := pipeline.ParseConfig("p.toml", `
+[agent]
+admin_token = "tok-0123456789"
+[[inputs.stdin]]
+publish = "a"
+[[outputs.stdout]]
+subscribe = ["a"]
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Redactor()
+	if cfg.Redactor() != r {
+		t.Fatal("Redactor returned a new redactor at its second call")
+	}
+	var buf bytes.Buffer
+	once := r.Handler(slog.NewTextHandler(&buf, nil))
+	if twice := cfg.Redactor().Handler(once); twice != once {
+		t.Error("a handler wrapped by the config's redactor was wrapped again: each record would be redacted twice")
+	}
+	slog.New(once).Info("auth", "with", "tok-0123456789")
+	if out := buf.String(); strings.Contains(out, "tok-0123456789") || !strings.Contains(out, "with=xxxxx") {
+		t.Errorf("log: %s", out)
+	}
+}

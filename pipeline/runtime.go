@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,8 +64,8 @@ type runner struct {
 	batch  []*Message
 	warn   LogThrottle
 
-	held   []*nats.Msg // durable batches the output gave up on at shutdown
-	giveUp time.Time   // draining: when retries of a failing write stop; set at the drain's first failure
+	held  []*nats.Msg // durable batches the output gave up on at shutdown
+	retry drainRetry  // draining: when retries of a failing write stop
 
 	rp replayRunner // replay mode only
 }
@@ -302,6 +301,7 @@ func (r *runner) subscribe() error {
 			}
 			r.mu.Unlock()
 			if err != nil {
+				s.origins.close() // not in r.subs: closeAll would not close it
 				return err
 			}
 			continue
@@ -328,11 +328,10 @@ func (r *runner) subscribe() error {
 // openOrigins gives a durable subscription's origin window its journal
 // under data_dir, restoring what it had before this process started.
 func (r *runner) openOrigins(s *subscription) error {
-	dir := r.rt.cfg.Agent.DataDir
-	if !r.cfg.Durable || dir == "" {
+	path := dedupPath(r.rt.cfg.Agent.DataDir, durableConsumerName(r.cfg, s.pattern), ".origins")
+	if !r.cfg.Durable || path == "" {
 		return nil
 	}
-	path := filepath.Join(dir, "dedup", durableConsumerName(r.cfg, s.pattern)+".origins")
 	j, info, err := openOriginJournal(path, s.origins, r.log, &r.stats.Errors)
 	if err != nil {
 		return err
@@ -474,14 +473,28 @@ func (r *runner) handle(from *subscription, msg *nats.Msg) {
 // plugin does not say otherwise (a Lua filter stopped for good).
 func (r *runner) running() bool {
 	if r.state.Load() != "running" {
-		return false
+		return false // its own status is not needed
 	}
+	return r.stateWith(r.ownStatus()) == "running"
+}
+
+// ownStatus is what the plugin reports of itself (StatusReporter), or nil.
+func (r *runner) ownStatus() map[string]any {
 	if sr, ok := r.cfg.Plugin.(StatusReporter); ok {
-		if own, ok := sr.Status()["state"].(string); ok && own != "running" {
-			return false
-		}
+		return sr.Status()
 	}
-	return true
+	return nil
+}
+
+// stateWith is the plugin's state, given its own status: the runtime's,
+// unless the runtime says "running" and the plugin's own "state" says
+// otherwise (a Lua filter "restarting", or stopped for good).
+func (r *runner) stateWith(own map[string]any) string {
+	state := r.state.Load().(string)
+	if s, ok := own["state"].(string); ok && state == "running" {
+		return s
+	}
+	return state
 }
 
 // processFailed counts a filter's error; a message the filter did not
@@ -502,8 +515,7 @@ func (r *runner) processFailed(m *Message, err error) {
 	m.AddString("dead_letter_error", err.Error())
 	m.AddString("dead_letter_plugin", string(r.cfg.Kind)+"."+r.cfg.Type+"["+r.cfg.Name+"]")
 	if err := r.dead.Emit(m); err != nil {
-		r.stats.Dropped.Add(1)
-		r.warnf("dead_letter not published, message dropped", "err", err)
+		r.warnf("dead_letter not published, message dropped", "err", err) // Emit counted it
 	}
 }
 
@@ -542,12 +554,10 @@ const (
 )
 
 // write hands a batch to the output, retrying what the output says is worth
-// retrying. While draining, retries stop drainRetryGrace after the output's
-// first failure of the drain, and the batch is counted as dropped; so is
-// each later batch that fails at its first try, so that an output that stays
-// down (a full disk) does not hold the shutdown for the grace once per
-// batch. A durable batch (durable != nil) keeps its ack timer running while
-// retried, and at shutdown is left in the stream at once.
+// retrying. While draining, retries stop as drainRetry says, and the batch
+// is counted as dropped. A durable batch (durable != nil) keeps its ack
+// timer running while retried, and at shutdown is left in the stream at
+// once.
 func (r *runner) write(batch []*Message, durable *nats.Msg) writeResult {
 	backoff := 100 * time.Millisecond
 	for try := 0; ; try++ {
@@ -561,6 +571,7 @@ func (r *runner) write(batch []*Message, durable *nats.Msg) writeResult {
 			err = f.Flush()
 		}
 		if err == nil {
+			r.retry.ok()
 			r.stats.Out.Add(uint64(len(batch)) - min(uint64(len(batch)), r.stats.Dropped.Load()-droppedBefore))
 			return writeOK
 		}
@@ -577,25 +588,17 @@ func (r *runner) write(batch []*Message, durable *nats.Msg) writeResult {
 			}
 			_ = durable.InProgress()
 		}
-		if r.rt.draining.Load() {
-			if r.giveUp.IsZero() {
-				r.giveUp = time.Now().Add(drainRetryGrace)
-			} else if time.Now().After(r.giveUp) {
-				r.stats.Dropped.Add(uint64(len(batch)))
-				if try > 0 { // the batch that waited out the grace
-					r.log.Error("write still failing at shutdown, batch dropped", "messages", len(batch), "err", err)
-				} else {
-					r.warnf("write still failing at shutdown, batch dropped", "messages", len(batch), "err", err)
-				}
-				return writeDropped
+		if r.rt.draining.Load() && r.retry.failed(time.Now()) {
+			r.stats.Dropped.Add(uint64(len(batch)))
+			if try > 0 { // the batch that waited out the grace
+				r.log.Error("write still failing at shutdown, batch dropped", "messages", len(batch), "err", err)
+			} else {
+				r.warnf("write still failing at shutdown, batch dropped", "messages", len(batch), "err", err)
 			}
+			return writeDropped
 		}
 		r.warnf("write failed, retrying", "messages", len(batch), "backoff", backoff, "err", err)
-		sleep := backoff
-		if !r.giveUp.IsZero() {
-			sleep = min(sleep, time.Until(r.giveUp)) // not past the grace
-		}
-		time.Sleep(sleep)
+		time.Sleep(r.retry.cap(backoff))
 		backoff = min(backoff*2, 10*time.Second)
 	}
 }
@@ -603,6 +606,35 @@ func (r *runner) write(batch []*Message, durable *nats.Msg) writeResult {
 // drainRetryGrace is how long a failing output (or durable publisher) is
 // retried once the pipeline is stopping. A var for tests.
 var drainRetryGrace = 10 * time.Second
+
+// drainRetry bounds the retries of a failing output or durable publisher
+// while the pipeline drains: drainRetryGrace from its first failure since
+// it last succeeded. Past that each batch that fails is given up at its
+// first try, so that one that stays down (a full disk) does not hold the
+// shutdown for the grace once per batch; a success gives the next failure
+// the whole grace again.
+type drainRetry struct{ giveUp time.Time }
+
+// failed records a failure while draining, at now, and reports whether the
+// grace has run out.
+func (d *drainRetry) failed(now time.Time) bool {
+	if d.giveUp.IsZero() {
+		d.giveUp = now.Add(drainRetryGrace)
+		return false
+	}
+	return now.After(d.giveUp)
+}
+
+// ok records a success.
+func (d *drainRetry) ok() { d.giveUp = time.Time{} }
+
+// cap shortens a retry's wait so that it does not run past the grace.
+func (d *drainRetry) cap(wait time.Duration) time.Duration {
+	if d.giveUp.IsZero() {
+		return wait
+	}
+	return max(0, min(wait, time.Until(d.giveUp)))
+}
 
 func (r *runner) tick(final bool) {
 	r.mu.Lock()
@@ -1016,7 +1048,7 @@ type publisher struct {
 	rid     int             // replay mode: the publisher's number
 	rfirst  uint64          // replay mode: the sequence number of the batch's first message
 	lost    error           // durable: the first batch the stream never stored
-	giveUp  time.Time       // durable, draining: when retries of a failing store stop; set at the drain's first failure
+	retry   drainRetry      // durable, draining: when retries of a failing store stop
 
 	pool sync.Pool // scratch messages for EmitLine
 }

@@ -72,7 +72,10 @@ func (l TCPLimits) Validate(maxFrameKey string, maxFrame int) error {
 	if l.FrameTimeout != 0 {
 		errs = append(errs, tcpTimeoutRange.Check("frame_timeout", l.FrameTimeout))
 	}
-	errs = append(errs, ByteRange{Min: min(max(int64(maxFrame), 1), LineBytesRange.Max), Max: maxBufferBytes}.Check("max_buffer_bytes", int64(l.MaxBufferBytes)))
+	if r := (ByteRange{Min: min(max(int64(maxFrame), 1), LineBytesRange.Max), Max: maxBufferBytes}); r.Check("max_buffer_bytes", int64(l.MaxBufferBytes)) != nil {
+		errs = append(errs, InvalidKey("max_buffer_bytes", "must be %s: at least %s, so that a connection can hold its longest frame; got %d",
+			r, maxFrameKey, l.MaxBufferBytes))
+	}
 	return errors.Join(errs...)
 }
 

@@ -195,4 +195,11 @@ func TestTCPLimitsValidate(t *testing.T) {
 			}
 		})
 	}
+	// The buffer's least is the input's own key, which the error names.
+	l := ok
+	l.MaxBufferBytes = 99
+	const want = `key "max_buffer_bytes": must be between 100 and 4294967296 (4 GiB) bytes: at least max_message_bytes, so that a connection can hold its longest frame; got 99`
+	if err := l.Validate("max_message_bytes", 100); err == nil || err.Error() != want {
+		t.Errorf("Validate = %v\nwant %s", err, want)
+	}
 }

@@ -107,32 +107,17 @@ func newAdminClient(addr, config, cacert string) (*adminClient, error) {
 		if a.AdminTLSCert != "" {
 			scheme = "https"
 			// The server's own certificate, so that a self-signed one works.
-			pem, err := os.ReadFile(a.AdminTLSCert)
-			if err != nil {
-				return nil, fmt.Errorf("agent.admin_tls_cert: %w", err)
-			}
-			if roots, err = x509.SystemCertPool(); err != nil {
-				roots = x509.NewCertPool()
-			}
-			if !roots.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("agent.admin_tls_cert: %s holds no PEM certificate", a.AdminTLSCert)
+			if roots, err = trust(roots, "agent.admin_tls_cert", a.AdminTLSCert); err != nil {
+				return nil, err
 			}
 		}
 	} else if u, err := url.Parse(addr); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
 		scheme, addr = u.Scheme, u.Host
 	}
 	if cacert != "" {
-		pem, err := os.ReadFile(cacert)
-		if err != nil {
-			return nil, fmt.Errorf("-cacert: %w", err)
-		}
-		if roots == nil {
-			if roots, err = x509.SystemCertPool(); err != nil {
-				roots = x509.NewCertPool()
-			}
-		}
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("-cacert: %s holds no PEM certificate", cacert)
+		var err error
+		if roots, err = trust(roots, "-cacert", cacert); err != nil {
+			return nil, err
 		}
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -142,6 +127,25 @@ func newAdminClient(addr, config, cacert string) (*adminClient, error) {
 	c.base = scheme + "://" + addr + "/"
 	c.http = &http.Client{Timeout: 30 * time.Second, Transport: tr}
 	return c, nil
+}
+
+// trust adds the certificates of the PEM file at path to roots, or to the
+// system's pool when roots is nil, and returns the pool; errors name what
+// gave the path (key).
+func trust(roots *x509.CertPool, key, path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	if roots == nil {
+		if roots, err = x509.SystemCertPool(); err != nil {
+			roots = x509.NewCertPool()
+		}
+	}
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: %s holds no PEM certificate", key, path)
+	}
+	return roots, nil
 }
 
 // do sends one request and returns the status line and body; a refusal

@@ -65,8 +65,9 @@ func (o *File) Validate() error {
 		bufferBytesRange.Check("buffer_bytes", int64(o.BufferBytes)))...)
 }
 
-// bufferBytesRange bounds buffer_bytes, allocated at Init: the buffer is
-// written out whenever the pipeline is idle, so more buys nothing.
+// bufferBytesRange bounds buffer_bytes, allocated at Init: a batch
+// (nats.batch_bytes of messages, 8 MiB at most) is formatted into it and
+// written whole, and a larger one grows it, so more buys nothing.
 var bufferBytesRange = pipeline.ByteRange{Min: 1, Max: 64 << 20}
 
 // Init opens the file for appending, creating it (0644) and its missing
@@ -131,6 +132,9 @@ func (o *File) appendWhole(b []byte) error {
 		_, err := o.f.Write(b)
 		return err
 	}
+	// The size now, not one kept from the last write: another appender, or
+	// a copytruncate rotation, moves the end, and space reserved past it
+	// would stay allocated beyond the end of the file.
 	st, err := o.f.Stat()
 	if err != nil {
 		return err
