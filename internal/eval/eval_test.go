@@ -237,3 +237,28 @@ module_path = [%q]
 		t.Errorf("change_detect on a step at 40: %+v", res.TCPD[0])
 	}
 }
+
+// The shipped detector, plugins/filters/anomaly.toml with its defaults,
+// meets the targets on the development splits: NAB standard ≥ 60,
+// reward-low-FP ≥ 50, TCPD mean F1 ≥ 0.72 (make eval prints the figures).
+// It would fail if the detector, the filter or the scoring broke.
+func TestAnomalyDetectorMeetsTheTargets(t *testing.T) {
+	root := projectRoot(t)
+	t.Chdir(root) // the sample names its script relative to the project root
+	res, err := Run(context.Background(), Options{NABDir: sharedData(t, "nab-dev"), TCPDDir: sharedData(t, "tcpd-dev"),
+		OutDir: t.TempDir(), Config: filepath.Join(root, "plugins", "filters", "anomaly.toml"), Parallel: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"standard": 60, "reward_low_FP_rate": 50}
+	for _, s := range res.NAB {
+		t.Logf("NAB %s: %.1f", s.Profile, s.Normalized)
+		if min, ok := want[s.Profile]; ok && s.Normalized < min {
+			t.Errorf("NAB %s %.1f, want at least %g", s.Profile, s.Normalized, min)
+		}
+	}
+	t.Logf("TCPD F1 %.3f, cover %.3f", res.TCPDF1, res.TCPDCover)
+	if res.TCPDF1 < 0.72 {
+		t.Errorf("TCPD mean F1 %.3f, want at least 0.72", res.TCPDF1)
+	}
+}
