@@ -212,7 +212,7 @@ func (rep *report) writeGoBench(b *strings.Builder) {
 		w("**go test failed: %v.** The tables hold what it printed before failing; the raw output is below.\n\n", g.err)
 	}
 
-	var codec, pipelineOther, matcher, decoders []benchResult
+	var codec, pipelineOther, matcher, decoders, detector []benchResult
 	for _, r := range g.results {
 		switch p := shortPkg(r.pkg); {
 		case p == "pipeline" && strings.HasPrefix(r.name, "Codec/") && strings.Count(r.name, "/") == 3:
@@ -223,6 +223,8 @@ func (rep *report) writeGoBench(b *strings.Builder) {
 			matcher = append(matcher, r)
 		case strings.HasPrefix(p, "decoders/"):
 			decoders = append(decoders, r)
+		case p == "sandbox/modules/anomaly":
+			detector = append(detector, r)
 		default:
 			pipelineOther = append(pipelineOther, r)
 		}
@@ -262,6 +264,14 @@ func (rep *report) writeGoBench(b *strings.Builder) {
 	if len(matcher) > 0 {
 		w("### pipeline/matcher: message matchers\n\n")
 		benchTable(b, matcher)
+	}
+	if len(detector) > 0 {
+		w("### sandbox/modules/anomaly: the detector\n\n")
+		w("`Add`: one point into one detector (Gaussian noise). `SetProcess`: one metric message into a set of\n")
+		w("10,000 series (a detector per series, the series found from the message's tags), as `set:process()` does\n")
+		w("in Go; `bytes/series` is the set's own size estimate per series. Neither includes the Lua call around it:\n")
+		w("see [Anomaly detection](#anomaly-detection) for the filter in the pipeline.\n\n")
+		benchTable(b, detector)
 	}
 	if len(decoders) > 0 {
 		w("### decoders\n\n")
