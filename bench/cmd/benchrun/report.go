@@ -34,7 +34,10 @@ type report struct {
 	scenarios []scenarioResult
 	reload    *reloadResult // nil when not run
 	crash     *crashResult  // nil when not run
-	goBench   goBench
+	anomaly   anomalyResult // what of it was run
+	// anomalyFirst is the first line of the anomaly scenario's load.
+	anomalyFirst string
+	goBench      goBench
 	// sandboxBench is the sandbox's go test run, which the Lua section reports.
 	sandboxBench goBench
 	firstLine    string // of the generated load
@@ -74,6 +77,7 @@ func (rep *report) markdown() string {
 	rep.writeCrash(&b)
 	rep.writeInfluxDB(&b)
 	rep.writeLua(&b)
+	rep.writeAnomaly(&b)
 	rep.writeDecoders(&b)
 	rep.writeGoBench(&b)
 	return b.String()
