@@ -59,12 +59,20 @@ func scenarios() []scenario {
 // scenario and so not in scenarios().
 const reloadKey = "reload"
 
+// The scenarios that are not in scenarios(): each has a runner of its own.
+var extraScenarios = []string{anomalyKey, anomalyMemoryKey, reloadKey, crashKey}
+
 // chooseScenarios returns the throughput scenarios -only names, in their
-// usual order, and whether it names the reload and the kill -9 scenarios.
-func chooseScenarios(only string) (chosen []scenario, reload, crash bool, err error) {
+// usual order, and which of extraScenarios it names (all of them without
+// -only).
+func chooseScenarios(only string) (chosen []scenario, extra map[string]bool, err error) {
 	all := scenarios()
+	extra = map[string]bool{}
 	if only == "" {
-		return all, true, true, nil
+		for _, k := range extraScenarios {
+			extra[k] = true
+		}
+		return all, extra, nil
 	}
 	want := map[string]bool{}
 	for _, k := range strings.Split(only, ",") {
@@ -76,14 +84,15 @@ func chooseScenarios(only string) (chosen []scenario, reload, crash bool, err er
 			delete(want, sc.key)
 		}
 	}
-	reload, crash = want[reloadKey], want[crashKey]
-	delete(want, reloadKey)
-	delete(want, crashKey)
+	for _, k := range extraScenarios {
+		extra[k] = want[k]
+		delete(want, k)
+	}
 	delete(want, "none")
 	for k := range want {
-		return nil, false, false, fmt.Errorf("no scenario %q", k)
+		return nil, nil, fmt.Errorf("no scenario %q", k)
 	}
-	return chosen, reload, crash, nil
+	return chosen, extra, nil
 }
 
 // runResult is what one run of a scenario measured.
@@ -379,7 +388,7 @@ func runOnce(sc scenario, bin string, data lineData) (r runResult, err error) {
 		}
 		if sc.lua {
 			// Before the drain, whose final timer_event would count too.
-			if r.filter, err = readFilterStats(log.String(), data.n, exited); err != nil {
+			if r.filter, err = readFilterStats(log.String(), luaPlugin, data.n, exited); err != nil {
 				return r, err
 			}
 		}

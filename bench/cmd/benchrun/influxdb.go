@@ -75,7 +75,7 @@ func startInflux(dir string) (*influxRun, error) {
 		return nil, fmt.Errorf("starting InfluxDB: %w", err)
 	}
 	run.srv = srv
-	if run.pid, err = childPID("influxd"); err != nil {
+	if run.pid, err = childPID(os.Getpid(), "influxd"); err != nil {
 		run.stop()
 		return nil, err
 	}
@@ -271,9 +271,9 @@ func childrenCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// childPID finds benchrun's child process of that command name.
-func childPID(comm string) (int, error) {
-	self := os.Getpid()
+// childPID finds a child process of parent with that command name (any
+// name when comm is empty).
+func childPID(parent int, comm string) (int, error) {
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, d := range dirs {
 		pid, err := strconv.Atoi(filepath.Base(d))
@@ -281,11 +281,11 @@ func childPID(comm string) (int, error) {
 			continue
 		}
 		name, ppid, _, err := procStat(pid)
-		if err == nil && ppid == self && name == comm {
+		if err == nil && ppid == parent && (comm == "" || name == comm) {
 			return pid, nil
 		}
 	}
-	return 0, fmt.Errorf("no child process %q of benchrun in /proc", comm)
+	return 0, fmt.Errorf("no child process %q of process %d in /proc", comm, parent)
 }
 
 // procCPU is a process's user + sys CPU so far, from /proc/PID/stat.

@@ -85,10 +85,10 @@ func (f filterStats) msgsPerSec() float64 {
 	return float64(f.In) / f.ProcessSeconds
 }
 
-// readFilterStats reads the Lua filter's counters from /api/plugins once it
-// has taken all n messages. The runtime adds a batch's time after the batch,
-// so the figures are read until two reads agree.
-func readFilterStats(log string, n int, exited <-chan struct{}) (filterStats, error) {
+// readFilterStats reads a filter's counters from /api/plugins once it has
+// taken all n messages. The runtime adds a batch's time after the batch, so
+// the figures are read until two reads agree.
+func readFilterStats(log, plugin string, n int, exited <-chan struct{}) (filterStats, error) {
 	url, err := adminURL(log)
 	if err != nil {
 		return filterStats{}, err
@@ -98,17 +98,18 @@ func readFilterStats(log string, n int, exited <-chan struct{}) (filterStats, er
 	deadline := time.Now().Add(30 * time.Second)
 	var last filterStats
 	for {
-		st, err := fetchFilterStats(client, url)
+		p, err := fetchPlugin(client, url, plugin)
+		st := p.Counters
 		if err != nil {
 			return st, err
 		}
 		switch {
 		case st.In > uint64(n):
-			return st, fmt.Errorf("/api/plugins: %s took %d messages, more than the %d sent", luaPlugin, st.In, n)
+			return st, fmt.Errorf("/api/plugins: %s took %d messages, more than the %d sent", plugin, st.In, n)
 		case st.In == uint64(n) && st == last:
 			return st, nil
 		case time.Now().After(deadline):
-			return st, fmt.Errorf("/api/plugins: %s took %d of %d messages, or its counters kept moving", luaPlugin, st.In, n)
+			return st, fmt.Errorf("/api/plugins: %s took %d of %d messages, or its counters kept moving", plugin, st.In, n)
 		}
 		last = st
 		select {
@@ -119,25 +120,30 @@ func readFilterStats(log string, n int, exited <-chan struct{}) (filterStats, er
 	}
 }
 
-func fetchFilterStats(client *http.Client, url string) (filterStats, error) {
+// pluginEntry is one plugin's entry in /api/plugins, as far as benchrun reads it.
+type pluginEntry struct {
+	Kind, Type, Name string
+	Counters         filterStats
+	Gauges           map[string]float64
+}
+
+// fetchPlugin reads one plugin's entry ("filters.lua[lua]") from /api/plugins.
+func fetchPlugin(client *http.Client, url, plugin string) (pluginEntry, error) {
 	resp, err := client.Get(url + "api/plugins")
 	if err != nil {
-		return filterStats{}, err
+		return pluginEntry{}, err
 	}
 	defer resp.Body.Close()
-	var plugins []struct {
-		Kind, Type, Name string
-		Counters         filterStats
-	}
+	var plugins []pluginEntry
 	if err := json.NewDecoder(resp.Body).Decode(&plugins); err != nil {
-		return filterStats{}, fmt.Errorf("/api/plugins: %w", err)
+		return pluginEntry{}, fmt.Errorf("/api/plugins: %w", err)
 	}
 	for _, p := range plugins {
-		if p.Kind+"."+p.Type+"["+p.Name+"]" == luaPlugin {
-			return p.Counters, nil
+		if p.Kind+"."+p.Type+"["+p.Name+"]" == plugin {
+			return p, nil
 		}
 	}
-	return filterStats{}, fmt.Errorf("/api/plugins has no %s", luaPlugin)
+	return pluginEntry{}, fmt.Errorf("/api/plugins has no %s", plugin)
 }
 
 // adminURL finds the admin API's address in the "admin API listening" record.

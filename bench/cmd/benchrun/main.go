@@ -7,7 +7,7 @@
 // when a scenario does not deliver exactly what was sent, because a speed
 // measured on a wrong result means nothing.
 //
-//	go run ./bench/cmd/benchrun -out bench/RESULTS.md [-runs 3] [-lines 1000000] [-bin ./bin/interoceptor] [-skip-go] [-only tcp-raw,lua,tcp-influxdb,reload,kill9,...]
+//	go run ./bench/cmd/benchrun -out bench/RESULTS.md [-runs 3] [-lines 1000000] [-bin ./bin/interoceptor] [-skip-go] [-only tcp-raw,lua,anomaly,tcp-influxdb,reload,kill9,...]
 package main
 
 import (
@@ -40,7 +40,7 @@ func main() {
 	flag.IntVar(&o.lines, "lines", 1_000_000, "lines sent through each end-to-end scenario")
 	flag.StringVar(&o.bin, "bin", "./bin/interoceptor", "the interoceptor `binary` to measure (build it first: make build)")
 	flag.BoolVar(&o.skipGo, "skip-go", false, "skip the Go micro-benchmarks")
-	flag.StringVar(&o.only, "only", "", "run only these end-to-end `scenarios` (comma-separated: tcp-raw, tcp-influx, stdin-raw, tail, tail-durable, lua, tcp-influxdb, reload, kill9; \"none\" for none)")
+	flag.StringVar(&o.only, "only", "", "run only these end-to-end `scenarios` (comma-separated: tcp-raw, tcp-influx, stdin-raw, tail, tail-durable, lua, tcp-influxdb, anomaly, anomaly-memory, reload, kill9; \"none\" for none)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fail("unexpected arguments: %v", flag.Args())
@@ -56,7 +56,7 @@ func main() {
 		fail("%v (run `make build` first)", err)
 	}
 	o.bin = bin
-	chosen, reload, crash, err := chooseScenarios(o.only)
+	chosen, extra, err := chooseScenarios(o.only)
 	if err != nil {
 		fail("-only: %v", err)
 	}
@@ -85,14 +85,30 @@ func main() {
 		}
 		rep.scenarios = append(rep.scenarios, res)
 	}
-	if reload {
+	data = lineData{} // the anomaly scenarios have loads of their own
+	if extra[anomalyKey] {
+		runs, first, err := runAnomalyThroughput(o.bin, o.runs, o.lines)
+		if err != nil {
+			fail("%s: %v", anomalyKey, err)
+		}
+		rep.anomaly.throughput, rep.anomalyFirst = runs, first
+	}
+	if extra[anomalyMemoryKey] {
+		few, many, err := runAnomalyMemory(o.bin)
+		if err != nil {
+			fail("%s: %v", anomalyMemoryKey, err)
+		}
+		rep.anomaly.few, rep.anomaly.many = &few, &many
+	}
+	debug.FreeOSMemory()
+	if extra[reloadKey] {
 		res, err := runReload(o.bin)
 		if err != nil {
 			fail("%s: %v", reloadKey, err)
 		}
 		rep.reload = &res
 	}
-	if crash {
+	if extra[crashKey] {
 		res, err := runCrash(o.bin)
 		if err != nil {
 			fail("%s: %v", crashKey, err)

@@ -34,7 +34,10 @@ type report struct {
 	scenarios []scenarioResult
 	reload    *reloadResult // nil when not run
 	crash     *crashResult  // nil when not run
-	goBench   goBench
+	anomaly   anomalyResult // what of it was run
+	// anomalyFirst is the first line of the anomaly scenario's load.
+	anomalyFirst string
+	goBench      goBench
 	// sandboxBench is the sandbox's go test run, which the Lua section reports.
 	sandboxBench goBench
 	firstLine    string // of the generated load
@@ -74,6 +77,7 @@ func (rep *report) markdown() string {
 	rep.writeCrash(&b)
 	rep.writeInfluxDB(&b)
 	rep.writeLua(&b)
+	rep.writeAnomaly(&b)
 	rep.writeDecoders(&b)
 	rep.writeGoBench(&b)
 	return b.String()
@@ -212,7 +216,7 @@ func (rep *report) writeGoBench(b *strings.Builder) {
 		w("**go test failed: %v.** The tables hold what it printed before failing; the raw output is below.\n\n", g.err)
 	}
 
-	var codec, pipelineOther, matcher, decoders []benchResult
+	var codec, pipelineOther, matcher, decoders, detector []benchResult
 	for _, r := range g.results {
 		switch p := shortPkg(r.pkg); {
 		case p == "pipeline" && strings.HasPrefix(r.name, "Codec/") && strings.Count(r.name, "/") == 3:
@@ -223,6 +227,8 @@ func (rep *report) writeGoBench(b *strings.Builder) {
 			matcher = append(matcher, r)
 		case strings.HasPrefix(p, "decoders/"):
 			decoders = append(decoders, r)
+		case p == "sandbox/modules/anomaly":
+			detector = append(detector, r)
 		default:
 			pipelineOther = append(pipelineOther, r)
 		}
@@ -262,6 +268,14 @@ func (rep *report) writeGoBench(b *strings.Builder) {
 	if len(matcher) > 0 {
 		w("### pipeline/matcher: message matchers\n\n")
 		benchTable(b, matcher)
+	}
+	if len(detector) > 0 {
+		w("### sandbox/modules/anomaly: the detector\n\n")
+		w("`Add`: one point into one detector (Gaussian noise). `SetProcess`: one metric message into a set of\n")
+		w("10,000 series (a detector per series, the series found from the message's tags), as `set:process()` does\n")
+		w("in Go; `bytes/series` is the set's own size estimate per series. Neither includes the Lua call around it:\n")
+		w("see [Anomaly detection](#anomaly-detection) for the filter in the pipeline.\n\n")
+		benchTable(b, detector)
 	}
 	if len(decoders) > 0 {
 		w("### decoders\n\n")
