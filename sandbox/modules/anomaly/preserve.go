@@ -42,6 +42,9 @@ type seriesState struct {
 	HasLast          bool
 }
 
+// A set is saved as its setState, then each series' seriesState, one gob
+// value after another: no slice of every series is built (a set may hold
+// 100,000).
 type setState struct {
 	Cfg       Config
 	Field     string
@@ -49,7 +52,7 @@ type setState struct {
 	MaxSeries int
 	Counter   bool
 	Ignored   uint64
-	Series    []seriesState
+	Series    int // how many seriesState follow
 }
 
 func (d *Detector) state() detectorState {
@@ -90,11 +93,19 @@ func encode(v any) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-func decode(data []byte, v any) error {
+func decoder(data []byte) (*gob.Decoder, error) {
 	if len(data) == 0 || data[0] != preserveVersion {
-		return fmt.Errorf("anomaly: preserved data of an unknown version")
+		return nil, fmt.Errorf("anomaly: preserved data of an unknown version")
 	}
-	return gob.NewDecoder(bytes.NewReader(data[1:])).Decode(v)
+	return gob.NewDecoder(bytes.NewReader(data[1:])), nil
+}
+
+func decode(data []byte, v any) error {
+	dec, err := decoder(data)
+	if err != nil {
+		return err
+	}
+	return dec.Decode(v)
 }
 
 // Preserve saves the detector (sandbox.Preserver).
@@ -102,12 +113,21 @@ func (d *Detector) Preserve() ([]byte, error) { return encode(d.state()) }
 
 // Preserve saves the set and every series' detector (sandbox.Preserver).
 func (set *Set) Preserve() ([]byte, error) {
-	st := setState{Cfg: set.cfg, Field: set.field, TagNames: set.tagNames, MaxSeries: set.maxSeries, Counter: set.counter, Ignored: set.ignored}
-	for _, s := range set.series {
-		st.Series = append(st.Series, seriesState{Measurement: s.Measurement, Key: s.Key, Tags: s.Tags, Detector: s.Detector.state(),
-			LastTS: s.lastTS, LastV: s.lastV, HasLast: s.hasLast})
+	var b bytes.Buffer
+	b.Grow(len(set.series) * 1200)
+	b.WriteByte(preserveVersion)
+	enc := gob.NewEncoder(&b)
+	if err := enc.Encode(setState{Cfg: set.cfg, Field: set.field, TagNames: set.tagNames, MaxSeries: set.maxSeries,
+		Counter: set.counter, Ignored: set.ignored, Series: len(set.series)}); err != nil {
+		return nil, err
 	}
-	return encode(st)
+	for _, s := range set.series {
+		if err := enc.Encode(seriesState{Measurement: s.Measurement, Key: s.Key, Tags: s.Tags, Detector: s.Detector.state(),
+			LastTS: s.lastTS, LastV: s.lastV, HasLast: s.hasLast}); err != nil {
+			return nil, err
+		}
+	}
+	return b.Bytes(), nil
 }
 
 // RestoreDetector rebuilds a preserved detector as a Lua value of L.
@@ -125,8 +145,12 @@ func RestoreDetector(L *lua.LState, data []byte) (lua.LValue, error) {
 
 // RestoreSet rebuilds a preserved set as a Lua value of L.
 func RestoreSet(L *lua.LState, data []byte) (lua.LValue, error) {
+	dec, err := decoder(data)
+	if err != nil {
+		return lua.LNil, err
+	}
 	var st setState
-	if err := decode(data, &st); err != nil {
+	if err := dec.Decode(&st); err != nil {
 		return lua.LNil, err
 	}
 	set, err := NewSet(SetConfig{Field: st.Field, Tags: st.TagNames, MaxSeries: st.MaxSeries, Counter: st.Counter, Detector: st.Cfg})
@@ -134,7 +158,11 @@ func RestoreSet(L *lua.LState, data []byte) (lua.LValue, error) {
 		return lua.LNil, err
 	}
 	set.ignored = st.Ignored
-	for _, ss := range st.Series {
+	for range st.Series {
+		var ss seriesState
+		if err := dec.Decode(&ss); err != nil {
+			return lua.LNil, err
+		}
 		d, err := fromState(ss.Detector)
 		if err != nil {
 			return lua.LNil, err
