@@ -20,7 +20,8 @@ own timestamps, go to the filters of -config, which must follow eval's
 contract (internal/eval/README.md): with emit_scores = true (which eval
 sets, with field = "value", dropping the matcher) a filter injects an
 "anomaly.score" message with a score in [0, 1] for every point, and an
-"anomaly" message with change_time for each event. A line per series goes
+"anomaly" message for each event, with change_time when it is a change
+point (a level shift; a spike is not). A line per series goes
 to stderr; a table, or with -json one object, to stdout.
 `
 

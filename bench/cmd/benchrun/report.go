@@ -34,6 +34,7 @@ type report struct {
 	scenarios []scenarioResult
 	reload    *reloadResult // nil when not run
 	crash     *crashResult  // nil when not run
+	eval      *evalResult   // nil when not run
 	anomaly   anomalyResult // what of it was run
 	// anomalyFirst is the first line of the anomaly scenario's load.
 	anomalyFirst string
@@ -78,6 +79,7 @@ func (rep *report) markdown() string {
 	rep.writeInfluxDB(&b)
 	rep.writeLua(&b)
 	rep.writeAnomaly(&b)
+	rep.writeEval(&b)
 	rep.writeDecoders(&b)
 	rep.writeGoBench(&b)
 	return b.String()
