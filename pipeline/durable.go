@@ -274,7 +274,7 @@ func saveConsumerRestart(path string, c consumerRestart) error {
 	if err != nil {
 		return err
 	}
-	return writeFileSynced(path, append(b, '\n'))
+	return WriteFileAtomic(path, append(b, '\n'))
 }
 
 // loadConsumerRestart returns the restart saved at path for stream, or nil
@@ -309,40 +309,6 @@ func removeConsumerRestart(path string) {
 	if path != "" {
 		_ = os.Remove(path) // gone already, or left for the next start, which checks the consumer first
 	}
-}
-
-// writeFileSynced replaces path with b: written to a temporary file, synced,
-// renamed over path, and the directory synced, so that the new file is on
-// disk before the caller goes on.
-func writeFileSynced(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // streamFor finds, and if need be makes, the one stream that stores every

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -51,4 +52,39 @@ func SafeFileName(name string) string {
 // no name can reach outside dir.
 func (e *Env) DataPath(dir, suffix string) string {
 	return filepath.Join(e.Agent.DataDir, dir, SafeFileName(e.Name)+suffix)
+}
+
+// WriteFileAtomic replaces path with data, crash-safely: data is written to
+// a temporary file beside it and synced, renamed over path, and the
+// directory synced, so that after a crash path holds either the old
+// content or the new, whole. The directory is made if needed.
+func WriteFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

@@ -25,7 +25,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -481,15 +480,7 @@ func (p *Lua) saveToDisk() error {
 	if err != nil {
 		return fmt.Errorf("preserve_data: %w", err)
 	}
-	path := p.preservePath()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path) // a crash mid-write leaves the previous file
+	return pipeline.WriteFileAtomic(p.preservePath(), data) // a crash mid-write leaves the previous file
 }
 
 // Status reports the script's version and health for /api/plugins.

@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/interoceptor/interoceptor/pipeline"
@@ -113,7 +112,7 @@ func (p *Tail) saveCheckpoint(out pipeline.LineEmitter) {
 	if err != nil || string(b) == string(p.lastSaved) {
 		return
 	}
-	if err := writeAtomically(p.checkpointPath, b); err != nil {
+	if err := pipeline.WriteFileAtomic(p.checkpointPath, b); err != nil {
 		// Counted each time, logged when it starts failing or fails
 		// differently: a full disk would otherwise log every interval.
 		p.env.Stats.Errors.Add(1)
@@ -137,29 +136,4 @@ func (p *Tail) saveCheckpoint(out pipeline.LineEmitter) {
 		p.saveFailing, p.saveErr = time.Time{}, ""
 	}
 	p.lastSaved = b
-}
-
-func writeAtomically(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
 }
