@@ -76,6 +76,7 @@ func startAdmin(rt *Runtime, agent AgentConfig) (*adminServer, error) {
 		}
 		for i := range results {
 			results[i].Error = rt.redact.String(results[i].Error)
+			results[i].Warning = rt.redact.String(results[i].Warning)
 		}
 		for _, res := range results {
 			if !res.OK {

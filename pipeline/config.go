@@ -139,6 +139,7 @@ type Config struct {
 	Nats    NatsConfig
 	Plugins []*PluginConfig // in file order, then line order
 	Files   []string        // the files it was loaded from
+	Path    string          // what LoadConfig was given (a file or a directory); "" for ParseConfig
 
 	// set is where each [agent] and [nats] key was last set, by
 	// "nats.batch_bytes", for the errors found once every file is loaded.
@@ -275,6 +276,7 @@ func LoadConfig(path string) (*Config, error) {
 		return nil, err
 	}
 	cfg := newConfig(files)
+	cfg.Path = path
 	var errs []error
 	for _, f := range files {
 		src, err := os.ReadFile(f)

@@ -168,6 +168,17 @@ type Reloader interface {
 	Reload() error
 }
 
+// Reconfigurer is implemented by plugins that can take a new version of
+// their own table while running (a Lua filter's script, config and limits).
+// On a reload the runtime loads the config files again and, when they load
+// and the plugin's table is there (same kind, type and name), hands the
+// plugin that table decoded and validated as next, a value of the
+// plugin's own type, instead of calling Reload. Like Reload, Reconfigure
+// builds the new version first; on error the old one keeps running.
+type Reconfigurer interface {
+	Reconfigure(next any) error
+}
+
 // StatusReporter is implemented by plugins with state worth showing in
 // /api/plugins (a script's version, why it was stopped). Status is called
 // from other goroutines than the plugin's calls: it must be safe for that.

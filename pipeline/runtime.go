@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -961,16 +963,34 @@ func (rt *Runtime) NATSStats() NATSStats {
 
 // ReloadResult is the outcome of reloading one plugin.
 type ReloadResult struct {
-	Plugin string `json:"plugin"`
-	OK     bool   `json:"ok"`
-	Error  string `json:"error,omitempty"`
+	Plugin  string `json:"plugin"`
+	OK      bool   `json:"ok"`
+	Error   string `json:"error,omitempty"`
+	Warning string `json:"warning,omitempty"` // what the reload did not apply
 }
 
 // Reload reloads every plugin that can (name == "") or the one named (by its
 // name, or its ID such as "filters.lua[cpu]"). A plugin whose new version
 // fails keeps running its old one; its result says why. The error is for a
 // name that matches no reloadable plugin.
+//
+// A pipeline loaded from files (LoadConfig) is loaded again first, so that
+// a plugin that takes a new version of its table (Reconfigurer) gets it: a
+// Lua filter's config, script and limits. When the files no longer load,
+// the plugins reload from their files with the tables they have (a script
+// that does not compile fails there too), and each result's Warning says
+// why the tables were not read. The runtime's own keys of a plugin
+// (subscribe, publish, matcher...), plugins added or removed and
+// [agent]/[nats] are not applied: the result says so in Warning.
 func (rt *Runtime) Reload(name string) ([]ReloadResult, error) {
+	var next *Config
+	var notLoaded string
+	if rt.cfg.Path != "" {
+		var err error
+		if next, err = LoadConfig(rt.cfg.Path); err != nil {
+			notLoaded = "the config does not load, so the plugins' tables were not reloaded: " + err.Error()
+		}
+	}
 	var results []ReloadResult
 	for _, r := range rt.runners {
 		if name != "" && name != r.cfg.Name && name != r.cfg.ID() {
@@ -986,12 +1006,28 @@ func (rt *Runtime) Reload(name string) ([]ReloadResult, error) {
 			if i == 1 {
 				res.Plugin += " decoder " + r.cfg.Decoder
 			}
-			if err := rl.Reload(); err != nil {
+			var err error
+			np := next.plugin(r.cfg)
+			rc, ok := p.(Reconfigurer)
+			switch {
+			case ok && i == 0 && np != nil:
+				res.Warning = r.cfg.sharedDiff(np)
+				err = rc.Reconfigure(np.Plugin)
+			case ok && i == 0:
+				res.Warning = notLoaded
+				err = rl.Reload()
+			default:
+				err = rl.Reload()
+			}
+			if err != nil {
 				res.OK, res.Error = false, err.Error()
 				r.stats.Errors.Add(1)
 				r.log.Error("reload failed; the previous version keeps running", "what", res.Plugin, "err", err)
 			} else {
 				r.log.Info("reloaded", "what", res.Plugin)
+			}
+			if res.Warning != "" {
+				r.log.Warn("reload: not applied until a restart", "what", res.Plugin, "changed", res.Warning)
 			}
 			results = append(results, res)
 		}
@@ -1000,6 +1036,48 @@ func (rt *Runtime) Reload(name string) ([]ReloadResult, error) {
 		return nil, fmt.Errorf("no reloadable plugin named %q", name)
 	}
 	return results, nil
+}
+
+// plugin returns the plugin of cfg with pc's kind, type and name, or nil.
+func (cfg *Config) plugin(pc *PluginConfig) *PluginConfig {
+	if cfg == nil {
+		return nil
+	}
+	for _, p := range cfg.Plugins {
+		if p.Kind == pc.Kind && p.Type == pc.Type && p.Name == pc.Name {
+			return p
+		}
+	}
+	return nil
+}
+
+// sharedDiff names the runtime's own keys that differ between pc and next,
+// which a reload of the plugin does not apply ("" when none does).
+func (pc *PluginConfig) sharedDiff(next *PluginConfig) string {
+	var keys []string
+	differs := func(key string, a, b any) {
+		if !reflect.DeepEqual(a, b) {
+			keys = append(keys, key)
+		}
+	}
+	differs("publish", pc.Publish, next.Publish)
+	differs("subscribe", pc.Subscribe, next.Subscribe)
+	differs("queue", pc.Queue, next.Queue)
+	differs("ticker_interval", pc.TickerInterval, next.TickerInterval)
+	differs("dead_letter", pc.DeadLetter, next.DeadLetter)
+	differs("durable", pc.Durable, next.Durable)
+	differs("matcher", matcherText(pc.Matcher), matcherText(next.Matcher))
+	if len(keys) == 0 {
+		return ""
+	}
+	return strings.Join(keys, ", ") + " changed: applied at the next start"
+}
+
+func matcherText(m MessageMatcher) string {
+	if m == nil {
+		return ""
+	}
+	return m.String()
 }
 
 // onAsyncError counts what NATS drops when a remote publisher outruns a

@@ -58,6 +58,9 @@ func cmdReload(args []string, stdout, stderr io.Writer) int {
 	for _, r := range results {
 		if r.OK {
 			fmt.Fprintf(stdout, "%s: reloaded\n", r.Plugin)
+			if r.Warning != "" {
+				fmt.Fprintf(stdout, "%s: not applied: %s\n", r.Plugin, r.Warning)
+			}
 		} else {
 			fmt.Fprintf(stdout, "%s: FAILED, the previous version keeps running: %s\n", r.Plugin, r.Error)
 			code = 1

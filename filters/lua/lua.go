@@ -66,6 +66,7 @@ var (
 	_ pipeline.Filter         = (*Lua)(nil)
 	_ pipeline.Ticker         = (*Lua)(nil)
 	_ pipeline.Reloader       = (*Lua)(nil)
+	_ pipeline.Reconfigurer   = (*Lua)(nil)
 	_ pipeline.StatusReporter = (*Lua)(nil)
 	_ pipeline.GaugeReporter  = (*Lua)(nil)
 )
@@ -88,6 +89,7 @@ type Lua struct {
 	env *pipeline.Env
 	log *slog.Logger
 
+	reloadMu      sync.Mutex // serialises reloads; the settings change under it and mu
 	mu            sync.Mutex // held while the script runs and while it is swapped
 	sb            *sandbox.Sandbox
 	out           pipeline.Emitter // the emitter of the call in progress
@@ -155,9 +157,15 @@ var errNoProcessMessage = errors.New("the script defines no process_message func
 
 // build makes a sandbox from the files as they are now.
 func (p *Lua) build(log *slog.Logger, inject func(*pipeline.Message) error) (*sandbox.Sandbox, error) {
+	return p.buildFrom(p, log, inject)
+}
+
+// buildFrom makes a sandbox of plugin p with the script, config and limits
+// of s: p's own, or a new version of its table (Reconfigure).
+func (p *Lua) buildFrom(s *Lua, log *slog.Logger, inject func(*pipeline.Message) error) (*sandbox.Sandbox, error) {
 	sb, err := sandbox.New(sandbox.Options{
-		Name: p.name(), Script: p.Script, Config: p.Config, ModulePath: p.ModulePath,
-		Limits: p.limits(), Log: log, Inject: inject,
+		Name: p.name(), Script: s.Script, Config: s.Config, ModulePath: s.ModulePath,
+		Limits: s.limits(), Log: log, Inject: inject,
 	})
 	if err != nil {
 		return nil, err
@@ -384,7 +392,29 @@ func (p *Lua) restart(out pipeline.Emitter) {
 // Reload builds the script as it is on disk now and swaps it in between two
 // messages; if it does not build, the running version stays.
 func (p *Lua) Reload() error {
-	sb, err := p.build(p.log, p.inject)
+	p.reloadMu.Lock()
+	defer p.reloadMu.Unlock()
+	return p.swapIn(p)
+}
+
+// Reconfigure is Reload with a new version of the plugin's table (the
+// runtime loaded the config files again): its script, config, limits and
+// restart keys take effect with the new script version; watch takes effect
+// at the next start.
+func (p *Lua) Reconfigure(next any) error {
+	n, ok := next.(*Lua)
+	if !ok {
+		return fmt.Errorf("filters.lua: a new version of its table must be a *Lua, not %T", next)
+	}
+	p.reloadMu.Lock()
+	defer p.reloadMu.Unlock()
+	return p.swapIn(n)
+}
+
+// swapIn builds a sandbox from s's settings and, if it builds, swaps it in
+// between two messages, with s's settings; under reloadMu.
+func (p *Lua) swapIn(s *Lua) error {
+	sb, err := p.buildFrom(s, p.log, p.inject)
 	if err != nil {
 		p.mu.Lock()
 		p.reloadErr = err.Error()
@@ -392,6 +422,11 @@ func (p *Lua) Reload() error {
 		return err
 	}
 	p.mu.Lock()
+	if s != p {
+		p.Script, p.Config, p.PreserveData, p.ModulePath = s.Script, s.Config, s.PreserveData, s.ModulePath
+		p.MemoryLimit, p.TimeLimit, p.OutputLimit, p.InjectLimit = s.MemoryLimit, s.TimeLimit, s.OutputLimit, s.InjectLimit
+		p.MaxRestarts, p.RestartWindow, p.RestartBackoff = s.MaxRestarts, s.RestartWindow, s.RestartBackoff
+	}
 	old := p.sb
 	if old != nil && p.PreserveData {
 		if data, err := old.Preserve(); err != nil {

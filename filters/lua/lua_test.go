@@ -2,8 +2,10 @@ package lua_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -399,4 +401,92 @@ func pluginStatus(rt *pipeline.Runtime, name string) pipeline.PluginStatus {
 		}
 	}
 	return pipeline.PluginStatus{}
+}
+
+// A reload loads the config file again: a Lua filter takes its new config
+// table (and limits) with the script; a change of the runtime's own keys
+// (subscribe) is reported as applied at the next start; with a config that
+// no longer loads, the script reloads with the table it has, and a warning.
+func TestReloadTakesTheNewConfig(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.jsonl")
+	script := writeScript(t, dir, "tag", `local tag = read_config("tag")
+function process_message()
+  inject_message({Type = "tagged", Payload = tag})
+  return 0
+end`)
+	conf := func(tag, subscribe string) string {
+		return fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[[inputs.generator]]
+publish = "in"
+rate = 200
+[[filters.lua]]
+name = "tag"
+subscribe = [%q]
+publish = "out"
+script = %q
+watch = false
+  [filters.lua.config]
+  tag = %q
+[[outputs.file]]
+subscribe = ["out"]
+path = %q
+format = "json"
+`, filepath.Join(dir, "var"), subscribe, script, tag, out)
+	}
+	path := filepath.Join(dir, "p.toml")
+	write := func(s string) {
+		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(conf("first", "in"))
+	cfg, err := pipeline.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := pipeline.Start(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	seen := func(tag string) bool {
+		for _, m := range jsonMessages(t, out) {
+			if m["payload"] == tag {
+				return true
+			}
+		}
+		return false
+	}
+	pipelinetest.WaitUntil(t, time.Minute, func() bool { return seen("first") })
+
+	write(conf("second", "in"))
+	results, err := rt.Reload("tag")
+	if err != nil || len(results) != 1 || !results[0].OK || results[0].Warning != "" {
+		t.Fatalf("reload with a new config table: %+v, %v", results, err)
+	}
+	pipelinetest.WaitUntil(t, time.Minute, func() bool { return seen("second") })
+
+	write(strings.Replace(conf("third", "elsewhere"), "[[filters.lua]]", "[[inputs.stdin]]\npublish = \"elsewhere\"\n[[filters.lua]]", 1))
+	results, err = rt.Reload("tag")
+	if err != nil || len(results) != 1 || !results[0].OK || !strings.Contains(results[0].Warning, "subscribe") {
+		t.Fatalf("reload with a new subscribe: %+v, %v; want it applied, with a warning about subscribe", results, err)
+	}
+	pipelinetest.WaitUntil(t, time.Minute, func() bool { return seen("third") })
+
+	write("[[filters.lua]]\nthis is not toml")
+	results, err = rt.Reload("tag")
+	if err != nil || len(results) != 1 || !results[0].OK || !strings.Contains(results[0].Warning, "does not load") {
+		t.Fatalf("reload with a broken config: %+v, %v; want the script reloaded with its table, and a warning", results, err)
+	}
+	if st := pluginStatus(rt, "tag"); st.Status["version"] != 4 {
+		t.Errorf("status after a broken config: %v, want version 4", st.Status)
+	}
+	pipelinetest.WaitUntil(t, time.Minute, func() bool { return seen("third") })
 }
