@@ -217,29 +217,12 @@ func runAnomaly(bin string, load anomalyLoad, setup anomalySetup) (r anomalyRun,
 		return r, err
 	}
 	selfBefore, machineBefore := selfCPU(), machineBusy()
-	log := &logWatch{running: make(chan struct{})}
-	resultPath := filepath.Join(dir, "rusage.json")
-	cmd, err := spawnCommand(resultPath, bin, "run", "-config", cfgPath, "-log-format", "json")
+	proc, _, err := startPipeline(bin, dir, cfgPath, false)
 	if err != nil {
 		return r, err
 	}
-	cmd.Stderr = log
-	if err := cmd.Start(); err != nil {
-		return r, err
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	defer func() {
-		select {
-		case <-exited:
-		default:
-			_ = cmd.Process.Kill() // the pipeline dies with the wrapper (Pdeathsig)
-			<-exited
-		}
-		if err != nil {
-			err = fmt.Errorf("%w\nkept %s; last lines of the log:\n%s", err, dir, lastLines(log.String(), 15))
-		}
-	}()
+	defer proc.end(&err)
+	cmd, log, exited, resultPath := proc.cmd, proc.log, proc.exited, proc.result
 	if err := waitRunning(log, exited, 30*time.Second); err != nil {
 		return r, err
 	}

@@ -281,35 +281,12 @@ func runOnce(sc scenario, bin string, data lineData) (r runResult, err error) {
 		return r, err
 	}
 
-	log := &logWatch{running: make(chan struct{})}
-	resultPath := filepath.Join(dir, "rusage.json")
-	cmd, err := spawnCommand(resultPath, bin, "run", "-config", cfgPath, "-log-format", "json")
+	proc, stdin, err := startPipeline(bin, dir, cfgPath, sc.input == "stdin")
 	if err != nil {
 		return r, err
 	}
-	cmd.Stderr = log
-	var stdin io.WriteCloser
-	if sc.input == "stdin" {
-		if stdin, err = cmd.StdinPipe(); err != nil {
-			return r, err
-		}
-	}
-	if err := cmd.Start(); err != nil {
-		return r, err
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	defer func() {
-		select {
-		case <-exited:
-		default:
-			_ = cmd.Process.Kill() // the pipeline dies with the wrapper (Pdeathsig)
-			<-exited
-		}
-		if err != nil {
-			err = fmt.Errorf("%w\nkept %s; last lines of the log:\n%s", err, dir, lastLines(log.String(), 15))
-		}
-	}()
+	defer proc.end(&err)
+	cmd, log, exited, resultPath := proc.cmd, proc.log, proc.exited, proc.result
 
 	var clock time.Time // wall clock, to compare with the wrapper's
 	var stopped time.Time

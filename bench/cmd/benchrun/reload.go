@@ -115,29 +115,12 @@ format = "json"
 		return res, err
 	}
 
-	log := &logWatch{running: make(chan struct{})}
-	resultPath := filepath.Join(dir, "rusage.json")
-	cmd, err := spawnCommand(resultPath, bin, "run", "-config", cfgPath, "-log-format", "json")
+	proc, _, err := startPipeline(bin, dir, cfgPath, false)
 	if err != nil {
 		return res, err
 	}
-	cmd.Stderr = log
-	if err := cmd.Start(); err != nil {
-		return res, err
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	defer func() {
-		select {
-		case <-exited:
-		default:
-			_ = cmd.Process.Kill() // the pipeline dies with the wrapper (Pdeathsig)
-			<-exited
-		}
-		if err != nil {
-			err = fmt.Errorf("%w\nkept %s; last lines of the log:\n%s", err, dir, lastLines(log.String(), 15))
-		}
-	}()
+	defer proc.end(&err)
+	cmd, log, exited, resultPath := proc.cmd, proc.log, proc.exited, proc.result
 	if err := waitRunning(log, exited, 30*time.Second); err != nil {
 		return res, err
 	}

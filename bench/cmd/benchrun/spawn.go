@@ -3,9 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -90,4 +92,53 @@ func readSpawned(path string) (spawned, error) {
 		return s, fmt.Errorf("the wrapper left no report: %w", err)
 	}
 	return s, json.Unmarshal(b, &s)
+}
+
+// pipelineProc is the binary running a pipeline under the rusage wrapper
+// (spawnCommand), its log (JSON, on stderr) watched.
+type pipelineProc struct {
+	cmd    *exec.Cmd
+	log    *logWatch
+	exited chan struct{} // closed once the wrapper has exited
+	result string        // the wrapper's report (readSpawned)
+	dir    string
+}
+
+// startPipeline starts `bin run -config cfgPath -log-format json` in the
+// wrapper, its report written in dir; with stdin, it also returns a pipe to
+// the pipeline's standard input. The caller defers end.
+func startPipeline(bin, dir, cfgPath string, stdin bool) (*pipelineProc, io.WriteCloser, error) {
+	p := &pipelineProc{log: &logWatch{running: make(chan struct{})}, exited: make(chan struct{}),
+		result: filepath.Join(dir, "rusage.json"), dir: dir}
+	cmd, err := spawnCommand(p.result, bin, "run", "-config", cfgPath, "-log-format", "json")
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd.Stderr = p.log
+	var in io.WriteCloser
+	if stdin {
+		if in, err = cmd.StdinPipe(); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	p.cmd = cmd
+	go func() { _ = cmd.Wait(); close(p.exited) }()
+	return p, in, nil
+}
+
+// end kills the pipeline if it still runs and waits for it; when *err is
+// set, it adds where the run's files were kept and the log's last lines.
+func (p *pipelineProc) end(err *error) {
+	select {
+	case <-p.exited:
+	default:
+		_ = p.cmd.Process.Kill() // the pipeline dies with the wrapper (Pdeathsig)
+		<-p.exited
+	}
+	if *err != nil {
+		*err = fmt.Errorf("%w\nkept %s; last lines of the log:\n%s", *err, p.dir, lastLines(p.log.String(), 15))
+	}
 }
