@@ -143,7 +143,7 @@ func (p *Lua) Validate() error {
 }
 
 // The ranges of the restart keys: restart_backoff is the first wait after
-// a termination (doubled, at most maxBackoff); terminations older than
+// a termination (doubled up to maxBackoff, or itself when longer); terminations older than
 // restart_window are forgiven.
 var (
 	maxRestartsRange    = pipeline.CountRange{Min: 0, Max: 1000}
