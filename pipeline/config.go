@@ -178,6 +178,10 @@ type PluginConfig struct {
 
 	tableID string
 	lines   *keyLines
+	// own and shared are the table's keys as read (${VAR} expanded), the
+	// plugin's own and the runtime's: a reload compares them to tell what
+	// changed.
+	own, shared map[string]any
 }
 
 // lineOf returns the line of one of the instance's keys, or of its header.
@@ -503,6 +507,7 @@ func (cfg *Config) loadPlugins(file string, kind Kind, typ string, value any, li
 				pluginOnly[k] = v
 			}
 		}
+		pc.own, pc.shared = pluginOnly, sharedOnly
 		sharedProblems := decodeTable(sharedOnly, &shared, nil, fromEnv)
 		if shared.Name != "" {
 			pc.Name = shared.Name
