@@ -110,7 +110,7 @@ func (rt *Runtime) drain() error {
 		}
 	}
 	// Every batch NATS gave this connection must have reached a handler.
-	var handled uint64
+	handled := rt.retiredHandled.Load()
 	for _, r := range rt.runners {
 		for _, s := range r.subs {
 			if !s.durable { // durable batches come on the JetStream connection

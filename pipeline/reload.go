@@ -169,7 +169,7 @@ func (r *runner) logReload(res *ReloadResult, err error) {
 		r.stats.Errors.Add(1)
 		r.log.Error("reload failed; the previous version keeps running", "what", res.Plugin, "err", err)
 	default:
-		r.log.Info(res.Action, "what", res.Plugin)
+		r.log.Info("reload: "+res.Action, "what", res.Plugin)
 	}
 	if res.Warning != "" {
 		r.log.Warn("reload: not applied until a restart", "what", res.Plugin, "changed", res.Warning)
@@ -406,9 +406,10 @@ func (rt *Runtime) applyReload(plan *reloadPlan) []ReloadResult {
 		// 6. Moved instances take their new tables before their first
 		// message.
 		for nr, np := range plan.reconfigure {
-			res := ReloadResult{Plugin: nr.cfg.ID(), Action: ActionReplaced, OK: true}
-			nr.logReload(&res, nr.cfg.Plugin.(Reconfigurer).Reconfigure(np.Plugin))
-			if !res.OK {
+			err := nr.cfg.Plugin.(Reconfigurer).Reconfigure(np.Plugin)
+			if err != nil && !errors.Is(err, ErrUnchanged) {
+				res := ReloadResult{Plugin: nr.cfg.ID(), Action: ActionReplaced, OK: true}
+				nr.logReload(&res, err)
 				results = append(results, res)
 			}
 		}
@@ -465,7 +466,7 @@ func (rt *Runtime) applyReload(plan *reloadPlan) []ReloadResult {
 		}
 		if !containsResult(results, r.cfg.ID()) {
 			results = append(results, ReloadResult{Plugin: r.cfg.ID(), Action: action, OK: true})
-			r.log.Info("reload: "+action, "plugin", r.cfg.ID())
+			r.log.Info("reload: " + action)
 		}
 	}
 	for _, r := range plan.removed {
@@ -501,6 +502,11 @@ func (r *runner) drainSubs() {
 	r.mu.Lock()
 	r.nakHeld()
 	r.mu.Unlock()
+	for _, s := range r.subs {
+		if !s.durable {
+			r.rt.retiredHandled.Add(s.handled.Load())
+		}
+	}
 }
 
 // closePlugin flushes an output, closes the subscriptions' origin windows

@@ -45,6 +45,7 @@ type Runtime struct {
 	inputCtx       context.Context // set by Run: the inputs' parent
 	liveInputs     atomic.Int64    // inputs running that were not stopped
 	inputsFinished chan struct{}   // signalled when the last live input finished on its own
+	retiredHandled atomic.Uint64   // batches handled by the subscriptions of runners a reload stopped
 }
 
 // list returns the runners, in config order.

@@ -105,7 +105,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	defer signal.Stop(hups)
 	go func() {
 		for range hups {
-			log.Info("SIGHUP: reloading plugins")
+			log.Info("SIGHUP: reloading the config")
 			if _, err := rt.Reload(""); err != nil {
 				log.Error("reload", "err", err)
 			}
