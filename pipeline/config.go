@@ -31,6 +31,9 @@ type AgentConfig struct {
 	// AdminAllowUnauthenticated lets admin_addr listen beyond loopback
 	// without admin_token or admin_user: anyone who reaches it can reload.
 	AdminAllowUnauthenticated bool `toml:"admin_allow_unauthenticated"`
+	// WatchConfig reloads the pipeline when its config files change, as
+	// SIGHUP does.
+	WatchConfig bool `toml:"watch_config"`
 }
 
 // NatsConfig is the [nats] table.

@@ -179,13 +179,22 @@ func (rt *Runtime) Run(ctx context.Context) error {
 		rt.startRunner(r)
 	}
 	rt.reloadMu.Unlock()
+	if rt.cfg.Agent.WatchConfig && rt.cfg.Path != "" {
+		w, err := rt.watchConfig()
+		if err != nil {
+			rt.log.Error("agent.watch_config: cannot watch the config; reload it with SIGHUP", "path", rt.cfg.Path, "err", err)
+		} else {
+			defer w.Close()
+		}
+	}
 
 	select {
 	case <-ctx.Done():
 	case <-rt.inputsFinished: // never, in a pipeline without inputs
 		rt.log.Info("all inputs finished; draining")
 	}
-	// From here on a reload is refused: the runners are final.
+	// From here on a reload is refused: the runners are final (a reload
+	// the watcher starts now is refused too).
 	rt.reloadMu.Lock()
 	rt.stopOnce.Do(func() { close(rt.stopping) })
 	rt.reloadMu.Unlock()

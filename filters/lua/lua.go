@@ -32,6 +32,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/interoceptor/interoceptor/internal/filewatch"
 	"github.com/interoceptor/interoceptor/pipeline"
 	"github.com/interoceptor/interoceptor/sandbox"
 	_ "github.com/interoceptor/interoceptor/sandbox/modules/all" // change, circular_buffer, json
@@ -109,7 +110,7 @@ type Lua struct {
 	printsDropped uint64 // by the sandboxes retired so far
 	digest        string // of the running sandbox's files, as they were when it was built
 
-	watcher *sandbox.Watcher
+	watcher *filewatch.Watcher
 }
 
 func (p *Lua) limits() sandbox.Limits {
@@ -514,7 +515,7 @@ func (p *Lua) swapIn(s *Lua) error {
 
 // watch reloads the script when it, or a Lua module it required, changes.
 func (p *Lua) watch() error {
-	w, err := sandbox.Watch(p.watchedFiles, reloadDebounce, func() {
+	w, err := filewatch.Watch(filewatch.Files(p.watchedFiles), reloadDebounce, func() {
 		if err := p.Reload(); err != nil && !errors.Is(err, pipeline.ErrUnchanged) {
 			p.env.Stats.Errors.Add(1)
 			p.log.Error("reload failed; the previous version keeps running", "err", err)
