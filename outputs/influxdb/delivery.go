@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -15,6 +16,133 @@ import (
 
 	influxhttp "github.com/influxdata/influxdb-client-go/v2/api/http"
 )
+
+// run is the writer: it sends the oldest batch, again and again while
+// InfluxDB fails, and only then the next.
+func (o *InfluxDB) run(ctx context.Context) {
+	defer close(o.done)
+	backoff := time.Duration(0)
+	for {
+		b, fromDisk, ok := o.next(ctx)
+		if !ok {
+			return
+		}
+		res := o.snd.send(ctx, b.data, b.points)
+		if res.retry && ctx.Err() != nil {
+			// Close cut the request short: held stays held, a disk record
+			// stays on disk (unless drop_oldest deleted it meanwhile).
+			o.mu.Lock()
+			if fromDisk && o.diskDetached {
+				o.lose(b.points, dropOldestDisk)
+			}
+			o.diskSending, o.diskDetached = false, false
+			o.mu.Unlock()
+			return
+		}
+		if res.retry {
+			var wait time.Duration
+			backoff, wait = o.failed(res, b, fromDisk, backoff)
+			o.mu.Lock()
+			closing := o.closing
+			o.mu.Unlock()
+			if closing {
+				return // InfluxDB is down: Close keeps the rest on disk
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-o.closingCh: // one more try before Close gives up
+			case <-t.C:
+			}
+			t.Stop()
+			continue
+		}
+		backoff = 0
+		o.delivered(res, b, fromDisk)
+	}
+}
+
+// failed handles a send that is worth retrying and returns the wait before
+// the next try: doubling from 250ms up to max_retry_interval, with jitter,
+// or what a 429/503 asked for (up to max_retry_interval).
+func (o *InfluxDB) failed(res result, b *batch, fromDisk bool, backoff time.Duration) (next, wait time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.retries++
+	o.env.Stats.Errors.Add(1)
+	o.lastErr = res.err.Error()
+	if o.failingSince.IsZero() {
+		o.failingSince = time.Now()
+	}
+	if fromDisk {
+		if o.diskDetached {
+			o.lose(b.points, dropOldestDisk)
+		}
+		o.diskSending, o.diskDetached = false, false
+	}
+	maxWait := time.Duration(o.MaxRetryInterval)
+	backoff = min(max(2*backoff, 250*time.Millisecond), maxWait)
+	wait = backoff/2 + rand.N(backoff/2+1) // jitter, so that many senders do not beat in step
+	if res.retryAfter > wait {
+		wait = min(res.retryAfter, maxWait)
+	}
+	if ok, more := o.retryLog.Allow(); ok {
+		o.env.Log.Warn("write to InfluxDB failed; retrying", "error", res.err, "points", b.points,
+			"buffered_points", o.memPoints+o.diskPointsLocked(), "disk_bytes", o.diskBytesLocked(),
+			"retry_in", wait.Round(time.Millisecond), "more_since_last_warning", more)
+	}
+	return backoff, wait
+}
+
+// delivered handles a batch InfluxDB answered for: written, or (some of it)
+// rejected. Rejected points are counted and logged; they are never sent
+// again.
+func (o *InfluxDB) delivered(res result, b *batch, fromDisk bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.failingSince.IsZero() {
+		o.env.Log.Info("InfluxDB takes writes again", "failed_for", time.Since(o.failingSince).Round(time.Millisecond),
+			"buffered_points", o.memPoints+o.diskPointsLocked())
+		o.failingSince = time.Time{}
+		o.lastErr = ""
+	}
+	o.written += uint64(res.written)
+	if res.rejected > 0 {
+		o.rejected += uint64(res.rejected)
+		o.env.Stats.Dropped.Add(uint64(res.rejected))
+		o.env.Stats.Errors.Add(uint64(res.rejected))
+		if ok, more := o.rejectLog.Allow(); ok {
+			o.env.Log.Error("InfluxDB rejected points; they are dropped", "status", res.status,
+				"rejected", res.rejected, "of", b.points, "reason", shorten(res.reason, 1000), "more_since_last_warning", more)
+		}
+	}
+	if fromDisk {
+		if !o.diskDetached {
+			if err := o.disk.ack(b.points); err != nil {
+				o.env.Stats.Errors.Add(1)
+				o.env.Log.Error("disk buffer: recording delivery failed (the batch may be sent again)", "dir", o.dir, "error", err)
+			}
+		}
+		o.diskSending, o.diskDetached = false, false
+	} else {
+		o.held = nil
+		o.memBytes -= int64(len(b.data))
+		o.memPoints -= int64(b.points)
+		o.recycle(b.data)
+	}
+	o.signalRoom()
+}
+
+// shorten keeps a log line readable: InfluxDB quotes every rejected line in
+// its reason.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + fmt.Sprintf("... (%d more bytes)", len(s)-n)
+}
 
 // result is what became of one batch sent to InfluxDB.
 type result struct {

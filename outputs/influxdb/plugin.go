@@ -5,6 +5,17 @@
 // InfluxDB takes it.
 package influxdb
 
+// Where to find what:
+//
+//	plugin.go    registration, the keys and their checks, Init, Write, Flush,
+//	             Close, gauges and status
+//	queue.go     the queue of batches: filling, the memory bound and the spill
+//	             to disk, full_action, the batch the writer takes next
+//	disk.go      the disk half of the queue: segment files, records, cursor
+//	delivery.go  the writer: it sends the oldest batch over HTTP and retries
+//	             with backoff; what InfluxDB's answer means for the points
+//	line.go      a message as a line of line protocol
+
 import (
 	"context"
 	"crypto/tls"
@@ -12,7 +23,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -135,11 +145,6 @@ type InfluxDB struct {
 	failingSince                        time.Time
 
 	dropLog, rejectLog, retryLog, diskLog pipeline.LogThrottle
-}
-
-type batch struct {
-	data   []byte
-	points int
 }
 
 var (
@@ -362,361 +367,10 @@ func (o *InfluxDB) Write(batch []*pipeline.Message) error {
 	return nil
 }
 
-// waitForRoom returns at once unless full_action is "block" and memory is
-// full (disk full or off): then it waits for the writer to make room, up to
-// blockWait, and then returns a retryable error.
-func (o *InfluxDB) waitForRoom() error {
-	deadline := time.Now().Add(blockWait)
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for {
-		o.spill()
-		if o.FullAction == fullDropOldest || o.memBytes < o.BufferBytes {
-			return nil
-		}
-		wait := time.Until(deadline)
-		if wait <= 0 {
-			where := "memory"
-			if o.disk != nil {
-				where = "memory and disk"
-			}
-			return pipeline.Retryable(fmt.Errorf("buffer full (%s, %d points waiting; full_action = \"block\"): InfluxDB is not taking them: %s",
-				where, o.memPoints+o.diskPointsLocked(), o.lastErr))
-		}
-		room := o.room
-		o.mu.Unlock()
-		t := time.NewTimer(wait)
-		select {
-		case <-room:
-		case <-t.C:
-		}
-		t.Stop()
-		o.mu.Lock()
-	}
-}
-
-// seal ends the batch being filled and queues it in memory.
-func (o *InfluxDB) seal() {
-	if o.curPoints == 0 {
-		return
-	}
-	o.mem = append(o.mem, &batch{data: o.cur, points: o.curPoints})
-	o.cur, o.curPoints = nil, 0
-	o.kick()
-}
-
-// spill brings memory back within buffer_bytes: it moves its oldest batches
-// to the end of the disk queue; when the disk is full (or off) it drops the
-// oldest on disk (or in memory) with drop_oldest, and leaves memory over
-// its bound with block (Write then waits).
-func (o *InfluxDB) spill() {
-	for o.memBytes > o.BufferBytes {
-		if len(o.mem) == 0 {
-			if o.curPoints == 0 {
-				return // only the batch the writer holds is left
-			}
-			o.seal()
-		}
-		b := o.mem[0]
-		if o.disk != nil && o.makeDiskRoom(len(b.data)) {
-			err := o.disk.append(b.data, b.points)
-			if err == nil {
-				o.popMem()
-				o.recycle(b.data)
-				o.kick()
-				continue
-			}
-			o.env.Stats.Errors.Add(1)
-			if ok, more := o.diskLog.Allow(); ok {
-				o.env.Log.Error("disk buffer: write failed; keeping the batch in memory", "dir", o.dir,
-					"error", err, "more_since_last_warning", more)
-			}
-		}
-		if o.FullAction != fullDropOldest {
-			return
-		}
-		o.popMem()
-		o.recycle(b.data)
-		reason := "memory buffer full (buffer_bytes)"
-		if o.disk != nil {
-			reason = "memory buffer full and disk buffer unwritable"
-		}
-		o.lose(b.points, reason)
-	}
-}
-
-// makeDiskRoom reports whether a record of n bytes fits on disk, making room
-// with drop_oldest by deleting the oldest segments.
-func (o *InfluxDB) makeDiskRoom(n int) bool {
-	for !o.disk.fits(n, o.DiskBufferBytes) {
-		if o.FullAction != fullDropOldest {
-			return false
-		}
-		points, err := o.disk.dropFirst()
-		if err != nil {
-			o.env.Stats.Errors.Add(1)
-			o.env.Log.Error("disk buffer: deleting the oldest segment failed", "dir", o.dir, "error", err)
-		}
-		if o.diskSending && !o.diskDetached {
-			// The record being sent was in that segment: its points count
-			// when its send ends, as delivered or as dropped.
-			o.diskDetached = true
-			points -= int64(o.diskPoints)
-		}
-		o.lose(int(points), dropOldestDisk)
-	}
-	return true
-}
-
-func (o *InfluxDB) popMem() {
-	b := o.mem[0]
-	o.mem[0] = nil
-	o.mem = o.mem[1:]
-	o.memBytes -= int64(len(b.data))
-	o.memPoints -= int64(b.points)
-}
-
-// recycle keeps a few buffers of delivered batches for the next ones.
-func (o *InfluxDB) recycle(buf []byte) {
-	if len(o.free) < 4 {
-		o.free = append(o.free, buf[:0])
-	}
-}
-
-// lose counts points that will never reach InfluxDB, and says why.
-func (o *InfluxDB) lose(points int, reason string) {
-	if points <= 0 {
-		return
-	}
-	o.dropped += uint64(points)
-	o.env.Stats.Dropped.Add(uint64(points))
-	o.env.Stats.Errors.Add(uint64(points))
-	if ok, more := o.dropLog.Allow(); ok {
-		o.env.Log.Warn("points dropped", "points", points, "reason", reason, "more_since_last_warning", more)
-	}
-}
-
-const dropOldestDisk = "disk buffer full (disk_buffer_bytes), full_action = \"drop_oldest\""
-
-// kick tells the writer to look at the queue again.
-func (o *InfluxDB) kick() {
-	select {
-	case o.wake <- struct{}{}:
-	default:
-	}
-}
-
-// signalRoom wakes a Write waiting for room.
-func (o *InfluxDB) signalRoom() {
-	close(o.room)
-	o.room = make(chan struct{})
-}
-
 // Flush does nothing and never waits for InfluxDB: batches go out at
 // batch_size points or flush_interval after their first point, and Close
 // delivers (or keeps on disk) the rest.
 func (o *InfluxDB) Flush() error { return nil }
-
-// run is the writer: it sends the oldest batch, again and again while
-// InfluxDB fails, and only then the next.
-func (o *InfluxDB) run(ctx context.Context) {
-	defer close(o.done)
-	backoff := time.Duration(0)
-	for {
-		b, fromDisk, ok := o.next(ctx)
-		if !ok {
-			return
-		}
-		res := o.snd.send(ctx, b.data, b.points)
-		if res.retry && ctx.Err() != nil {
-			// Close cut the request short: held stays held, a disk record
-			// stays on disk (unless drop_oldest deleted it meanwhile).
-			o.mu.Lock()
-			if fromDisk && o.diskDetached {
-				o.lose(b.points, dropOldestDisk)
-			}
-			o.diskSending, o.diskDetached = false, false
-			o.mu.Unlock()
-			return
-		}
-		if res.retry {
-			var wait time.Duration
-			backoff, wait = o.failed(res, b, fromDisk, backoff)
-			o.mu.Lock()
-			closing := o.closing
-			o.mu.Unlock()
-			if closing {
-				return // InfluxDB is down: Close keeps the rest on disk
-			}
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-o.closingCh: // one more try before Close gives up
-			case <-t.C:
-			}
-			t.Stop()
-			continue
-		}
-		backoff = 0
-		o.delivered(res, b, fromDisk)
-	}
-}
-
-// next returns the oldest batch: the one held, else the first on disk, else
-// the first in memory; it seals the batch being filled once flush_interval
-// has passed (at once when closing). ok is false when the writer should
-// stop: ctx ended, or Close is waiting and nothing is left.
-func (o *InfluxDB) next(ctx context.Context) (b *batch, fromDisk, ok bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for {
-		if o.held != nil {
-			return o.held, false, true
-		}
-		if o.disk != nil && !o.disk.empty() {
-			data, points, err := o.disk.peek(&o.readBuf)
-			if err != nil {
-				o.diskUnreadable(points, err)
-				continue
-			}
-			o.diskSending, o.diskDetached, o.diskPoints = true, false, points
-			return &batch{data: data, points: points}, true, true
-		}
-		if len(o.mem) > 0 {
-			o.held = o.mem[0]
-			o.mem[0] = nil
-			o.mem = o.mem[1:]
-			return o.held, false, true
-		}
-		if o.curPoints > 0 && (o.closing || time.Since(o.curSince) >= time.Duration(o.FlushInterval)) {
-			o.seal()
-			continue
-		}
-		if o.closing {
-			return nil, false, false
-		}
-		var timer *time.Timer
-		var timeout <-chan time.Time
-		if o.curPoints > 0 {
-			timer = time.NewTimer(time.Duration(o.FlushInterval) - time.Since(o.curSince))
-			timeout = timer.C
-		}
-		o.mu.Unlock()
-		stop := false
-		select {
-		case <-ctx.Done():
-			stop = true
-		case <-o.closingCh:
-		case <-o.wake:
-		case <-timeout:
-		}
-		if timer != nil {
-			timer.Stop()
-		}
-		o.mu.Lock()
-		if stop {
-			return nil, false, false
-		}
-	}
-}
-
-// diskUnreadable drops the first segment, whose record at the read offset
-// cannot be read back: its records can no longer be told apart.
-func (o *InfluxDB) diskUnreadable(claimed int, err error) {
-	points, derr := o.disk.dropFirst()
-	o.env.Stats.Errors.Add(1)
-	o.env.Log.Error("disk buffer: damaged segment dropped", "dir", o.dir, "error", errors.Join(err, derr),
-		"points", points, "points_in_damaged_record", claimed)
-	o.lose(int(points), "disk buffer segment damaged")
-	o.signalRoom()
-}
-
-// failed handles a send that is worth retrying and returns the wait before
-// the next try: doubling from 250ms up to max_retry_interval, with jitter,
-// or what a 429/503 asked for (up to max_retry_interval).
-func (o *InfluxDB) failed(res result, b *batch, fromDisk bool, backoff time.Duration) (next, wait time.Duration) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.retries++
-	o.env.Stats.Errors.Add(1)
-	o.lastErr = res.err.Error()
-	if o.failingSince.IsZero() {
-		o.failingSince = time.Now()
-	}
-	if fromDisk {
-		if o.diskDetached {
-			o.lose(b.points, dropOldestDisk)
-		}
-		o.diskSending, o.diskDetached = false, false
-	}
-	maxWait := time.Duration(o.MaxRetryInterval)
-	backoff = min(max(2*backoff, 250*time.Millisecond), maxWait)
-	wait = backoff/2 + rand.N(backoff/2+1) // jitter, so that many senders do not beat in step
-	if res.retryAfter > wait {
-		wait = min(res.retryAfter, maxWait)
-	}
-	if ok, more := o.retryLog.Allow(); ok {
-		o.env.Log.Warn("write to InfluxDB failed; retrying", "error", res.err, "points", b.points,
-			"buffered_points", o.memPoints+o.diskPointsLocked(), "disk_bytes", o.diskBytesLocked(),
-			"retry_in", wait.Round(time.Millisecond), "more_since_last_warning", more)
-	}
-	return backoff, wait
-}
-
-// delivered handles a batch InfluxDB answered for: written, or (some of it)
-// rejected. Rejected points are counted and logged; they are never sent
-// again.
-func (o *InfluxDB) delivered(res result, b *batch, fromDisk bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if !o.failingSince.IsZero() {
-		o.env.Log.Info("InfluxDB takes writes again", "failed_for", time.Since(o.failingSince).Round(time.Millisecond),
-			"buffered_points", o.memPoints+o.diskPointsLocked())
-		o.failingSince = time.Time{}
-		o.lastErr = ""
-	}
-	o.written += uint64(res.written)
-	if res.rejected > 0 {
-		o.rejected += uint64(res.rejected)
-		o.env.Stats.Dropped.Add(uint64(res.rejected))
-		o.env.Stats.Errors.Add(uint64(res.rejected))
-		if ok, more := o.rejectLog.Allow(); ok {
-			o.env.Log.Error("InfluxDB rejected points; they are dropped", "status", res.status,
-				"rejected", res.rejected, "of", b.points, "reason", shorten(res.reason, 1000), "more_since_last_warning", more)
-		}
-	}
-	if fromDisk {
-		if !o.diskDetached {
-			if err := o.disk.ack(b.points); err != nil {
-				o.env.Stats.Errors.Add(1)
-				o.env.Log.Error("disk buffer: recording delivery failed (the batch may be sent again)", "dir", o.dir, "error", err)
-			}
-		}
-		o.diskSending, o.diskDetached = false, false
-	} else {
-		o.held = nil
-		o.memBytes -= int64(len(b.data))
-		o.memPoints -= int64(b.points)
-		o.recycle(b.data)
-	}
-	o.signalRoom()
-}
-
-func (o *InfluxDB) diskPointsLocked() int64 {
-	if o.disk == nil {
-		return 0
-	}
-	return o.disk.points
-}
-
-func (o *InfluxDB) diskBytesLocked() int64 {
-	if o.disk == nil {
-		return 0
-	}
-	return o.disk.bytes
-}
 
 // Close delivers what it can within closeWait; what is left (InfluxDB down,
 // or too much to send in time) goes to the disk buffer, to be delivered at
@@ -807,13 +461,4 @@ func (o *InfluxDB) Status() map[string]any {
 		s["last_error"] = o.lastErr
 	}
 	return s
-}
-
-// shorten keeps a log line readable: InfluxDB quotes every rejected line in
-// its reason.
-func shorten(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + fmt.Sprintf("... (%d more bytes)", len(s)-n)
 }
