@@ -343,3 +343,77 @@ func (s *lineSender) rate() float64 {
 	defer s.mu.Unlock()
 	return float64(s.sent) / s.elapsed.Seconds()
 }
+
+// With agent.watch_config a config directory is reloaded when one of its
+// files is added, changed or removed; a file that breaks the config is
+// reported (file and line) and the pipeline goes on as it was.
+func TestWatchConfigReloadsADirectory(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "conf.d")
+	if err := os.Mkdir(conf, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	writeFile(t, filepath.Join(conf, "10-agent.toml"), fmt.Sprintf(`[agent]
+data_dir = %q
+admin_addr = "off"
+watch_config = true
+
+[[inputs.tcp]]
+name = "in"
+publish = "raw"
+address = "127.0.0.1:%d"
+`, filepath.Join(dir, "var"), port))
+	first, second := filepath.Join(dir, "first.txt"), filepath.Join(dir, "second.txt")
+	writeFile(t, filepath.Join(conf, "20-first.toml"), fmt.Sprintf("[[outputs.file]]\nname = \"first\"\nsubscribe = [\"raw\"]\npath = %q\n", first))
+	p := start(t, exec.Command(binary, "run", "-config", conf, "-log-format", "json"))
+	p.waitRunning(t)
+	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sent := 0
+	send := func() {
+		t.Helper()
+		if _, err := fmt.Fprintf(conn, "%s\n", seqLine(sent)); err != nil {
+			t.Fatal(err)
+		}
+		sent++
+	}
+	send()
+	checkFor(t, 10*time.Second, "the first line in first.txt", func() bool { return countLines(t, first) == 1 })
+
+	// A new file: its output starts.
+	writeFile(t, filepath.Join(conf, "30-second.toml"), fmt.Sprintf("[[outputs.file]]\nname = \"second\"\nsubscribe = [\"raw\"]\npath = %q\n", second))
+	checkFor(t, 30*time.Second, "the reload that adds outputs.file[second]", func() bool {
+		return strings.Contains(p.stderr.String(), `"msg":"reload: added","plugin":"outputs.file[second]"`)
+	})
+	send()
+	checkFor(t, 10*time.Second, "the second line in both files", func() bool { return countLines(t, first) == 2 && countLines(t, second) == 1 })
+
+	// A broken file: refused, reported with its line; nothing changes.
+	writeFile(t, filepath.Join(conf, "30-second.toml"), "[[outputs.file]]\nname = \"second\"\nsubscribe = [\"raw\"]\npath = 42\n")
+	checkFor(t, 30*time.Second, "the refused reload", func() bool {
+		return strings.Contains(p.stderr.String(), `"msg":"reload refused"`) && strings.Contains(p.stderr.String(), `30-second.toml:4`)
+	})
+	send()
+	checkFor(t, 10*time.Second, "the third line in both files", func() bool { return countLines(t, first) == 3 && countLines(t, second) == 2 })
+
+	// The file removed: its output drains and stops.
+	if err := os.Remove(filepath.Join(conf, "30-second.toml")); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 30*time.Second, "the reload that removes outputs.file[second]", func() bool {
+		return strings.Contains(p.stderr.String(), `"msg":"reload: removed","plugin":"outputs.file[second]"`)
+	})
+	send()
+	checkFor(t, 10*time.Second, "the fourth line in first.txt only", func() bool { return countLines(t, first) == 4 })
+	if n := countLines(t, second); n != 2 {
+		t.Errorf("second.txt has %d lines after its output was removed, want 2", n)
+	}
+	p.signal(t, syscall.SIGTERM)
+	if code := p.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
