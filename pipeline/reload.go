@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 )
@@ -189,6 +190,7 @@ type reloadPlan struct {
 	// reconfigure holds the new tables of plugins that take them in place
 	// (kept runners, or the successor holding a moved instance).
 	reconfigure map[*runner]*PluginConfig
+	lateInit    []*runner // successors whose Init waits for the old instance to close
 }
 
 // reloadConfig loads the config files again and applies the difference.
@@ -262,7 +264,7 @@ func (rt *Runtime) planReload(next *Config) (_ *reloadPlan, err error) {
 	defer func() {
 		if err != nil {
 			for _, r := range built {
-				r.closePlugin(!plan.moved[r])
+				r.closePlugin(!plan.moved[r] && !slices.Contains(plan.lateInit, r))
 			}
 		}
 	}()
@@ -272,7 +274,7 @@ func (rt *Runtime) planReload(next *Config) (_ *reloadPlan, err error) {
 		if r == nil {
 			nr := newRunner(rt, np, nil)
 			built = append(built, nr)
-			if err := nr.init(false); err != nil {
+			if err := nr.init(true); err != nil {
 				return nil, fmt.Errorf("%s:%d: %s: %w", np.File, np.Line, np.ID(), err)
 			}
 			plan.added = append(plan.added, nr)
@@ -280,7 +282,7 @@ func (rt *Runtime) planReload(next *Config) (_ *reloadPlan, err error) {
 			continue
 		}
 		ownSame := reflect.DeepEqual(r.cfg.own, np.own)
-		if ownSame && reflect.DeepEqual(r.cfg.shared, np.shared) {
+		if ownSame && reflect.DeepEqual(r.cfg.shared, np.shared) && !r.failed() {
 			plan.kept[r] = np
 			plan.runners = append(plan.runners, r)
 			continue
@@ -301,8 +303,15 @@ func (rt *Runtime) planReload(next *Config) (_ *reloadPlan, err error) {
 			plan.moved[nr] = true
 		}
 		built = append(built, nr)
-		if err := nr.init(moved); err != nil {
+		// An input's new instance binds its address now, before the old
+		// one closes. A filter's or output's is initialised once the old
+		// one has closed (applyReload): two instances of one name would
+		// share what Init opens under data_dir (an output's disk buffer).
+		if err := nr.init(r.input != nil); err != nil {
 			return nil, fmt.Errorf("%s:%d: %s: %w", np.File, np.Line, np.ID(), err)
+		}
+		if !moved && r.input == nil {
+			plan.lateInit = append(plan.lateInit, nr)
 		}
 		plan.replaced[r] = nr
 		plan.runners = append(plan.runners, nr)
@@ -332,14 +341,15 @@ func (plan *reloadPlan) changed() bool {
 // going returns the runners that stop: replaced and removed, in flow order
 // (upstream first).
 func (plan *reloadPlan) going(rt *Runtime) []*runner {
+	removed := map[*runner]bool{}
+	for _, r := range plan.removed {
+		removed[r] = true
+	}
 	var out []*runner
 	for _, r := range rt.flowOrder() {
-		if _, ok := plan.replaced[r]; ok {
+		if _, ok := plan.replaced[r]; ok || removed[r] {
 			out = append(out, r)
 		}
-	}
-	for _, r := range plan.removed {
-		out = append(out, r)
 	}
 	return out
 }
@@ -392,6 +402,18 @@ func (rt *Runtime) applyReload(plan *reloadPlan) []ReloadResult {
 			}
 			r.closePlugin(succ == nil || !plan.moved[succ])
 		}
+		// Successors with a new instance initialise it now. One that fails
+		// stays in place, failed: what it is sent is counted as dropped,
+		// and the next reload tries again.
+		for _, r := range plan.lateInit {
+			if err := r.initPlugin(); err != nil {
+				res := ReloadResult{Plugin: r.cfg.ID(), Action: ActionReplaced}
+				r.logReload(&res, fmt.Errorf("the new version did not start; the plugin is stopped until a reload: %w", err))
+				results = append(results, res)
+				r.state.Store("failed")
+				r.closePlugin(true)
+			}
+		}
 		// 5. Durable successors bind the consumers the old ones let go.
 		for _, r := range fresh {
 			if r.cfg.Durable {
@@ -422,7 +444,7 @@ func (rt *Runtime) applyReload(plan *reloadPlan) []ReloadResult {
 		}
 		for _, r := range fresh {
 			close(r.ready)
-			if rt.runCtx != nil {
+			if rt.runCtx != nil && !r.failed() {
 				rt.startRunner(r)
 			}
 		}

@@ -103,10 +103,10 @@ func (s *subscription) localIdle() bool {
 	return n == 0 && uint64(d) == s.handled.Load()
 }
 
-// init sets r up for its plugin: decoder, publishers and, unless the
-// plugin instance comes from the runner a reload replaces (moved), the
-// plugin's Init.
-func (r *runner) init(moved bool) error {
+// init sets r up for its plugin: decoder, publishers and, with
+// initPlugin, the plugin's Init (a reload calls it later, or not at all:
+// see reload.go).
+func (r *runner) init(initPlugin bool) error {
 	pc := r.cfg
 	switch p := pc.Plugin.(type) {
 	case Input:
@@ -147,7 +147,16 @@ func (r *runner) init(moved bool) error {
 			}
 		}
 	}
-	if in, ok := pc.Plugin.(Initializer); ok && !moved {
+	if initPlugin {
+		return r.initPlugin()
+	}
+	return nil
+}
+
+// initPlugin calls the plugin's Init, if it has one.
+func (r *runner) initPlugin() error {
+	pc := r.cfg
+	if in, ok := pc.Plugin.(Initializer); ok {
 		env := &Env{Kind: pc.Kind, Type: pc.Type, Name: pc.Name, Log: r.log, Agent: r.rt.cfg.Agent,
 			Ticker: pc.TickerInterval, Stats: r.stats, Runtime: r.rt}
 		if err := in.Init(env); err != nil {
@@ -293,6 +302,10 @@ func (r *runner) handle(from *subscription, msg *nats.Msg) {
 	}
 	r.stats.ProcessNanos.Add(int64(time.Since(start)))
 }
+
+// failed reports whether the runtime gave up on the plugin (its input
+// failed, or its new version did not start on a reload).
+func (r *runner) failed() bool { return r.state.Load() == "failed" }
 
 // running reports whether the plugin runs: the runtime says so, and the
 // plugin does not say otherwise (a Lua filter stopped for good).

@@ -91,7 +91,7 @@ func start(cfg *Config, log *slog.Logger, replay *replayState) (_ *Runtime, err 
 	for _, pc := range cfg.Plugins {
 		r := newRunner(rt, pc, nil)
 		rt.runners = append(rt.runners, r)
-		if err := r.init(false); err != nil {
+		if err := r.init(true); err != nil {
 			r.state.Store("failed")
 			return nil, fmt.Errorf("%s:%d: %s: %w", pc.File, pc.Line, pc.ID(), err)
 		}
@@ -176,7 +176,9 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	rt.inputCtx = inputCtx
 	rt.runCtx = ctx
 	for _, r := range rt.list() {
-		rt.startRunner(r)
+		if !r.failed() {
+			rt.startRunner(r)
+		}
 	}
 	rt.reloadMu.Unlock()
 	if rt.cfg.Agent.WatchConfig && rt.cfg.Path != "" {
