@@ -291,4 +291,3 @@ path = %q
 		t.Errorf("the filter's counter says %d in, want 2 (counters go on across a reload)", st.Counters.In)
 	}
 }
-
