@@ -11,7 +11,7 @@ import (
 
 	gogrok "github.com/elastic/go-grok"
 
-	"github.com/interoceptor/interoceptor/decoders/regex"
+	"github.com/interoceptor/interoceptor/decoders/internal/captures"
 	"github.com/interoceptor/interoceptor/pipeline"
 )
 
@@ -28,7 +28,7 @@ func init() {
 type Grok struct {
 	Type  string // the messages' Type, "log" unless decoder_config.type says
 	g     *gogrok.Grok
-	types *regex.Types
+	types *captures.Types
 }
 
 var _ pipeline.ConfigurableDecoder = (*Grok)(nil)
@@ -38,7 +38,7 @@ var errNoMatch = errors.New("grok: line does not match")
 // Configure reads pattern (required), custom_patterns, types,
 // timestamp_format and type.
 func (d *Grok) Configure(table map[string]any) error {
-	if err := regex.CheckKeys(table, "custom_patterns", "pattern", "timestamp_format", "type", "types"); err != nil {
+	if err := captures.CheckKeys(table, "custom_patterns", "pattern", "timestamp_format", "type", "types"); err != nil {
 		return err
 	}
 	p, ok := table["pattern"]
@@ -73,7 +73,7 @@ func (d *Grok) Configure(table map[string]any) error {
 	if !g.HasCaptureGroups() {
 		return pipeline.InvalidKey("pattern", "captures nothing: name what to keep, as in %%{NUMBER:took}")
 	}
-	types, err := regex.ParseTypes(table)
+	types, err := captures.ParseTypes(table)
 	if err != nil {
 		return err
 	}

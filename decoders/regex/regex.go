@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"regexp"
 
+	"github.com/interoceptor/interoceptor/decoders/internal/captures"
 	"github.com/interoceptor/interoceptor/pipeline"
 )
 
@@ -25,7 +26,7 @@ type Regex struct {
 	Type  string // the messages' Type, "log" unless decoder_config.type says
 	re    *regexp.Regexp
 	names []string // SubexpNames, "" for unnamed groups
-	types *Types
+	types *captures.Types
 }
 
 var _ pipeline.ConfigurableDecoder = (*Regex)(nil)
@@ -34,7 +35,7 @@ var errNoMatch = errors.New("regex: line does not match")
 
 // Configure reads pattern (required), types, timestamp_format and type.
 func (r *Regex) Configure(table map[string]any) error {
-	if err := CheckKeys(table, "pattern", "timestamp_format", "type", "types"); err != nil {
+	if err := captures.CheckKeys(table, "pattern", "timestamp_format", "type", "types"); err != nil {
 		return err
 	}
 	p, ok := table["pattern"]
@@ -58,7 +59,7 @@ func (r *Regex) Configure(table map[string]any) error {
 	if len(named) == 0 {
 		return pipeline.InvalidKey("pattern", "has no named groups: write (?P<name>...)")
 	}
-	types, err := ParseTypes(table)
+	types, err := captures.ParseTypes(table)
 	if err != nil {
 		return err
 	}
