@@ -45,15 +45,16 @@ var Arrival = time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC).UnixNano()
 
 // Run runs every case under dir (each subdirectory but fuzz, Go's fuzz
 // corpus) as a subtest, with the decoder name, as an input's decoder key
-// names it: a registered name, or the path of a Lua script.
+// names it: a registered name, or the path of a Lua script. The decoder must
+// be registered with a description and a sample.
 func Run(t *testing.T, name, dir string) {
 	t.Helper()
 	reg, ok := pipeline.LookupDecoder(name)
 	if !ok {
 		t.Fatalf("decoder %q is not registered", name)
 	}
-	if reg.Description == "" {
-		t.Errorf("decoder %q is registered without a description", name)
+	if reg.Description == "" || reg.Sample == "" {
+		t.Errorf("decoder %q is registered without a description or a sample", name)
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {

@@ -5,6 +5,7 @@
 package grok
 
 import (
+	_ "embed"
 	"errors"
 	"fmt"
 	"sort"
@@ -15,10 +16,14 @@ import (
 	"github.com/interoceptor/interoceptor/pipeline"
 )
 
+//go:embed sample.toml
+var sample string
+
 func init() {
 	pipeline.RegisterDecoder(pipeline.DecoderRegistration{
 		Name:        "grok",
 		Description: "A grok pattern (decoder_config.pattern, e.g. \"%{COMBINEDAPACHELOG}\"); named captures become fields",
+		Sample:      sample,
 		New:         func() pipeline.Decoder { return &Grok{Type: "log"} },
 	})
 }

@@ -4,6 +4,7 @@
 package regex
 
 import (
+	_ "embed"
 	"errors"
 	"fmt"
 	"regexp"
@@ -12,10 +13,14 @@ import (
 	"github.com/interoceptor/interoceptor/pipeline"
 )
 
+//go:embed sample.toml
+var sample string
+
 func init() {
 	pipeline.RegisterDecoder(pipeline.DecoderRegistration{
 		Name:        "regex",
 		Description: "An RE2 pattern with named groups (decoder_config.pattern); groups become fields",
+		Sample:      sample,
 		New:         func() pipeline.Decoder { return &Regex{Type: "log"} },
 	})
 }
