@@ -25,6 +25,7 @@
 package lua
 
 import (
+	_ "embed"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,8 +41,15 @@ import (
 	_ "github.com/interoceptor/interoceptor/sandbox/modules/all" // change, circular_buffer, json
 )
 
+//go:embed sample.toml
+var sample string
+
 func init() {
-	pipeline.RegisterScriptDecoder(func(path string) pipeline.Decoder { return New(path) })
+	pipeline.RegisterScriptDecoder(pipeline.ScriptDecoderRegistration{
+		Description: "A Lua decoder script, named by its path (decoder = \"plugins/decoders/kv.lua\")",
+		Sample:      sample,
+		New:         func(path string) pipeline.Decoder { return New(path) },
+	})
 }
 
 // New returns the decoder of the script at path, with the default limits.

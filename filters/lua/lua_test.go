@@ -491,3 +491,10 @@ format = "json"
 	}
 	pipelinetest.WaitUntil(t, time.Minute, func() bool { return seen("third") })
 }
+
+// The sample names plugins/filters/change_detect.lua, relative to the
+// project's root, where CheckSample runs; its script and config are
+// examples (the defaults are empty).
+func TestSample(t *testing.T) {
+	pipelinetest.CheckSample(t, pipeline.KindFilter, "lua", "script", "config")
+}

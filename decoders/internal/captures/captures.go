@@ -1,4 +1,8 @@
-package regex
+// Package captures holds what the pattern decoders (regex, grok) share:
+// the types and timestamp_format keys of their decoder_config, which turn
+// the text a named group captured into a typed field or the timestamp, and
+// the check of a decoder_config's keys.
+package captures
 
 import (
 	"fmt"
@@ -25,8 +29,8 @@ const (
 
 var typeNames = map[string]GroupType{"string": TypeString, "int": TypeInt, "float": TypeFloat, "bool": TypeBool, "timestamp": TypeTimestamp}
 
-// Types holds the types and timestamp_format keys of a decoder_config; the
-// grok decoder shares it. It is read-only once parsed.
+// Types holds the types and timestamp_format keys of a decoder_config, for
+// the regex and grok decoders. It is read-only once parsed.
 type Types struct {
 	ByGroup map[string]GroupType
 	Layout  string // a Go layout, "unix", "unix_ms" or "unix_ns"
