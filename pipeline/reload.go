@@ -515,10 +515,21 @@ func (r *runner) drainSubs() {
 			r.log.Warn("reload: drain failed", "subject", s.pattern, "err", err)
 		}
 	}
+	// Once the server has the drain's UNSUB it sends nothing more: after a
+	// round trip, what it sent has arrived, and a core subscription is
+	// done when it has handled that (nats.go closes it up to 100 ms
+	// later). A durable one is done when nats.go has closed it.
+	if err := r.rt.bus.Conn.Flush(); err != nil {
+		r.log.Warn("reload: nats flush", "err", err)
+	}
 	deadline := time.Now().Add(drainRetryGrace + 5*time.Second)
 	for _, s := range r.subs {
-		for s.sub.IsValid() && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
+		done := s.localIdle
+		if s.durable {
+			done = func() bool { return !s.sub.IsValid() }
+		}
+		for !done() && time.Now().Before(deadline) {
+			time.Sleep(200 * time.Microsecond)
 		}
 	}
 	r.mu.Lock()
