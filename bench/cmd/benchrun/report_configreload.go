@@ -57,11 +57,10 @@ func (rep *report) writeConfigReload(b *strings.Builder) {
 		return len(slices.DeleteFunc(slices.Clone(ds), func(d time.Duration) bool { return d < 100*time.Millisecond }))
 	}
 	if n, m := slow(took), slow(r.postTook); n+m > 0 {
-		w("\n%d of the %d SIGHUP reloads and %d of the %s POST ones took 100 ms or more. A removed or replaced plugin's\n",
+		w("\n%d of the %d SIGHUP reloads and %d of the %s POST ones took 100 ms or more. A reload waits for what a\n",
 			n, len(took), m, group(float64(len(r.postTook)), 0))
-		w("subscriptions are drained before the reload returns (`drainSubs`, pipeline/reload.go), and nats.go's\n")
-		w("`Subscription.Drain` looks at the messages still pending every 100 ms (`checkDrained`): a subscription with\n")
-		w("messages pending at its first look costs the reload 100 ms.\n")
+		w("removed or replaced plugin was sent to be handled (`drainSubs`, pipeline/reload.go): a backlog behind a\n")
+		w("filter or output that goes, on cores the generator and benchrun share, makes that reload longer.\n")
 	}
 	w("\n`/metrics` is read after the reloads below (0: before the first, after the %d SIGHUP reloads; the others\n", crSignals)
 	w("after an even count, so with the same config), %d times %s apart, and the least of each value kept (so\n", crSampleReads, 50*time.Millisecond)
