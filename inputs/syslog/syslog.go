@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"time"
@@ -62,7 +63,6 @@ type Syslog struct {
 	ln       net.Listener         // tcp and tls
 	srv      *wire.TCPServer      // tcp and tls
 	pc       *net.UDPConn         // udp
-	failed   pipeline.LogThrottle // receive errors (udp)
 	invalid  pipeline.LogThrottle // messages that do not parse
 	oversize pipeline.LogThrottle
 	broken   pipeline.LogThrottle // octet-counting frames without a length
@@ -200,40 +200,13 @@ func (s *Syslog) Run(ctx context.Context, out pipeline.LineEmitter) error {
 
 // runUDP reads datagrams: one datagram, one message (RFC 5426).
 func (s *Syslog) runUDP(ctx context.Context, out pipeline.Emitter) error {
-	stop := context.AfterFunc(ctx, func() { s.pc.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
-	// One byte more than allowed, to tell a datagram of exactly the limit
-	// from a longer one the kernel cut to fit.
-	buf := make([]byte, s.MaxMessageBytes+1)
 	p := s.newParser(out)
-	var delay time.Duration
-	for {
-		n, from, err := s.pc.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			s.env.Stats.Errors.Add(1)
-			if ok, more := s.failed.Allow(); ok {
-				s.env.Log.Error("receive failed; retrying", "error", err, "more_since_last_log", more)
-			}
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			select {
-			case <-ctx.Done():
-			case <-time.After(delay):
-			}
-			continue
-		}
-		delay = 0
-		d := buf[:n]
-		if n > s.MaxMessageBytes {
-			d = d[:s.MaxMessageBytes]
+	return wire.ServeUDP(ctx, s.pc, s.MaxMessageBytes, s.env, func(d []byte, from netip.AddrPort, cut bool) error {
+		if cut {
 			s.warnOversize()
 		}
-		if err := p.emit(d, from.Addr().Unmap().String()); err != nil {
-			return err
-		}
-	}
+		return p.emit(d, from.Addr().Unmap().String())
+	})
 }
 
 // runStream accepts TCP (or TLS) connections, as inputs.tcp does.
