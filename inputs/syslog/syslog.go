@@ -147,17 +147,18 @@ func (s *Syslog) tlsConfig() (*tls.Config, error) {
 }
 
 // Init binds the socket, so that an address in use stops the pipeline from
-// starting.
+// starting; wire.Listen and wire.ListenPacket let the instance that replaces
+// this one at a reload bind it too before this one closes.
 func (s *Syslog) Init(env *pipeline.Env) error {
 	s.env = env
 	if s.Protocol == "udp" {
-		pc, err := net.ListenPacket("udp", s.Address)
+		pc, err := wire.ListenPacket("udp", s.Address)
 		if err != nil {
 			return fmt.Errorf("address %q: %w", s.Address, err)
 		}
 		s.pc = pc.(*net.UDPConn)
 	} else {
-		ln, err := net.Listen("tcp", s.Address)
+		ln, err := wire.Listen("tcp", s.Address)
 		if err != nil {
 			return fmt.Errorf("address %q: %w", s.Address, err)
 		}

@@ -72,10 +72,11 @@ func (t *TCP) Validate() error {
 }
 
 // Init binds the listening socket, so that an address in use stops the
-// pipeline from starting.
+// pipeline from starting; wire.Listen lets the instance that replaces this
+// one at a reload bind it too before this one closes.
 func (t *TCP) Init(env *pipeline.Env) error {
 	t.env = env
-	ln, err := net.Listen("tcp", t.Address)
+	ln, err := wire.Listen("tcp", t.Address)
 	if err != nil {
 		return fmt.Errorf("address %q: %w", t.Address, err)
 	}

@@ -58,10 +58,11 @@ func (u *UDP) Validate() error {
 var datagramBytesRange = pipeline.ByteRange{Min: 1, Max: 65536}
 
 // Init binds the socket, so that an address in use stops the pipeline from
-// starting.
+// starting; wire.ListenPacket lets the instance that replaces this one at a
+// reload bind it too before this one closes.
 func (u *UDP) Init(env *pipeline.Env) error {
 	u.env = env
-	pc, err := net.ListenPacket("udp", u.Address)
+	pc, err := wire.ListenPacket("udp", u.Address)
 	if err != nil {
 		return fmt.Errorf("address %q: %w", u.Address, err)
 	}
