@@ -22,6 +22,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/wire"
 )
 
 //go:embed sample.toml
@@ -36,7 +37,7 @@ func init() {
 		New: func() any {
 			return &Tail{
 				PollInterval:       pipeline.Duration(250 * time.Millisecond),
-				MaxLineBytes:       pipeline.DefaultMaxLineBytes,
+				MaxLineBytes:       wire.DefaultMaxLineBytes,
 				MultilineTimeout:   pipeline.Duration(time.Second),
 				CheckpointInterval: pipeline.Duration(time.Second),
 				PathField:          "path",

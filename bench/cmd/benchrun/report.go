@@ -267,7 +267,7 @@ func (rep *report) writeGoBench(b *strings.Builder) {
 		w("\n")
 	}
 	if len(pipelineOther) > 0 {
-		w("### pipeline: JSON form, line protocol, line reading and output formatting\n\n")
+		w("### pipeline and pipeline/wire: JSON form, line protocol, line reading and output formatting\n\n")
 		benchTable(b, pipelineOther)
 	}
 	if len(matcher) > 0 {

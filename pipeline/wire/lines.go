@@ -1,16 +1,13 @@
-package pipeline
+package wire
 
 import (
 	"bufio"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
-	"sync/atomic"
-	"time"
+
+	"github.com/interoceptor/interoceptor/pipeline"
 )
 
 // DefaultMaxLineBytes is the longest line an input keeps when its
@@ -40,14 +37,14 @@ const readBufferBytes = 64 << 10
 // otherwise, or the first error EmitLine returns (the runtime counts and
 // dead-letters lines that fail to decode; an error reaching ReadLines means
 // the pipeline cannot take more, so reading stops).
-func ReadLines(r io.Reader, maxLine int, out LineEmitter, stats *PluginStats, log *slog.Logger) error {
+func ReadLines(r io.Reader, maxLine int, out pipeline.LineEmitter, stats *pipeline.PluginStats, log *slog.Logger) error {
 	return readLines(r, maxLine, out, stats, log, nil)
 }
 
 // readLines is ReadLines; with conn, it tells conn where each line ends and
 // holds a long line in memory charged to conn's input, given back once the
 // line is emitted.
-func readLines(r io.Reader, maxLine int, out LineEmitter, stats *PluginStats, log *slog.Logger, conn *TCPConn) error {
+func readLines(r io.Reader, maxLine int, out pipeline.LineEmitter, stats *pipeline.PluginStats, log *slog.Logger, conn *TCPConn) error {
 	if maxLine <= 0 {
 		maxLine = DefaultMaxLineBytes
 	}
@@ -159,11 +156,11 @@ func keepLong(long, chunk []byte, maxLine int, conn *TCPConn) ([]byte, error) {
 
 // lineLogs rate-limits ReadLines' warnings per plugin: an input with a
 // thousand connections still logs one line a second of each kind.
-var lineLogs sync.Map // *PluginStats -> *lineThrottles
+var lineLogs sync.Map // *pipeline.PluginStats -> *lineThrottles
 
-type lineThrottles struct{ truncated, incomplete LogThrottle }
+type lineThrottles struct{ truncated, incomplete pipeline.LogThrottle }
 
-func throttlesFor(stats *PluginStats) *lineThrottles {
+func throttlesFor(stats *pipeline.PluginStats) *lineThrottles {
 	if stats == nil {
 		return new(lineThrottles)
 	}
@@ -174,7 +171,7 @@ func throttlesFor(stats *PluginStats) *lineThrottles {
 	return t.(*lineThrottles)
 }
 
-func warnTruncated(stats *PluginStats, log *slog.Logger, maxLine int) {
+func warnTruncated(stats *pipeline.PluginStats, log *slog.Logger, maxLine int) {
 	if stats != nil {
 		stats.Errors.Add(1)
 	}
@@ -187,7 +184,7 @@ func warnTruncated(stats *PluginStats, log *slog.Logger, maxLine int) {
 	}
 }
 
-func warnIncomplete(stats *PluginStats, log *slog.Logger, err error) {
+func warnIncomplete(stats *pipeline.PluginStats, log *slog.Logger, err error) {
 	if stats != nil {
 		stats.Dropped.Add(1)
 	}
@@ -198,69 +195,4 @@ func warnIncomplete(stats *PluginStats, log *slog.Logger, err error) {
 		log.Warn("incomplete line dropped: reading stopped before its newline",
 			"error", err, "more_since_last_warning", suppressed)
 	}
-}
-
-// LogThrottle keeps a flood of bad input from becoming a flood of log lines:
-// it allows one log line a second and counts the ones it held back. The zero
-// value is ready to use and it is safe for concurrent use.
-type LogThrottle struct {
-	next       atomic.Int64 // unix ns before which nothing is allowed
-	suppressed atomic.Uint64
-}
-
-// Allow reports whether a log line may be written now and, if so, how many
-// were held back since the last one allowed.
-func (t *LogThrottle) Allow() (ok bool, suppressed uint64) {
-	now := time.Now().UnixNano()
-	next := t.next.Load()
-	if now < next || !t.next.CompareAndSwap(next, now+int64(time.Second)) {
-		t.suppressed.Add(1)
-		return false, 0
-	}
-	return true, t.suppressed.Swap(0)
-}
-
-// OutputFormats are the values of the format key of outputs that write one
-// message per line (stdout, file), as AppendFormatted takes them.
-var OutputFormats = []string{"payload", "json", "influx"}
-
-// ValidateOutputFormat returns an InvalidKey error for the format key unless
-// format is one of OutputFormats.
-func ValidateOutputFormat(format string) error {
-	for _, f := range OutputFormats {
-		if format == f {
-			return nil
-		}
-	}
-	return InvalidKey("format", "must be one of %s; got %q", strings.Join(OutputFormats, ", "), format)
-}
-
-// ErrNotMetric is returned by AppendFormatted, wrapped, for a message that
-// the influx format cannot write because it is not a metric point.
-var ErrNotMetric = errors.New("not a metric")
-
-// AppendFormatted appends m to buf as one line, ending in "\n", in the given
-// output format:
-//
-//   - "payload": the payload bytes as they are;
-//   - "json": the message as JSON (AppendJSON);
-//   - "influx": InfluxDB line protocol (AppendLineProtocol); a message that is
-//     not a metric point is an error wrapping ErrNotMetric.
-//
-// On error buf is returned unchanged and the message should be counted as an
-// error and skipped: it can never be written in that format.
-func AppendFormatted(buf []byte, m *Message, format string) ([]byte, error) {
-	switch format {
-	case "payload":
-		buf = append(buf, m.Payload...)
-		return append(buf, '\n'), nil
-	case "json":
-		return append(AppendJSON(buf, m), '\n'), nil
-	case "influx":
-		if m.Type != MetricType {
-			return buf, fmt.Errorf("influx format: message of type %q: %w", m.Type, ErrNotMetric)
-		}
-		return AppendLineProtocol(buf, m)
-	}
-	return buf, fmt.Errorf("unknown output format %q (want one of %s)", format, strings.Join(OutputFormats, ", "))
 }

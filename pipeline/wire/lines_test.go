@@ -1,4 +1,4 @@
-package pipeline_test
+package wire_test
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"testing/iotest"
 
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/wire"
 )
 
 // lineCollector is a LineEmitter that keeps a copy of every line: the line
@@ -66,7 +67,7 @@ func TestReadLines(t *testing.T) {
 			t.Run(tc.name+"/"+rname, func(t *testing.T) {
 				var out lineCollector
 				var stats pipeline.PluginStats
-				err := pipeline.ReadLines(wrap(strings.NewReader(tc.input)), tc.maxLine, &out, &stats, slog.New(slog.DiscardHandler))
+				err := wire.ReadLines(wrap(strings.NewReader(tc.input)), tc.maxLine, &out, &stats, slog.New(slog.DiscardHandler))
 				if err != nil {
 					t.Fatalf("ReadLines: %v", err)
 				}
@@ -98,7 +99,7 @@ func TestReadLinesReadErrorEmitsCompleteLines(t *testing.T) {
 			r := io.MultiReader(strings.NewReader(tc.before), iotest.ErrReader(boom))
 			var out lineCollector
 			var stats pipeline.PluginStats
-			err := pipeline.ReadLines(r, 0, &out, &stats, slog.New(slog.DiscardHandler))
+			err := wire.ReadLines(r, 0, &out, &stats, slog.New(slog.DiscardHandler))
 			if !errors.Is(err, boom) {
 				t.Fatalf("ReadLines returned %v, want the read error", err)
 			}
@@ -115,7 +116,7 @@ func TestReadLinesReadErrorEmitsCompleteLines(t *testing.T) {
 func TestReadLinesStopsOnEmitError(t *testing.T) {
 	closed := errors.New("pipeline closed")
 	out := lineCollector{err: closed}
-	err := pipeline.ReadLines(strings.NewReader("one\ntwo\n"), 0, &out, nil, nil)
+	err := wire.ReadLines(strings.NewReader("one\ntwo\n"), 0, &out, nil, nil)
 	if !errors.Is(err, closed) {
 		t.Fatalf("ReadLines returned %v, want the EmitLine error", err)
 	}
@@ -130,7 +131,7 @@ func TestReadLinesWarnsAtMostOncePerSecond(t *testing.T) {
 	var stats pipeline.PluginStats
 	input := strings.Repeat("far too long\n", 5)
 	for range 2 { // two connections of one plugin share its throttle
-		if err := pipeline.ReadLines(strings.NewReader(input), 3, &lineCollector{}, &stats, log); err != nil {
+		if err := wire.ReadLines(strings.NewReader(input), 3, &lineCollector{}, &stats, log); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -152,82 +153,12 @@ func TestReadLinesDoesNotAllocatePerLine(t *testing.T) {
 	r := strings.NewReader(input)
 	allocs := testing.AllocsPerRun(5, func() {
 		r.Reset(input)
-		if err := pipeline.ReadLines(r, 0, nopLines{}, nil, nil); err != nil {
+		if err := wire.ReadLines(r, 0, nopLines{}, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	})
 	if allocs > 10 { // the read buffer, not one per line
 		t.Errorf("%.0f allocations to read 10000 lines", allocs)
-	}
-}
-
-func TestAppendFormatted(t *testing.T) {
-	logMsg := &pipeline.Message{Type: "log", Payload: []byte("GET /index.html 200")}
-	metric := &pipeline.Message{Type: pipeline.MetricType, Timestamp: 1700000000000000000, Fields: []pipeline.Field{
-		{Name: pipeline.MeasurementField, Kind: pipeline.KindString, Role: pipeline.RoleMeasurement, Str: "cpu"},
-		{Name: "host", Kind: pipeline.KindString, Role: pipeline.RoleTag, Str: "a"},
-		{Name: "usage", Kind: pipeline.KindFloat, Float: 0.5},
-	}}
-	cases := []struct {
-		name    string
-		m       *pipeline.Message
-		format  string
-		want    string // exact line, or "" to only check the shape
-		wantErr error
-	}{
-		{name: "payload", m: logMsg, format: "payload", want: "GET /index.html 200\n"},
-		{name: "payload of a metric is its payload", m: metric, format: "payload", want: "\n"},
-		{name: "influx metric", m: metric, format: "influx", want: "cpu,host=a usage=0.5 1700000000000000000\n"},
-		{name: "influx refuses a log", m: logMsg, format: "influx", wantErr: pipeline.ErrNotMetric},
-		{name: "json log", m: logMsg, format: "json"},
-		{name: "json metric", m: metric, format: "json"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			buf := []byte("previous\n")
-			got, err := pipeline.AppendFormatted(buf, tc.m, tc.format)
-			if tc.wantErr != nil {
-				if !errors.Is(err, tc.wantErr) {
-					t.Fatalf("err = %v, want %v", err, tc.wantErr)
-				}
-				if string(got) != "previous\n" {
-					t.Errorf("buf changed on error: %q", got)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			line, ok := strings.CutPrefix(string(got), "previous\n")
-			if !ok {
-				t.Fatalf("AppendFormatted did not append to buf: %q", got)
-			}
-			if strings.Count(line, "\n") != 1 || !strings.HasSuffix(line, "\n") {
-				t.Errorf("want exactly one line ending in a newline, got %q", line)
-			}
-			if tc.want != "" && line != tc.want {
-				t.Errorf("got %q, want %q", line, tc.want)
-			}
-			if tc.format == "json" && !strings.HasPrefix(line, "{") {
-				t.Errorf("json line does not start with '{': %q", line)
-			}
-		})
-	}
-}
-
-func TestValidateOutputFormat(t *testing.T) {
-	for _, f := range pipeline.OutputFormats {
-		if err := pipeline.ValidateOutputFormat(f); err != nil {
-			t.Errorf("%q: %v", f, err)
-		}
-	}
-	err := pipeline.ValidateOutputFormat("xml")
-	var ke *pipeline.KeyError
-	if !errors.As(err, &ke) || ke.Key != "format" || !strings.Contains(err.Error(), `"xml"`) {
-		t.Errorf("ValidateOutputFormat(xml) = %v, want an InvalidKey error on format naming the value", err)
-	}
-	if _, err := pipeline.AppendFormatted(nil, &pipeline.Message{}, "xml"); err == nil {
-		t.Error("AppendFormatted accepted an unknown format")
 	}
 }
 
@@ -250,21 +181,8 @@ func BenchmarkReadLines(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		r.Reset(input)
-		if err := pipeline.ReadLines(r, 0, nopLines{}, nil, nil); err != nil {
+		if err := wire.ReadLines(r, 0, nopLines{}, nil, nil); err != nil {
 			b.Fatal(err)
 		}
-	}
-}
-
-func BenchmarkAppendFormatted(b *testing.B) {
-	m := &pipeline.Message{Type: "log", Payload: []byte(strings.Repeat("x", 99))}
-	for _, format := range pipeline.OutputFormats[:2] {
-		b.Run(format, func(b *testing.B) {
-			b.ReportAllocs()
-			var buf []byte
-			for b.Loop() {
-				buf, _ = pipeline.AppendFormatted(buf[:0], m, format)
-			}
-		})
 	}
 }

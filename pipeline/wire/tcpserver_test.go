@@ -1,4 +1,4 @@
-package pipeline_test
+package wire_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/interoceptor/interoceptor/pipeline"
 	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
+	"github.com/interoceptor/interoceptor/pipeline/wire"
 )
 
 // gatedLines is a LineEmitter that keeps each line and then holds its
@@ -44,18 +45,18 @@ func (g *gatedLines) Emit(*pipeline.Message) error {
 
 // serveLines runs a TCPServer that reads lines into out, on 127.0.0.1, and
 // returns its address and a stop that ends it and returns Serve's result.
-func serveLines(t *testing.T, limits pipeline.TCPLimits, out pipeline.LineEmitter) (addr string, srv *pipeline.TCPServer, env *pipeline.Env, stop func() error) {
+func serveLines(t *testing.T, limits wire.TCPLimits, out pipeline.LineEmitter) (addr string, srv *wire.TCPServer, env *pipeline.Env, stop func() error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	env = pipelinetest.Env(pipeline.KindInput, "tcp", "tcp")
-	srv = pipeline.NewTCPServer(limits, env)
+	srv = wire.NewTCPServer(limits, env)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- srv.Serve(ctx, ln, func(c *pipeline.TCPConn) error { return c.ReadLines(c, 0, out) })
+		done <- srv.Serve(ctx, ln, func(c *wire.TCPConn) error { return c.ReadLines(c, 0, out) })
 	}()
 	var once sync.Once
 	var result error
@@ -97,7 +98,7 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-func gauge(srv *pipeline.TCPServer, name string) float64 { return srv.Gauges()[name] }
+func gauge(srv *wire.TCPServer, name string) float64 { return srv.Gauges()[name] }
 
 // With max_connections reached, a new connection takes the place of the one
 // idle the longest; one that is handing a line on is not idle, and when
@@ -105,7 +106,7 @@ func gauge(srv *pipeline.TCPServer, name string) float64 { return srv.Gauges()[n
 func TestTCPServerMakesRoomByClosingTheIdlest(t *testing.T) {
 	out := &gatedLines{got: make(chan string, 10), gate: make(chan struct{})}
 	defer close(out.gate)
-	limits := pipeline.TCPLimits{MaxConnections: 2, MaxBufferBytes: pipeline.DefaultMaxBufferBytes}
+	limits := wire.TCPLimits{MaxConnections: 2, MaxBufferBytes: wire.DefaultMaxBufferBytes}
 	addr, srv, env, _ := serveLines(t, limits, out)
 
 	oldest := dial(t, addr)
@@ -147,7 +148,7 @@ func TestTCPServerMakesRoomByClosingTheIdlest(t *testing.T) {
 // read go out, and waits for every connection.
 func TestTCPServerStopEndsEveryRead(t *testing.T) {
 	out := &pipelinetest.Collector{}
-	limits := pipeline.TCPLimits{MaxConnections: 4, MaxBufferBytes: pipeline.DefaultMaxBufferBytes}
+	limits := wire.TCPLimits{MaxConnections: 4, MaxBufferBytes: wire.DefaultMaxBufferBytes}
 	addr, srv, env, stop := serveLines(t, limits, out)
 	a, b := dial(t, addr), dial(t, addr)
 	io.WriteString(a, "one\npartial")
@@ -168,18 +169,18 @@ func TestTCPServerStopEndsEveryRead(t *testing.T) {
 }
 
 func TestTCPLimitsValidate(t *testing.T) {
-	ok := pipeline.TCPLimits{MaxConnections: 1, IdleTimeout: time.Second, FrameTimeout: time.Second, MaxBufferBytes: 100}
+	ok := wire.TCPLimits{MaxConnections: 1, IdleTimeout: time.Second, FrameTimeout: time.Second, MaxBufferBytes: 100}
 	cases := []struct {
 		name    string
-		edit    func(*pipeline.TCPLimits)
+		edit    func(*wire.TCPLimits)
 		wantKey string
 	}{
-		{name: "in range", edit: func(*pipeline.TCPLimits) {}},
-		{name: "timeouts off", edit: func(l *pipeline.TCPLimits) { l.IdleTimeout, l.FrameTimeout = 0, 0 }},
-		{name: "no connection", edit: func(l *pipeline.TCPLimits) { l.MaxConnections = 0 }, wantKey: "max_connections"},
-		{name: "idle under a second", edit: func(l *pipeline.TCPLimits) { l.IdleTimeout = 10 * time.Millisecond }, wantKey: "idle_timeout"},
-		{name: "frame under a second", edit: func(l *pipeline.TCPLimits) { l.FrameTimeout = time.Millisecond }, wantKey: "frame_timeout"},
-		{name: "buffer below one frame", edit: func(l *pipeline.TCPLimits) { l.MaxBufferBytes = 99 }, wantKey: "max_buffer_bytes"},
+		{name: "in range", edit: func(*wire.TCPLimits) {}},
+		{name: "timeouts off", edit: func(l *wire.TCPLimits) { l.IdleTimeout, l.FrameTimeout = 0, 0 }},
+		{name: "no connection", edit: func(l *wire.TCPLimits) { l.MaxConnections = 0 }, wantKey: "max_connections"},
+		{name: "idle under a second", edit: func(l *wire.TCPLimits) { l.IdleTimeout = 10 * time.Millisecond }, wantKey: "idle_timeout"},
+		{name: "frame under a second", edit: func(l *wire.TCPLimits) { l.FrameTimeout = time.Millisecond }, wantKey: "frame_timeout"},
+		{name: "buffer below one frame", edit: func(l *wire.TCPLimits) { l.MaxBufferBytes = 99 }, wantKey: "max_buffer_bytes"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,4 +1,4 @@
-package pipeline
+package wire
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/interoceptor/interoceptor/pipeline"
 )
 
 // Defaults of the keys that bound the connections of a TCP input
@@ -59,21 +61,22 @@ type TCPLimits struct {
 	MaxBufferBytes int
 }
 
-// Validate returns an InvalidKey error, naming the key (max_connections,
-// idle_timeout, frame_timeout, max_buffer_bytes), for a limit out of range.
+// Validate returns a pipeline.InvalidKey error, naming the key
+// (max_connections, idle_timeout, frame_timeout, max_buffer_bytes), for a
+// limit out of range.
 // maxFrame is the input's longest frame, set by its key maxFrameKey
 // (max_line_bytes, say): max_buffer_bytes must hold one.
 func (l TCPLimits) Validate(maxFrameKey string, maxFrame int) error {
 	var errs []error
-	errs = append(errs, ConnectionsRange.Check("max_connections", int64(l.MaxConnections)))
+	errs = append(errs, pipeline.ConnectionsRange.Check("max_connections", int64(l.MaxConnections)))
 	if l.IdleTimeout != 0 {
 		errs = append(errs, tcpTimeoutRange.Check("idle_timeout", l.IdleTimeout))
 	}
 	if l.FrameTimeout != 0 {
 		errs = append(errs, tcpTimeoutRange.Check("frame_timeout", l.FrameTimeout))
 	}
-	if r := (ByteRange{Min: min(max(int64(maxFrame), 1), LineBytesRange.Max), Max: maxBufferBytes}); r.Check("max_buffer_bytes", int64(l.MaxBufferBytes)) != nil {
-		errs = append(errs, InvalidKey("max_buffer_bytes", "must be %s: at least %s, so that a connection can hold its longest frame; got %d",
+	if r := (pipeline.ByteRange{Min: min(max(int64(maxFrame), 1), pipeline.LineBytesRange.Max), Max: maxBufferBytes}); r.Check("max_buffer_bytes", int64(l.MaxBufferBytes)) != nil {
+		errs = append(errs, pipeline.InvalidKey("max_buffer_bytes", "must be %s: at least %s, so that a connection can hold its longest frame; got %d",
 			r, maxFrameKey, l.MaxBufferBytes))
 	}
 	return errors.Join(errs...)
@@ -82,7 +85,7 @@ func (l TCPLimits) Validate(maxFrameKey string, maxFrame int) error {
 // The ranges of the connection limits: a timeout of "0" means none;
 // max_buffer_bytes holds at least the longest frame (so that one
 // connection can hold it) and at most 4 GiB.
-var tcpTimeoutRange = DurationRange{Min: minTimeout, Max: 24 * time.Hour}
+var tcpTimeoutRange = pipeline.DurationRange{Min: minTimeout, Max: 24 * time.Hour}
 
 const maxBufferBytes = 4 << 30
 
@@ -108,7 +111,7 @@ func (e *peerError) Unwrap() error { return e.err }
 // with NewTCPServer, serves with Serve in Run and reports Gauges.
 type TCPServer struct {
 	limits TCPLimits
-	env    *Env
+	env    *pipeline.Env
 
 	// buffered is what the connections hold for frames longer than their
 	// read buffer, peak its highest value; both within MaxBufferBytes.
@@ -116,12 +119,12 @@ type TCPServer struct {
 
 	open, idleClosed, frameTimeouts, evicted, refused, bufferFull atomic.Uint64
 
-	refusedLog, failedLog, idleLog, frameLog, evictedLog, fullLog LogThrottle
+	refusedLog, failedLog, idleLog, frameLog, evictedLog, fullLog pipeline.LogThrottle
 }
 
 // NewTCPServer returns a server for the input of env with the given limits,
 // which should have passed Validate.
-func NewTCPServer(limits TCPLimits, env *Env) *TCPServer {
+func NewTCPServer(limits TCPLimits, env *pipeline.Env) *TCPServer {
 	return &TCPServer{limits: limits, env: env}
 }
 
@@ -478,7 +481,7 @@ func (c *TCPConn) FrameDone(buffered int) {
 // than the read buffer is held within the input's max_buffer_bytes. When a
 // line would pass it, the line is dropped and counted, and ReadLines
 // returns an error that has Serve close the connection.
-func (c *TCPConn) ReadLines(r io.Reader, maxLine int, out LineEmitter) error {
+func (c *TCPConn) ReadLines(r io.Reader, maxLine int, out pipeline.LineEmitter) error {
 	return readLines(r, maxLine, out, c.srv.env.Stats, c.srv.env.Log, c)
 }
 

@@ -1,4 +1,4 @@
-package pipeline_test
+package wire_test
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/wire"
 )
 
 func TestLineWriterDropsWhatTheFormatCannotCarry(t *testing.T) {
@@ -18,7 +19,7 @@ func TestLineWriterDropsWhatTheFormatCannotCarry(t *testing.T) {
 	logMsg := &pipeline.Message{Type: "log", Payload: []byte("GET / 200")}
 	var out, logs bytes.Buffer
 	env := &pipeline.Env{Log: slog.New(slog.NewTextHandler(&logs, nil)), Stats: new(pipeline.PluginStats)}
-	lw := pipeline.NewLineWriter(&out, 4096, "influx", env)
+	lw := wire.NewLineWriter(&out, 4096, "influx", env)
 	if err := lw.WriteBatch([]*pipeline.Message{logMsg, metric, logMsg}); err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +46,7 @@ func TestLineWriterStartsAfreshAfterAWriteError(t *testing.T) {
 		return written.Write(b)
 	})
 	env := &pipeline.Env{Log: slog.New(slog.DiscardHandler), Stats: new(pipeline.PluginStats)}
-	lw := pipeline.NewLineWriter(w, 16, "payload", env)
+	lw := wire.NewLineWriter(w, 16, "payload", env)
 	// Longer than the buffer: written through at once, and failing.
 	if err := lw.WriteBatch([]*pipeline.Message{{Payload: []byte("more than sixteen bytes")}}); err == nil {
 		t.Fatal("WriteBatch to a failing writer returned nil")
@@ -89,7 +90,7 @@ func TestLineWriterCountsASkippedMessageOncePerBatch(t *testing.T) {
 		return written.Write(b)
 	})
 	env := &pipeline.Env{Log: slog.New(slog.DiscardHandler), Stats: new(pipeline.PluginStats)}
-	lw := pipeline.NewLineWriter(w, 16, "influx", env) // the line is longer: written through
+	lw := wire.NewLineWriter(w, 16, "influx", env) // the line is longer: written through
 	if err := lw.WriteBatch(batch); err == nil {
 		t.Fatal("WriteBatch to a failing writer returned nil")
 	}
@@ -105,5 +106,88 @@ func TestLineWriterCountsASkippedMessageOncePerBatch(t *testing.T) {
 	}
 	if e, d := env.Stats.Errors.Load(), env.Stats.Dropped.Load(); e != 1 || d != 1 {
 		t.Errorf("Errors = %d, Dropped = %d; want 1 and 1: the log message, once", e, d)
+	}
+}
+
+func TestAppendFormatted(t *testing.T) {
+	logMsg := &pipeline.Message{Type: "log", Payload: []byte("GET /index.html 200")}
+	metric := &pipeline.Message{Type: pipeline.MetricType, Timestamp: 1700000000000000000, Fields: []pipeline.Field{
+		{Name: pipeline.MeasurementField, Kind: pipeline.KindString, Role: pipeline.RoleMeasurement, Str: "cpu"},
+		{Name: "host", Kind: pipeline.KindString, Role: pipeline.RoleTag, Str: "a"},
+		{Name: "usage", Kind: pipeline.KindFloat, Float: 0.5},
+	}}
+	cases := []struct {
+		name    string
+		m       *pipeline.Message
+		format  string
+		want    string // exact line, or "" to only check the shape
+		wantErr error
+	}{
+		{name: "payload", m: logMsg, format: "payload", want: "GET /index.html 200\n"},
+		{name: "payload of a metric is its payload", m: metric, format: "payload", want: "\n"},
+		{name: "influx metric", m: metric, format: "influx", want: "cpu,host=a usage=0.5 1700000000000000000\n"},
+		{name: "influx refuses a log", m: logMsg, format: "influx", wantErr: wire.ErrNotMetric},
+		{name: "json log", m: logMsg, format: "json"},
+		{name: "json metric", m: metric, format: "json"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			buf := []byte("previous\n")
+			got, err := wire.AppendFormatted(buf, tc.m, tc.format)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tc.wantErr)
+				}
+				if string(got) != "previous\n" {
+					t.Errorf("buf changed on error: %q", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			line, ok := strings.CutPrefix(string(got), "previous\n")
+			if !ok {
+				t.Fatalf("AppendFormatted did not append to buf: %q", got)
+			}
+			if strings.Count(line, "\n") != 1 || !strings.HasSuffix(line, "\n") {
+				t.Errorf("want exactly one line ending in a newline, got %q", line)
+			}
+			if tc.want != "" && line != tc.want {
+				t.Errorf("got %q, want %q", line, tc.want)
+			}
+			if tc.format == "json" && !strings.HasPrefix(line, "{") {
+				t.Errorf("json line does not start with '{': %q", line)
+			}
+		})
+	}
+}
+
+func TestValidateOutputFormat(t *testing.T) {
+	for _, f := range wire.OutputFormats {
+		if err := wire.ValidateOutputFormat(f); err != nil {
+			t.Errorf("%q: %v", f, err)
+		}
+	}
+	err := wire.ValidateOutputFormat("xml")
+	var ke *pipeline.KeyError
+	if !errors.As(err, &ke) || ke.Key != "format" || !strings.Contains(err.Error(), `"xml"`) {
+		t.Errorf("ValidateOutputFormat(xml) = %v, want an InvalidKey error on format naming the value", err)
+	}
+	if _, err := wire.AppendFormatted(nil, &pipeline.Message{}, "xml"); err == nil {
+		t.Error("AppendFormatted accepted an unknown format")
+	}
+}
+
+func BenchmarkAppendFormatted(b *testing.B) {
+	m := &pipeline.Message{Type: "log", Payload: []byte(strings.Repeat("x", 99))}
+	for _, format := range wire.OutputFormats[:2] {
+		b.Run(format, func(b *testing.B) {
+			b.ReportAllocs()
+			var buf []byte
+			for b.Loop() {
+				buf, _ = wire.AppendFormatted(buf[:0], m, format)
+			}
+		})
 	}
 }
