@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -129,9 +130,11 @@ end
 			// A broken config and a [nats] change are refused; the
 			// pipeline goes on as it was.
 			writeFile(t, path, reloadConfig(dir, v-1, mainPort, sideA, sideB)+"\n[[outputs.file]]\nname = \"all\"\nsubscribe = [\"tagged\"]\npath = \"x\"\n")
-			if code, body := post(); code != http.StatusUnprocessableEntity || !strings.Contains(string(body), `outputs.file[all]`) ||
-				!strings.Contains(string(body), "p.toml:") {
-				t.Fatalf("reload of a config naming an output twice: %d %s; want 422 with the file, line and plugin", code, body)
+			cmd := exec.Command(binary, "reload", "-admin", admin)
+			out, _ := cmd.CombinedOutput()
+			if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), "422") ||
+				!regexp.MustCompile(`p\.toml:\d+: outputs\.file\[all\]: key "name": duplicate name`).Match(out) || !strings.Contains(string(out), "the running pipeline goes on unchanged") {
+				t.Fatalf("interoceptor reload of a config naming an output twice: exit %d\n%s\nwant exit 1 with the file, line and plugin", code, out)
 			}
 			writeFile(t, path, strings.Replace(reloadConfig(dir, v-1, mainPort, sideA, sideB), "[agent]", "[nats]\nbatch_bytes = 1000\n[agent]", 1))
 			if code, body := post(); code != http.StatusUnprocessableEntity || !strings.Contains(string(body), "nats.batch_bytes changed: only a restart applies") {

@@ -291,3 +291,48 @@ path = %q
 		t.Errorf("the filter's counter says %d in, want 2 (counters go on across a reload)", st.Counters.In)
 	}
 }
+
+// An input whose own keys change is replaced by a new instance that binds
+// the same address before the old one closes (SO_REUSEPORT): the port never
+// refuses a connection, the old instance's connections are closed, and a
+// client that connects again is served by the new one.
+func TestReloadReplacesAnInputOnTheSamePort(t *testing.T) {
+	dir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	out := filepath.Join(dir, "out.txt")
+	config := func(maxConns int) string {
+		return fmt.Sprintf(`[agent]
+data_dir = %q
+admin_addr = "off"
+[[inputs.tcp]]
+name = "in"
+publish = "raw"
+address = %q
+max_connections = %d
+[[outputs.file]]
+subscribe = ["raw"]
+path = %q
+`, filepath.Join(dir, "var"), addr, maxConns, out)
+	}
+	p := startReloadable(t, config(10))
+	p.send()
+	checkFor(t, 10*time.Second, "line 0", func() bool { return lineCount(out) == 1 })
+	if actions, err := p.reload(config(20)); err != nil || actions["inputs.tcp[in]"] != "replaced" {
+		t.Fatalf("reload with a new max_connections on the same address: %v, %v", actions, err)
+	}
+	// The old instance closed its connection.
+	_ = p.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := p.conn.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read on the old instance's connection: %v, want it closed", err)
+	}
+	if p.conn, err = net.Dial("tcp", addr); err != nil {
+		t.Fatal(err)
+	}
+	p.send()
+	checkFor(t, 10*time.Second, "line 1 through the new instance", func() bool { return lineCount(out) == 2 })
+}

@@ -49,7 +49,10 @@
 //	                of values; names.go: safe names, data paths)
 //	bus.go          the NATS connection and the embedded server
 //	admin.go        the admin API; stats.go: counters; redact.go: secrets
+//	logthrottle.go  LogThrottle: a warning a second at most
 //
-// Subpackages: matcher (the message_matcher language) and pipelinetest
-// (helpers for tests of plugins and pipelines).
+// Subpackages: wire (what inputs and outputs share: reading lines, TCP and
+// UDP serving, listeners a reload can bind twice, line writing), matcher
+// (the message_matcher language) and pipelinetest (helpers for tests of
+// plugins and pipelines).
 package pipeline
