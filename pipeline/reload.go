@@ -471,8 +471,8 @@ func (rt *Runtime) applyReload(plan *reloadPlan) []ReloadResult {
 	for _, r := range plan.runners {
 		if np, ok := plan.kept[r]; ok {
 			res := r.reloadScripts(np, "")
-			if len(res) == 0 {
-				res = []ReloadResult{{Plugin: r.cfg.ID(), Action: ActionUnchanged, OK: true}}
+			if !containsResult(res, r.cfg.ID()) {
+				results = append(results, ReloadResult{Plugin: r.cfg.ID(), Action: ActionUnchanged, OK: true})
 			}
 			results = append(results, res...)
 			continue
