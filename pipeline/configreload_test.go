@@ -160,22 +160,28 @@ func (p *reloadable) status(name string) pipeline.PluginStatus {
 	return pipeline.PluginStatus{}
 }
 
-func TestReloadAppliesTheDifferenceByIdentity(t *testing.T) {
-	dir := t.TempDir()
-	a, b := filepath.Join(dir, "a.txt"), filepath.Join(dir, "b.txt")
-	config := func(sinkPath string, extra string) string {
-		return fmt.Sprintf(`[agent]
+// tcpIn is the head of the configs of these tests: [agent] and a tcp input
+// "in" on address, publishing to "raw".
+func tcpIn(dir, address string) string {
+	return fmt.Sprintf(`[agent]
 data_dir = %q
 admin_addr = "off"
 [[inputs.tcp]]
 name = "in"
 publish = "raw"
-address = "127.0.0.1:0"
-[[outputs.locked_test]]
+address = %q
+`, filepath.Join(dir, "var"), address)
+}
+
+func TestReloadAppliesTheDifferenceByIdentity(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.txt"), filepath.Join(dir, "b.txt")
+	config := func(sinkPath string, extra string) string {
+		return tcpIn(dir, "127.0.0.1:0") + fmt.Sprintf(`[[outputs.locked_test]]
 name = "sink"
 subscribe = ["raw"]
 path = %q
-%s`, filepath.Join(dir, "var"), sinkPath, extra)
+%s`, sinkPath, extra)
 	}
 	p := startReloadable(t, config(a, ""))
 	p.send()
@@ -255,14 +261,7 @@ func TestReloadKeepsAFilterInstanceWhenOnlyItsRuntimeKeysChange(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.txt")
 	config := func(matcher string) string {
-		return fmt.Sprintf(`[agent]
-data_dir = %q
-admin_addr = "off"
-[[inputs.tcp]]
-name = "in"
-publish = "raw"
-address = "127.0.0.1:0"
-[[filters.counting_test]]
+		return tcpIn(dir, "127.0.0.1:0") + fmt.Sprintf(`[[filters.counting_test]]
 name = "count"
 subscribe = ["raw"]
 publish = "counted"
@@ -270,7 +269,7 @@ publish = "counted"
 [[outputs.file]]
 subscribe = ["counted"]
 path = %q
-`, filepath.Join(dir, "var"), matcher, out)
+`, matcher, out)
 	}
 	p := startReloadable(t, config(""))
 	p.send()
@@ -306,18 +305,11 @@ func TestReloadReplacesAnInputOnTheSamePort(t *testing.T) {
 	l.Close()
 	out := filepath.Join(dir, "out.txt")
 	config := func(maxConns int) string {
-		return fmt.Sprintf(`[agent]
-data_dir = %q
-admin_addr = "off"
-[[inputs.tcp]]
-name = "in"
-publish = "raw"
-address = %q
-max_connections = %d
+		return tcpIn(dir, addr) + fmt.Sprintf(`max_connections = %d
 [[outputs.file]]
 subscribe = ["raw"]
 path = %q
-`, filepath.Join(dir, "var"), addr, maxConns, out)
+`, maxConns, out)
 	}
 	p := startReloadable(t, config(10))
 	p.send()
