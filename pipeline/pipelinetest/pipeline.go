@@ -11,8 +11,10 @@ import (
 )
 
 // RunTimeout is how long the wait function of Run waits for the pipeline
-// to end.
-const RunTimeout = 60 * time.Second
+// to end: a guard against a pipeline that hangs, long enough for the work
+// of a test under the race detector on a machine another test run keeps
+// busy.
+const RunTimeout = 3 * time.Minute
 
 // Run parses src as a pipeline config, starts it with a logger that
 // discards everything and runs it in the background, as `interoceptor run`
