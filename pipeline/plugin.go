@@ -45,13 +45,28 @@ type Emitter interface {
 	Emit(m *Message) error
 }
 
-// LineEmitter is what an input sends to. EmitLine turns one line into a
-// message with the input's decoder (or the raw line as the payload of a "log"
-// message when there is none); a line that fails to decode is counted and, if
-// the input has a dead_letter subject, sent there with the error.
+// LineEmitter is what an input sends to; the runtime implements it.
+//
+// EmitLine turns one line into a message with the input's decoder (or the
+// raw line as the payload of a "log" message when there is none); a line
+// that fails to decode is counted and, if the input has a dead_letter
+// subject, sent there with the error. The line is only valid during the
+// call: the input may reuse it.
+//
+// EmitLineAt is EmitLine for an input that knows where it read the line
+// (see LineOrigin); at, like line, is only valid during the call. A nil at
+// is EmitLine.
+//
+// Flush sends what was emitted before it and returns once it has left the
+// process; in durable mode, once the stream has stored it. An input that
+// keeps a checkpoint calls Flush before writing one, so that the checkpoint
+// never records a line that could still be lost. An error means some of
+// those lines were not delivered: the checkpoint must not move.
 type LineEmitter interface {
 	Emitter
 	EmitLine(line []byte) error
+	EmitLineAt(line []byte, at *LineOrigin) error
+	Flush() error
 }
 
 // LineOrigin says where an input read a line. An input that can read the
@@ -64,24 +79,6 @@ type LineOrigin struct {
 	PathField string  // the tag Path is added as; "" adds none
 	Source    [8]byte // names the file, and this incarnation of it, among all others
 	Offset    int64   // where the line starts in the file
-}
-
-// OriginEmitter is the optional capability of a LineEmitter that takes
-// origins; the runtime's emitters have it. Like line, at is only valid
-// during the call: the input may reuse it.
-type OriginEmitter interface {
-	EmitLineAt(line []byte, at *LineOrigin) error
-}
-
-// FlushingEmitter is the optional capability of a LineEmitter that batches:
-// Flush sends what was emitted before it and returns once it has left the
-// process; in durable mode, once the stream has stored it. An input that
-// keeps a checkpoint calls Flush before writing one, so that the checkpoint
-// never records a line that could still be lost. An error means some of
-// those lines were not delivered: the checkpoint must not move.
-type FlushingEmitter interface {
-	LineEmitter
-	Flush() error
 }
 
 // Input produces messages until ctx is done or its source is exhausted
