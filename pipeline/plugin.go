@@ -244,9 +244,26 @@ type Env struct {
 	Agent  AgentConfig
 	Ticker time.Duration // ticker_interval, zero when not set
 	Stats  *PluginStats
-	// Runtime is the pipeline the plugin runs in, for plugins that watch
-	// the pipeline itself (inputs.internal): PluginStatus, NATSStats.
-	Runtime *Runtime
+	// Host is the pipeline the plugin runs in; nil outside one (a plugin
+	// under test), which a plugin that uses it must allow for.
+	Host Host
+}
+
+// Host is what a plugin may ask of the pipeline it runs in (the Runtime),
+// beyond its own Env: when the pipeline stops, and how the whole pipeline
+// is doing, for a plugin that watches it (inputs.internal). Its methods are
+// safe for concurrent use.
+type Host interface {
+	// Stopping is closed once the pipeline begins to stop: a plugin that
+	// waits for something not needed to finish the work (a Lua filter's
+	// restart backoff) stops waiting then, so that the drain is not held
+	// up.
+	Stopping() <-chan struct{}
+	// PluginStatus reports every plugin's identity, subjects, counters
+	// and state, as /api/plugins shows them.
+	PluginStatus() []PluginStatus
+	// NATSStats reports the counters of the pipeline's NATS connection.
+	NATSStats() NATSStats
 }
 
 // retryable marks an output error as worth retrying.

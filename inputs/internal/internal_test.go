@@ -174,7 +174,7 @@ format = "json"
 	}
 }
 
-// TestRoundWithoutAPipeline: outside a pipeline (no Env.Runtime) only the
+// TestRoundWithoutAPipeline: outside a pipeline (no Env.Host) only the
 // runtime point is made, and every round's points share their timestamp.
 func TestRoundWithoutAPipeline(t *testing.T) {
 	p := newDefault()
