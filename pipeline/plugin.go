@@ -11,21 +11,6 @@ import (
 	"time"
 )
 
-// The plugin lifecycle, written once (as Caddy does):
-//
-//  1. construct: the registered New returns the plugin struct filled with
-//     its defaults;
-//  2. decode: the plugin's TOML table is decoded into that struct, strictly
-//     (an unknown key is an error);
-//  3. init: if the plugin implements Initializer, Init validates the decoded
-//     values and acquires what it needs; an error stops the pipeline from
-//     starting, and Close is still called;
-//  4. run: inputs Run until their context ends or their source is exhausted;
-//     filters Process each matching message and Tick on ticker_interval;
-//     outputs Write batches;
-//  5. cleanup: if the plugin implements Closer, Close is called once, after
-//     everything in flight has been handed to it.
-
 // Kind is the role of a plugin in a pipeline.
 type Kind string
 
@@ -204,6 +189,10 @@ type Flusher interface {
 // headers set and Payload holding the line, which is only valid during the
 // call; the decoder sets Type, Fields and, if the line carries one, Timestamp,
 // and may clear Payload.
+//
+// A decoder may also implement Initializer and Closer: the runtime calls
+// Init (with the input's Env) after Configure on the decoder it uses, and
+// Close when the pipeline stops. `check` calls neither.
 type Decoder interface {
 	Decode(line []byte, m *Message) error
 }
@@ -218,10 +207,6 @@ type ConfigurableDecoder interface {
 	Decoder
 	Configure(table map[string]any) error
 }
-
-// A decoder may also implement Initializer and Closer: the runtime calls
-// Init (with the input's Env) after Configure on the decoder it uses, and
-// Close when the pipeline stops. `check` calls neither.
 
 // DecoderScriptError is returned by Configure for a decoder script that
 // cannot be used (missing, does not compile); the config reports it on the
@@ -311,6 +296,24 @@ func IsNotProcessed(err error) bool {
 }
 
 // Registration describes a plugin type to the registry.
+//
+// The lifecycle of a plugin, written once (as Caddy does):
+//
+//  1. construct: the registered New returns the plugin struct filled with
+//     its defaults;
+//  2. decode: the plugin's TOML table is decoded into that struct, strictly
+//     (an unknown key is an error);
+//  3. validate: if the plugin implements Validator, Validate checks the
+//     decoded values, at config load (`check` stops here); an error stops
+//     the pipeline from starting;
+//  4. init: if the plugin implements Initializer, Init validates what it
+//     could not before and acquires what it needs; an error stops the
+//     pipeline from starting, and Close is still called;
+//  5. run: inputs Run until their context ends or their source is exhausted;
+//     filters Process each matching message and Tick on ticker_interval;
+//     outputs Write batches;
+//  6. cleanup: if the plugin implements Closer, Close is called once, after
+//     everything in flight has been handed to it.
 type Registration struct {
 	Kind        Kind
 	Type        string
