@@ -2,6 +2,39 @@
 // contract and registry, config loading, the runners that carry messages
 // between plugins over NATS subjects, reload, and the admin API.
 //
+// # The plugin contract
+//
+// A plugin is a struct that its package registers from init with
+// [Register] (its lifecycle is on [Registration]). By kind, it implements:
+//
+//   - an input: [Input], which sends to a [LineEmitter];
+//   - a filter: [Filter], which sends to an [Emitter];
+//   - an output: [Output];
+//   - a decoder, named by an input's decoder key: [Decoder], registered
+//     with [RegisterDecoder].
+//
+// A plugin may also implement these optional capabilities, which the
+// runtime finds by type assertion:
+//
+//   - [Validator]: checks its decoded config, in `check` as in `run`;
+//   - [Initializer]: acquires what it needs, given its [Env];
+//   - [Closer]: releases it;
+//   - [StatusReporter], [GaugeReporter]: report about itself, in
+//     /api/plugins and /metrics;
+//   - [Reloader], [Reconfigurer]: take a new version of themselves while
+//     running (a Lua script, a new table);
+//   - [Ticker] (filters): acts every ticker_interval;
+//   - [SubjectFilter] (filters): is given the subject a message arrived on;
+//   - [Flusher] (outputs): buffers, and writes out when told to;
+//   - [ConfigurableDecoder] (decoders): takes decoder_config.
+//
+// A decoder may also implement Initializer, Closer, StatusReporter and
+// Reloader.
+//
+// The runtime implements the rest for the plugin: its [Env], with the [Host]
+// in it, and the [Emitter] or [LineEmitter] it sends to. Package pipelinetest
+// takes a plugin through this contract in a test.
+//
 // # How a plugin lives
 //
 // A plugin registers its type from its package's init (Register). A config

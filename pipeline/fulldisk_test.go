@@ -199,7 +199,7 @@ var (
 func (s *flakySink) Init(env *pipeline.Env) error {
 	flakySinksMu.Lock()
 	defer flakySinksMu.Unlock()
-	s.rt, s.got = env.Runtime, map[string]int{}
+	s.rt, s.got = env.Host.(*pipeline.Runtime), map[string]int{}
 	flakySinks[s.Key] = s
 	return nil
 }

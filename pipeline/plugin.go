@@ -11,21 +11,6 @@ import (
 	"time"
 )
 
-// The plugin lifecycle, written once (as Caddy does):
-//
-//  1. construct: the registered New returns the plugin struct filled with
-//     its defaults;
-//  2. decode: the plugin's TOML table is decoded into that struct, strictly
-//     (an unknown key is an error);
-//  3. init: if the plugin implements Initializer, Init validates the decoded
-//     values and acquires what it needs; an error stops the pipeline from
-//     starting, and Close is still called;
-//  4. run: inputs Run until their context ends or their source is exhausted;
-//     filters Process each matching message and Tick on ticker_interval;
-//     outputs Write batches;
-//  5. cleanup: if the plugin implements Closer, Close is called once, after
-//     everything in flight has been handed to it.
-
 // Kind is the role of a plugin in a pipeline.
 type Kind string
 
@@ -45,13 +30,28 @@ type Emitter interface {
 	Emit(m *Message) error
 }
 
-// LineEmitter is what an input sends to. EmitLine turns one line into a
-// message with the input's decoder (or the raw line as the payload of a "log"
-// message when there is none); a line that fails to decode is counted and, if
-// the input has a dead_letter subject, sent there with the error.
+// LineEmitter is what an input sends to; the runtime implements it.
+//
+// EmitLine turns one line into a message with the input's decoder (or the
+// raw line as the payload of a "log" message when there is none); a line
+// that fails to decode is counted and, if the input has a dead_letter
+// subject, sent there with the error. The line is only valid during the
+// call: the input may reuse it.
+//
+// EmitLineAt is EmitLine for an input that knows where it read the line
+// (see LineOrigin); at, like line, is only valid during the call. A nil at
+// is EmitLine.
+//
+// Flush sends what was emitted before it and returns once it has left the
+// process; in durable mode, once the stream has stored it. An input that
+// keeps a checkpoint calls Flush before writing one, so that the checkpoint
+// never records a line that could still be lost. An error means some of
+// those lines were not delivered: the checkpoint must not move.
 type LineEmitter interface {
 	Emitter
 	EmitLine(line []byte) error
+	EmitLineAt(line []byte, at *LineOrigin) error
+	Flush() error
 }
 
 // LineOrigin says where an input read a line. An input that can read the
@@ -64,24 +64,6 @@ type LineOrigin struct {
 	PathField string  // the tag Path is added as; "" adds none
 	Source    [8]byte // names the file, and this incarnation of it, among all others
 	Offset    int64   // where the line starts in the file
-}
-
-// OriginEmitter is the optional capability of a LineEmitter that takes
-// origins; the runtime's emitters have it. Like line, at is only valid
-// during the call: the input may reuse it.
-type OriginEmitter interface {
-	EmitLineAt(line []byte, at *LineOrigin) error
-}
-
-// FlushingEmitter is the optional capability of a LineEmitter that batches:
-// Flush sends what was emitted before it and returns once it has left the
-// process; in durable mode, once the stream has stored it. An input that
-// keeps a checkpoint calls Flush before writing one, so that the checkpoint
-// never records a line that could still be lost. An error means some of
-// those lines were not delivered: the checkpoint must not move.
-type FlushingEmitter interface {
-	LineEmitter
-	Flush() error
 }
 
 // Input produces messages until ctx is done or its source is exhausted
@@ -207,6 +189,10 @@ type Flusher interface {
 // headers set and Payload holding the line, which is only valid during the
 // call; the decoder sets Type, Fields and, if the line carries one, Timestamp,
 // and may clear Payload.
+//
+// A decoder may also implement Initializer and Closer: the runtime calls
+// Init (with the input's Env) after Configure on the decoder it uses, and
+// Close when the pipeline stops. `check` calls neither.
 type Decoder interface {
 	Decode(line []byte, m *Message) error
 }
@@ -221,10 +207,6 @@ type ConfigurableDecoder interface {
 	Decoder
 	Configure(table map[string]any) error
 }
-
-// A decoder may also implement Initializer and Closer: the runtime calls
-// Init (with the input's Env) after Configure on the decoder it uses, and
-// Close when the pipeline stops. `check` calls neither.
 
 // DecoderScriptError is returned by Configure for a decoder script that
 // cannot be used (missing, does not compile); the config reports it on the
@@ -247,9 +229,26 @@ type Env struct {
 	Agent  AgentConfig
 	Ticker time.Duration // ticker_interval, zero when not set
 	Stats  *PluginStats
-	// Runtime is the pipeline the plugin runs in, for plugins that watch
-	// the pipeline itself (inputs.internal): PluginStatus, NATSStats.
-	Runtime *Runtime
+	// Host is the pipeline the plugin runs in; nil outside one (a plugin
+	// under test), which a plugin that uses it must allow for.
+	Host Host
+}
+
+// Host is what a plugin may ask of the pipeline it runs in (the Runtime),
+// beyond its own Env: when the pipeline stops, and how the whole pipeline
+// is doing, for a plugin that watches it (inputs.internal). Its methods are
+// safe for concurrent use.
+type Host interface {
+	// Stopping is closed once the pipeline begins to stop: a plugin that
+	// waits for something not needed to finish the work (a Lua filter's
+	// restart backoff) stops waiting then, so that the drain is not held
+	// up.
+	Stopping() <-chan struct{}
+	// PluginStatus reports every plugin's identity, subjects, counters
+	// and state, as /api/plugins shows them.
+	PluginStatus() []PluginStatus
+	// NATSStats reports the counters of the pipeline's NATS connection.
+	NATSStats() NATSStats
 }
 
 // retryable marks an output error as worth retrying.
@@ -297,6 +296,24 @@ func IsNotProcessed(err error) bool {
 }
 
 // Registration describes a plugin type to the registry.
+//
+// The lifecycle of a plugin, written once (as Caddy does):
+//
+//  1. construct: the registered New returns the plugin struct filled with
+//     its defaults;
+//  2. decode: the plugin's TOML table is decoded into that struct, strictly
+//     (an unknown key is an error);
+//  3. validate: if the plugin implements Validator, Validate checks the
+//     decoded values, at config load (`check` stops here); an error stops
+//     the pipeline from starting;
+//  4. init: if the plugin implements Initializer, Init validates what it
+//     could not before and acquires what it needs; an error stops the
+//     pipeline from starting, and Close is still called;
+//  5. run: inputs Run until their context ends or their source is exhausted;
+//     filters Process each matching message and Tick on ticker_interval;
+//     outputs Write batches;
+//  6. cleanup: if the plugin implements Closer, Close is called once, after
+//     everything in flight has been handed to it.
 type Registration struct {
 	Kind        Kind
 	Type        string

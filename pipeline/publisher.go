@@ -296,7 +296,7 @@ type lineEmitter struct {
 	*publisher
 }
 
-var _ FlushingEmitter = lineEmitter{}
+var _ LineEmitter = lineEmitter{}
 
 // Flush publishes the batch being filled and returns once every line emitted
 // before it has left: in durable mode, once the stream acked it. Holding p.mu
@@ -328,8 +328,6 @@ func (e lineEmitter) Emit(m *Message) error {
 func (e lineEmitter) EmitLine(line []byte) error {
 	return e.EmitLineAt(line, nil)
 }
-
-var _ OriginEmitter = lineEmitter{}
 
 // EmitLineAt is EmitLine for a line whose origin the input knows: its
 // message gets the origin's UUID and path tag.

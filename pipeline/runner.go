@@ -11,6 +11,9 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
+// The runtime is the Host of the plugins it runs (Env.Host).
+var _ Host = (*Runtime)(nil)
+
 // runner wraps one plugin instance with what the runtime owns for it.
 type runner struct {
 	rt    *Runtime
@@ -128,7 +131,7 @@ func (r *runner) init(initPlugin bool) error {
 		}
 		if in, ok := r.decoder.(Initializer); ok {
 			env := &Env{Kind: pc.Kind, Type: pc.Type, Name: pc.Name, Log: r.log.With("decoder", pc.Decoder),
-				Agent: r.rt.cfg.Agent, Stats: r.stats, Runtime: r.rt}
+				Agent: r.rt.cfg.Agent, Stats: r.stats, Host: r.rt}
 			if err := in.Init(env); err != nil {
 				return fmt.Errorf("decoder: %w", err)
 			}
@@ -158,7 +161,7 @@ func (r *runner) initPlugin() error {
 	pc := r.cfg
 	if in, ok := pc.Plugin.(Initializer); ok {
 		env := &Env{Kind: pc.Kind, Type: pc.Type, Name: pc.Name, Log: r.log, Agent: r.rt.cfg.Agent,
-			Ticker: pc.TickerInterval, Stats: r.stats, Runtime: r.rt}
+			Ticker: pc.TickerInterval, Stats: r.stats, Host: r.rt}
 		if err := in.Init(env); err != nil {
 			return err
 		}

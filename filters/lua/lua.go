@@ -305,10 +305,10 @@ func (p *Lua) awaitRestart(out pipeline.Emitter) error {
 // stoppingCh is closed once the pipeline begins to stop; nil (never) for
 // a plugin used outside a runtime.
 func (p *Lua) stoppingCh() <-chan struct{} {
-	if p.env.Runtime == nil {
+	if p.env.Host == nil {
 		return nil
 	}
-	return p.env.Runtime.Stopping()
+	return p.env.Host.Stopping()
 }
 
 func (p *Lua) stopping() bool {

@@ -44,7 +44,7 @@ const (
 // connection's counters, and one with Go runtime figures. The points of a
 // round share its timestamp and carry a host tag, the agent's name.
 //
-// Without Env.Runtime (a plugin under test, outside a pipeline) only the
+// Without Env.Host (a plugin under test, outside a pipeline) only the
 // runtime point is emitted.
 type Internal struct {
 	Interval pipeline.Duration `toml:"interval"`
@@ -97,8 +97,8 @@ var counterFields = []string{"in", "out", "dropped", "errors", "process_seconds"
 // gather emits one round.
 func (p *Internal) gather(out pipeline.Emitter, now time.Time) error {
 	p.ts = now.UnixNano()
-	if rt := p.env.Runtime; rt != nil {
-		for _, st := range rt.PluginStatus() {
+	if host := p.env.Host; host != nil {
+		for _, st := range host.PluginStatus() {
 			p.begin(PluginMeasurement)
 			p.tag("kind", string(st.Kind))
 			p.tag("name", st.Name)
@@ -124,7 +124,7 @@ func (p *Internal) gather(out pipeline.Emitter, now time.Time) error {
 				return err
 			}
 		}
-		n := rt.NATSStats()
+		n := host.NATSStats()
 		p.begin(NATSMeasurement)
 		p.int("in_msgs", n.InMsgs)
 		p.int("out_msgs", n.OutMsgs)

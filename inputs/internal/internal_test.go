@@ -174,7 +174,7 @@ format = "json"
 	}
 }
 
-// TestRoundWithoutAPipeline: outside a pipeline (no Env.Runtime) only the
+// TestRoundWithoutAPipeline: outside a pipeline (no Env.Host) only the
 // runtime point is made, and every round's points share their timestamp.
 func TestRoundWithoutAPipeline(t *testing.T) {
 	p := newDefault()
@@ -202,8 +202,8 @@ func TestRoundWithoutAPipeline(t *testing.T) {
 func TestRunEndsWhenEmitFails(t *testing.T) {
 	p := newDefault()
 	pipelinetest.Init(t, p, pipelinetest.Env(pipeline.KindInput, "internal", "internal"))
-	if err := p.Run(context.Background(), failingEmitter{}); err == nil {
-		t.Error("Run = nil, want Emit's error")
+	if err := p.Run(context.Background(), pipelinetest.Stopped{}); !errors.Is(err, pipelinetest.ErrStopped) {
+		t.Errorf("Run = %v, want Emit's error", err)
 	}
 }
 
@@ -324,8 +324,3 @@ func values(m *pipeline.Message) map[string]any {
 	}
 	return out
 }
-
-type failingEmitter struct{}
-
-func (failingEmitter) Emit(*pipeline.Message) error { return errors.New("pipeline stopped") }
-func (failingEmitter) EmitLine([]byte) error        { return errors.New("pipeline stopped") }

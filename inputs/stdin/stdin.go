@@ -98,15 +98,6 @@ func (g *gate) EmitLine(line []byte) error {
 	return g.out.EmitLine(line)
 }
 
-func (g *gate) Emit(m *pipeline.Message) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closed {
-		return errStopped
-	}
-	return g.out.Emit(m)
-}
-
 func (g *gate) close() {
 	g.mu.Lock()
 	g.closed = true

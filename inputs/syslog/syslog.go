@@ -255,7 +255,6 @@ type lineParser struct {
 	source string
 }
 
-func (l lineParser) Emit(m *pipeline.Message) error { return l.p.out.Emit(m) }
 func (l lineParser) EmitLine(line []byte) error {
 	if len(line) == 0 {
 		return nil // the "\n" of a sender that ends its frames with "\r\n\n", say

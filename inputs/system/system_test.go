@@ -497,8 +497,8 @@ func TestRunEndsWhenEmitFails(t *testing.T) {
 	s := newDefault()
 	s.Collect = []string{"mem"}
 	pipelinetest.Init(t, s, testEnv())
-	err := s.Run(context.Background(), failingEmitter{})
-	if err == nil || !strings.Contains(err.Error(), "pipeline stopped") {
+	err := s.Run(context.Background(), pipelinetest.Stopped{})
+	if !errors.Is(err, pipelinetest.ErrStopped) {
 		t.Errorf("Run = %v, want Emit's error", err)
 	}
 }
@@ -608,11 +608,6 @@ func fields(m *pipeline.Message) map[string]any {
 	}
 	return out
 }
-
-type failingEmitter struct{}
-
-func (failingEmitter) Emit(*pipeline.Message) error { return errors.New("pipeline stopped") }
-func (failingEmitter) EmitLine([]byte) error        { return errors.New("pipeline stopped") }
 
 // logRecorder is a slog.Handler that counts records by level.
 type logRecorder struct {

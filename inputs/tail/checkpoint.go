@@ -88,20 +88,18 @@ func loadCheckpoint(path string) (map[string]checkpointEntry, error) {
 // saveCheckpoint writes the offsets of the files followed, if they changed
 // since the last write: to a temporary file, synced, then renamed over the
 // checkpoint, so that a crash leaves the old one or the new one whole. It
-// first flushes out when out can (the runtime's emitter: in durable mode it
-// returns once the stream stored the lines), so that the offsets, all of
-// lines emitted before the flush, are of lines delivered; if the flush fails
-// the checkpoint stays where it was.
+// first flushes out (in durable mode Flush returns once the stream stored
+// the lines), so that the offsets, all of lines emitted before the flush,
+// are of lines delivered; if the flush fails the checkpoint stays where it
+// was.
 func (p *Tail) saveCheckpoint(out pipeline.LineEmitter) {
 	if p.checkpointPath == "" {
 		return
 	}
-	if f, ok := out.(pipeline.FlushingEmitter); ok {
-		if err := f.Flush(); err != nil {
-			p.env.Stats.Errors.Add(1)
-			p.env.Log.Error("lines not delivered: checkpoint not moved", "path", p.checkpointPath, "error", err)
-			return
-		}
+	if err := out.Flush(); err != nil {
+		p.env.Stats.Errors.Add(1)
+		p.env.Log.Error("lines not delivered: checkpoint not moved", "path", p.checkpointPath, "error", err)
+		return
 	}
 	c := checkpointFile{Version: 1, Files: make(map[string]checkpointEntry, len(p.files))}
 	for key, tf := range p.files {

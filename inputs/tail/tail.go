@@ -72,9 +72,8 @@ type Tail struct {
 	PathField          string            `toml:"path_field"`
 
 	env            *pipeline.Env
-	origins        pipeline.OriginEmitter // out, when it takes origins
-	newSource      bool                   // a file's incarnation began since the last checkpoint
-	at             pipeline.LineOrigin    // scratch for emit: one allocation less per line
+	newSource      bool                // a file's incarnation began since the last checkpoint
+	at             pipeline.LineOrigin // scratch for emit: one allocation less per line
 	start, cont    *regexp.Regexp
 	checkpointPath string                     // "" when data_dir is not set
 	saved          map[string]checkpointEntry // the checkpoint read at Init, until the first scan
@@ -211,7 +210,6 @@ func (p *Tail) loadSaved() {
 // returns nil. It returns early only when EmitLine fails (the pipeline cannot
 // take more), with that error, after writing the checkpoint.
 func (p *Tail) Run(ctx context.Context, out pipeline.LineEmitter) error {
-	p.origins, _ = out.(pipeline.OriginEmitter)
 	p.loadSaved()
 	wake := make(chan struct{}, 1)
 	watcher, stopWatching := p.startWatcher(wake)
@@ -482,13 +480,10 @@ func (p *Tail) setSince(tf *tailedFile, since int64) {
 }
 
 // emit sends one line or record that starts at offset from of the file
-// source names, with its origin when out takes one.
+// source names, with its origin.
 func (p *Tail) emit(tf *tailedFile, line []byte, source [8]byte, from int64, out pipeline.LineEmitter) error {
-	if p.origins == nil {
-		return out.EmitLine(line)
-	}
 	p.at = pipeline.LineOrigin{Path: tf.path, PathField: p.PathField, Source: source, Offset: from}
-	return p.origins.EmitLineAt(line, &p.at) // valid during the call only, as line is
+	return out.EmitLineAt(line, &p.at) // valid during the call only, as line is
 }
 
 // readAll reads every file in turn, the ones that left the globs first (so

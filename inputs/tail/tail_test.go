@@ -599,8 +599,7 @@ type refusingCollector struct {
 	accepted atomic.Int64
 }
 
-// EmitLineAt is what the tail calls (the embedded Collector has it): the
-// refusal must be there.
+// EmitLineAt is what the tail calls: the refusal must be there.
 func (c *refusingCollector) EmitLineAt(line []byte, at *pipeline.LineOrigin) error {
 	if c.accepted.Add(1) > int64(c.accept) {
 		return errFull
@@ -653,7 +652,7 @@ type flushingCollector struct {
 	flushes   atomic.Int64
 }
 
-var _ pipeline.FlushingEmitter = (*flushingCollector)(nil)
+var _ pipeline.LineEmitter = (*flushingCollector)(nil)
 
 func (c *flushingCollector) EmitLineAt(line []byte, at *pipeline.LineOrigin) error {
 	c.pending.Add(1)

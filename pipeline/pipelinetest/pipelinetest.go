@@ -1,8 +1,9 @@
 // Package pipelinetest has helpers for testing plugins against the contracts
 // of package pipeline, the way net/http/httptest serves net/http: an Env, a
-// Collector that keeps what a plugin emits, Init and StartInput that take a
-// plugin through its lifecycle as the runtime does, and CheckSample, which
-// keeps a plugin's sample.toml and its defaults in step.
+// Collector that keeps what a plugin emits (and Stopped, which takes
+// nothing), Init and StartInput that take a plugin through its lifecycle as
+// the runtime does, and CheckSample, which keeps a plugin's sample.toml and
+// its defaults in step.
 package pipelinetest
 
 import (
@@ -53,10 +54,7 @@ type Collector struct {
 	msgs    []*pipeline.Message
 }
 
-var (
-	_ pipeline.LineEmitter   = (*Collector)(nil)
-	_ pipeline.OriginEmitter = (*Collector)(nil)
-)
+var _ pipeline.LineEmitter = (*Collector)(nil)
 
 // Emit keeps a copy of m. Then, as the runtime does, it stamps m's empty
 // UUID and Timestamp in place: a plugin that reuses its message must not
@@ -100,6 +98,24 @@ func (c *Collector) EmitLineAt(line []byte, at *pipeline.LineOrigin) error {
 	c.origins = append(c.origins, o)
 	return nil
 }
+
+// Flush returns nil: a Collector keeps every line as it is emitted.
+func (c *Collector) Flush() error { return nil }
+
+// ErrStopped is what Stopped returns from every call.
+var ErrStopped = errors.New("pipelinetest: pipeline stopped")
+
+// Stopped is a LineEmitter of a pipeline that has stopped: every call fails
+// with ErrStopped, as the runtime's emitter fails once its pipeline cannot
+// take more: for testing that an input's Run then ends with that error.
+type Stopped struct{}
+
+var _ pipeline.LineEmitter = Stopped{}
+
+func (Stopped) Emit(*pipeline.Message) error                  { return ErrStopped }
+func (Stopped) EmitLine([]byte) error                         { return ErrStopped }
+func (Stopped) EmitLineAt([]byte, *pipeline.LineOrigin) error { return ErrStopped }
+func (Stopped) Flush() error                                  { return ErrStopped }
 
 // Origins returns the origins of the lines emitted so far, in the order of
 // Lines: the zero LineOrigin for a line emitted without one.

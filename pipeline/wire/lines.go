@@ -21,6 +21,8 @@ const readBufferBytes = 64 << 10
 
 // ReadLines reads newline-delimited lines from r until EOF or a read error
 // and hands each one to out.EmitLine, without its trailing "\n" or "\r\n".
+// out is the input's pipeline.LineEmitter, or anything that takes lines
+// for it (a parser, a gate): ReadLines calls only EmitLine.
 // Nothing is skipped: an empty line is emitted as an empty line. At EOF, a
 // final line without a newline is emitted as it is. At a read error (a reset
 // connection, or a read deadline set to stop the reader) every complete line
@@ -37,14 +39,14 @@ const readBufferBytes = 64 << 10
 // otherwise, or the first error EmitLine returns (the runtime counts and
 // dead-letters lines that fail to decode; an error reaching ReadLines means
 // the pipeline cannot take more, so reading stops).
-func ReadLines(r io.Reader, maxLine int, out pipeline.LineEmitter, stats *pipeline.PluginStats, log *slog.Logger) error {
+func ReadLines(r io.Reader, maxLine int, out interface{ EmitLine(line []byte) error }, stats *pipeline.PluginStats, log *slog.Logger) error {
 	return readLines(r, maxLine, out, stats, log, nil)
 }
 
 // readLines is ReadLines; with conn, it tells conn where each line ends and
 // holds a long line in memory charged to conn's input, given back once the
 // line is emitted.
-func readLines(r io.Reader, maxLine int, out pipeline.LineEmitter, stats *pipeline.PluginStats, log *slog.Logger, conn *TCPConn) error {
+func readLines(r io.Reader, maxLine int, out interface{ EmitLine(line []byte) error }, stats *pipeline.PluginStats, log *slog.Logger, conn *TCPConn) error {
 	if maxLine <= 0 {
 		maxLine = DefaultMaxLineBytes
 	}

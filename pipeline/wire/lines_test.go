@@ -14,7 +14,7 @@ import (
 	"github.com/interoceptor/interoceptor/pipeline/wire"
 )
 
-// lineCollector is a LineEmitter that keeps a copy of every line: the line
+// lineCollector keeps a copy of every line ReadLines hands it: the line
 // given to EmitLine is only valid during the call.
 type lineCollector struct {
 	lines []string
@@ -24,10 +24,6 @@ type lineCollector struct {
 func (c *lineCollector) EmitLine(line []byte) error {
 	c.lines = append(c.lines, string(line))
 	return c.err
-}
-
-func (c *lineCollector) Emit(*pipeline.Message) error {
-	return errors.New("lineCollector: Emit not expected")
 }
 
 func TestReadLines(t *testing.T) {
@@ -145,8 +141,7 @@ func TestReadLinesWarnsAtMostOncePerSecond(t *testing.T) {
 
 type nopLines struct{}
 
-func (nopLines) EmitLine([]byte) error        { return nil }
-func (nopLines) Emit(*pipeline.Message) error { return nil }
+func (nopLines) EmitLine([]byte) error { return nil }
 
 func TestReadLinesDoesNotAllocatePerLine(t *testing.T) {
 	input := strings.Repeat(strings.Repeat("x", 99)+"\n", 10000)

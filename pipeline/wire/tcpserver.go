@@ -481,7 +481,7 @@ func (c *TCPConn) FrameDone(buffered int) {
 // than the read buffer is held within the input's max_buffer_bytes. When a
 // line would pass it, the line is dropped and counted, and ReadLines
 // returns an error that has Serve close the connection.
-func (c *TCPConn) ReadLines(r io.Reader, maxLine int, out pipeline.LineEmitter) error {
+func (c *TCPConn) ReadLines(r io.Reader, maxLine int, out interface{ EmitLine(line []byte) error }) error {
 	return readLines(r, maxLine, out, c.srv.env.Stats, c.srv.env.Log, c)
 }
 

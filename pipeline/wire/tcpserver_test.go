@@ -14,8 +14,8 @@ import (
 	"github.com/interoceptor/interoceptor/pipeline/wire"
 )
 
-// gatedLines is a LineEmitter that keeps each line and then holds its
-// reader until the gate opens: a connection handing a line on.
+// gatedLines keeps each line ReadLines hands it and then holds its reader
+// until the gate opens: a connection handing a line on.
 type gatedLines struct {
 	got  chan string
 	gate chan struct{}
@@ -39,13 +39,9 @@ func (g *gatedLines) next(t *testing.T) string {
 	}
 }
 
-func (g *gatedLines) Emit(*pipeline.Message) error {
-	return errors.New("gatedLines: Emit not expected")
-}
-
 // serveLines runs a TCPServer that reads lines into out, on 127.0.0.1, and
 // returns its address and a stop that ends it and returns Serve's result.
-func serveLines(t *testing.T, limits wire.TCPLimits, out pipeline.LineEmitter) (addr string, srv *wire.TCPServer, env *pipeline.Env, stop func() error) {
+func serveLines(t *testing.T, limits wire.TCPLimits, out interface{ EmitLine([]byte) error }) (addr string, srv *wire.TCPServer, env *pipeline.Env, stop func() error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
