@@ -57,7 +57,7 @@ import (
 // and returns the extended buffer. It does not allocate when buf has room.
 func AppendJSON(buf []byte, m *Message) []byte {
 	buf = append(buf, `{"uuid":"`...)
-	buf = appendUUID(buf, m.UUID)
+	buf = AppendUUID(buf, m.UUID)
 	buf = append(buf, `","timestamp":"`...)
 	buf = appendJSONTime(buf, m.Timestamp)
 	buf = append(buf, '"', ',')
@@ -157,17 +157,6 @@ func appendDigits(buf []byte, v, width int) []byte {
 		v /= 10
 	}
 	return append(buf, d[:width]...)
-}
-
-func appendUUID(buf []byte, u UUID) []byte {
-	const hexDigits = "0123456789abcdef"
-	for i, c := range u {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			buf = append(buf, '-')
-		}
-		buf = append(buf, hexDigits[c>>4], hexDigits[c&0x0f])
-	}
-	return buf
 }
 
 // appendJSONText appends "key":"s" when s is valid UTF-8 and
