@@ -55,7 +55,7 @@ func TestDemoDetectorHasNoFalseAlarm(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- rt.Run(ctx) }()
 	const points = 6000
-	pipelinetest.WaitUntil(t, 5*time.Minute, func() bool {
+	pipelinetest.WaitUntilTrue(t, 5*time.Minute, func() bool {
 		for _, p := range rt.PluginStatus() {
 			if p.Name == "level_series" {
 				return p.Counters.Out >= points

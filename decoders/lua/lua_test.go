@@ -165,7 +165,7 @@ func TestHotReload(t *testing.T) {
 	}
 	writeScript(t, path, fmt.Sprintf(versionScript, 2))
 	n := 1
-	pipelinetest.WaitUntil(t, 5*time.Second, func() bool {
+	pipelinetest.WaitUntilTrue(t, 5*time.Second, func() bool {
 		n++
 		m, err := decode(d, fmt.Sprintf("n=%d", n))
 		if err != nil {
@@ -205,7 +205,7 @@ func TestBrokenEditKeepsTheRunningVersion(t *testing.T) {
 	env.Log = slog.New(slog.NewTextHandler(&logs, nil))
 	d, path := newDecoder(t, fmt.Sprintf(versionScript, 1), nil, env)
 	writeScript(t, path, "function process_message(\n")
-	pipelinetest.WaitUntil(t, 5*time.Second, func() bool { return strings.Contains(logs.String(), "reload failed") })
+	pipelinetest.WaitUntilTrue(t, 5*time.Second, func() bool { return strings.Contains(logs.String(), "reload failed") })
 	if !strings.Contains(logs.String(), "d.lua:") {
 		t.Errorf("the log does not say where the script is broken:\n%s", logs.String())
 	}
@@ -214,7 +214,7 @@ func TestBrokenEditKeepsTheRunningVersion(t *testing.T) {
 	}
 	// fixing the file reloads it
 	writeScript(t, path, fmt.Sprintf(versionScript, 3))
-	pipelinetest.WaitUntil(t, 5*time.Second, func() bool { return d.Version() == 2 })
+	pipelinetest.WaitUntilTrue(t, 5*time.Second, func() bool { return d.Version() == 2 })
 	if m, err := decode(d, "n=4"); err != nil || m.Type != "v3" {
 		t.Errorf("after the fix: %+v, %v", m, err)
 	}
@@ -237,7 +237,7 @@ end`, map[string]any{"time_limit": "50ms"}, nil)
 		t.Errorf("after the termination: %v", err)
 	}
 	writeScript(t, path, `function process_message() inject_message{Type = "fixed"} end`)
-	pipelinetest.WaitUntil(t, 5*time.Second, func() bool {
+	pipelinetest.WaitUntilTrue(t, 5*time.Second, func() bool {
 		m, err := decode(d, "fine")
 		return err == nil && m.Type == "fixed"
 	})

@@ -117,7 +117,7 @@ format = "json"
 			t.Fatal(err)
 		}
 		written[v] = time.Now()
-		pipelinetest.WaitUntil(t, 2*time.Second, func() bool {
+		pipelinetest.WaitUntilTrue(t, 2*time.Second, func() bool {
 			for _, m := range jsonMessages(t, out) {
 				if m["type"] == "version_seen" && field(m, "version") == float64(v) {
 					return true
@@ -312,7 +312,7 @@ format = "json"
 		}
 		return n
 	}
-	pipelinetest.WaitUntil(t, 5*time.Second, func() bool { return countType("v1") > 0 })
+	pipelinetest.WaitUntilTrue(t, 5*time.Second, func() bool { return countType("v1") > 0 })
 
 	writeScript(t, dir, "tag", "function process_message()\n  inject_message({Type = 'v2'}\nend\n") // missing ")"
 	results, err := rt.Reload("tag")
@@ -320,14 +320,14 @@ format = "json"
 		t.Fatalf("reload of a broken script: %+v, %v; want a failure naming the file", results, err)
 	}
 	before := countType("v1")
-	pipelinetest.WaitUntil(t, 5*time.Second, func() bool { return countType("v1") > before+10 })
+	pipelinetest.WaitUntilTrue(t, 5*time.Second, func() bool { return countType("v1") > before+10 })
 	st := pluginStatus(rt, "tag").Status
 	if st["version"] != 1 || !strings.Contains(fmt.Sprint(st["last_reload_error"]), "tag.lua") {
 		t.Fatalf("status after a failed reload: %v", st)
 	}
 
 	writeScript(t, dir, "tag", "function process_message()\n  inject_message({Type = 'v2'})\n  return 0\nend\n")
-	pipelinetest.WaitUntil(t, 5*time.Second, func() bool { return countType("v2") > 0 }) // by the file watch
+	pipelinetest.WaitUntilTrue(t, 5*time.Second, func() bool { return countType("v2") > 0 }) // by the file watch
 	if st := pluginStatus(rt, "tag").Status; st["version"] != 2 || st["last_reload_error"] != nil {
 		t.Fatalf("status after a good edit: %v", st)
 	}
@@ -464,21 +464,21 @@ format = "json"
 		}
 		return false
 	}
-	pipelinetest.WaitUntil(t, time.Minute, func() bool { return seen("first") })
+	pipelinetest.WaitUntilTrue(t, time.Minute, func() bool { return seen("first") })
 
 	write(conf("second", "in"))
 	results, err := rt.Reload("tag")
 	if err != nil || len(results) != 1 || !results[0].OK || results[0].Warning != "" {
 		t.Fatalf("reload with a new config table: %+v, %v", results, err)
 	}
-	pipelinetest.WaitUntil(t, time.Minute, func() bool { return seen("second") })
+	pipelinetest.WaitUntilTrue(t, time.Minute, func() bool { return seen("second") })
 
 	write(strings.Replace(conf("third", "elsewhere"), "[[filters.lua]]", "[[inputs.stdin]]\npublish = \"elsewhere\"\n[[filters.lua]]", 1))
 	results, err = rt.Reload("tag")
 	if err != nil || len(results) != 1 || !results[0].OK || !strings.Contains(results[0].Warning, "subscribe") {
 		t.Fatalf("reload with a new subscribe: %+v, %v; want it applied, with a warning about subscribe", results, err)
 	}
-	pipelinetest.WaitUntil(t, time.Minute, func() bool { return seen("third") })
+	pipelinetest.WaitUntilTrue(t, time.Minute, func() bool { return seen("third") })
 
 	write("[[filters.lua]]\nthis is not toml")
 	results, err = rt.Reload("tag")
@@ -488,5 +488,5 @@ format = "json"
 	if st := pluginStatus(rt, "tag"); st.Status["version"] != 4 {
 		t.Errorf("status after a broken config: %v, want version 4", st.Status)
 	}
-	pipelinetest.WaitUntil(t, time.Minute, func() bool { return seen("third") })
+	pipelinetest.WaitUntilTrue(t, time.Minute, func() bool { return seen("third") })
 }

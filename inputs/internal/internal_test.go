@@ -83,7 +83,7 @@ format = "json"
 
 	// Wait for a round taken once the 100 messages went all the way.
 	var last []*pipeline.Message
-	pipelinetest.WaitUntil(t, 20*time.Second, func() bool {
+	pipelinetest.WaitUntilTrue(t, 20*time.Second, func() bool {
 		rs := rounds(t, metrics)
 		if len(rs) == 0 {
 			return false

@@ -88,7 +88,7 @@ func TestSystemOnThisHost(t *testing.T) {
 	out := &pipelinetest.Collector{MessagesOnly: true}
 	pipelinetest.StartInput(t, s, testEnv(), out)
 	// cpu needs two rounds; wait for a third so that diskio has its rates.
-	pipelinetest.WaitUntil(t, 10*time.Second, func() bool { return len(rounds(out.Messages())) >= 3 })
+	pipelinetest.WaitUntilTrue(t, 10*time.Second, func() bool { return len(rounds(out.Messages())) >= 3 })
 
 	all := rounds(out.Messages())
 	for i, r := range all[:3] {

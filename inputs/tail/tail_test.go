@@ -149,7 +149,7 @@ func TestTailCopyTruncate(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := uint64(round + 1)
-		pipelinetest.WaitUntil(t, wait, func() bool { return p.truncations.Load() >= want })
+		pipelinetest.WaitUntilTrue(t, wait, func() bool { return p.truncations.Load() >= want })
 	}
 	fmt.Fprintf(f, "line %d\n", n)
 	n++
@@ -513,7 +513,7 @@ func start(t *testing.T, p *Tail, dataDir string) (*pipelinetest.Collector, func
 // waitOpen waits until p follows n files.
 func waitOpen(t *testing.T, p *Tail, n int64) {
 	t.Helper()
-	pipelinetest.WaitUntil(t, wait, func() bool { return p.open.Load() == n })
+	pipelinetest.WaitUntilTrue(t, wait, func() bool { return p.open.Load() == n })
 }
 
 func writeFile(t *testing.T, path, content string) {

@@ -89,7 +89,7 @@ func TestTCPIdleConnectionsDoNotLockOutASender(t *testing.T) {
 	evicted := float64(idle - in.MaxConnections)
 	// Every idle connection accepted (the last ones may still wait in the
 	// listen queue when Dial returns) before the sender comes.
-	pipelinetest.WaitUntil(t, 60*time.Second, func() bool { return in.Gauges()["tcp_evicted"] == evicted })
+	pipelinetest.WaitUntilTrue(t, 60*time.Second, func() bool { return in.Gauges()["tcp_evicted"] == evicted })
 
 	var b strings.Builder
 	for i := range lines {
@@ -152,7 +152,7 @@ func TestTCPPartialLinesStayWithinMaxBufferBytes(t *testing.T) {
 	// Each connection ends either closed for max_buffer_bytes or holding
 	// its whole line (1 MiB charged).
 	var held float64
-	pipelinetest.WaitUntil(t, 120*time.Second, func() bool {
+	pipelinetest.WaitUntilTrue(t, 120*time.Second, func() bool {
 		g := in.Gauges()
 		held = g["tcp_buffered_bytes"] / lineBytes
 		return held == float64(int(held)) && g["tcp_buffer_full"]+held == conns
@@ -191,7 +191,7 @@ func TestTCPIdleTimeoutClosesASilentConnection(t *testing.T) {
 	if !closedByInput(c) {
 		t.Fatal("a silent connection was not closed")
 	}
-	pipelinetest.WaitUntil(t, 30*time.Second, func() bool { return in.Gauges()["tcp_idle_closed"] == 1 })
+	pipelinetest.WaitUntilTrue(t, 30*time.Second, func() bool { return in.Gauges()["tcp_idle_closed"] == 1 })
 	if got := out.Lines(); !slices.Equal(got, []string{"said"}) {
 		t.Errorf("emitted %q, want [said]", got)
 	}
@@ -232,7 +232,7 @@ func TestTCPFrameTimeoutClosesATricklingLine(t *testing.T) {
 	if !closedByInput(c) {
 		t.Fatal("a trickling line was not cut off")
 	}
-	pipelinetest.WaitUntil(t, 30*time.Second, func() bool { return in.Gauges()["tcp_frame_timeouts"] == 1 })
+	pipelinetest.WaitUntilTrue(t, 30*time.Second, func() bool { return in.Gauges()["tcp_frame_timeouts"] == 1 })
 	if got := out.Lines(); !slices.Equal(got, []string{"whole"}) {
 		t.Errorf("emitted %q, want [whole]", got)
 	}

@@ -44,7 +44,7 @@ func TestUDPEmitsEveryNonEmptyLine(t *testing.T) {
 				}
 			}
 			// Loopback keeps datagrams in order: "end" comes last.
-			pipelinetest.WaitUntil(t, 5*time.Second, func() bool { return slices.Contains(out.Lines(), "end") })
+			pipelinetest.WaitUntilTrue(t, 5*time.Second, func() bool { return slices.Contains(out.Lines(), "end") })
 			if got := out.Lines(); !slices.Equal(got, append(tc.want, "end")) {
 				t.Errorf("emitted %q, want %q", got, append(tc.want, "end"))
 			}

@@ -56,7 +56,7 @@ path = %q
 		t.Fatal("no output in the pipeline")
 		return pipeline.StatsSnapshot{}
 	}
-	pipelinetest.WaitUntil(t, fullDiskWait, func() bool { return counters().Errors > 0 })
+	pipelinetest.WaitUntilTrue(t, fullDiskWait, func() bool { return counters().Errors > 0 })
 
 	// The disk is full and the output retries the same batch: nothing moves.
 	c := counters()
@@ -68,7 +68,7 @@ path = %q
 	t.Logf("disk full: %d of %d lines written, %d write errors", c.Out, n, c.Errors)
 
 	free()
-	pipelinetest.WaitUntil(t, fullDiskWait, func() bool { return counters().Out == n })
+	pipelinetest.WaitUntilTrue(t, fullDiskWait, func() bool { return counters().Out == n })
 	if err := wait(true); err != nil {
 		t.Fatal(err)
 	}

@@ -104,7 +104,7 @@ uint_support = true`)
 	}
 	conn.Close()
 	out := rt.Plugin(pipeline.KindOutput, "influxdb").(*InfluxDB)
-	pipelinetest.WaitUntil(t, 20*time.Second, func() bool {
+	pipelinetest.WaitUntilTrue(t, 20*time.Second, func() bool {
 		g := out.Gauges()
 		return g["influxdb_written_points"]+g["influxdb_rejected_points"] == float64(len(all))
 	})
@@ -262,7 +262,7 @@ func TestLogs(t *testing.T) {
 	if err := o.Write(msgs); err != nil {
 		t.Fatal(err)
 	}
-	pipelinetest.WaitUntil(t, 10*time.Second, func() bool { return o.Gauges()["influxdb_written_points"] == 4 })
+	pipelinetest.WaitUntilTrue(t, 10*time.Second, func() bool { return o.Gauges()["influxdb_written_points"] == 4 })
 	want := map[string]string{
 		`"nginx"{"host"="edge-1","severity"="6","type"="log"}@1700000000000000001`:   `"latency":float=0.25 "message":string="GET /index.html 200" "status":int=200`,
 		`"log"{"host"="edge-2","severity"="3","type"="log"}@1700000000000000002`:     `"message":string="panic: boom\n\tat main.go:12\n\tat \"quoted\" \\ end"`,
@@ -304,7 +304,7 @@ func TestFieldTypeConflict(t *testing.T) {
 	if err := o.Write([]*pipeline.Message{line("conf v=1.5 1"), line("conf v=2.5 2")}); err != nil {
 		t.Fatal(err)
 	}
-	pipelinetest.WaitUntil(t, 10*time.Second, func() bool { return o.Gauges()["influxdb_written_points"] == 2 })
+	pipelinetest.WaitUntilTrue(t, 10*time.Second, func() bool { return o.Gauges()["influxdb_written_points"] == 2 })
 	// One batch: three ints where v is a float, among good points.
 	var mixed []*pipeline.Message
 	for i := range 10 {
@@ -318,12 +318,12 @@ func TestFieldTypeConflict(t *testing.T) {
 	if err := o.Write(mixed); err != nil {
 		t.Fatal(err)
 	}
-	pipelinetest.WaitUntil(t, 10*time.Second, func() bool { return o.Gauges()["influxdb_rejected_points"] > 0 })
+	pipelinetest.WaitUntilTrue(t, 10*time.Second, func() bool { return o.Gauges()["influxdb_rejected_points"] > 0 })
 	// The stream goes on.
 	if err := o.Write([]*pipeline.Message{line("conf v=9.5 200"), line("other x=2i 201")}); err != nil {
 		t.Fatal(err)
 	}
-	pipelinetest.WaitUntil(t, 10*time.Second, func() bool {
+	pipelinetest.WaitUntilTrue(t, 10*time.Second, func() bool {
 		g := o.Gauges()
 		return g["influxdb_written_points"]+g["influxdb_rejected_points"] == 15
 	})
@@ -369,7 +369,7 @@ func TestFieldTypeConflictInOneBatch(t *testing.T) {
 	if err := o.Write(batch); err != nil {
 		t.Fatal(err)
 	}
-	pipelinetest.WaitUntil(t, 10*time.Second, func() bool {
+	pipelinetest.WaitUntilTrue(t, 10*time.Second, func() bool {
 		g := o.Gauges()
 		return g["influxdb_written_points"]+g["influxdb_rejected_points"] == 7
 	})
@@ -482,7 +482,7 @@ buffer_bytes = 262144`)
 	if err := <-sent; err != nil {
 		t.Fatal(err)
 	}
-	pipelinetest.WaitUntil(t, 60*time.Second, func() bool { return out.Gauges()["influxdb_written_points"] == total })
+	pipelinetest.WaitUntilTrue(t, 60*time.Second, func() bool { return out.Gauges()["influxdb_written_points"] == total })
 	t.Logf("all delivered at %v", time.Since(start).Round(time.Millisecond))
 	if err := stop(true); err != nil {
 		t.Fatal(err)
@@ -552,7 +552,7 @@ func TestDropOldest(t *testing.T) {
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	pipelinetest.WaitUntil(t, 30*time.Second, func() bool { return o.Gauges()["influxdb_buffered_points"] == 0 })
+	pipelinetest.WaitUntilTrue(t, 30*time.Second, func() bool { return o.Gauges()["influxdb_buffered_points"] == 0 })
 	n := count(t, srv, "db", "SELECT count(seq) FROM drops")
 	if n+int64(dropped) != total {
 		t.Errorf("%d points in InfluxDB + %d dropped = %d, want %d", n, dropped, n+int64(dropped), total)
@@ -590,9 +590,9 @@ func TestBlock(t *testing.T) {
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	pipelinetest.WaitUntil(t, 20*time.Second, func() bool { return o.Write(points("block", accepted, 50)) == nil })
+	pipelinetest.WaitUntilTrue(t, 20*time.Second, func() bool { return o.Write(points("block", accepted, 50)) == nil })
 	accepted += 50
-	pipelinetest.WaitUntil(t, 20*time.Second, func() bool { return o.Gauges()["influxdb_written_points"] == float64(accepted) })
+	pipelinetest.WaitUntilTrue(t, 20*time.Second, func() bool { return o.Gauges()["influxdb_written_points"] == float64(accepted) })
 	if n := count(t, srv, "db", "SELECT count(seq) FROM block"); n != int64(accepted) || env.Stats.Dropped.Load() != 0 {
 		t.Errorf("count = %d, Dropped = %d; want %d and 0", n, env.Stats.Dropped.Load(), accepted)
 	}
@@ -620,7 +620,7 @@ func TestRestartKeepsPoints(t *testing.T) {
 	}
 	// Let the writer hold a batch and fail on it: Close must put that one
 	// in front of what is on disk.
-	pipelinetest.WaitUntil(t, 10*time.Second, func() bool { return first.Gauges()["influxdb_retries"] > 0 })
+	pipelinetest.WaitUntilTrue(t, 10*time.Second, func() bool { return first.Gauges()["influxdb_retries"] > 0 })
 	if first.Gauges()["influxdb_disk_bytes"] == 0 {
 		t.Fatal("nothing went to disk before Close")
 	}
@@ -652,7 +652,7 @@ func TestRestartKeepsPoints(t *testing.T) {
 	if err := second.Write(points("restart", 10_000, 1000)); err != nil {
 		t.Fatal(err)
 	}
-	pipelinetest.WaitUntil(t, 20*time.Second, func() bool { return second.Gauges()["influxdb_written_points"] == 11_000 })
+	pipelinetest.WaitUntilTrue(t, 20*time.Second, func() bool { return second.Gauges()["influxdb_written_points"] == 11_000 })
 	if n := count(t, srv, "db", "SELECT count(seq) FROM restart"); n != 11_000 {
 		t.Errorf("count = %d, want 11000", n)
 	}
@@ -766,7 +766,7 @@ func TestUintsWrittenAsInts(t *testing.T) {
 	io.WriteString(conn, "mem total=25276502016u,used_percent=2.5 1700000000000000000\n"+uintLine+"\n")
 	conn.Close()
 	out := rt.Plugin(pipeline.KindOutput, "influxdb").(*InfluxDB)
-	pipelinetest.WaitUntil(t, 20*time.Second, func() bool { return out.Gauges()["influxdb_written_points"] == 2 })
+	pipelinetest.WaitUntilTrue(t, 20*time.Second, func() bool { return out.Gauges()["influxdb_written_points"] == 2 })
 	if err := stop(true); err != nil {
 		t.Fatal(err)
 	}
