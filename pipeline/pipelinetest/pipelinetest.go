@@ -164,6 +164,16 @@ func WaitUntil(t testing.TB, timeout time.Duration, what string, cond func() err
 	}
 }
 
+// GaugeIs is a condition for WaitUntil: p's gauge name equals want.
+func GaugeIs(p pipeline.GaugeReporter, name string, want float64) func() error {
+	return func() error {
+		if got := p.Gauges()[name]; got != want {
+			return fmt.Errorf("%s = %v", name, got)
+		}
+		return nil
+	}
+}
+
 // WaitUntilTrue is WaitUntil for a condition that cannot say what it saw.
 //
 // Deprecated: use WaitUntil; this goes once its callers are converted.

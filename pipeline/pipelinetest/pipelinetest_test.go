@@ -190,3 +190,17 @@ func TestWaitUntilReportsTheLastError(t *testing.T) {
 		t.Errorf("after %d calls the failure is %q; want it to contain %q", calls, rec.failures[0], want)
 	}
 }
+
+type gauges map[string]float64
+
+func (g gauges) Gauges() map[string]float64 { return g }
+
+func TestGaugeIsSaysWhatItSaw(t *testing.T) {
+	g := gauges{"open": 2}
+	if err := pipelinetest.GaugeIs(g, "open", 2)(); err != nil {
+		t.Errorf("open = 2, want 2: %v", err)
+	}
+	if err := pipelinetest.GaugeIs(g, "open", 3)(); err == nil || err.Error() != "open = 2" {
+		t.Errorf("open = 2, want 3: err = %v, want \"open = 2\"", err)
+	}
+}
