@@ -89,7 +89,7 @@ func TestTCPIdleConnectionsDoNotLockOutASender(t *testing.T) {
 	evicted := float64(idle - in.MaxConnections)
 	// Every idle connection accepted (the last ones may still wait in the
 	// listen queue when Dial returns) before the sender comes.
-	pipelinetest.WaitUntilTrue(t, 60*time.Second, func() bool { return in.Gauges()["tcp_evicted"] == evicted })
+	pipelinetest.WaitUntil(t, 60*time.Second, "every idle connection accepted", pipelinetest.GaugeIs(in, "tcp_evicted", evicted))
 
 	var b strings.Builder
 	for i := range lines {
@@ -152,10 +152,13 @@ func TestTCPPartialLinesStayWithinMaxBufferBytes(t *testing.T) {
 	// Each connection ends either closed for max_buffer_bytes or holding
 	// its whole line (1 MiB charged).
 	var held float64
-	pipelinetest.WaitUntilTrue(t, 120*time.Second, func() bool {
+	pipelinetest.WaitUntil(t, 120*time.Second, "each connection closed or holding its whole line", func() error {
 		g := in.Gauges()
 		held = g["tcp_buffered_bytes"] / lineBytes
-		return held == float64(int(held)) && g["tcp_buffer_full"]+held == conns
+		if held != float64(int(held)) || g["tcp_buffer_full"]+held != conns {
+			return fmt.Errorf("%v closed for max_buffer_bytes, %v bytes held", g["tcp_buffer_full"], g["tcp_buffered_bytes"])
+		}
+		return nil
 	})
 	close(stopSampling)
 	<-sampled
@@ -191,7 +194,7 @@ func TestTCPIdleTimeoutClosesASilentConnection(t *testing.T) {
 	if !closedByInput(c) {
 		t.Fatal("a silent connection was not closed")
 	}
-	pipelinetest.WaitUntilTrue(t, 30*time.Second, func() bool { return in.Gauges()["tcp_idle_closed"] == 1 })
+	pipelinetest.WaitUntil(t, 30*time.Second, "the close counted", pipelinetest.GaugeIs(in, "tcp_idle_closed", 1))
 	if got := out.Lines(); !slices.Equal(got, []string{"said"}) {
 		t.Errorf("emitted %q, want [said]", got)
 	}
@@ -232,7 +235,7 @@ func TestTCPFrameTimeoutClosesATricklingLine(t *testing.T) {
 	if !closedByInput(c) {
 		t.Fatal("a trickling line was not cut off")
 	}
-	pipelinetest.WaitUntilTrue(t, 30*time.Second, func() bool { return in.Gauges()["tcp_frame_timeouts"] == 1 })
+	pipelinetest.WaitUntil(t, 30*time.Second, "the timeout counted", pipelinetest.GaugeIs(in, "tcp_frame_timeouts", 1))
 	if got := out.Lines(); !slices.Equal(got, []string{"whole"}) {
 		t.Errorf("emitted %q, want [whole]", got)
 	}
