@@ -174,19 +174,6 @@ func GaugeIs(p pipeline.GaugeReporter, name string, want float64) func() error {
 	}
 }
 
-// WaitUntilTrue is WaitUntil for a condition that cannot say what it saw.
-//
-// Deprecated: use WaitUntil; this goes once its callers are converted.
-func WaitUntilTrue(t testing.TB, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	WaitUntil(t, timeout, "the condition", func() error {
-		if !cond() {
-			return errors.New("not met")
-		}
-		return nil
-	})
-}
-
 // Init takes p, a plugin with its config set, through validate and init as
 // the runtime does (each step only if p implements it), and closes it when
 // the test ends if it is a Closer. A failure fails the test at once.
