@@ -209,6 +209,16 @@ func hasLines(t *testing.T, path string, n int) func() error {
 	}
 }
 
+// hasExactLines is hasLines for exactly n lines.
+func hasExactLines(t *testing.T, path string, n int) func() error {
+	return func() error {
+		if got := countLines(t, path); got != n {
+			return fmt.Errorf("%d lines in %s", got, filepath.Base(path))
+		}
+		return nil
+	}
+}
+
 // readLines returns a file's lines.
 func readLines(t *testing.T, path string) []string {
 	t.Helper()

@@ -70,6 +70,11 @@ func startAdmin(rt *Runtime, agent AgentConfig) (*adminServer, error) {
 	})
 	mux.HandleFunc("POST /api/reload", func(w http.ResponseWriter, r *http.Request) {
 		results, err := rt.Reload(r.URL.Query().Get("plugin"))
+		var refused *ReloadRefusedError
+		if errors.As(err, &refused) {
+			adminError(w, http.StatusUnprocessableEntity, rt.redact.String(err.Error()))
+			return
+		}
 		if err != nil {
 			adminError(w, http.StatusNotFound, rt.redact.String(err.Error()))
 			return
@@ -328,8 +333,8 @@ type PluginStatus struct {
 
 // PluginStatus reports every plugin's identity, subjects, counters and state.
 func (rt *Runtime) PluginStatus() []PluginStatus {
-	out := make([]PluginStatus, 0, len(rt.runners))
-	for _, r := range rt.runners {
+	out := make([]PluginStatus, 0, len(rt.list()))
+	for _, r := range rt.list() {
 		st := PluginStatus{Kind: r.cfg.Kind, Type: r.cfg.Type, Name: r.cfg.Name, Status: r.ownStatus(),
 			Publish: r.cfg.Publish, Subscribe: r.cfg.Subscribe, Queue: r.cfg.Queue, Decoder: r.cfg.Decoder}
 		st.State = r.stateWith(st.Status)
@@ -380,7 +385,7 @@ var (
 func (c *statsCollector) Describe(chan<- *prometheus.Desc) {}
 
 func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, r := range c.rt.runners {
+	for _, r := range c.rt.list() {
 		l := []string{string(r.cfg.Kind), r.cfg.Type, c.rt.redact.String(r.cfg.Name)}
 		s := r.stats.Snapshot()
 		ch <- prometheus.MustNewConstMetric(descIn, prometheus.CounterValue, float64(s.In), l...)

@@ -31,6 +31,9 @@ type AgentConfig struct {
 	// AdminAllowUnauthenticated lets admin_addr listen beyond loopback
 	// without admin_token or admin_user: anyone who reaches it can reload.
 	AdminAllowUnauthenticated bool `toml:"admin_allow_unauthenticated"`
+	// WatchConfig reloads the pipeline when its config files change, as
+	// SIGHUP does.
+	WatchConfig bool `toml:"watch_config"`
 }
 
 // NatsConfig is the [nats] table.
@@ -178,6 +181,10 @@ type PluginConfig struct {
 
 	tableID string
 	lines   *keyLines
+	// own and shared are the table's keys as read (${VAR} expanded), the
+	// plugin's own and the runtime's: a reload compares them to tell what
+	// changed.
+	own, shared map[string]any
 }
 
 // lineOf returns the line of one of the instance's keys, or of its header.
@@ -503,6 +510,7 @@ func (cfg *Config) loadPlugins(file string, kind Kind, typ string, value any, li
 				pluginOnly[k] = v
 			}
 		}
+		pc.own, pc.shared = pluginOnly, sharedOnly
 		sharedProblems := decodeTable(sharedOnly, &shared, nil, fromEnv)
 		if shared.Name != "" {
 			pc.Name = shared.Name

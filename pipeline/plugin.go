@@ -313,14 +313,25 @@ type Registration struct {
 type DecoderRegistration struct {
 	Name        string
 	Description string
+	Sample      string // an input using the decoder, with its decoder_config: the decoder's sample.toml, embedded
 	New         func() Decoder
+}
+
+// ScriptDecoderRegistration describes the decoder of Lua scripts, which
+// decodes with the script an input's decoder names (see IsDecoderScript).
+type ScriptDecoderRegistration struct {
+	Description string
+	Sample      string // as DecoderRegistration's
+	// New returns the decoder of the script at path; it does nothing
+	// before Configure, which loads the script.
+	New func(path string) Decoder
 }
 
 var registry = struct {
 	sync.RWMutex
 	plugins  map[Kind]map[string]Registration
 	decoders map[string]DecoderRegistration
-	script   func(path string) Decoder // set by RegisterScriptDecoder
+	script   *ScriptDecoderRegistration // set by RegisterScriptDecoder
 }{
 	plugins:  map[Kind]map[string]Registration{},
 	decoders: map[string]DecoderRegistration{},
@@ -370,18 +381,28 @@ func RegisterDecoder(r DecoderRegistration) {
 	registry.decoders[r.Name] = r
 }
 
-// RegisterScriptDecoder sets the constructor of the decoders named by the
-// path of a Lua script (see IsDecoderScript). The decoders/lua package calls
-// it from init, so that pipeline does not depend on the sandbox. The decoder
-// it returns does nothing before Configure, which loads the script. It
-// panics when called twice.
-func RegisterScriptDecoder(newDecoder func(path string) Decoder) {
+// RegisterScriptDecoder sets the decoder of the decoders named by the path
+// of a Lua script (see IsDecoderScript). The decoders/lua package calls it
+// from init, so that pipeline does not depend on the sandbox. It panics when
+// called twice.
+func RegisterScriptDecoder(r ScriptDecoderRegistration) {
 	registry.Lock()
 	defer registry.Unlock()
 	if registry.script != nil {
 		panic("pipeline: script decoder registered twice")
 	}
-	registry.script = newDecoder
+	registry.script = &r
+}
+
+// ScriptDecoder returns the registration of the decoder of Lua scripts, if
+// there is one.
+func ScriptDecoder() (ScriptDecoderRegistration, bool) {
+	registry.RLock()
+	defer registry.RUnlock()
+	if registry.script == nil {
+		return ScriptDecoderRegistration{}, false
+	}
+	return *registry.script, true
 }
 
 // Lookup returns the registration of a plugin type.
@@ -399,9 +420,9 @@ func LookupDecoder(name string) (DecoderRegistration, bool) {
 	defer registry.RUnlock()
 	r, ok := registry.decoders[name]
 	if !ok && IsDecoderScript(name) && registry.script != nil {
-		newDecoder := registry.script
-		return DecoderRegistration{Name: name, Description: "Lua decoder script",
-			New: func() Decoder { return newDecoder(name) }}, true
+		script := registry.script
+		return DecoderRegistration{Name: name, Description: script.Description, Sample: script.Sample,
+			New: func() Decoder { return script.New(name) }}, true
 	}
 	return r, ok
 }

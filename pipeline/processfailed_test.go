@@ -11,7 +11,7 @@ import (
 // counts what it refuses.
 func TestProcessFailedCountsARefusedDeadLetterOnce(t *testing.T) {
 	rt := &Runtime{cfg: &Config{Nats: NatsConfig{BatchBytes: DefaultBatchBytes}}}
-	r := &runner{rt: rt, cfg: &PluginConfig{Kind: KindFilter, Type: "lua", Name: "f", DeadLetter: "dead"}, log: slog.New(slog.DiscardHandler)}
+	r := &runner{rt: rt, cfg: &PluginConfig{Kind: KindFilter, Type: "lua", Name: "f", DeadLetter: "dead"}, log: slog.New(slog.DiscardHandler), stats: &PluginStats{}}
 	r.dead = newPublisher(r, "dead")
 	r.dead.stop()
 	r.processFailed(&Message{Type: "log"}, NotProcessed(errors.New("script stopped")))

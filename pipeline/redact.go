@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync/atomic"
 )
 
 // Secrets never leave the process: not in logs, errors, `check` output,
@@ -56,6 +57,11 @@ func SecretKeyName(key string) bool { return secretNameRE.MatchString(key) }
 // config's secret keys wherever they appear. The zero value and nil hide
 // URL user info only.
 type Redactor struct {
+	state atomic.Pointer[redactState] // nil: URL user info only
+}
+
+// redactState is what a Redactor replaces; a reload swaps in a larger one.
+type redactState struct {
 	secrets  []string // longest first
 	replacer *strings.Replacer
 }
@@ -63,31 +69,60 @@ type Redactor struct {
 // NewRedactor returns a Redactor that also replaces each of secrets (those
 // of minSecretLen or more bytes) wherever it appears.
 func NewRedactor(secrets ...string) *Redactor {
-	seen := map[string]bool{}
 	r := &Redactor{}
+	r.Add(secrets...)
+	return r
+}
+
+// Add makes r also replace secrets: a reloaded config's new secrets are
+// hidden from then on, and the old ones still are (they may be in what was
+// logged or queued before).
+func (r *Redactor) Add(secrets ...string) {
+	seen := map[string]bool{}
+	var all []string
+	if old := r.state.Load(); old != nil {
+		all = append(all, old.secrets...)
+		for _, s := range old.secrets {
+			seen[s] = true
+		}
+	}
 	for _, s := range secrets {
 		if len(s) >= minSecretLen && !seen[s] {
 			seen[s] = true
-			r.secrets = append(r.secrets, s)
+			all = append(all, s)
 		}
+	}
+	if len(all) == 0 {
+		return
 	}
 	// Longest first, so that a secret containing another is replaced whole.
-	sort.Slice(r.secrets, func(i, j int) bool { return len(r.secrets[i]) > len(r.secrets[j]) })
-	if len(r.secrets) > 0 {
-		pairs := make([]string, 0, 2*len(r.secrets))
-		for _, s := range r.secrets {
-			pairs = append(pairs, s, Redacted)
-		}
-		r.replacer = strings.NewReplacer(pairs...)
+	sort.Slice(all, func(i, j int) bool { return len(all[i]) > len(all[j]) })
+	pairs := make([]string, 0, 2*len(all))
+	for _, s := range all {
+		pairs = append(pairs, s, Redacted)
 	}
-	return r
+	r.state.Store(&redactState{secrets: all, replacer: strings.NewReplacer(pairs...)})
+}
+
+// secrets returns what r replaces besides URL user info.
+func (r *Redactor) secrets() []string {
+	if r == nil {
+		return nil
+	}
+	if st := r.state.Load(); st != nil {
+		return st.secrets
+	}
+	return nil
 }
 
 // String returns s with every secret replaced.
 func (r *Redactor) String(s string) string {
 	s = RedactURL(s)
-	if r != nil && r.replacer != nil {
-		s = r.replacer.Replace(s)
+	if r == nil {
+		return s
+	}
+	if st := r.state.Load(); st != nil {
+		s = st.replacer.Replace(s)
 	}
 	return s
 }

@@ -17,15 +17,14 @@ func cmdPlugins(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if fs.NArg() == 1 {
-		kind, typ, ok := strings.Cut(fs.Arg(0), ".")
-		if r, found := pipeline.Lookup(pipeline.Kind(kind), typ); ok && found {
-			fmt.Fprint(stdout, r.Sample)
-			if !strings.HasSuffix(r.Sample, "\n") {
+		if sample, found := lookupSample(fs.Arg(0)); found {
+			fmt.Fprint(stdout, sample)
+			if !strings.HasSuffix(sample, "\n") {
 				fmt.Fprintln(stdout)
 			}
 			return 0
 		}
-		fmt.Fprintf(stderr, "interoceptor plugins: no plugin %q; write it as KIND.TYPE, e.g. inputs.tcp\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "interoceptor plugins: no plugin %q; write it as KIND.TYPE, e.g. inputs.tcp or decoders.json\n", fs.Arg(0))
 		return 1
 	}
 	if fs.NArg() > 1 {
@@ -46,4 +45,23 @@ func cmdPlugins(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "\n'interoceptor plugins KIND.TYPE' prints a plugin's sample config.\n")
 	return 0
+}
+
+// lookupSample returns the sample config of KIND.TYPE: a plugin
+// (inputs.tcp), a decoder (decoders.json), or decoders.lua for Lua decoder
+// scripts.
+func lookupSample(name string) (string, bool) {
+	kind, typ, ok := strings.Cut(name, ".")
+	switch {
+	case !ok:
+		return "", false
+	case kind == "decoders" && typ == "lua":
+		r, found := pipeline.ScriptDecoder()
+		return r.Sample, found
+	case kind == "decoders":
+		r, found := pipeline.LookupDecoder(typ)
+		return r.Sample, found
+	}
+	r, found := pipeline.Lookup(pipeline.Kind(kind), typ)
+	return r.Sample, found
 }

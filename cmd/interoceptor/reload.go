@@ -26,9 +26,11 @@ func cmdReload(args []string, stdout, stderr io.Writer) int {
 	admin := fs.String("admin", pipeline.DefaultAdminAddr, "the pipeline's admin `address` (its agent.admin_addr), or its URL (https://host:port)")
 	config := fs.String("config", "", "take the admin address, credentials and TLS from this pipeline `file` instead of -admin")
 	cacert := fs.String("cacert", "", "trust this CA (PEM `file`) for an https admin API")
-	plugin := fs.String("plugin", "", "reload only this plugin (its name, or e.g. filters.lua[cpu]); default: every reloadable plugin")
+	plugin := fs.String("plugin", "", "reload only this plugin's script and own table (its name, or e.g. filters.lua[cpu]); default: the whole config")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: interoceptor reload [flags]\n\nAsk a running pipeline to reload its plugins (Lua scripts), through its admin API.\n"+
+		fmt.Fprintf(fs.Output(), "Usage: interoceptor reload [flags]\n\nAsk a running pipeline to reload, through its admin API: it loads its config files again\n"+
+			"and applies what changed (plugins added, removed or changed; Lua scripts), or, if the\n"+
+			"new config has errors, lists them and keeps running as it was. SIGHUP does the same.\n"+
 			"The token comes from -config (agent.admin_token, or admin_user and admin_password) or from $%s.\n\nFlags:\n", adminTokenEnv)
 		fs.PrintDefaults()
 	}
@@ -57,7 +59,11 @@ func cmdReload(args []string, stdout, stderr io.Writer) int {
 	code := 0
 	for _, r := range results {
 		if r.OK {
-			fmt.Fprintf(stdout, "%s: reloaded\n", r.Plugin)
+			action := r.Action
+			if action == "" {
+				action = pipeline.ActionReloaded
+			}
+			fmt.Fprintf(stdout, "%s: %s\n", r.Plugin, action)
 			if r.Warning != "" {
 				fmt.Fprintf(stdout, "%s: not applied: %s\n", r.Plugin, r.Warning)
 			}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/wire"
 )
 
 const replayHelp = `Runs the filters of a pipeline over recorded data at full speed, on the
@@ -143,8 +144,8 @@ type lineSink struct {
 
 func (s *lineSink) Write(_ string, _ int64, m *pipeline.Message) error {
 	var err error
-	s.buf, err = pipeline.AppendFormatted(s.buf[:0], m, s.format)
-	if errors.Is(err, pipeline.ErrNotMetric) {
+	s.buf, err = wire.AppendFormatted(s.buf[:0], m, s.format)
+	if errors.Is(err, wire.ErrNotMetric) {
 		s.skipped++
 		return nil
 	}

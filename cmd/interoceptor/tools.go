@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/wire"
 	"github.com/nats-io/nats.go"
 )
 
@@ -113,7 +114,7 @@ func cmdCat(args []string, stdout, stderr io.Writer) int {
 				continue
 			}
 			for _, m := range batch {
-				buf, err = pipeline.AppendFormatted(buf[:0], m, *format)
+				buf, err = wire.AppendFormatted(buf[:0], m, *format)
 				if err != nil {
 					fmt.Fprintf(stderr, "interoceptor cat: %v\n", err)
 					continue
@@ -132,7 +133,7 @@ func cmdCat(args []string, stdout, stderr io.Writer) int {
 }
 
 func isFormatOK(f string) bool {
-	for _, g := range pipeline.OutputFormats {
+	for _, g := range wire.OutputFormats {
 		if f == g {
 			return true
 		}

@@ -8,6 +8,7 @@
 package accesslog
 
 import (
+	_ "embed"
 	"errors"
 	"fmt"
 	"time"
@@ -15,15 +16,23 @@ import (
 	"github.com/interoceptor/interoceptor/pipeline"
 )
 
+//go:embed sample_common.toml
+var sampleCommon string
+
+//go:embed sample_combined.toml
+var sampleCombined string
+
 func init() {
 	pipeline.RegisterDecoder(pipeline.DecoderRegistration{
 		Name:        "common",
 		Description: "Apache/nginx Common Log Format access logs",
+		Sample:      sampleCommon,
 		New:         func() pipeline.Decoder { return &AccessLog{} },
 	})
 	pipeline.RegisterDecoder(pipeline.DecoderRegistration{
 		Name:        "combined",
 		Description: "Apache/nginx Combined Log Format access logs (common plus referrer and user agent)",
+		Sample:      sampleCombined,
 		New:         func() pipeline.Decoder { return &AccessLog{Combined: true} },
 	})
 }

@@ -5,20 +5,25 @@
 package grok
 
 import (
+	_ "embed"
 	"errors"
 	"fmt"
 	"sort"
 
 	gogrok "github.com/elastic/go-grok"
 
-	"github.com/interoceptor/interoceptor/decoders/regex"
+	"github.com/interoceptor/interoceptor/decoders/internal/captures"
 	"github.com/interoceptor/interoceptor/pipeline"
 )
+
+//go:embed sample.toml
+var sample string
 
 func init() {
 	pipeline.RegisterDecoder(pipeline.DecoderRegistration{
 		Name:        "grok",
 		Description: "A grok pattern (decoder_config.pattern, e.g. \"%{COMBINEDAPACHELOG}\"); named captures become fields",
+		Sample:      sample,
 		New:         func() pipeline.Decoder { return &Grok{Type: "log"} },
 	})
 }
@@ -28,7 +33,7 @@ func init() {
 type Grok struct {
 	Type  string // the messages' Type, "log" unless decoder_config.type says
 	g     *gogrok.Grok
-	types *regex.Types
+	types *captures.Types
 }
 
 var _ pipeline.ConfigurableDecoder = (*Grok)(nil)
@@ -38,7 +43,7 @@ var errNoMatch = errors.New("grok: line does not match")
 // Configure reads pattern (required), custom_patterns, types,
 // timestamp_format and type.
 func (d *Grok) Configure(table map[string]any) error {
-	if err := regex.CheckKeys(table, "custom_patterns", "pattern", "timestamp_format", "type", "types"); err != nil {
+	if err := captures.CheckKeys(table, "custom_patterns", "pattern", "timestamp_format", "type", "types"); err != nil {
 		return err
 	}
 	p, ok := table["pattern"]
@@ -73,7 +78,7 @@ func (d *Grok) Configure(table map[string]any) error {
 	if !g.HasCaptureGroups() {
 		return pipeline.InvalidKey("pattern", "captures nothing: name what to keep, as in %%{NUMBER:took}")
 	}
-	types, err := regex.ParseTypes(table)
+	types, err := captures.ParseTypes(table)
 	if err != nil {
 		return err
 	}

@@ -4,14 +4,19 @@ package influx
 
 import (
 	"bytes"
+	_ "embed"
 
 	"github.com/interoceptor/interoceptor/pipeline"
 )
+
+//go:embed sample.toml
+var sample string
 
 func init() {
 	pipeline.RegisterDecoder(pipeline.DecoderRegistration{
 		Name:        "influx",
 		Description: "InfluxDB line protocol, one point per line, timestamps in ns; # lines are comments",
+		Sample:      sample,
 		New:         func() pipeline.Decoder { return &Influx{} },
 	})
 }

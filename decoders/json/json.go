@@ -11,6 +11,7 @@ package json
 
 import (
 	"bytes"
+	_ "embed"
 	"errors"
 	"fmt"
 	"math"
@@ -22,10 +23,14 @@ import (
 	"github.com/interoceptor/interoceptor/pipeline"
 )
 
+//go:embed sample.toml
+var sample string
+
 func init() {
 	pipeline.RegisterDecoder(pipeline.DecoderRegistration{
 		Name:        "json",
 		Description: "A JSON object per line; keys become fields, nested objects flattened with \".\"",
+		Sample:      sample,
 		New:         func() pipeline.Decoder { return &JSON{} },
 	})
 }

@@ -5,6 +5,7 @@ package logfmt
 
 import (
 	"bytes"
+	_ "embed"
 	"errors"
 	"fmt"
 	"sync"
@@ -14,10 +15,14 @@ import (
 	"github.com/interoceptor/interoceptor/pipeline"
 )
 
+//go:embed sample.toml
+var sample string
+
 func init() {
 	pipeline.RegisterDecoder(pipeline.DecoderRegistration{
 		Name:        "logfmt",
 		Description: "key=value pairs per line (logfmt); values are strings, a bare key is true",
+		Sample:      sample,
 		New:         func() pipeline.Decoder { return &Logfmt{} },
 	})
 }

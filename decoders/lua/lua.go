@@ -25,6 +25,7 @@
 package lua
 
 import (
+	_ "embed"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,13 +35,21 @@ import (
 	"sync"
 	"time"
 
+	"github.com/interoceptor/interoceptor/internal/filewatch"
 	"github.com/interoceptor/interoceptor/pipeline"
 	"github.com/interoceptor/interoceptor/sandbox"
 	_ "github.com/interoceptor/interoceptor/sandbox/modules/all" // change, circular_buffer, json
 )
 
+//go:embed sample.toml
+var sample string
+
 func init() {
-	pipeline.RegisterScriptDecoder(func(path string) pipeline.Decoder { return New(path) })
+	pipeline.RegisterScriptDecoder(pipeline.ScriptDecoderRegistration{
+		Description: "A Lua decoder script, named by its path (decoder = \"plugins/decoders/kv.lua\")",
+		Sample:      sample,
+		New:         func(path string) pipeline.Decoder { return New(path) },
+	})
 }
 
 // New returns the decoder of the script at path, with the default limits.
@@ -83,7 +92,7 @@ type Decoder struct {
 	injects int
 	version int // 1 for the first sandbox, +1 per reload
 	closed  bool
-	watcher *sandbox.Watcher
+	watcher *filewatch.Watcher
 }
 
 // Configure reads decoder_config: memory_limit (bytes), time_limit ("50ms"),
@@ -313,7 +322,7 @@ const reloadDebounce = 50 * time.Millisecond
 // watch reloads the script when it, or a Lua module it required, changes;
 // under d.mu.
 func (d *Decoder) watch() error {
-	w, err := sandbox.Watch(d.watchedFiles, reloadDebounce, func() {
+	w, err := filewatch.Watch(filewatch.Files(d.watchedFiles), reloadDebounce, func() {
 		if err := d.Reload(); err != nil {
 			d.log.Error("decoder reload failed; the previous version keeps running", "err", err)
 		}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interoceptor/interoceptor/decoders/decodertest"
 	"github.com/interoceptor/interoceptor/decoders/lua"
 	"github.com/interoceptor/interoceptor/pipeline"
 	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
@@ -65,94 +66,36 @@ func decode(d *lua.Decoder, line string) (*pipeline.Message, error) {
 	return m, err
 }
 
-func TestDecodeShippedKV(t *testing.T) {
+// TestGolden runs the cases of testdata/, each directory with its script
+// (see decoders/decodertest).
+func TestGolden(t *testing.T) {
+	for _, g := range []struct{ script, cases string }{
+		{"../../plugins/decoders/kv.lua", "testdata/kv"},
+		{"testdata/outcomes/outcomes.lua", "testdata/outcomes"},
+		{"testdata/configure/good.lua", "testdata/configure"},
+		{"testdata/broken/broken.lua", "testdata/broken"},
+		{"testdata/no-entry/none.lua", "testdata/no-entry"},
+		{"testdata/missing/missing.lua", "testdata/missing"},
+	} {
+		t.Run(filepath.Base(g.cases), func(t *testing.T) { decodertest.Run(t, g.script, g.cases) })
+	}
+}
+
+// The fields the script injects replace those of the message, which the
+// golden cases, starting from a message without fields, cannot show; and a
+// decoder used without Init builds its sandbox on the first line.
+func TestFieldsReplaceTheMessages(t *testing.T) {
 	d := lua.New("../../plugins/decoders/kv.lua")
-	if err := d.Configure(map[string]any{"config": map[string]any{"type": "app"}}); err != nil {
+	if err := d.Configure(nil); err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close() // used without Init: the sandbox is built on the first line
-	line := `level=error took=12.5 msg="disk full" path=/var`
-	m, err := decode(d, line)
+	defer d.Close()
+	m, err := decode(d, "a=1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Type != "app" || m.Severity != 3 || string(m.Payload) != line || m.Timestamp != 42 || m.Hostname != "h" {
-		t.Errorf("headers: %+v", m)
-	}
-	if m.Field("stale") != nil {
-		t.Error("the decoder's fields must replace m's")
-	}
-	want := map[string]any{"level": "error", "took": 12.5, "msg": "disk full", "path": "/var"}
-	if len(m.Fields) != len(want) {
+	if m.Field("stale") != nil || m.Field("a") == nil || len(m.Fields) != 1 {
 		t.Errorf("fields: %+v", m.Fields)
-	}
-	for k, v := range want {
-		if f := m.Field(k); f == nil || f.Value() != v {
-			t.Errorf("field %s: got %+v, want %v", k, f, v)
-		}
-	}
-	if _, err := decode(d, "no pairs here"); err == nil || !strings.Contains(err.Error(), "no key=value pair") {
-		t.Errorf("a line without a pair: got %v", err)
-	}
-}
-
-func TestRejectedSkippedAndTwoInjects(t *testing.T) {
-	d, _ := newDecoder(t, `
-function process_message()
-  local p = read_message("Payload")
-  if p == "bad" then return -1, "bad line" end
-  if p == "negative" then return -2 end
-  if p == "raise" then error("boom") end
-  if p == "twice" then inject_message{Type = "a"}; inject_message{Type = "b"} end
-  if p == "twice_caught" then inject_message{Type = "a"}; pcall(inject_message, {Type = "b"}) end
-  if p == "skip" then return 0 end
-  inject_message{Type = "ok", Timestamp = 7}
-end`, nil, nil)
-	for line, want := range map[string]string{"bad": "bad line", "negative": "returned -2", "raise": "boom",
-		"twice": "one message per line", "twice_caught": "one message per line"} {
-		if _, err := decode(d, line); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%s: got %v, want an error with %q", line, err, want)
-		}
-	}
-	if _, err := decode(d, "skip"); !errors.Is(err, pipeline.ErrSkipLine) {
-		t.Errorf("no inject: got %v, want ErrSkipLine", err)
-	}
-	m, err := decode(d, "fine")
-	if err != nil || m.Type != "ok" || m.Timestamp != 7 || len(m.Fields) != 0 || len(m.Payload) != 0 {
-		t.Errorf("after the failures: %+v, %v", m, err)
-	}
-}
-
-func TestConfigure(t *testing.T) {
-	dir := t.TempDir()
-	good := filepath.Join(dir, "good.lua")
-	writeScript(t, good, "function process_message() end")
-	broken := filepath.Join(dir, "broken.lua")
-	writeScript(t, broken, "function process_message()\n  x = = 1\nend\n")
-	noEntry := filepath.Join(dir, "none.lua")
-	writeScript(t, noEntry, "x = 1")
-	for _, c := range []struct {
-		path   string
-		table  map[string]any
-		script bool   // a *pipeline.DecoderScriptError
-		want   string // part of the error
-	}{
-		{good, map[string]any{"time_limit": "soon"}, false, `key "time_limit"`},
-		{good, map[string]any{"memory_limit": int64(10)}, false, `key "memory_limit"`},
-		{good, map[string]any{"colour": "red"}, false, `key "colour": unknown key`},
-		{broken, nil, true, "broken.lua:2:"},
-		{noEntry, nil, true, "needs a process_message"},
-		{filepath.Join(dir, "missing.lua"), nil, true, "no such file"},
-	} {
-		err := lua.New(c.path).Configure(c.table)
-		var se *pipeline.DecoderScriptError
-		if err == nil || !strings.Contains(err.Error(), c.want) || errors.As(err, &se) != c.script {
-			t.Errorf("%s %v: got %v, want %q (script error %v)", filepath.Base(c.path), c.table, err, c.want, c.script)
-		}
-	}
-	if err := lua.New(good).Configure(map[string]any{"time_limit": "20ms", "memory_limit": int64(1 << 20),
-		"output_limit": int64(4096), "module_path": []any{dir}, "config": map[string]any{"a": "b"}}); err != nil {
-		t.Errorf("every key: %v", err)
 	}
 }
 
@@ -257,32 +200,6 @@ end`, map[string]any{"time_limit": "50ms"}, nil)
 		}
 		return err
 	})
-}
-
-// Lines from several connections decode concurrently, each into its own
-// message (run with -race).
-func TestConcurrentDecodes(t *testing.T) {
-	d, _ := newDecoder(t, fmt.Sprintf(versionScript, 1), nil, nil)
-	var wg sync.WaitGroup
-	for g := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 200 {
-				n := g*1000 + i
-				m, err := decode(d, fmt.Sprintf("n=%d", n))
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if f := m.Field("n"); f == nil || f.Float != float64(n) {
-					t.Errorf("line n=%d decoded as %+v", n, m.Fields)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 func TestDecodeAfterClose(t *testing.T) {

@@ -4,17 +4,23 @@
 package regex
 
 import (
+	_ "embed"
 	"errors"
 	"fmt"
 	"regexp"
 
+	"github.com/interoceptor/interoceptor/decoders/internal/captures"
 	"github.com/interoceptor/interoceptor/pipeline"
 )
+
+//go:embed sample.toml
+var sample string
 
 func init() {
 	pipeline.RegisterDecoder(pipeline.DecoderRegistration{
 		Name:        "regex",
 		Description: "An RE2 pattern with named groups (decoder_config.pattern); groups become fields",
+		Sample:      sample,
 		New:         func() pipeline.Decoder { return &Regex{Type: "log"} },
 	})
 }
@@ -25,7 +31,7 @@ type Regex struct {
 	Type  string // the messages' Type, "log" unless decoder_config.type says
 	re    *regexp.Regexp
 	names []string // SubexpNames, "" for unnamed groups
-	types *Types
+	types *captures.Types
 }
 
 var _ pipeline.ConfigurableDecoder = (*Regex)(nil)
@@ -34,7 +40,7 @@ var errNoMatch = errors.New("regex: line does not match")
 
 // Configure reads pattern (required), types, timestamp_format and type.
 func (r *Regex) Configure(table map[string]any) error {
-	if err := CheckKeys(table, "pattern", "timestamp_format", "type", "types"); err != nil {
+	if err := captures.CheckKeys(table, "pattern", "timestamp_format", "type", "types"); err != nil {
 		return err
 	}
 	p, ok := table["pattern"]
@@ -58,7 +64,7 @@ func (r *Regex) Configure(table map[string]any) error {
 	if len(named) == 0 {
 		return pipeline.InvalidKey("pattern", "has no named groups: write (?P<name>...)")
 	}
-	types, err := ParseTypes(table)
+	types, err := captures.ParseTypes(table)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@
 package syslog
 
 import (
+	_ "embed"
 	"errors"
 	"fmt"
 	"sort"
@@ -17,10 +18,14 @@ import (
 	"github.com/interoceptor/interoceptor/pipeline"
 )
 
+//go:embed sample.toml
+var sample string
+
 func init() {
 	pipeline.RegisterDecoder(pipeline.DecoderRegistration{
 		Name:        "syslog",
 		Description: "Syslog lines, RFC 5424 or RFC 3164 (decoder_config.rfc: \"auto\", \"5424\", \"3164\")",
+		Sample:      sample,
 		New:         func() pipeline.Decoder { return &Syslog{RFC: "auto"} },
 	})
 }

@@ -20,15 +20,19 @@
 package lua
 
 import (
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/interoceptor/interoceptor/internal/filewatch"
 	"github.com/interoceptor/interoceptor/pipeline"
 	"github.com/interoceptor/interoceptor/sandbox"
 	_ "github.com/interoceptor/interoceptor/sandbox/modules/all" // change, circular_buffer, json
@@ -104,8 +108,9 @@ type Lua struct {
 	gaveUp        bool        // max_restarts reached: stopped until a reload
 	wake          chan struct{}
 	printsDropped uint64 // by the sandboxes retired so far
+	digest        string // of the running sandbox's files, as they were when it was built
 
-	watcher *sandbox.Watcher
+	watcher *filewatch.Watcher
 }
 
 func (p *Lua) limits() sandbox.Limits {
@@ -202,6 +207,7 @@ func (p *Lua) Init(env *pipeline.Env) error {
 		return err
 	}
 	p.sb, p.version, p.loadedAt = sb, 1, time.Now()
+	p.digest = filesDigest(sb.Files())
 	if p.PreserveData {
 		p.restoreFromDisk()
 	}
@@ -383,6 +389,7 @@ func (p *Lua) restart(out pipeline.Emitter) {
 		return
 	}
 	p.sb = sb
+	p.digest = filesDigest(sb.Files())
 	if p.watcher != nil {
 		p.watcher.Add(sb.Files())
 	}
@@ -411,9 +418,58 @@ func (p *Lua) Reconfigure(next any) error {
 	return p.swapIn(n)
 }
 
+// keys are the settings a reload can change.
+type keys struct {
+	Script                                   string
+	Config                                   map[string]any
+	PreserveData                             bool
+	ModulePath                               []string
+	MemoryLimit                              int64
+	TimeLimit, RestartWindow, RestartBackoff pipeline.Duration
+	OutputLimit, InjectLimit, MaxRestarts    int
+}
+
+func (p *Lua) keys() keys {
+	return keys{Script: p.Script, Config: p.Config, PreserveData: p.PreserveData, ModulePath: p.ModulePath,
+		MemoryLimit: p.MemoryLimit, TimeLimit: p.TimeLimit, RestartWindow: p.RestartWindow, RestartBackoff: p.RestartBackoff,
+		OutputLimit: p.OutputLimit, InjectLimit: p.InjectLimit, MaxRestarts: p.MaxRestarts}
+}
+
+// filesDigest hashes the paths and contents of files; "" when one cannot
+// be read.
+func filesDigest(files []string) string {
+	h := sha256.New()
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return ""
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", f, len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// unchanged reports whether s would build what runs now: the same keys,
+// and the script and its modules as they were. A script that was stopped
+// or is restarting is built again all the same.
+func (p *Lua) unchanged(s *Lua) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sb == nil || p.terminated != nil || p.gaveUp || p.digest == "" {
+		return false
+	}
+	return reflect.DeepEqual(p.keys(), s.keys()) && filesDigest(p.sb.Files()) == p.digest
+}
+
 // swapIn builds a sandbox from s's settings and, if it builds, swaps it in
-// between two messages, with s's settings; under reloadMu.
+// between two messages, with s's settings; under reloadMu. When nothing
+// would change it returns pipeline.ErrUnchanged, and the running version,
+// with its state, goes on.
 func (p *Lua) swapIn(s *Lua) error {
+	if p.unchanged(s) {
+		return pipeline.ErrUnchanged
+	}
 	sb, err := p.buildFrom(s, p.log, p.inject)
 	if err != nil {
 		p.mu.Lock()
@@ -436,6 +492,7 @@ func (p *Lua) swapIn(s *Lua) error {
 		}
 	}
 	p.sb = sb
+	p.digest = filesDigest(sb.Files())
 	p.version++
 	p.loadedAt = time.Now()
 	p.reloadErr = ""
@@ -458,8 +515,8 @@ func (p *Lua) swapIn(s *Lua) error {
 
 // watch reloads the script when it, or a Lua module it required, changes.
 func (p *Lua) watch() error {
-	w, err := sandbox.Watch(p.watchedFiles, reloadDebounce, func() {
-		if err := p.Reload(); err != nil {
+	w, err := filewatch.Watch(filewatch.Files(p.watchedFiles), reloadDebounce, func() {
+		if err := p.Reload(); err != nil && !errors.Is(err, pipeline.ErrUnchanged) {
 			p.env.Stats.Errors.Add(1)
 			p.log.Error("reload failed; the previous version keeps running", "err", err)
 		}

@@ -496,11 +496,19 @@ format = "json"
 
 	write("[[filters.lua]]\nthis is not toml")
 	results, err = rt.Reload("tag")
-	if err != nil || len(results) != 1 || !results[0].OK || !strings.Contains(results[0].Warning, "does not load") {
-		t.Fatalf("reload with a broken config: %+v, %v; want the script reloaded with its table, and a warning", results, err)
+	if err != nil || len(results) != 1 || !results[0].OK || results[0].Action != pipeline.ActionUnchanged ||
+		!strings.Contains(results[0].Warning, "does not load") {
+		t.Fatalf("reload with a broken config: %+v, %v; want the script (unchanged) kept with its table, and a warning", results, err)
 	}
-	if st := pluginStatus(rt, "tag"); st.Status["version"] != 4 {
-		t.Errorf("status after a broken config: %v, want version 4", st.Status)
+	if st := pluginStatus(rt, "tag"); st.Status["version"] != 3 {
+		t.Errorf("status after a broken config: %v, want version 3 (the script did not change)", st.Status)
 	}
 	pipelinetest.WaitUntil(t, time.Minute, "the third table still at work", seen("third"))
+}
+
+// The sample names plugins/filters/change_detect.lua, relative to the
+// project's root, where CheckSample runs; its script and config are
+// examples (the defaults are empty).
+func TestSample(t *testing.T) {
+	pipelinetest.CheckSample(t, pipeline.KindFilter, "lua", "script", "config")
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/wire"
 )
 
 //go:embed sample.toml
@@ -21,7 +22,7 @@ func init() {
 		Type:        "file",
 		Description: "Reads a file once, line by line, and ends at its end",
 		Sample:      sample,
-		New:         func() any { return &File{MaxLineBytes: pipeline.DefaultMaxLineBytes} },
+		New:         func() any { return &File{MaxLineBytes: wire.DefaultMaxLineBytes} },
 	})
 }
 
@@ -62,7 +63,7 @@ func (p *File) Init(env *pipeline.Env) error {
 // Run reads the file to its end and returns nil; when ctx ends first it stops
 // after the lines already read and returns nil.
 func (p *File) Run(ctx context.Context, out pipeline.LineEmitter) error {
-	err := pipeline.ReadLines(ctxReader{ctx, p.f}, p.MaxLineBytes, out, p.env.Stats, p.env.Log)
+	err := wire.ReadLines(ctxReader{ctx, p.f}, p.MaxLineBytes, out, p.env.Stats, p.env.Log)
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return nil
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/wire"
 )
 
 //go:embed sample.toml
@@ -23,7 +24,7 @@ func init() {
 		Type:        "stdin",
 		Description: "Reads standard input line by line until EOF",
 		Sample:      sample,
-		New:         func() any { return &Stdin{MaxLineBytes: pipeline.DefaultMaxLineBytes} },
+		New:         func() any { return &Stdin{MaxLineBytes: wire.DefaultMaxLineBytes} },
 	})
 }
 
@@ -62,7 +63,7 @@ var errStopped = errors.New("stdin: pipeline stopping")
 func (s *Stdin) Run(ctx context.Context, out pipeline.LineEmitter) error {
 	g := &gate{out: out}
 	done := make(chan error, 1)
-	go func() { done <- pipeline.ReadLines(s.in, s.MaxLineBytes, g, s.env.Stats, s.env.Log) }()
+	go func() { done <- wire.ReadLines(s.in, s.MaxLineBytes, g, s.env.Stats, s.env.Log) }()
 	select {
 	case err := <-done:
 		return err

@@ -13,11 +13,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"time"
 
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/wire"
 )
 
 //go:embed sample.toml
@@ -32,9 +34,9 @@ func init() {
 		OwnMessages: true,
 		New: func() any {
 			return &Syslog{Protocol: "tcp", Address: "127.0.0.1:6514", Framing: "auto", RFC: "auto",
-				MaxMessageBytes: 65536, MaxConnections: pipeline.DefaultMaxConnections,
-				IdleTimeout: pipeline.Duration(pipeline.DefaultIdleTimeout), FrameTimeout: pipeline.Duration(pipeline.DefaultFrameTimeout),
-				MaxBufferBytes: pipeline.DefaultMaxBufferBytes}
+				MaxMessageBytes: 65536, MaxConnections: wire.DefaultMaxConnections,
+				IdleTimeout: pipeline.Duration(wire.DefaultIdleTimeout), FrameTimeout: pipeline.Duration(wire.DefaultFrameTimeout),
+				MaxBufferBytes: wire.DefaultMaxBufferBytes}
 		},
 	})
 }
@@ -42,7 +44,7 @@ func init() {
 // Syslog listens on Address and emits one message per syslog message
 // received. Over TCP and TLS each connection is read by its own goroutine;
 // messages of one connection keep their order; what connections may hold
-// is bounded as pipeline.TCPLimits says.
+// is bounded as wire.TCPLimits says.
 type Syslog struct {
 	Protocol        string            `toml:"protocol"`
 	Address         string            `toml:"address"`
@@ -59,9 +61,8 @@ type Syslog struct {
 
 	env      *pipeline.Env
 	ln       net.Listener         // tcp and tls
-	srv      *pipeline.TCPServer  // tcp and tls
+	srv      *wire.TCPServer      // tcp and tls
 	pc       *net.UDPConn         // udp
-	failed   pipeline.LogThrottle // receive errors (udp)
 	invalid  pipeline.LogThrottle // messages that do not parse
 	oversize pipeline.LogThrottle
 	broken   pipeline.LogThrottle // octet-counting frames without a length
@@ -73,8 +74,8 @@ var (
 	_ pipeline.GaugeReporter = (*Syslog)(nil)
 )
 
-func (s *Syslog) limits() pipeline.TCPLimits {
-	return pipeline.TCPLimits{MaxConnections: s.MaxConnections, IdleTimeout: time.Duration(s.IdleTimeout),
+func (s *Syslog) limits() wire.TCPLimits {
+	return wire.TCPLimits{MaxConnections: s.MaxConnections, IdleTimeout: time.Duration(s.IdleTimeout),
 		FrameTimeout: time.Duration(s.FrameTimeout), MaxBufferBytes: s.MaxBufferBytes}
 }
 
@@ -146,17 +147,18 @@ func (s *Syslog) tlsConfig() (*tls.Config, error) {
 }
 
 // Init binds the socket, so that an address in use stops the pipeline from
-// starting.
+// starting; wire.Listen and wire.ListenPacket let the instance that replaces
+// this one at a reload bind it too before this one closes.
 func (s *Syslog) Init(env *pipeline.Env) error {
 	s.env = env
 	if s.Protocol == "udp" {
-		pc, err := net.ListenPacket("udp", s.Address)
+		pc, err := wire.ListenPacket("udp", s.Address)
 		if err != nil {
 			return fmt.Errorf("address %q: %w", s.Address, err)
 		}
 		s.pc = pc.(*net.UDPConn)
 	} else {
-		ln, err := net.Listen("tcp", s.Address)
+		ln, err := wire.Listen("tcp", s.Address)
 		if err != nil {
 			return fmt.Errorf("address %q: %w", s.Address, err)
 		}
@@ -169,7 +171,7 @@ func (s *Syslog) Init(env *pipeline.Env) error {
 			ln = tls.NewListener(ln, cfg)
 		}
 		s.ln = ln
-		s.srv = pipeline.NewTCPServer(s.limits(), env)
+		s.srv = wire.NewTCPServer(s.limits(), env)
 	}
 	env.Log.Info("listening", "protocol", s.Protocol, "address", s.Addr().String())
 	return nil
@@ -199,49 +201,22 @@ func (s *Syslog) Run(ctx context.Context, out pipeline.LineEmitter) error {
 
 // runUDP reads datagrams: one datagram, one message (RFC 5426).
 func (s *Syslog) runUDP(ctx context.Context, out pipeline.Emitter) error {
-	stop := context.AfterFunc(ctx, func() { s.pc.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
-	// One byte more than allowed, to tell a datagram of exactly the limit
-	// from a longer one the kernel cut to fit.
-	buf := make([]byte, s.MaxMessageBytes+1)
 	p := s.newParser(out)
-	var delay time.Duration
-	for {
-		n, from, err := s.pc.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			s.env.Stats.Errors.Add(1)
-			if ok, more := s.failed.Allow(); ok {
-				s.env.Log.Error("receive failed; retrying", "error", err, "more_since_last_log", more)
-			}
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			select {
-			case <-ctx.Done():
-			case <-time.After(delay):
-			}
-			continue
-		}
-		delay = 0
-		d := buf[:n]
-		if n > s.MaxMessageBytes {
-			d = d[:s.MaxMessageBytes]
+	return wire.ServeUDP(ctx, s.pc, s.MaxMessageBytes, s.env, func(d []byte, from netip.AddrPort, cut bool) error {
+		if cut {
 			s.warnOversize()
 		}
-		if err := p.emit(d, from.Addr().Unmap().String()); err != nil {
-			return err
-		}
-	}
+		return p.emit(d, from.Addr().Unmap().String())
+	})
 }
 
 // runStream accepts TCP (or TLS) connections, as inputs.tcp does.
 func (s *Syslog) runStream(ctx context.Context, out pipeline.Emitter) error {
-	return s.srv.Serve(ctx, s.ln, func(c *pipeline.TCPConn) error { return s.read(c, hostOf(c.RemoteAddr()), out) })
+	return s.srv.Serve(ctx, s.ln, func(c *wire.TCPConn) error { return s.read(c, hostOf(c.RemoteAddr()), out) })
 }
 
 // Gauges reports the figures of the TCP and TLS connections
-// (pipeline.TCPServer.Gauges); over UDP there are none.
+// (wire.TCPServer.Gauges); over UDP there are none.
 func (s *Syslog) Gauges() map[string]float64 {
 	if s.srv == nil {
 		return nil
@@ -251,8 +226,8 @@ func (s *Syslog) Gauges() map[string]float64 {
 
 // read picks the connection's framing (by its first byte when framing is
 // auto: a digit starts an octet count) and emits its messages.
-func (s *Syslog) read(c *pipeline.TCPConn, source string, out pipeline.Emitter) error {
-	br := bufio.NewReaderSize(c, min(pipeline.TCPReadBufferBytes, s.MaxMessageBytes+16))
+func (s *Syslog) read(c *wire.TCPConn, source string, out pipeline.Emitter) error {
+	br := bufio.NewReaderSize(c, min(wire.TCPReadBufferBytes, s.MaxMessageBytes+16))
 	p := s.newParser(out)
 	framing := s.Framing
 	if framing == "auto" {
@@ -294,7 +269,7 @@ func (l lineParser) EmitLine(line []byte) error {
 // does not parse, and reading goes on after it. A frame that fits in br's
 // buffer is parsed there; a longer one, or one to cut, is assembled in
 // memory charged to max_buffer_bytes.
-func (s *Syslog) readOctetCounted(c *pipeline.TCPConn, br *bufio.Reader, p *parser, source string) error {
+func (s *Syslog) readOctetCounted(c *wire.TCPConn, br *bufio.Reader, p *parser, source string) error {
 	maxDigits := len(strconv.Itoa(s.MaxMessageBytes)) + 9 // room to discard a longer frame
 	for {
 		n, bad, err := readLength(c, br, maxDigits)
@@ -376,12 +351,12 @@ func (s *Syslog) readOctetCounted(c *pipeline.TCPConn, br *bufio.Reader, p *pars
 // readFrame reads the keep bytes of a frame into a buffer that grows within
 // the input's max_buffer_bytes as they arrive: a length alone holds no
 // memory.
-func readFrame(c *pipeline.TCPConn, br *bufio.Reader, keep int) ([]byte, error) {
+func readFrame(c *wire.TCPConn, br *bufio.Reader, keep int) ([]byte, error) {
 	var buf []byte
 	for len(buf) < keep {
 		if len(buf) == cap(buf) {
 			var err error
-			if buf, err = c.GrowBuffer(buf, min(keep, max(2*cap(buf), pipeline.TCPReadBufferBytes))); err != nil {
+			if buf, err = c.GrowBuffer(buf, min(keep, max(2*cap(buf), wire.TCPReadBufferBytes))); err != nil {
 				return buf, err
 			}
 		}
@@ -401,7 +376,7 @@ func readFrame(c *pipeline.TCPConn, br *bufio.Reader, keep int) ([]byte, error) 
 // start that way is returned in bad (what was read of it), to be kept as an
 // invalid message. Newlines before it are skipped: c is between frames
 // after them.
-func readLength(c *pipeline.TCPConn, br *bufio.Reader, maxDigits int) (n int, bad []byte, err error) {
+func readLength(c *wire.TCPConn, br *bufio.Reader, maxDigits int) (n int, bad []byte, err error) {
 	var digits []byte
 	for {
 		b, err := br.ReadByte()

@@ -22,6 +22,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/wire"
 )
 
 //go:embed sample.toml
@@ -36,7 +37,7 @@ func init() {
 		New: func() any {
 			return &Tail{
 				PollInterval:       pipeline.Duration(250 * time.Millisecond),
-				MaxLineBytes:       pipeline.DefaultMaxLineBytes,
+				MaxLineBytes:       wire.DefaultMaxLineBytes,
 				MultilineTimeout:   pipeline.Duration(time.Second),
 				CheckpointInterval: pipeline.Duration(time.Second),
 				PathField:          "path",
@@ -188,13 +189,22 @@ func (p *Tail) Init(env *pipeline.Env) error {
 		return nil
 	}
 	p.checkpointPath = env.DataPath("tail", ".json")
+	return nil
+}
+
+// loadSaved reads the checkpoint when Run starts, not at Init: a reload
+// that replaces this input inits the new instance while the old one still
+// runs, and the new one must resume where the old one stopped.
+func (p *Tail) loadSaved() {
+	if p.checkpointPath == "" {
+		return
+	}
 	saved, err := loadCheckpoint(p.checkpointPath)
 	if err != nil {
-		env.Stats.Errors.Add(1)
-		env.Log.Error("checkpoint unreadable: starting without it", "path", p.checkpointPath, "error", err)
+		p.env.Stats.Errors.Add(1)
+		p.env.Log.Error("checkpoint unreadable: starting without it", "path", p.checkpointPath, "error", err)
 	}
 	p.saved = saved
-	return nil
 }
 
 // Run follows the files until ctx ends, then writes the checkpoint and
@@ -202,6 +212,7 @@ func (p *Tail) Init(env *pipeline.Env) error {
 // take more), with that error, after writing the checkpoint.
 func (p *Tail) Run(ctx context.Context, out pipeline.LineEmitter) error {
 	p.origins, _ = out.(pipeline.OriginEmitter)
+	p.loadSaved()
 	wake := make(chan struct{}, 1)
 	watcher, stopWatching := p.startWatcher(wake)
 	defer stopWatching()

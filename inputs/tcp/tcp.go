@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/wire"
 )
 
 //go:embed sample.toml
@@ -23,9 +24,9 @@ func init() {
 		Description: "Accepts TCP connections and reads newline-delimited lines",
 		Sample:      sample,
 		New: func() any {
-			return &TCP{Address: "127.0.0.1:5170", MaxLineBytes: pipeline.DefaultMaxLineBytes,
-				MaxConnections: pipeline.DefaultMaxConnections, IdleTimeout: pipeline.Duration(pipeline.DefaultIdleTimeout),
-				FrameTimeout: pipeline.Duration(pipeline.DefaultFrameTimeout), MaxBufferBytes: pipeline.DefaultMaxBufferBytes}
+			return &TCP{Address: "127.0.0.1:5170", MaxLineBytes: wire.DefaultMaxLineBytes,
+				MaxConnections: wire.DefaultMaxConnections, IdleTimeout: pipeline.Duration(wire.DefaultIdleTimeout),
+				FrameTimeout: pipeline.Duration(wire.DefaultFrameTimeout), MaxBufferBytes: wire.DefaultMaxBufferBytes}
 		},
 	})
 }
@@ -33,7 +34,7 @@ func init() {
 // TCP listens on Address and emits every line of every connection, each
 // connection read by its own goroutine. Lines of one connection keep their
 // order; lines of different connections interleave. What connections may
-// hold is bounded as pipeline.TCPLimits says.
+// hold is bounded as wire.TCPLimits says.
 type TCP struct {
 	Address        string            `toml:"address"`
 	MaxLineBytes   int               `toml:"max_line_bytes"`
@@ -44,7 +45,7 @@ type TCP struct {
 
 	env *pipeline.Env
 	ln  net.Listener
-	srv *pipeline.TCPServer
+	srv *wire.TCPServer
 }
 
 var (
@@ -52,8 +53,8 @@ var (
 	_ pipeline.GaugeReporter = (*TCP)(nil)
 )
 
-func (t *TCP) limits() pipeline.TCPLimits {
-	return pipeline.TCPLimits{MaxConnections: t.MaxConnections, IdleTimeout: time.Duration(t.IdleTimeout),
+func (t *TCP) limits() wire.TCPLimits {
+	return wire.TCPLimits{MaxConnections: t.MaxConnections, IdleTimeout: time.Duration(t.IdleTimeout),
 		FrameTimeout: time.Duration(t.FrameTimeout), MaxBufferBytes: t.MaxBufferBytes}
 }
 
@@ -71,15 +72,16 @@ func (t *TCP) Validate() error {
 }
 
 // Init binds the listening socket, so that an address in use stops the
-// pipeline from starting.
+// pipeline from starting; wire.Listen lets the instance that replaces this
+// one at a reload bind it too before this one closes.
 func (t *TCP) Init(env *pipeline.Env) error {
 	t.env = env
-	ln, err := net.Listen("tcp", t.Address)
+	ln, err := wire.Listen("tcp", t.Address)
 	if err != nil {
 		return fmt.Errorf("address %q: %w", t.Address, err)
 	}
 	t.ln = ln
-	t.srv = pipeline.NewTCPServer(t.limits(), env)
+	t.srv = wire.NewTCPServer(t.limits(), env)
 	env.Log.Info("listening", "address", ln.Addr().String())
 	return nil
 }
@@ -97,12 +99,12 @@ func (t *TCP) Addr() net.Addr {
 // every connection's reader, waits for them to emit the complete lines
 // already read, and returns nil.
 func (t *TCP) Run(ctx context.Context, out pipeline.LineEmitter) error {
-	return t.srv.Serve(ctx, t.ln, func(c *pipeline.TCPConn) error {
+	return t.srv.Serve(ctx, t.ln, func(c *wire.TCPConn) error {
 		return c.ReadLines(c, t.MaxLineBytes, out)
 	})
 }
 
-// Gauges reports the connections' figures (pipeline.TCPServer.Gauges).
+// Gauges reports the connections' figures (wire.TCPServer.Gauges).
 func (t *TCP) Gauges() map[string]float64 {
 	if t.srv == nil {
 		return nil

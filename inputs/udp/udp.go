@@ -9,9 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"time"
+	"net/netip"
 
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/wire"
 )
 
 //go:embed sample.toml
@@ -37,7 +38,6 @@ type UDP struct {
 	env      *pipeline.Env
 	conn     *net.UDPConn
 	oversize pipeline.LogThrottle
-	failed   pipeline.LogThrottle
 }
 
 var _ pipeline.Input = (*UDP)(nil)
@@ -58,10 +58,11 @@ func (u *UDP) Validate() error {
 var datagramBytesRange = pipeline.ByteRange{Min: 1, Max: 65536}
 
 // Init binds the socket, so that an address in use stops the pipeline from
-// starting.
+// starting; wire.ListenPacket lets the instance that replaces this one at a
+// reload bind it too before this one closes.
 func (u *UDP) Init(env *pipeline.Env) error {
 	u.env = env
-	pc, err := net.ListenPacket("udp", u.Address)
+	pc, err := wire.ListenPacket("udp", u.Address)
 	if err != nil {
 		return fmt.Errorf("address %q: %w", u.Address, err)
 	}
@@ -83,33 +84,8 @@ func (u *UDP) Addr() net.Addr {
 // longer than max_datagram_bytes is cut to that length (its last line cut
 // with it) and counted as an error.
 func (u *UDP) Run(ctx context.Context, out pipeline.LineEmitter) error {
-	stop := context.AfterFunc(ctx, func() { u.conn.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
-	// One byte more than allowed, to tell a datagram of exactly the limit
-	// from a longer one the kernel cut to fit.
-	buf := make([]byte, u.MaxDatagramBytes+1)
-	var delay time.Duration
-	for {
-		n, err := u.conn.Read(buf)
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			u.env.Stats.Errors.Add(1)
-			if ok, more := u.failed.Allow(); ok {
-				u.env.Log.Error("receive failed; retrying", "error", err, "more_since_last_log", more)
-			}
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			select {
-			case <-ctx.Done():
-			case <-time.After(delay):
-			}
-			continue
-		}
-		delay = 0
-		d := buf[:n]
-		if n > u.MaxDatagramBytes {
-			d = d[:u.MaxDatagramBytes]
+	return wire.ServeUDP(ctx, u.conn, u.MaxDatagramBytes, u.env, func(d []byte, _ netip.AddrPort, cut bool) error {
+		if cut {
 			u.env.Stats.Errors.Add(1)
 			if ok, more := u.oversize.Allow(); ok {
 				u.env.Log.Warn("datagram longer than max_datagram_bytes truncated",
@@ -127,7 +103,8 @@ func (u *UDP) Run(ctx context.Context, out pipeline.LineEmitter) error {
 				return err
 			}
 		}
-	}
+		return nil
+	})
 }
 
 // Close closes the socket.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/wire"
 )
 
 //go:embed sample.toml
@@ -37,7 +38,7 @@ type File struct {
 	f       *os.File
 	regular bool // a regular file, which a failed write can be cut off from
 	env     *pipeline.Env
-	lines   *pipeline.LineFormatter
+	lines   *wire.LineFormatter
 	buf     []byte
 	// cutTo is where the file must be cut back to before the next write:
 	// the end of the last whole batch, when cutting off a failed one failed
@@ -61,7 +62,7 @@ func (o *File) Validate() error {
 	if o.Path == "" {
 		errs = append(errs, pipeline.MissingKey("path"))
 	}
-	return errors.Join(append(errs, pipeline.ValidateOutputFormat(o.Format),
+	return errors.Join(append(errs, wire.ValidateOutputFormat(o.Format),
 		bufferBytesRange.Check("buffer_bytes", int64(o.BufferBytes)))...)
 }
 
@@ -87,7 +88,7 @@ func (o *File) Init(env *pipeline.Env) error {
 		return err
 	}
 	o.f, o.regular, o.env, o.cutTo = f, st.Mode().IsRegular(), env, -1
-	o.lines = pipeline.NewLineFormatter(o.Format, env)
+	o.lines = wire.NewLineFormatter(o.Format, env)
 	o.buf = make([]byte, 0, o.BufferBytes)
 	return nil
 }

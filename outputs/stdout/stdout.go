@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/wire"
 )
 
 //go:embed sample.toml
@@ -29,7 +30,7 @@ type Stdout struct {
 	Format string `toml:"format"`
 
 	out io.Writer // os.Stdout; tests put a buffer here
-	w   *pipeline.LineWriter
+	w   *wire.LineWriter
 }
 
 var (
@@ -39,14 +40,14 @@ var (
 )
 
 // Validate checks the decoded keys.
-func (s *Stdout) Validate() error { return pipeline.ValidateOutputFormat(s.Format) }
+func (s *Stdout) Validate() error { return wire.ValidateOutputFormat(s.Format) }
 
 // Init sets up the buffer.
 func (s *Stdout) Init(env *pipeline.Env) error {
 	if s.out == nil {
 		s.out = os.Stdout
 	}
-	s.w = pipeline.NewLineWriter(s.out, 64<<10, s.Format, env)
+	s.w = wire.NewLineWriter(s.out, 64<<10, s.Format, env)
 	return nil
 }
 

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -271,10 +273,16 @@ func StartInput(t testing.TB, in pipeline.Input, env *pipeline.Env, out *Collect
 //     an input or a filter; subscribe for a filter or an output;
 //     ticker_interval for a plugin that ticks);
 //   - every key of the plugin (every toml tag of its struct) is in it;
-//   - each of them is set to its default, except the required keys, whose
-//     example values are set aside: their default is the zero value.
-func CheckSample(t testing.TB, kind pipeline.Kind, typ string, required ...string) {
+//   - each of them is set to its default, except the keys named in examples,
+//     whose values are examples and whose default is the zero value: the
+//     required keys, and the optional ones that are empty by default but
+//     worth showing (filters.lua's config table).
+//
+// It runs from the module's root, where the README runs the binary, so that
+// the paths a sample names (a script, a module directory) are found.
+func CheckSample(t testing.TB, kind pipeline.Kind, typ string, examples ...string) {
 	t.Helper()
+	chdirModuleRoot(t)
 	reg, ok := pipeline.Lookup(kind, typ)
 	if !ok {
 		t.Fatalf("%s.%s is not registered", kind, typ)
@@ -318,10 +326,10 @@ func CheckSample(t testing.TB, kind pipeline.Kind, typ string, required ...strin
 		}
 	}
 	fields := got.Elem().Type()
-	for _, key := range required {
+	for _, key := range examples {
 		i := fieldIndex(fields, key)
 		if i < 0 {
-			t.Fatalf("%T has no field for the required key %q", want, key)
+			t.Fatalf("%T has no field for the key %q", want, key)
 		}
 		got.Elem().Field(i).SetZero()
 	}
@@ -335,6 +343,90 @@ func CheckSample(t testing.TB, kind pipeline.Kind, typ string, required ...strin
 			}
 		}
 	}
+}
+
+// CheckDecoderSample checks the registered sample.toml of a decoder, named
+// as an input's decoder key names it (a registered name, or the path of a
+// Lua script for the decoder of scripts):
+//
+//   - the sample holds exactly one plugin table, that of an input which
+//     emits lines, whose decoder is this one (for the decoder of scripts,
+//     the path of a script);
+//   - it shows the input's name and publish, and, for a decoder that takes
+//     options, a decoder_config table;
+//   - it passes the checks of `interoceptor check` (pipeline.ParseConfig):
+//     the input's keys, strictly, and decoder_config through the decoder's
+//     Configure.
+//
+// Like CheckSample, it runs from the module's root.
+func CheckDecoderSample(t testing.TB, name string) {
+	t.Helper()
+	chdirModuleRoot(t)
+	reg, ok := pipeline.LookupDecoder(name)
+	if !ok {
+		t.Fatalf("decoder %q is not registered", name)
+	}
+	if reg.Sample == "" {
+		t.Fatalf("decoder %q is registered without a sample", name)
+	}
+	var doc map[string]map[string][]map[string]any
+	if _, err := toml.Decode(reg.Sample, &doc); err != nil {
+		t.Fatalf("sample.toml: %v", err)
+	}
+	var tables []map[string]any
+	var where []string
+	for kind, byType := range doc {
+		for typ, ts := range byType {
+			tables = append(tables, ts...)
+			for range ts {
+				where = append(where, kind+"."+typ)
+			}
+		}
+	}
+	if len(tables) != 1 || doc[string(pipeline.KindInput)] == nil {
+		t.Fatalf("sample.toml has the tables %v, want one input", where)
+	}
+	typ := strings.TrimPrefix(where[0], string(pipeline.KindInput)+".")
+	if in, ok := pipeline.Lookup(pipeline.KindInput, typ); !ok || in.OwnMessages {
+		t.Fatalf("sample.toml: %s is not an input that emits lines", where[0])
+	}
+	keys := tables[0]
+	for _, k := range []string{"name", "publish"} {
+		if _, ok := keys[k]; !ok {
+			t.Errorf("sample.toml lacks the shared key %q", k)
+		}
+	}
+	decoder, _ := keys["decoder"].(string)
+	if pipeline.IsDecoderScript(name) && !pipeline.IsDecoderScript(decoder) || !pipeline.IsDecoderScript(name) && decoder != name {
+		t.Errorf("sample.toml: decoder = %q, want %q", decoder, name)
+	}
+	if _, takesOptions := reg.New().(pipeline.ConfigurableDecoder); takesOptions && keys["decoder_config"] == nil {
+		t.Errorf("sample.toml has no decoder_config table to show the options of %q", name)
+	}
+	if _, err := pipeline.ParseConfig("sample.toml", reg.Sample); err != nil {
+		t.Errorf("sample.toml does not pass check: %v", err)
+	}
+}
+
+// chdirModuleRoot makes the module's root (where go.mod is) the working
+// directory until the test ends.
+func chdirModuleRoot(t testing.TB) {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+	t.Chdir(dir)
 }
 
 // sampleSharedKeys are the shared keys a sample must show for plugin p of

@@ -60,7 +60,7 @@ func scenarios() []scenario {
 const reloadKey = "reload"
 
 // The scenarios that are not in scenarios(): each has a runner of its own.
-var extraScenarios = []string{anomalyKey, anomalyMemoryKey, reloadKey, crashKey, evalKey}
+var extraScenarios = []string{anomalyKey, anomalyMemoryKey, reloadKey, configReloadKey, crashKey, evalKey}
 
 // chooseScenarios returns the throughput scenarios -only names, in their
 // usual order, and which of extraScenarios it names (all of them without
@@ -545,6 +545,26 @@ func firstLastLine(b []byte) (first, last string) {
 type counters struct {
 	In, Out, Dropped, Errors int64
 	Duplicates               int64 // durable mode: batches stored or delivered twice, not written twice
+}
+
+// cleanChain reads the "stopped" records of a generator → filter → output
+// chain and checks that none of them dropped or failed anything.
+func cleanChain(log, filter, output string) (gen, flt, out counters, err error) {
+	if gen, err = stoppedRecord(log, "inputs.generator[generator]"); err != nil {
+		return
+	}
+	if flt, err = stoppedRecord(log, filter); err != nil {
+		return
+	}
+	if out, err = stoppedRecord(log, output); err != nil {
+		return
+	}
+	for _, c := range []counters{gen, flt, out} {
+		if c.Dropped != 0 || c.Errors != 0 {
+			err = fmt.Errorf("counters: generator %+v, filter %+v, output %+v; want dropped=0 errors=0", gen, flt, out)
+		}
+	}
+	return
 }
 
 // stoppedRecord finds the "stopped" record a plugin logs when it has drained.

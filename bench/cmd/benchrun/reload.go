@@ -186,22 +186,9 @@ func verifyReload(res *reloadResult, log string, out *versionTail) error {
 	if !slices.Equal(out.order, want) {
 		return fmt.Errorf("the versions' messages came in this order: %v, want %v", out.order, want)
 	}
-	gen, err := stoppedRecord(log, "inputs.generator[generator]")
+	gen, filter, outRec, err := cleanChain(log, luaPlugin, outputPlugin)
 	if err != nil {
 		return err
-	}
-	filter, err := stoppedRecord(log, luaPlugin)
-	if err != nil {
-		return err
-	}
-	outRec, err := stoppedRecord(log, outputPlugin)
-	if err != nil {
-		return err
-	}
-	for _, c := range []counters{gen, filter, outRec} {
-		if c.Dropped != 0 || c.Errors != 0 {
-			return fmt.Errorf("counters: generator %+v, filter %+v, output %+v; want dropped=0 errors=0", gen, filter, outRec)
-		}
 	}
 	if filter.In != gen.Out || filter.Out != reloadCount+1 || outRec.Out != reloadCount+1 {
 		return fmt.Errorf("counters: generator out=%d, filter in=%d out=%d, output out=%d; want filter in = generator out, and %d messages",

@@ -33,9 +33,11 @@ type report struct {
 	machine   machine
 	scenarios []scenarioResult
 	reload    *reloadResult // nil when not run
-	crash     *crashResult  // nil when not run
-	eval      *evalResult   // nil when not run
-	anomaly   anomalyResult // what of it was run
+	// configReload is the config-reload scenario's run; nil when not run.
+	configReload *configReloadResult
+	crash        *crashResult  // nil when not run
+	eval         *evalResult   // nil when not run
+	anomaly      anomalyResult // what of it was run
 	// anomalyFirst is the first line of the anomaly scenario's load.
 	anomalyFirst string
 	goBench      goBench
@@ -78,6 +80,7 @@ func (rep *report) markdown() string {
 	rep.writeCrash(&b)
 	rep.writeInfluxDB(&b)
 	rep.writeLua(&b)
+	rep.writeConfigReload(&b)
 	rep.writeAnomaly(&b)
 	rep.writeEval(&b)
 	rep.writeDecoders(&b)
@@ -264,7 +267,7 @@ func (rep *report) writeGoBench(b *strings.Builder) {
 		w("\n")
 	}
 	if len(pipelineOther) > 0 {
-		w("### pipeline: JSON form, line protocol, line reading and output formatting\n\n")
+		w("### pipeline and pipeline/wire: JSON form, line protocol, line reading and output formatting\n\n")
 		benchTable(b, pipelineOther)
 	}
 	if len(matcher) > 0 {

@@ -1,0 +1,3 @@
+function process_message()
+  x = = 1
+end

@@ -1,0 +1,1 @@
+function process_message() end
