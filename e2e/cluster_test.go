@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 // TestDurableTailSurvivesClusterNodeKill is issue 5's failure test (c): an
@@ -155,9 +158,17 @@ path = %q
 	victim.proc.wait(t, 10*time.Second)
 	writtenAtKill := w.written.Load()
 
-	checkFor(t, 15*time.Second, "a new stream leader", func() bool {
+	pipelinetest.WaitUntil(t, 15*time.Second, "a new stream leader", func() error {
 		si, err := js.StreamInfo(stream)
-		return err == nil && si.Cluster != nil && si.Cluster.Leader != "" && si.Cluster.Leader != leader
+		switch {
+		case err != nil:
+			return err
+		case si.Cluster == nil || si.Cluster.Leader == "":
+			return errors.New("no leader")
+		case si.Cluster.Leader == leader:
+			return fmt.Errorf("the leader is still %s", leader)
+		}
+		return nil
 	})
 	electedAfter := time.Since(killedAt)
 
@@ -253,9 +264,17 @@ func moveLeader(t *testing.T, nc *nats.Conn, api, server string, info func() (*n
 	if err := json.Unmarshal(resp.Data, &r); err != nil || !r.Success {
 		t.Fatalf("%s: %s", api, resp.Data)
 	}
-	checkFor(t, 10*time.Second, "the leader to move to "+server, func() bool {
+	pipelinetest.WaitUntil(t, 10*time.Second, "the leader to move to "+server, func() error {
 		ci, err := info()
-		return err == nil && ci != nil && ci.Leader == server
+		switch {
+		case err != nil:
+			return err
+		case ci == nil:
+			return errors.New("no cluster info")
+		case ci.Leader != server:
+			return fmt.Errorf("the leader is %q", ci.Leader)
+		}
+		return nil
 	})
 }
 
@@ -502,9 +521,9 @@ func startNatsCluster(t *testing.T, size int) []*clusterNode {
 	}
 	_, js := clusterJetStream(t, strings.Join(urls, ","))
 	probe := &nats.StreamConfig{Name: "E2E_PROBE", Subjects: []string{"e2e.probe"}, Storage: nats.MemoryStorage, Replicas: size}
-	checkFor(t, 30*time.Second, "the JetStream cluster to place a replicated stream", func() bool {
+	pipelinetest.WaitUntil(t, 30*time.Second, "the JetStream cluster to place a replicated stream", func() error {
 		_, err := js.AddStream(probe, nats.MaxWait(time.Second))
-		return err == nil
+		return err
 	})
 	if err := js.DeleteStream(probe.Name); err != nil {
 		t.Fatal(err)

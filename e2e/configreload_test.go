@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 // reloadConfig is version v of the pipeline the reload test edits:
@@ -145,7 +147,12 @@ end
 		if v%10 == 0 {
 			before := reloadsLogged()
 			p.signal(t, syscall.SIGHUP)
-			checkFor(t, 30*time.Second, "the reload on SIGHUP", func() bool { return reloadsLogged() > before })
+			pipelinetest.WaitUntil(t, 30*time.Second, "the reload on SIGHUP", func() error {
+				if n := reloadsLogged(); n <= before {
+					return fmt.Errorf("%d reloads logged, as before the signal", n)
+				}
+				return nil
+			})
 		} else {
 			code, body := post()
 			var results []struct{ Plugin, Action, Error string }
@@ -191,18 +198,21 @@ end
 	t.Logf("%d reloads, %d lines sent (%.0f lines/s)", reloads, sent, s.rate())
 
 	all := filepath.Join(dir, "all.txt")
-	checkFor(t, 2*time.Minute, fmt.Sprintf("%d lines in all.txt", sent), func() bool { return countLines(t, all) >= sent })
+	pipelinetest.WaitUntil(t, 2*time.Minute, fmt.Sprintf("%d lines in all.txt", sent), hasLines(t, all, sent))
 	maxN := checkExactlyOnce(t, sent, all)
 	if maxN != sent {
 		t.Errorf("the Lua filter counted %d messages at the end, want %d: its state was not carried across every reload", maxN, sent)
 	}
 	churn := []string{filepath.Join(dir, "churn-0.txt"), filepath.Join(dir, "churn-1.txt"), filepath.Join(dir, "churn-2.txt")}
-	checkFor(t, time.Minute, "the churn files", func() bool {
+	pipelinetest.WaitUntil(t, time.Minute, "the churn files", func() error {
 		n := 0
 		for _, f := range churn {
 			n += countLines(t, f)
 		}
-		return n >= sent
+		if n < sent {
+			return fmt.Errorf("%d of %d lines", n, sent)
+		}
+		return nil
 	})
 	checkExactlyOnce(t, sent, churn...)
 
@@ -385,33 +395,39 @@ address = "127.0.0.1:%d"
 		sent++
 	}
 	send()
-	checkFor(t, 10*time.Second, "the first line in first.txt", func() bool { return countLines(t, first) == 1 })
+	pipelinetest.WaitUntil(t, 10*time.Second, "the first line in first.txt", hasExactLines(t, first, 1))
 
 	// A new file: its output starts.
 	writeFile(t, filepath.Join(conf, "30-second.toml"), fmt.Sprintf("[[outputs.file]]\nname = \"second\"\nsubscribe = [\"raw\"]\npath = %q\n", second))
-	checkFor(t, 30*time.Second, "the reload that adds outputs.file[second]", func() bool {
-		return strings.Contains(p.stderr.String(), `"msg":"reload: added","plugin":"outputs.file[second]"`)
-	})
+	pipelinetest.WaitUntil(t, 30*time.Second, "the reload that adds outputs.file[second]",
+		p.logHas(`"msg":"reload: added","plugin":"outputs.file[second]"`))
 	send()
-	checkFor(t, 10*time.Second, "the second line in both files", func() bool { return countLines(t, first) == 2 && countLines(t, second) == 1 })
+	pipelinetest.WaitUntil(t, 10*time.Second, "the second line in both files", func() error {
+		if err := hasExactLines(t, first, 2)(); err != nil {
+			return err
+		}
+		return hasExactLines(t, second, 1)()
+	})
 
 	// A broken file: refused, reported with its line; nothing changes.
 	writeFile(t, filepath.Join(conf, "30-second.toml"), "[[outputs.file]]\nname = \"second\"\nsubscribe = [\"raw\"]\npath = 42\n")
-	checkFor(t, 30*time.Second, "the refused reload", func() bool {
-		return strings.Contains(p.stderr.String(), `"msg":"reload refused"`) && strings.Contains(p.stderr.String(), `30-second.toml:4`)
-	})
+	pipelinetest.WaitUntil(t, 30*time.Second, "the refused reload", p.logHas(`"msg":"reload refused"`, `30-second.toml:4`))
 	send()
-	checkFor(t, 10*time.Second, "the third line in both files", func() bool { return countLines(t, first) == 3 && countLines(t, second) == 2 })
+	pipelinetest.WaitUntil(t, 10*time.Second, "the third line in both files", func() error {
+		if err := hasExactLines(t, first, 3)(); err != nil {
+			return err
+		}
+		return hasExactLines(t, second, 2)()
+	})
 
 	// The file removed: its output drains and stops.
 	if err := os.Remove(filepath.Join(conf, "30-second.toml")); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 30*time.Second, "the reload that removes outputs.file[second]", func() bool {
-		return strings.Contains(p.stderr.String(), `"msg":"reload: removed","plugin":"outputs.file[second]"`)
-	})
+	pipelinetest.WaitUntil(t, 30*time.Second, "the reload that removes outputs.file[second]",
+		p.logHas(`"msg":"reload: removed","plugin":"outputs.file[second]"`))
 	send()
-	checkFor(t, 10*time.Second, "the fourth line in first.txt only", func() bool { return countLines(t, first) == 4 })
+	pipelinetest.WaitUntil(t, 10*time.Second, "the fourth line in first.txt only", hasExactLines(t, first, 4))
 	if n := countLines(t, second); n != 2 {
 		t.Errorf("second.txt has %d lines after its output was removed, want 2", n)
 	}

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 // TestDurableKill9Duplicates is issue 9's item 6: one process tails a file
@@ -70,7 +72,7 @@ path = %q
 	settled := func(p *proc) life {
 		t.Helper()
 		var l life
-		checkFor(t, 60*time.Second, "the lines in doubt written again", func() bool {
+		pipelinetest.WaitUntil(t, 60*time.Second, "the lines in doubt written again", func() error {
 			log := p.stderr.String()
 			l = life{}
 			for _, rec := range logRecords(log, "durable: origins restored") {
@@ -79,7 +81,10 @@ path = %q
 			for _, rec := range logRecords(log, "durable: wrote lines in doubt since a crash (perhaps written before it); counted as duplicates") {
 				l.rewritten += int(rec["lines"].(float64))
 			}
-			return l.rewritten >= l.inDoubt
+			if l.rewritten < l.inDoubt {
+				return fmt.Errorf("%d of %d written again", l.rewritten, l.inDoubt)
+			}
+			return nil
 		})
 		return l
 	}
@@ -90,13 +95,13 @@ path = %q
 		p.waitRunning(t)
 		// A random point: some thousands of lines after this start.
 		target := countLines(t, out) + 2000 + rand.IntN(15000)
-		checkFor(t, 30*time.Second, "the output to grow", func() bool {
+		pipelinetest.WaitUntil(t, 30*time.Second, "the output to grow", func() error {
 			select {
 			case <-w.done: // the writer stopped: kill once the output has caught up
 				target = min(target, int(w.written.Load()))
 			default:
 			}
-			return countLines(t, out) >= target
+			return hasLines(t, out, target)()
 		})
 		l := settled(p)
 		l.duplicates = pluginCounters(t, p, plugin)["duplicates"]

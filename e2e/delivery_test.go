@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 const million = 1_000_000
@@ -132,8 +134,11 @@ path = %q
 	if code := producer.wait(t, time.Minute); code != 0 {
 		t.Fatalf("producer exit code %d", code)
 	}
-	checkFor(t, time.Minute, "all messages written by the workers", func() bool {
-		return countLines(t, outs[0])+countLines(t, outs[1]) >= n
+	pipelinetest.WaitUntil(t, time.Minute, "all messages written by the workers", func() error {
+		if a, b := countLines(t, outs[0]), countLines(t, outs[1]); a+b < n {
+			return fmt.Errorf("%d + %d lines of %d", a, b, n)
+		}
+		return nil
 	})
 	for _, w := range workers {
 		w.signal(t, syscall.SIGTERM)
@@ -184,10 +189,10 @@ subscribe = ["e2e.tcp"]
 path = %q
 `, filepath.Join(dir, "var"), port, out))
 	var conn net.Conn
-	checkFor(t, 15*time.Second, "tcp input to listen", func() bool {
+	pipelinetest.WaitUntil(t, 15*time.Second, "tcp input to listen", func() error {
 		var err error
 		conn, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		return err == nil
+		return err
 	})
 	sent := make(chan int)
 	go func() {
@@ -200,7 +205,7 @@ path = %q
 		}
 		sent <- i
 	}()
-	checkFor(t, 30*time.Second, "some lines written", func() bool { return countLines(t, out) > 50_000 })
+	pipelinetest.WaitUntil(t, 30*time.Second, "some lines written", hasLines(t, out, 50_001))
 	p.signal(t, syscall.SIGTERM)
 	if code := p.wait(t, time.Minute); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM, want 0", code)
@@ -296,7 +301,7 @@ path = %q
 `, filepath.Join(dir, "var"), url, out))
 	p.waitRunning(t)
 	flood := start(t, exec.Command(binary, "flood", "-server", url, "-subject", "e2e.flood", "-rate", "200000", "-duration", "20s"))
-	checkFor(t, 20*time.Second, "messages arriving", func() bool { return countLines(t, out) > 20_000 })
+	pipelinetest.WaitUntil(t, 20*time.Second, "messages arriving", hasLines(t, out, 20_001))
 	p.signal(t, syscall.SIGTERM)
 	if code := p.wait(t, time.Minute); code != 0 {
 		t.Fatalf("exit %d after SIGTERM", code)

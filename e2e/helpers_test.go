@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 var (
@@ -47,18 +49,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// checkFor polls cond until it holds or the deadline passes.
-func checkFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func freePort(t *testing.T) int {
@@ -157,9 +147,20 @@ func (p *proc) signal(t *testing.T, s syscall.Signal) {
 // no subscriber (core NATS keeps nothing).
 func (p *proc) waitRunning(t *testing.T) {
 	t.Helper()
-	checkFor(t, 15*time.Second, "the pipeline to be running", func() bool {
-		return strings.Contains(p.stderr.String(), `"msg":"pipeline running"`)
-	})
+	pipelinetest.WaitUntil(t, 15*time.Second, "the pipeline to be running", p.logHas(`"msg":"pipeline running"`))
+}
+
+// logHas is a condition for WaitUntil: p's log holds each of subs.
+func (p *proc) logHas(subs ...string) func() error {
+	return func() error {
+		log := p.stderr.String()
+		for _, s := range subs {
+			if !strings.Contains(log, s) {
+				return fmt.Errorf("no %s in the log, which ends:\n%s", s, lastLines(log, 5))
+			}
+		}
+		return nil
+	}
 }
 
 // runPipeline starts `interoceptor run` on a config written to dir.
@@ -175,12 +176,12 @@ func startNatsServer(t *testing.T, args ...string) (url string, p *proc) {
 	port := freePort(t)
 	p = start(t, exec.Command(natsServer, append([]string{"-a", "127.0.0.1", "-p", strconv.Itoa(port)}, args...)...))
 	url = fmt.Sprintf("nats://127.0.0.1:%d", port)
-	checkFor(t, 10*time.Second, "nats-server to accept connections", func() bool {
+	pipelinetest.WaitUntil(t, 10*time.Second, "nats-server to accept connections", func() error {
 		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err == nil {
 			c.Close()
 		}
-		return err == nil
+		return err
 	})
 	return url, p
 }
@@ -196,6 +197,26 @@ func countLines(t *testing.T, path string) int {
 		t.Fatal(err)
 	}
 	return bytes.Count(b, []byte{'\n'})
+}
+
+// hasLines is a condition for WaitUntil: the file at path has at least n lines.
+func hasLines(t *testing.T, path string, n int) func() error {
+	return func() error {
+		if got := countLines(t, path); got < n {
+			return fmt.Errorf("%d lines in %s", got, filepath.Base(path))
+		}
+		return nil
+	}
+}
+
+// hasExactLines is hasLines for exactly n lines.
+func hasExactLines(t *testing.T, path string, n int) func() error {
+	return func() error {
+		if got := countLines(t, path); got != n {
+			return fmt.Errorf("%d lines in %s", got, filepath.Base(path))
+		}
+		return nil
+	}
 }
 
 // readLines returns a file's lines.

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 // check names a Lua script that does not compile, with its line.
@@ -55,15 +58,20 @@ path = %q
 format = "json"
 `, filepath.Join(dir, "var"), admin, script, out))
 	p.waitRunning(t)
-	has := func(typ string) bool {
-		b, _ := os.ReadFile(out)
-		return strings.Contains(string(b), `"type":"`+typ+`"`)
+	has := func(typ string) func() error {
+		return func() error {
+			b, _ := os.ReadFile(out)
+			if !strings.Contains(string(b), `"type":"`+typ+`"`) {
+				return fmt.Errorf("none in %d lines", bytes.Count(b, []byte{'\n'}))
+			}
+			return nil
+		}
 	}
-	checkFor(t, 10*time.Second, "v1 messages", func() bool { return has("v1") })
+	pipelinetest.WaitUntil(t, 10*time.Second, "v1 messages", has("v1"))
 
 	writeFile(t, script, "function process_message() inject_message({Type = 'v2'}) return 0 end\n")
 	p.signal(t, syscall.SIGHUP)
-	checkFor(t, 10*time.Second, "v2 messages after SIGHUP", func() bool { return has("v2") })
+	pipelinetest.WaitUntil(t, 10*time.Second, "v2 messages after SIGHUP", has("v2"))
 
 	writeFile(t, script, "function process_message() inject_message({Type = 'v3'} return 0 end\n")
 	cmd := exec.Command(binary, "reload", "-admin", admin, "-plugin", "v")
@@ -77,7 +85,7 @@ format = "json"
 	if err != nil || !strings.Contains(string(b), "filters.lua[v]: reloaded") {
 		t.Fatalf("reload: %v\n%s", err, b)
 	}
-	checkFor(t, 10*time.Second, "v3 messages", func() bool { return has("v3") })
+	pipelinetest.WaitUntil(t, 10*time.Second, "v3 messages", has("v3"))
 	p.signal(t, syscall.SIGTERM)
 	if code := p.wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("exit %d", code)

@@ -28,6 +28,7 @@ import (
 	_ "github.com/interoceptor/interoceptor/inputs/all"
 	_ "github.com/interoceptor/interoceptor/outputs/all"
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 // canary starts every secret of the leak test: whatever the pipeline shows
@@ -155,10 +156,7 @@ disk_buffer_bytes = 0
 		cmd := exec.Command(binary, "run", "-config", cfg, "-log-format", format)
 		cmd.Env = append(os.Environ(), env...)
 		p := start(t, cmd)
-		checkFor(t, 30*time.Second, "InfluxDB and Lua failures in the log", func() bool {
-			s := p.stderr.String()
-			return strings.Contains(s, "write to InfluxDB failed") && strings.Contains(s, "cannot post to")
-		})
+		pipelinetest.WaitUntil(t, 30*time.Second, "InfluxDB and Lua failures in the log", p.logHas("write to InfluxDB failed", "cannot post to"))
 		get := func(method, path, as string, header map[string]string) {
 			req, _ := http.NewRequest(method, "http://"+adminAddr+path, nil)
 			for k, v := range header {

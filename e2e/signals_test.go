@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 // Two SIGTERMs at once, as `timeout` sends them (to the process, then to
@@ -52,21 +55,24 @@ flush_interval = "10ms"
 timeout = "1m"
 `, filepath.Join(dir, "var"), influx.URL))))
 	p.waitRunning(t)
-	checkFor(t, 15*time.Second, "a write to InfluxDB", asked.Load)
+	pipelinetest.WaitUntil(t, 15*time.Second, "a write to InfluxDB", func() error {
+		if !asked.Load() {
+			return errors.New("none asked for")
+		}
+		return nil
+	})
 	p.signal(t, syscall.SIGTERM)
 	p.signal(t, syscall.SIGTERM)
 	// The kernel may merge two signals sent this close; a second one sent
 	// once the first is handled is the case that used to skip the drain.
-	checkFor(t, 15*time.Second, "the first signal handled", func() bool {
-		return strings.Contains(p.stderr.String(), `"msg":"signal received`)
-	})
+	pipelinetest.WaitUntil(t, 15*time.Second, "the first signal handled", p.logHas(`"msg":"signal received`))
 	p.signal(t, syscall.SIGTERM)
-	checkFor(t, 15*time.Second, "the second signal ignored (or an exit)", func() bool {
+	pipelinetest.WaitUntil(t, 15*time.Second, "the second signal ignored (or an exit)", func() error {
 		select {
 		case <-p.done:
-			return true
+			return nil
 		default:
-			return strings.Contains(p.stderr.String(), `"msg":"signal ignored`)
+			return p.logHas(`"msg":"signal ignored`)()
 		}
 	})
 	releaseAll()
@@ -115,18 +121,23 @@ timeout = "1m"
 disk_buffer_bytes = 0
 `, filepath.Join(dir, "var"), influx.URL))
 	p.waitRunning(t)
-	checkFor(t, 15*time.Second, "a write to InfluxDB", asked.Load)
+	pipelinetest.WaitUntil(t, 15*time.Second, "a write to InfluxDB", func() error {
+		if !asked.Load() {
+			return errors.New("none asked for")
+		}
+		return nil
+	})
 	p.signal(t, syscall.SIGTERM)
 	// Signal until it gives up draining: the ones within the grace period
 	// are ignored, the first after it ends the process.
-	checkFor(t, 30*time.Second, "an exit without draining", func() bool {
+	pipelinetest.WaitUntil(t, 30*time.Second, "an exit without draining", func() error {
 		select {
 		case <-p.done:
-			return true
+			return nil
 		default:
 		}
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		return false
+		return fmt.Errorf("still running; its log ends:\n%s", lastLines(p.stderr.String(), 3))
 	})
 	log := p.stderr.String()
 	if code := p.cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(log, "second signal: exiting without draining") ||

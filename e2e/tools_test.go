@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 // A pipeline whose embedded NATS listens, so that cat, inject and flood can
@@ -83,7 +85,12 @@ func TestInjectAndCatThroughARunningPipeline(t *testing.T) {
 		t.Errorf("third message: %s", lines[2])
 	}
 
-	checkFor(t, 10*time.Second, "the pipeline's file output to have all 3", func() bool { return countLines(t, out) == 3 })
+	pipelinetest.WaitUntil(t, 10*time.Second, "the pipeline's file output to have all 3", func() error {
+		if n := countLines(t, out); n != 3 {
+			return fmt.Errorf("%d lines", n)
+		}
+		return nil
+	})
 	p.signal(t, syscall.SIGTERM)
 	if code := p.wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("pipeline exit %d", code)
@@ -108,7 +115,7 @@ func TestFloodDeliversEveryMessageToAPipeline(t *testing.T) {
 		t.Fatalf("flood: %v\n%s", err, b)
 	}
 	t.Logf("flood: %s", strings.TrimSpace(string(b)))
-	checkFor(t, 30*time.Second, "every flooded message in the file", func() bool { return countLines(t, out) >= n })
+	pipelinetest.WaitUntil(t, 30*time.Second, "every flooded message in the file", hasLines(t, out, n))
 	p.signal(t, syscall.SIGTERM)
 	if code := p.wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("pipeline exit %d", code)
@@ -167,19 +174,19 @@ path = %q
 format = "json"
 `, filepath.Join(dir, "var"), port, good, bad))
 	var conn net.Conn
-	checkFor(t, 15*time.Second, "udp input", func() bool {
+	pipelinetest.WaitUntil(t, 15*time.Second, "udp input", func() error {
 		var err error
 		conn, err = net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		return err == nil
+		return err
 	})
 	lines := "cpu,host=a usage=1.5 1700000000000000000\nthis is not line protocol\nmem,host=a used=3i 1700000000000000001\n"
-	checkFor(t, 15*time.Second, "the datagram to arrive", func() bool {
+	pipelinetest.WaitUntil(t, 15*time.Second, "the datagram to arrive", func() error {
 		if countLines(t, good) > 0 {
-			return true
+			return nil
 		}
-		_, _ = conn.Write([]byte(lines)) // the socket may not be bound yet: resend until it is
-		time.Sleep(100 * time.Millisecond)
-		return countLines(t, good) > 0
+		_, _ = conn.Write([]byte(lines))   // the socket may not be bound yet: resend until it is
+		time.Sleep(100 * time.Millisecond) // time for it to arrive before it is sent again
+		return hasLines(t, good, 1)()
 	})
 	p.signal(t, syscall.SIGTERM)
 	if code := p.wait(t, 30*time.Second); code != 0 {

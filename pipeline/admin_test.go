@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 // adminRequest sends one request to the admin API and returns its status
@@ -286,7 +287,12 @@ name = "fine"
 subscribe = ["x"]
 external = true
 `, t.TempDir()))
-	checkFor(t, 20*time.Second, "the pipeline running", func() bool { return statsOf(rt, pipeline.KindFilter, "fine").State == "running" })
+	pipelinetest.WaitUntil(t, 20*time.Second, "the pipeline running", func() error {
+		if s := statsOf(rt, pipeline.KindFilter, "fine").State; s != "running" {
+			return fmt.Errorf("filter fine is %q", s)
+		}
+		return nil
+	})
 	gone := rt.Plugin(pipeline.KindFilter, "gone").(*stateful)
 	before := gone.calls.Load()
 	code, body := adminRequest(t, http.DefaultClient, "GET", "http://"+rt.AdminAddr()+"/api/plugins", nil, "")

@@ -15,8 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/interoceptor/interoceptor/pipeline"
 	"github.com/nats-io/nats.go"
+
+	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 func freeAddr(t *testing.T) string {
@@ -146,5 +148,5 @@ tls_ca = %q
 publish = "edge.gen"
 rate = 200
 `, filepath.Join(dir, "edge"), addr, cert))
-	checkFor(t, 10*time.Second, "messages from the edge over TLS", func() bool { return lineCount(out) >= 20 })
+	pipelinetest.WaitUntil(t, 10*time.Second, "messages from the edge over TLS", linesIn(out, 20))
 }

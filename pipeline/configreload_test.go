@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 // lockedSink is an output that holds a lock file under data_dir while it
@@ -185,7 +186,7 @@ path = %q
 	}
 	p := startReloadable(t, config(a, ""))
 	p.send()
-	checkFor(t, 10*time.Second, "line 0 in a.txt", func() bool { return lineCount(a) == 1 })
+	pipelinetest.WaitUntil(t, 10*time.Second, "line 0 in a.txt", exactLinesIn(a, 1))
 
 	// The same file: every plugin unchanged.
 	if actions, err := p.reload(config(a, "")); err != nil || actions["inputs.tcp[in]"] != "unchanged" || actions["outputs.locked_test[sink]"] != "unchanged" {
@@ -198,7 +199,7 @@ path = %q
 		t.Fatalf("reload with a new path: %v, %v", actions, err)
 	}
 	p.send()
-	checkFor(t, 10*time.Second, "line 1 in b.txt", func() bool { return lineCount(b) == 1 })
+	pipelinetest.WaitUntil(t, 10*time.Second, "line 1 in b.txt", exactLinesIn(b, 1))
 	if n := lineCount(a); n != 1 {
 		t.Errorf("a.txt has %d lines after the output moved to b.txt, want 1", n)
 	}
@@ -213,14 +214,19 @@ path = %q
 		t.Errorf("state %q, want failed", st.State)
 	}
 	p.send()
-	checkFor(t, 10*time.Second, "line 2 counted as dropped", func() bool { return p.status("sink").Counters.Dropped == 1 })
+	pipelinetest.WaitUntil(t, 10*time.Second, "line 2 counted as dropped", func() error {
+		if n := p.status("sink").Counters.Dropped; n != 1 {
+			return fmt.Errorf("%d dropped", n)
+		}
+		return nil
+	})
 	// Fixed: the next reload starts it again, though its table is the one
 	// that failed before.
 	if actions, err := p.reload(config(b, "")); err != nil || actions["outputs.locked_test[sink]"] != "replaced" {
 		t.Fatalf("reload after the fix: %v, %v", actions, err)
 	}
 	p.send()
-	checkFor(t, 10*time.Second, "line 3 in b.txt", func() bool { return lineCount(b) == 2 })
+	pipelinetest.WaitUntil(t, 10*time.Second, "line 3 in b.txt", exactLinesIn(b, 2))
 
 	// Added and removed.
 	c := filepath.Join(dir, "c.txt")
@@ -229,12 +235,17 @@ path = %q
 		t.Fatalf("reload adding an output: %v, %v", actions, err)
 	}
 	p.send()
-	checkFor(t, 10*time.Second, "line 4 in b.txt and c.txt", func() bool { return lineCount(b) == 3 && lineCount(c) == 1 })
+	pipelinetest.WaitUntil(t, 10*time.Second, "line 4 in b.txt and c.txt", func() error {
+		if err := exactLinesIn(b, 3)(); err != nil {
+			return err
+		}
+		return exactLinesIn(c, 1)()
+	})
 	if actions, err := p.reload(config(b, "")); err != nil || actions["outputs.locked_test[second]"] != "removed" {
 		t.Fatalf("reload removing an output: %v, %v", actions, err)
 	}
 	p.send()
-	checkFor(t, 10*time.Second, "line 5 in b.txt", func() bool { return lineCount(b) == 4 })
+	pipelinetest.WaitUntil(t, 10*time.Second, "line 5 in b.txt", exactLinesIn(b, 4))
 	if n := lineCount(c); n != 1 {
 		t.Errorf("c.txt has %d lines after its output was removed, want 1", n)
 	}
@@ -251,7 +262,7 @@ path = %q
 		t.Fatalf("reload of an [agent] change: %v", err)
 	}
 	p.send()
-	checkFor(t, 10*time.Second, "line 6 in b.txt", func() bool { return lineCount(b) == 5 })
+	pipelinetest.WaitUntil(t, 10*time.Second, "line 6 in b.txt", exactLinesIn(b, 5))
 }
 
 // A reload that changes only a runtime key of a filter (its matcher) moves
@@ -273,7 +284,7 @@ path = %q
 	}
 	p := startReloadable(t, config(""))
 	p.send()
-	checkFor(t, 10*time.Second, "the first line", func() bool { return lineCount(out) == 1 })
+	pipelinetest.WaitUntil(t, 10*time.Second, "the first line", exactLinesIn(out, 1))
 	before := p.rt.Plugin(pipeline.KindFilter, "count")
 	if actions, err := p.reload(config(`matcher = "Type == 'log'"`)); err != nil || actions["filters.counting_test[count]"] != "replaced" {
 		t.Fatalf("reload with a matcher: %v, %v", actions, err)
@@ -282,7 +293,7 @@ path = %q
 		t.Errorf("the filter's instance changed (%p → %p): its state is lost", before, after)
 	}
 	p.send()
-	checkFor(t, 10*time.Second, "the second line", func() bool { return lineCount(out) == 2 })
+	pipelinetest.WaitUntil(t, 10*time.Second, "the second line", exactLinesIn(out, 2))
 	if b, _ := os.ReadFile(out); !strings.Contains(string(b), "line 1 #2") {
 		t.Errorf("out.txt:\n%s\nwant line 1 counted as the filter's second message", b)
 	}
@@ -313,7 +324,7 @@ path = %q
 	}
 	p := startReloadable(t, config(10))
 	p.send()
-	checkFor(t, 10*time.Second, "line 0", func() bool { return lineCount(out) == 1 })
+	pipelinetest.WaitUntil(t, 10*time.Second, "line 0", exactLinesIn(out, 1))
 	if actions, err := p.reload(config(20)); err != nil || actions["inputs.tcp[in]"] != "replaced" {
 		t.Fatalf("reload with a new max_connections on the same address: %v, %v", actions, err)
 	}
@@ -326,5 +337,5 @@ path = %q
 		t.Fatal(err)
 	}
 	p.send()
-	checkFor(t, 10*time.Second, "line 1 through the new instance", func() bool { return lineCount(out) == 2 })
+	pipelinetest.WaitUntil(t, 10*time.Second, "line 1 through the new instance", exactLinesIn(out, 2))
 }

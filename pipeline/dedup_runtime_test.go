@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 // An agent tailing a file crashes before its checkpoint caught up, and
@@ -49,9 +50,11 @@ from_beginning = true
 	runAgent := func(want int) {
 		t.Helper()
 		_, cancel, done := startPipeline(t, agentCfg)
-		checkFor(t, 10*time.Second, fmt.Sprintf("%d lines at the central", want), func() bool {
-			_, total := sink.count()
-			return total >= want
+		pipelinetest.WaitUntil(t, 10*time.Second, fmt.Sprintf("%d lines at the central", want), func() error {
+			if _, total := sink.count(); total < want {
+				return fmt.Errorf("%d so far", total)
+			}
+			return nil
 		})
 		cancel()
 		if err := <-done; err != nil {
@@ -83,10 +86,12 @@ from_beginning = true
 	}
 	appendLines(t, log, 1000, 1100)
 	runAgent(1100)
-	checkFor(t, 5*time.Second, "the copies counted", func() bool {
-		return statsOf(rt, pipeline.KindOutput, "durablesink").Counters.Duplicates > 0
+	pipelinetest.WaitUntil(t, 5*time.Second, "the copies counted", func() error {
+		if dups := statsOf(rt, pipeline.KindOutput, "durablesink").Counters.Duplicates; dups < 600 {
+			return fmt.Errorf("%d duplicates counted so far", dups)
+		}
+		return nil
 	})
-	time.Sleep(200 * time.Millisecond)
 	distinct, total := sink.count()
 	dups := statsOf(rt, pipeline.KindOutput, "durablesink").Counters.Duplicates
 	if distinct != 1100 || total != 1100 {

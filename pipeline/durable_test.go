@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 // sinkOutput records payloads in memory and, while failAfter is reached,
@@ -234,9 +235,11 @@ key = %q
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- rt2.Run(ctx) }()
-	checkFor(t, 10*time.Second, "every line delivered after the restart", func() bool {
-		d, _ := sink.count()
-		return d == n
+	pipelinetest.WaitUntil(t, 10*time.Second, "every line delivered after the restart", func() error {
+		if d, _ := sink.count(); d != n {
+			return fmt.Errorf("%d of %d distinct lines so far", d, n)
+		}
+		return nil
 	})
 	dups := statsOf(rt2, pipeline.KindOutput, "durablesink").Counters.Duplicates
 	cancel()
@@ -276,9 +279,12 @@ address = "127.0.0.1:0"
 	}
 	stream := pipeline.StreamName("d.tcp")
 	var si *nats.StreamInfo
-	checkFor(t, 5*time.Second, "the batch stored", func() bool {
+	pipelinetest.WaitUntil(t, 5*time.Second, "the batch stored", func() error {
 		si, err = js.StreamInfo(stream)
-		return err == nil && si.State.Msgs == 1
+		if err == nil && si.State.Msgs != 1 {
+			return fmt.Errorf("%d messages in the stream", si.State.Msgs)
+		}
+		return err
 	})
 	if si.Config.Duplicates <= 0 || si.Config.MaxAge != 24*time.Hour || si.Config.MaxBytes != 1<<30 {
 		t.Fatalf("stream config %+v", si.Config)
@@ -395,9 +401,11 @@ fail_flushes = 3
 		}
 		return len(sink.got), total
 	}
-	checkFor(t, 20*time.Second, "every line written", func() bool {
-		d, _ := counts()
-		return d == n
+	pipelinetest.WaitUntil(t, 20*time.Second, "every line written", func() error {
+		if d, _ := counts(); d != n {
+			return fmt.Errorf("%d of %d distinct lines so far", d, n)
+		}
+		return nil
 	})
 	cancel()
 	if err := <-done; err != nil {
@@ -462,9 +470,11 @@ external = true
 durable = true
 key = %q
 `, dir, key))
-	checkFor(t, 20*time.Second, "every line delivered after the restart", func() bool {
-		d, _ := sink.count()
-		return d == n
+	pipelinetest.WaitUntil(t, 20*time.Second, "every line delivered after the restart", func() error {
+		if d, _ := sink.count(); d != n {
+			return fmt.Errorf("%d of %d distinct lines so far", d, n)
+		}
+		return nil
 	})
 	dups := statsOf(rt, pipeline.KindOutput, "durablesink").Counters.Duplicates
 	cancel()
@@ -637,16 +647,19 @@ key = %q
 	}
 	var sink *sinkOutput // made by its first write
 	last := fmt.Sprintf("line %d", n-1)
-	checkFor(t, 20*time.Second, "the last line written", func() bool {
+	pipelinetest.WaitUntil(t, 20*time.Second, "the last line written", func() error {
 		sinksMu.Lock()
 		sink = sinks[key]
 		sinksMu.Unlock()
 		if sink == nil {
-			return false
+			return errors.New("nothing written yet")
 		}
 		sink.mu.Lock()
 		defer sink.mu.Unlock()
-		return sink.got[last] == 1
+		if c := sink.got[last]; c != 1 {
+			return fmt.Errorf("%q written %d times, %d distinct lines so far", last, c, len(sink.got))
+		}
+		return nil
 	})
 	sink.mu.Lock()
 	first, distinct := sink.order[0], len(sink.got)

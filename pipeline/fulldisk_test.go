@@ -63,12 +63,17 @@ path = %q
 			<-done
 		}
 	})
-	checkFor(t, 30*time.Second, "the first lines written", func() bool { return lineCount(out) == first })
+	pipelinetest.WaitUntil(t, 30*time.Second, "the first lines written", exactLinesIn(out, first))
 
 	free := pipelinetest.FillDisk(t, disk, 0)
 	appendLines(t, in, first, n)
 	tailErrors := func() uint64 { return statsOf(rt, pipeline.KindInput, "tail").Counters.Errors }
-	checkFor(t, 60*time.Second, "storing failing", func() bool { return tailErrors() > 0 })
+	pipelinetest.WaitUntil(t, 60*time.Second, "storing failing", func() error {
+		if tailErrors() == 0 {
+			return fmt.Errorf("no error counted by the tail; %d lines written", lineCount(out))
+		}
+		return nil
+	})
 	if got := lineCount(out); got >= n {
 		t.Fatalf("the output has all %d lines though the store is full", got)
 	}
@@ -80,7 +85,7 @@ path = %q
 	}
 
 	free()
-	checkFor(t, 60*time.Second, "every line written once space is freed", func() bool { return lineCount(out) >= n })
+	pipelinetest.WaitUntil(t, 60*time.Second, "every line written once space is freed", linesIn(out, n))
 	cancel()
 	stopped = true
 	if err := <-done; err != nil {
@@ -124,14 +129,17 @@ subscribe = ["d.logs"]
 durable = true
 path = %q
 `, dir, in, out))
-	checkFor(t, 30*time.Second, "the first lines written", func() bool { return lineCount(out) == 10 })
+	pipelinetest.WaitUntil(t, 30*time.Second, "the first lines written", exactLinesIn(out, 10))
 	srv := rt.Bus().Server
 	if err := srv.ShutdownJetStream(); err != nil {
 		t.Fatal(err)
 	}
 	appendLines(t, in, 10, 20)
-	checkFor(t, 60*time.Second, "JetStream on again and every line written", func() bool {
-		return srv.JetStreamEnabled() && lineCount(out) == 20
+	pipelinetest.WaitUntil(t, 60*time.Second, "JetStream on again and every line written", func() error {
+		if !srv.JetStreamEnabled() {
+			return errors.New("JetStream still off")
+		}
+		return exactLinesIn(out, 20)()
 	})
 }
 

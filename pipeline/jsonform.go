@@ -21,6 +21,8 @@ package pipeline
 //     strconv 'g' with the shortest precision that parses back to the same
 //     bits, and the strings "NaN", "+Inf" and "-Inf" for what JSON cannot
 //     hold; bytes values are standard base64 with padding;
+//   - strings escape only what JSON requires, and U+2028 and U+2029, so that
+//     non-ASCII text stays readable and a message stays on one line;
 //   - text that is not valid UTF-8 (payload, type, logger, hostname, a field's
 //     name or string value) cannot be a JSON string without loss, so it is
 //     written under the same key plus "_base64", as standard base64:
@@ -57,7 +59,7 @@ import (
 // and returns the extended buffer. It does not allocate when buf has room.
 func AppendJSON(buf []byte, m *Message) []byte {
 	buf = append(buf, `{"uuid":"`...)
-	buf = appendUUID(buf, m.UUID)
+	buf = AppendUUID(buf, m.UUID)
 	buf = append(buf, `","timestamp":"`...)
 	buf = appendJSONTime(buf, m.Timestamp)
 	buf = append(buf, '"', ',')
@@ -76,55 +78,60 @@ func AppendJSON(buf []byte, m *Message) []byte {
 	}
 	buf = append(buf, `,"fields":[`...)
 	for i := range m.Fields {
-		f := &m.Fields[i]
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = append(buf, '{')
-		buf = appendJSONText(buf, "name", f.Name, utf8.ValidString(f.Name))
-		if f.Role != RoleField {
-			buf = append(buf, `,"role":"`...)
-			buf = append(buf, f.Role.String()...)
-			buf = append(buf, '"')
-		}
-		buf = append(buf, `,"type":"`...)
-		buf = append(buf, f.Kind.String()...)
-		buf = append(buf, `",`...)
-		switch f.Kind {
-		case KindString:
-			buf = appendJSONText(buf, "value", f.Str, utf8.ValidString(f.Str))
-		case KindBytes:
-			buf = append(buf, `"value":"`...)
-			buf = base64.StdEncoding.AppendEncode(buf, f.Bytes)
-			buf = append(buf, '"')
-		case KindInt:
-			buf = append(buf, `"value":`...)
-			buf = strconv.AppendInt(buf, f.Int, 10)
-		case KindUint:
-			buf = append(buf, `"value":`...)
-			buf = strconv.AppendUint(buf, f.Uint, 10)
-		case KindFloat:
-			buf = append(buf, `"value":`...)
-			switch {
-			case math.IsNaN(f.Float):
-				buf = append(buf, `"NaN"`...)
-			case math.IsInf(f.Float, 1):
-				buf = append(buf, `"+Inf"`...)
-			case math.IsInf(f.Float, -1):
-				buf = append(buf, `"-Inf"`...)
-			default:
-				buf = strconv.AppendFloat(buf, f.Float, 'g', -1, 64)
-			}
-		case KindBool:
-			buf = append(buf, `"value":`...)
-			buf = strconv.AppendBool(buf, f.Bool)
-		default:
-			// Not a kind the format knows: say so rather than lose the line.
-			buf = append(buf, `"value":null`...)
-		}
-		buf = append(buf, '}')
+		buf = AppendJSONField(buf, &m.Fields[i])
 	}
 	return append(buf, ']', '}')
+}
+
+// AppendJSONField appends f as one element of the JSON form's "fields"
+// array: {"name":...,"role":...,"type":...,"value":...}.
+func AppendJSONField(buf []byte, f *Field) []byte {
+	buf = append(buf, '{')
+	buf = appendJSONText(buf, "name", f.Name, utf8.ValidString(f.Name))
+	if f.Role != RoleField {
+		buf = append(buf, `,"role":"`...)
+		buf = append(buf, f.Role.String()...)
+		buf = append(buf, '"')
+	}
+	buf = append(buf, `,"type":"`...)
+	buf = append(buf, f.Kind.String()...)
+	buf = append(buf, `",`...)
+	switch f.Kind {
+	case KindString:
+		buf = appendJSONText(buf, "value", f.Str, utf8.ValidString(f.Str))
+	case KindBytes:
+		buf = append(buf, `"value":"`...)
+		buf = base64.StdEncoding.AppendEncode(buf, f.Bytes)
+		buf = append(buf, '"')
+	case KindInt:
+		buf = append(buf, `"value":`...)
+		buf = strconv.AppendInt(buf, f.Int, 10)
+	case KindUint:
+		buf = append(buf, `"value":`...)
+		buf = strconv.AppendUint(buf, f.Uint, 10)
+	case KindFloat:
+		buf = append(buf, `"value":`...)
+		switch {
+		case math.IsNaN(f.Float):
+			buf = append(buf, `"NaN"`...)
+		case math.IsInf(f.Float, 1):
+			buf = append(buf, `"+Inf"`...)
+		case math.IsInf(f.Float, -1):
+			buf = append(buf, `"-Inf"`...)
+		default:
+			buf = strconv.AppendFloat(buf, f.Float, 'g', -1, 64)
+		}
+	case KindBool:
+		buf = append(buf, `"value":`...)
+		buf = strconv.AppendBool(buf, f.Bool)
+	default:
+		// Not a kind the format knows: say so rather than lose the line.
+		buf = append(buf, `"value":null`...)
+	}
+	return append(buf, '}')
 }
 
 // appendJSONTime appends ts as RFC 3339 in UTC with nine fractional digits,
@@ -159,17 +166,6 @@ func appendDigits(buf []byte, v, width int) []byte {
 	return append(buf, d[:width]...)
 }
 
-func appendUUID(buf []byte, u UUID) []byte {
-	const hexDigits = "0123456789abcdef"
-	for i, c := range u {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			buf = append(buf, '-')
-		}
-		buf = append(buf, hexDigits[c>>4], hexDigits[c&0x0f])
-	}
-	return buf
-}
-
 // appendJSONText appends "key":"s" when s is valid UTF-8 and
 // "key_base64":"..." otherwise, so that no byte is lost.
 func appendJSONText[T string | []byte](buf []byte, key string, s T, valid bool) []byte {
@@ -181,27 +177,55 @@ func appendJSONText[T string | []byte](buf []byte, key string, s T, valid bool) 
 		return append(buf, '"')
 	}
 	buf = append(buf, `":`...)
-	return appendJSONString(buf, s)
+	return AppendJSONString(buf, s)
 }
 
-// jsonEscaped marks the bytes that JSON strings must escape.
+// jsonEscaped marks the bytes at which AppendJSONString looks closer: those
+// JSON strings must escape, and every byte above ASCII (U+2028, U+2029 and
+// bytes that are not UTF-8).
 var jsonEscaped = func() (t [256]bool) {
 	for c := range 0x20 {
+		t[c] = true
+	}
+	for c := utf8.RuneSelf; c < 256; c++ {
 		t[c] = true
 	}
 	t['"'], t['\\'] = true, true
 	return t
 }()
 
-// appendJSONString appends s, valid UTF-8, as a quoted JSON string. Only what
-// JSON requires is escaped, so that non-ASCII text stays readable.
-func appendJSONString[T string | []byte](buf []byte, s T) []byte {
+// AppendJSONString appends s as a quoted JSON string: the one JSON string
+// writer, for the JSON form, the Lua json module and interoceptor test's
+// expected files. It escapes only what JSON requires, so that non-ASCII text
+// stays readable, plus U+2028 and U+2029, which JavaScript and some line
+// tools take for line ends. A byte that is not UTF-8 becomes U+FFFD, as in
+// encoding/json: text whose bytes must all be kept goes in base64 instead.
+func AppendJSONString[T string | []byte](buf []byte, s T) []byte {
 	const hexDigits = "0123456789abcdef"
 	buf = append(buf, '"')
 	start := 0
-	for i := 0; i < len(s); i++ {
+	for i := 0; i < len(s); {
 		c := s[i]
 		if !jsonEscaped[c] {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			var b [utf8.UTFMax]byte
+			r, size := utf8.DecodeRune(b[:copy(b[:], s[i:])])
+			switch {
+			case r == utf8.RuneError && size == 1:
+				buf = append(buf, s[start:i]...)
+				buf = append(buf, `\ufffd`...)
+			case r == '\u2028' || r == '\u2029':
+				buf = append(buf, s[start:i]...)
+				buf = append(buf, '\\', 'u', '2', '0', '2', hexDigits[r&0x0f])
+			default:
+				i += size
+				continue
+			}
+			i += size
+			start = i
 			continue
 		}
 		buf = append(buf, s[start:i]...)
@@ -217,7 +241,8 @@ func appendJSONString[T string | []byte](buf []byte, s T) []byte {
 		default:
 			buf = append(buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0x0f])
 		}
-		start = i + 1
+		i++
+		start = i
 	}
 	buf = append(buf, s[start:]...)
 	return append(buf, '"')

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestAppendJSONExample(t *testing.T) {
@@ -286,6 +287,31 @@ func TestAppendJSONEscape(t *testing.T) {
 			t.Errorf("%s: = %q, %d, %v; want it refused, dst unchanged", tc.src, out, n, ok)
 		case tc.want != "" && (!ok || string(out) != "a"+tc.want || n != tc.n):
 			t.Errorf("%s: = %q, %d, %v; want %q, %d", tc.src, out, n, ok, "a"+tc.want, tc.n)
+		}
+	}
+}
+
+func TestAppendJSONString(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"plain", `"plain"`},
+		{"q\"b\\", `"q\"b\\"`},
+		{"nl\n cr\r tab\t", `"nl\n cr\r tab\t"`},
+		{"\x00\x08\x0c\x1f\x7f", `"\u0000\u0008\u000c\u001f` + "\x7f\""},
+		{"é 😀 <&>", `"é 😀 <&>"`},                 // readable: only what JSON needs
+		{"a\u2028b\u2029c", `"a\u2028b\u2029c"`}, // line ends in JavaScript
+		{"\xffok\xc3\x28", `"\ufffdok\ufffd("`},  // each byte that is not UTF-8
+		{"\xe2\x80", `"\ufffd\ufffd"`},           // a rune cut short
+	} {
+		got := string(AppendJSONString([]byte("x="), tc.in))
+		if got != "x="+tc.want {
+			t.Errorf("AppendJSONString(%q) = %s, want %s", tc.in, got[2:], tc.want)
+		}
+		if b := string(AppendJSONString(nil, []byte(tc.in))); b != tc.want {
+			t.Errorf("AppendJSONString([]byte(%q)) = %s, want %s", tc.in, b, tc.want)
+		}
+		var back string
+		if err := json.Unmarshal([]byte(tc.want), &back); err != nil || utf8.ValidString(tc.in) && back != tc.in {
+			t.Errorf("%s reads back as %q, %v; want %q", tc.want, back, err, tc.in)
 		}
 	}
 }

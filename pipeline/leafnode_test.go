@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 // logBuffer collects a pipeline's log lines for assertions.
@@ -116,8 +117,8 @@ func TestLeafNodeAgentDeliversToCentral(t *testing.T) {
 	out := central(t, dir, fmt.Sprintf("leafnode_listen = %q", leaf))
 	_, done := startAgent(t, agent(dir, "edge", fmt.Sprintf("leafnode_remotes = [\"nats-leaf://%s\"]", leaf), 1000))
 	waitDone(t, done)
-	checkFor(t, 10*time.Second, "1000 lines at the central", func() bool { return lineCount(out) >= 1000 })
-	time.Sleep(100 * time.Millisecond)
+	pipelinetest.WaitUntil(t, 10*time.Second, "1000 lines at the central", linesIn(out, 1000))
+	time.Sleep(100 * time.Millisecond) // time for a late duplicate to arrive
 	if n := lineCount(out); n != 1000 {
 		t.Fatalf("central wrote %d lines, want 1000", n)
 	}
@@ -143,8 +144,8 @@ func TestLeafNodeRequiresCentralCredentials(t *testing.T) {
 
 	_, done = startAgent(t, agent(dir, "right", remote+`leafnode_password = "s3cret"`, 300))
 	waitDone(t, done)
-	checkFor(t, 10*time.Second, "300 lines at the central", func() bool { return lineCount(out) >= 300 })
-	time.Sleep(100 * time.Millisecond)
+	pipelinetest.WaitUntil(t, 10*time.Second, "300 lines at the central", linesIn(out, 300))
+	time.Sleep(100 * time.Millisecond) // time for a late duplicate to arrive
 	if n := lineCount(out); n != 300 {
 		t.Fatalf("central wrote %d lines, want 300", n)
 	}
@@ -173,8 +174,8 @@ path = %q
 	src := agent(dir, "edge", fmt.Sprintf("leafnode_remotes = [\"nats-leaf://%s\"]", leaf), 1000)
 	alogs, done := startAgent(t, strings.Replace(src, "count = 1000", "count = 1000\ndurable = true", 1))
 	waitDone(t, done)
-	checkFor(t, 10*time.Second, "1000 lines at the central", func() bool { return lineCount(out) >= 1000 })
-	time.Sleep(100 * time.Millisecond)
+	pipelinetest.WaitUntil(t, 10*time.Second, "1000 lines at the central", linesIn(out, 1000))
+	time.Sleep(100 * time.Millisecond) // time for a late duplicate to arrive
 	if n := lineCount(out); n != 1000 {
 		t.Fatalf("central wrote %d lines, want 1000", n)
 	}
@@ -204,8 +205,8 @@ func TestLeafNodeTLS(t *testing.T) {
 
 	_, done = startAgent(t, agent(dir, "trusting", fmt.Sprintf("leafnode_remotes = [\"tls://%s\"]\nleafnode_tls_ca = %q", leaf, cert), 500))
 	waitDone(t, done)
-	checkFor(t, 10*time.Second, "500 lines at the central", func() bool { return lineCount(out) >= 500 })
-	time.Sleep(100 * time.Millisecond)
+	pipelinetest.WaitUntil(t, 10*time.Second, "500 lines at the central", linesIn(out, 500))
+	time.Sleep(100 * time.Millisecond) // time for a late duplicate to arrive
 	if n := lineCount(out); n != 500 {
 		t.Fatalf("central wrote %d lines, want 500", n)
 	}
@@ -218,8 +219,8 @@ func TestDirectAgentDeliversToCentral(t *testing.T) {
 	out := central(t, dir, fmt.Sprintf("listen = %q", addr))
 	_, done := startAgent(t, agent(dir, "direct", fmt.Sprintf("url = \"nats://%s\"", addr), 1000))
 	waitDone(t, done)
-	checkFor(t, 10*time.Second, "1000 lines at the central", func() bool { return lineCount(out) >= 1000 })
-	time.Sleep(100 * time.Millisecond)
+	pipelinetest.WaitUntil(t, 10*time.Second, "1000 lines at the central", linesIn(out, 1000))
+	time.Sleep(100 * time.Millisecond) // time for a late duplicate to arrive
 	if n := lineCount(out); n != 1000 {
 		t.Fatalf("central wrote %d lines, want 1000", n)
 	}

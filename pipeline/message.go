@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -252,6 +253,15 @@ type UUID [16]byte
 // String formats the UUID in the canonical 8-4-4-4-12 hex form.
 func (u UUID) String() string {
 	var b [36]byte
+	return string(AppendUUID(b[:0], u))
+}
+
+// AppendUUID appends u in the canonical 8-4-4-4-12 lower-case hex form: the
+// one place that writes it, for String, the JSON form and the matcher.
+func AppendUUID(dst []byte, u UUID) []byte {
+	n := len(dst)
+	dst = slices.Grow(dst, 36)[:n+36]
+	b := dst[n:]
 	hex.Encode(b[0:8], u[0:4])
 	b[8] = '-'
 	hex.Encode(b[9:13], u[4:6])
@@ -261,7 +271,7 @@ func (u UUID) String() string {
 	hex.Encode(b[19:23], u[8:10])
 	b[23] = '-'
 	hex.Encode(b[24:], u[10:])
-	return string(b[:])
+	return dst
 }
 
 // ParseUUID parses the canonical form, with or without dashes.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 func TestRedactURL(t *testing.T) {
@@ -174,7 +175,12 @@ token = "tok-%s"
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- rt.Run(ctx) }()
-	checkFor(t, 20*time.Second, "a failed write in the log", func() bool { return strings.Contains(logs.String(), "batch dropped") })
+	pipelinetest.WaitUntil(t, 20*time.Second, "a failed write in the log", func() error {
+		if l := logs.String(); !strings.Contains(l, "batch dropped") {
+			return fmt.Errorf("no \"batch dropped\" in %d bytes logged", len(l))
+		}
+		return nil
+	})
 	var shown strings.Builder
 	for _, path := range []string{"/api/plugins", "/metrics", "/healthz"} {
 		resp, err := http.Get("http://" + rt.AdminAddr() + path)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 // versioned is a filter that reloads to a new version unless told to fail,
@@ -137,9 +138,13 @@ subscribe = ["in", "relayed"]
 path = %q
 format = "json"
 `, dir, out))
-	checkFor(t, 10*time.Second, "generated and relayed messages", func() bool {
+	pipelinetest.WaitUntil(t, 10*time.Second, "generated and relayed messages", func() error {
 		b, _ := os.ReadFile(out)
-		return strings.Contains(string(b), `"type":"relayed"`) && strings.Contains(string(b), `"type":"log"`)
+		relayed, generated := strings.Count(string(b), `"type":"relayed"`), strings.Count(string(b), `"type":"log"`)
+		if relayed == 0 || generated == 0 {
+			return fmt.Errorf("%d relayed and %d generated so far", relayed, generated)
+		}
+		return nil
 	})
 	b, _ := os.ReadFile(out)
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {

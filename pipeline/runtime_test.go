@@ -15,18 +15,8 @@ import (
 	"time"
 
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
-
-func checkFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -60,6 +50,26 @@ func lineCount(path string) int {
 	return strings.Count(string(b), "\n")
 }
 
+// linesIn is a condition for WaitUntil: the file at path has at least want lines.
+func linesIn(path string, want int) func() error {
+	return func() error {
+		if n := lineCount(path); n < want {
+			return fmt.Errorf("%d lines in %s so far", n, filepath.Base(path))
+		}
+		return nil
+	}
+}
+
+// exactLinesIn is linesIn for exactly want lines.
+func exactLinesIn(path string, want int) func() error {
+	return func() error {
+		if n := lineCount(path); n != want {
+			return fmt.Errorf("%d lines in %s so far", n, filepath.Base(path))
+		}
+		return nil
+	}
+}
+
 // A running pipeline writes what arrives without waiting for shutdown, and
 // its admin API shows the counters.
 func TestRunningPipelineWritesAndReports(t *testing.T) {
@@ -90,7 +100,7 @@ path = %q
 		fmt.Fprintf(conn, "line %d\n", i)
 	}
 	conn.Close()
-	checkFor(t, 10*time.Second, "500 lines written while running", func() bool { return lineCount(out) == 500 })
+	pipelinetest.WaitUntil(t, 10*time.Second, "500 lines written while running", exactLinesIn(out, 500))
 
 	resp, err := http.Get("http://" + rt.AdminAddr() + "/api/plugins")
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -55,13 +57,16 @@ func TestDemoDetectorHasNoFalseAlarm(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- rt.Run(ctx) }()
 	const points = 6000
-	pipelinetest.WaitUntil(t, 5*time.Minute, func() bool {
+	pipelinetest.WaitUntil(t, 5*time.Minute, fmt.Sprintf("%d points from level_series", points), func() error {
 		for _, p := range rt.PluginStatus() {
 			if p.Name == "level_series" {
-				return p.Counters.Out >= points
+				if p.Counters.Out < points {
+					return fmt.Errorf("%d so far", p.Counters.Out)
+				}
+				return nil
 			}
 		}
-		return false
+		return errors.New("no plugin level_series")
 	})
 	cancel()
 	if err := <-done; err != nil {

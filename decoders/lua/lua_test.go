@@ -108,7 +108,7 @@ func TestHotReload(t *testing.T) {
 	}
 	writeScript(t, path, fmt.Sprintf(versionScript, 2))
 	n := 1
-	pipelinetest.WaitUntil(t, 5*time.Second, func() bool {
+	pipelinetest.WaitUntil(t, 5*time.Second, "the new version at work", func() error {
 		n++
 		m, err := decode(d, fmt.Sprintf("n=%d", n))
 		if err != nil {
@@ -117,7 +117,10 @@ func TestHotReload(t *testing.T) {
 		if f := m.Field("n"); f == nil || f.Float != float64(n) {
 			t.Fatalf("line %d: fields %+v", n, m.Fields)
 		}
-		return m.Type == "v2"
+		if m.Type != "v2" {
+			return fmt.Errorf("line %d decoded as %s", n, m.Type)
+		}
+		return nil
 	})
 	if d.Version() != 2 {
 		t.Errorf("version %d, want 2", d.Version())
@@ -148,7 +151,12 @@ func TestBrokenEditKeepsTheRunningVersion(t *testing.T) {
 	env.Log = slog.New(slog.NewTextHandler(&logs, nil))
 	d, path := newDecoder(t, fmt.Sprintf(versionScript, 1), nil, env)
 	writeScript(t, path, "function process_message(\n")
-	pipelinetest.WaitUntil(t, 5*time.Second, func() bool { return strings.Contains(logs.String(), "reload failed") })
+	pipelinetest.WaitUntil(t, 5*time.Second, "the failed reload logged", func() error {
+		if l := logs.String(); !strings.Contains(l, "reload failed") {
+			return fmt.Errorf("the log so far: %q", l)
+		}
+		return nil
+	})
 	if !strings.Contains(logs.String(), "d.lua:") {
 		t.Errorf("the log does not say where the script is broken:\n%s", logs.String())
 	}
@@ -157,7 +165,12 @@ func TestBrokenEditKeepsTheRunningVersion(t *testing.T) {
 	}
 	// fixing the file reloads it
 	writeScript(t, path, fmt.Sprintf(versionScript, 3))
-	pipelinetest.WaitUntil(t, 5*time.Second, func() bool { return d.Version() == 2 })
+	pipelinetest.WaitUntil(t, 5*time.Second, "the fixed script loaded", func() error {
+		if v := d.Version(); v != 2 {
+			return fmt.Errorf("version %d", v)
+		}
+		return nil
+	})
 	if m, err := decode(d, "n=4"); err != nil || m.Type != "v3" {
 		t.Errorf("after the fix: %+v, %v", m, err)
 	}
@@ -180,9 +193,12 @@ end`, map[string]any{"time_limit": "50ms"}, nil)
 		t.Errorf("after the termination: %v", err)
 	}
 	writeScript(t, path, `function process_message() inject_message{Type = "fixed"} end`)
-	pipelinetest.WaitUntil(t, 5*time.Second, func() bool {
+	pipelinetest.WaitUntil(t, 5*time.Second, "the fixed script at work", func() error {
 		m, err := decode(d, "fine")
-		return err == nil && m.Type == "fixed"
+		if err == nil && m.Type != "fixed" {
+			return fmt.Errorf("decoded as %s", m.Type)
+		}
+		return err
 	})
 }
 

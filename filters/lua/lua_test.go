@@ -117,13 +117,16 @@ format = "json"
 			t.Fatal(err)
 		}
 		written[v] = time.Now()
-		pipelinetest.WaitUntil(t, 2*time.Second, func() bool {
+		pipelinetest.WaitUntil(t, 2*time.Second, fmt.Sprintf("version %d at work", v), func() error {
+			last := any(nil)
 			for _, m := range jsonMessages(t, out) {
-				if m["type"] == "version_seen" && field(m, "version") == float64(v) {
-					return true
+				if m["type"] == "version_seen" {
+					if last = field(m, "version"); last == float64(v) {
+						return nil
+					}
 				}
 			}
-			return false
+			return fmt.Errorf("the last version seen is %v", last)
 		})
 	}
 	if err := wait(false); err != nil { // the generator's count ends the pipeline
@@ -312,7 +315,15 @@ format = "json"
 		}
 		return n
 	}
-	pipelinetest.WaitUntil(t, 5*time.Second, func() bool { return countType("v1") > 0 })
+	typeCount := func(typ string, want int) func() error { // at least want messages of type typ
+		return func() error {
+			if n := countType(typ); n < want {
+				return fmt.Errorf("%d messages of type %s", n, typ)
+			}
+			return nil
+		}
+	}
+	pipelinetest.WaitUntil(t, 5*time.Second, "messages from the first script", typeCount("v1", 1))
 
 	writeScript(t, dir, "tag", "function process_message()\n  inject_message({Type = 'v2'}\nend\n") // missing ")"
 	results, err := rt.Reload("tag")
@@ -320,14 +331,14 @@ format = "json"
 		t.Fatalf("reload of a broken script: %+v, %v; want a failure naming the file", results, err)
 	}
 	before := countType("v1")
-	pipelinetest.WaitUntil(t, 5*time.Second, func() bool { return countType("v1") > before+10 })
+	pipelinetest.WaitUntil(t, 5*time.Second, "the first script still at work", typeCount("v1", before+11))
 	st := pluginStatus(rt, "tag").Status
 	if st["version"] != 1 || !strings.Contains(fmt.Sprint(st["last_reload_error"]), "tag.lua") {
 		t.Fatalf("status after a failed reload: %v", st)
 	}
 
 	writeScript(t, dir, "tag", "function process_message()\n  inject_message({Type = 'v2'})\n  return 0\nend\n")
-	pipelinetest.WaitUntil(t, 5*time.Second, func() bool { return countType("v2") > 0 }) // by the file watch
+	pipelinetest.WaitUntil(t, 5*time.Second, "messages from the edited script", typeCount("v2", 1)) // by the file watch
 	if st := pluginStatus(rt, "tag").Status; st["version"] != 2 || st["last_reload_error"] != nil {
 		t.Fatalf("status after a good edit: %v", st)
 	}
@@ -456,29 +467,32 @@ format = "json"
 	done := make(chan error, 1)
 	go func() { done <- rt.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	seen := func(tag string) bool {
-		for _, m := range jsonMessages(t, out) {
-			if m["payload"] == tag {
-				return true
+	seen := func(tag string) func() error {
+		return func() error {
+			ms := jsonMessages(t, out)
+			for _, m := range ms {
+				if m["payload"] == tag {
+					return nil
+				}
 			}
+			return fmt.Errorf("%d messages, none with payload %q", len(ms), tag)
 		}
-		return false
 	}
-	pipelinetest.WaitUntil(t, time.Minute, func() bool { return seen("first") })
+	pipelinetest.WaitUntil(t, time.Minute, "the first table at work", seen("first"))
 
 	write(conf("second", "in"))
 	results, err := rt.Reload("tag")
 	if err != nil || len(results) != 1 || !results[0].OK || results[0].Warning != "" {
 		t.Fatalf("reload with a new config table: %+v, %v", results, err)
 	}
-	pipelinetest.WaitUntil(t, time.Minute, func() bool { return seen("second") })
+	pipelinetest.WaitUntil(t, time.Minute, "the second table at work", seen("second"))
 
 	write(strings.Replace(conf("third", "elsewhere"), "[[filters.lua]]", "[[inputs.stdin]]\npublish = \"elsewhere\"\n[[filters.lua]]", 1))
 	results, err = rt.Reload("tag")
 	if err != nil || len(results) != 1 || !results[0].OK || !strings.Contains(results[0].Warning, "subscribe") {
 		t.Fatalf("reload with a new subscribe: %+v, %v; want it applied, with a warning about subscribe", results, err)
 	}
-	pipelinetest.WaitUntil(t, time.Minute, func() bool { return seen("third") })
+	pipelinetest.WaitUntil(t, time.Minute, "the third table at work", seen("third"))
 
 	write("[[filters.lua]]\nthis is not toml")
 	results, err = rt.Reload("tag")
@@ -489,7 +503,7 @@ format = "json"
 	if st := pluginStatus(rt, "tag"); st.Status["version"] != 3 {
 		t.Errorf("status after a broken config: %v, want version 3 (the script did not change)", st.Status)
 	}
-	pipelinetest.WaitUntil(t, time.Minute, func() bool { return seen("third") })
+	pipelinetest.WaitUntil(t, time.Minute, "the third table still at work", seen("third"))
 }
 
 // The sample names plugins/filters/change_detect.lua, relative to the

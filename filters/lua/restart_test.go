@@ -123,7 +123,12 @@ format = "json"
   return 0
 end`), out, dead))
 	// Well past the restart: 1,000 messages arrived during the wait.
-	pipelinetest.WaitUntil(t, time.Minute, func() bool { return pluginStatus(rt, "poisoned").Counters.In >= 3000 })
+	pipelinetest.WaitUntil(t, time.Minute, "3000 messages in", func() error {
+		if n := pluginStatus(rt, "poisoned").Counters.In; n < 3000 {
+			return fmt.Errorf("%d so far", n)
+		}
+		return nil
+	})
 	if err := wait(true); err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +270,7 @@ func TestRestartsAreForgivenAfterTheWindow(t *testing.T) {
 		t.Fatalf("after one termination: %v, want a restart", err)
 	}
 	// Healthy for longer than the window.
-	pipelinetest.WaitUntil(t, 10*time.Second, func() bool { return time.Since(first) > 1100*time.Millisecond })
+	time.Sleep(time.Until(first.Add(1100 * time.Millisecond)))
 	poison("second poison")
 	if err := send("2"); err != nil {
 		t.Fatalf("the first termination was not forgiven: %v", err)
@@ -335,7 +340,12 @@ time_limit = "20ms"
 restart_backoff = "1h"
 `, filepath.Join(dir, "var"), writeScript(t, dir, "spinner", `function process_message() return 0 end
 function timer_event() while true do end end`)))
-	pipelinetest.WaitUntil(t, time.Minute, func() bool { return pluginStatus(rt, "spinner").State == "restarting" })
+	pipelinetest.WaitUntil(t, time.Minute, "the spinner restarting", func() error {
+		if s := pluginStatus(rt, "spinner").State; s != "restarting" {
+			return fmt.Errorf("its state is %q", s)
+		}
+		return nil
+	})
 	// wait fails the test after pipelinetest.RunTimeout if the drain waits
 	// for the backoff.
 	if err := wait(true); err != nil {

@@ -83,15 +83,18 @@ format = "json"
 
 	// Wait for a round taken once the 100 messages went all the way.
 	var last []*pipeline.Message
-	pipelinetest.WaitUntil(t, 20*time.Second, func() bool {
+	pipelinetest.WaitUntil(t, 20*time.Second, "a round after the 100 messages went through", func() error {
 		rs := rounds(t, metrics)
 		if len(rs) == 0 {
-			return false
+			return errors.New("no round yet")
 		}
 		last = rs[len(rs)-1]
 		p := plugins(last)
 		own, _ := p["inputs.internal"]["out"].(int64) // a round after the first
-		return p["outputs.sink"]["out"] == int64(100) && p["outputs.lp"]["dropped"] == int64(100) && own >= 8
+		if p["outputs.sink"]["out"] != int64(100) || p["outputs.lp"]["dropped"] != int64(100) || own < 8 {
+			return fmt.Errorf("sink out %v, lp dropped %v, internal out %v", p["outputs.sink"]["out"], p["outputs.lp"]["dropped"], own)
+		}
+		return nil
 	})
 	if err := wait(true); err != nil {
 		t.Fatalf("pipeline: %v", err)

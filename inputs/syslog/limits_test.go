@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"path/filepath"
@@ -47,7 +48,7 @@ func TestIdleTimeoutClosesASilentConnection(t *testing.T) {
 	if !closedByInput(c) {
 		t.Fatal("a silent connection was not closed")
 	}
-	pipelinetest.WaitUntil(t, 30*time.Second, func() bool { return in.Gauges()["tcp_idle_closed"] == 1 })
+	pipelinetest.WaitUntil(t, 30*time.Second, "the close counted", pipelinetest.GaugeIs(in, "tcp_idle_closed", 1))
 	if d, e := env.Stats.Dropped.Load(), env.Stats.Errors.Load(); d != 0 || e != 0 {
 		t.Errorf("dropped %d, errors %d; want none: it was between messages", d, e)
 	}
@@ -65,7 +66,7 @@ func TestFrameTimeoutClosesAnIncompleteFrame(t *testing.T) {
 	if !closedByInput(c) {
 		t.Fatal("an incomplete frame did not time out")
 	}
-	pipelinetest.WaitUntil(t, 30*time.Second, func() bool { return in.Gauges()["tcp_frame_timeouts"] == 1 })
+	pipelinetest.WaitUntil(t, 30*time.Second, "the timeout counted", pipelinetest.GaugeIs(in, "tcp_frame_timeouts", 1))
 	if got := out.Messages(); len(got) != 1 || string(got[0].Payload) != "whole" {
 		t.Errorf("emitted %d messages, want only the whole one", len(got))
 	}
@@ -84,7 +85,7 @@ func TestTLSHandshakeIsBoundedByFrameTimeout(t *testing.T) {
 	if !closedByInput(silent) {
 		t.Fatal("a connection that never sent its TLS ClientHello was not closed")
 	}
-	pipelinetest.WaitUntil(t, 30*time.Second, func() bool { return in.Gauges()["tcp_frame_timeouts"] == 1 })
+	pipelinetest.WaitUntil(t, 30*time.Second, "the timeout counted", pipelinetest.GaugeIs(in, "tcp_frame_timeouts", 1))
 	if got := env.Stats.Errors.Load(); got != 1 {
 		t.Errorf("errors = %d, want 1", got)
 	}
@@ -103,7 +104,7 @@ func TestIdleConnectionsDoNotLockOutATLSClient(t *testing.T) {
 	for range idle {
 		dial(t, in.Addr())
 	}
-	pipelinetest.WaitUntil(t, 30*time.Second, func() bool { return in.Gauges()["tcp_evicted"] == idle-maxConns })
+	pipelinetest.WaitUntil(t, 30*time.Second, "every idle connection accepted", pipelinetest.GaugeIs(in, "tcp_evicted", idle-maxConns))
 	sendTLS(t, in.Addr(), cfg, "<13>1 - - app - - - served\n")
 	out.WaitFor(t, 1, 30*time.Second)
 	if got := string(out.Messages()[0].Payload); got != "served" {
@@ -133,10 +134,13 @@ func TestIncompleteFramesStayWithinMaxBufferBytes(t *testing.T) {
 		writes.Go(func() { senders[i].Write([]byte(frame)) }) // all but the last byte; fails once the input closes it
 	}
 	var held float64
-	pipelinetest.WaitUntil(t, 60*time.Second, func() bool {
+	pipelinetest.WaitUntil(t, 60*time.Second, "each connection closed or holding its whole frame", func() error {
 		g := in.Gauges()
 		held = g["tcp_buffered_bytes"] / frameBytes
-		return held == float64(int(held)) && g["tcp_buffer_full"]+held == conns
+		if held != float64(int(held)) || g["tcp_buffer_full"]+held != conns {
+			return fmt.Errorf("%v closed for max_buffer_bytes, %v bytes held", g["tcp_buffer_full"], g["tcp_buffered_bytes"])
+		}
+		return nil
 	})
 	g := in.Gauges()
 	if g["tcp_buffered_bytes_peak"] > limit {
@@ -160,7 +164,7 @@ func TestIncompleteFramesStayWithinMaxBufferBytes(t *testing.T) {
 			t.Errorf("a message of %d bytes, want %d", len(m.Payload), frameBytes-len(head))
 		}
 	}
-	pipelinetest.WaitUntil(t, 30*time.Second, func() bool { return in.Gauges()["tcp_buffered_bytes"] == 0 })
+	pipelinetest.WaitUntil(t, 30*time.Second, "the buffers released", pipelinetest.GaugeIs(in, "tcp_buffered_bytes", 0))
 }
 
 // newTLS returns a TLS input with a fresh certificate, and a client config

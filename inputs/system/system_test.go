@@ -88,7 +88,12 @@ func TestSystemOnThisHost(t *testing.T) {
 	out := &pipelinetest.Collector{MessagesOnly: true}
 	pipelinetest.StartInput(t, s, testEnv(), out)
 	// cpu needs two rounds; wait for a third so that diskio has its rates.
-	pipelinetest.WaitUntil(t, 10*time.Second, func() bool { return len(rounds(out.Messages())) >= 3 })
+	pipelinetest.WaitUntil(t, 10*time.Second, "three rounds", func() error {
+		if n := len(rounds(out.Messages())); n < 3 {
+			return fmt.Errorf("%d rounds so far", n)
+		}
+		return nil
+	})
 
 	all := rounds(out.Messages())
 	for i, r := range all[:3] {

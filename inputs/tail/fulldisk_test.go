@@ -37,6 +37,14 @@ func TestTailCheckpointOnFullDisk(t *testing.T) {
 		}
 		return -1
 	}
+	offsetIs := func(want int64) func() error {
+		return func() error {
+			if got := offset(); got != want {
+				return fmt.Errorf("checkpoint offset %d, want %d", got, want)
+			}
+			return nil
+		}
+	}
 
 	p := newTail(path)
 	p.FromBeginning = true
@@ -47,13 +55,18 @@ func TestTailCheckpointOnFullDisk(t *testing.T) {
 	out := &pipelinetest.Collector{LinesOnly: true}
 	stop := pipelinetest.StartInput(t, p, env, out)
 	out.WaitFor(t, 100, wait)
-	checkForTail(t, "the checkpoint at the end of the first lines", func() bool { return offset() == size1 })
+	pipelinetest.WaitUntil(t, wait, "the checkpoint at the end of the first lines", offsetIs(size1))
 
 	free := pipelinetest.FillDisk(t, dataDir, 0)
 	appendTo(t, path, lines(100, 200))
 	out.WaitFor(t, 200, wait)
 	errorsBefore := env.Stats.Errors.Load()
-	checkForTail(t, "checkpoint writes failing, and retried", func() bool { return env.Stats.Errors.Load() >= errorsBefore+3 })
+	pipelinetest.WaitUntil(t, wait, "checkpoint writes failing, and retried", func() error {
+		if n := env.Stats.Errors.Load() - errorsBefore; n < 3 {
+			return fmt.Errorf("%d failed writes so far", n)
+		}
+		return nil
+	})
 	if got := offset(); got != size1 {
 		t.Fatalf("checkpoint offset %d while the disk is full, want the last one written (%d), whole", got, size1)
 	}
@@ -63,7 +76,7 @@ func TestTailCheckpointOnFullDisk(t *testing.T) {
 
 	free()
 	size2 := size1 + int64(len(lines(100, 200)))
-	checkForTail(t, "the checkpoint catching up once space is freed", func() bool { return offset() == size2 })
+	pipelinetest.WaitUntil(t, wait, "the checkpoint catching up once space is freed", offsetIs(size2))
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +91,12 @@ func TestTailCheckpointOnFullDisk(t *testing.T) {
 	appendTo(t, path, lines(200, 201))
 	p2 := newTail(path)
 	out2, _, _ := start(t, p2, dataDir)
-	checkForTail(t, "the line written after the stop", func() bool { return slices.Contains(out2.Lines(), "line 200") })
+	pipelinetest.WaitUntil(t, wait, "the line written after the stop", func() error {
+		if got := out2.Lines(); !slices.Contains(got, "line 200") {
+			return fmt.Errorf("lines so far: %q", got)
+		}
+		return nil
+	})
 	if got := out2.Lines(); len(got) != 1 {
 		t.Errorf("after a restart: %q, want only the new line", got)
 	}

@@ -149,7 +149,12 @@ func TestTailCopyTruncate(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := uint64(round + 1)
-		pipelinetest.WaitUntil(t, wait, func() bool { return p.truncations.Load() >= want })
+		pipelinetest.WaitUntil(t, wait, "the truncation seen", func() error {
+			if n := p.truncations.Load(); n < want {
+				return fmt.Errorf("%d truncations so far, want %d", n, want)
+			}
+			return nil
+		})
 	}
 	fmt.Fprintf(f, "line %d\n", n)
 	n++
@@ -330,11 +335,14 @@ func TestTailCheckpointAfterFirstRead(t *testing.T) {
 	p.CheckpointInterval = pipeline.Duration(time.Hour)
 	out, _, _ := start(t, p, dir)
 	out.WaitFor(t, 2, wait)
-	checkForTail(t, "the checkpoint past the lines read", func() bool {
+	pipelinetest.WaitUntil(t, wait, "the checkpoint past the lines read", func() error {
 		for _, e := range readCheckpoint(t, dir).Files {
-			return e.Offset == int64(len("one\ntwo\n"))
+			if e.Offset != int64(len("one\ntwo\n")) {
+				return fmt.Errorf("checkpoint offset %d", e.Offset)
+			}
+			return nil
 		}
-		return false
+		return errors.New("no file in the checkpoint")
 	})
 }
 
@@ -513,7 +521,12 @@ func start(t *testing.T, p *Tail, dataDir string) (*pipelinetest.Collector, func
 // waitOpen waits until p follows n files.
 func waitOpen(t *testing.T, p *Tail, n int64) {
 	t.Helper()
-	pipelinetest.WaitUntil(t, wait, func() bool { return p.open.Load() == n })
+	pipelinetest.WaitUntil(t, wait, fmt.Sprintf("%d files followed", n), func() error {
+		if got := p.open.Load(); got != n {
+			return fmt.Errorf("%d followed", got)
+		}
+		return nil
+	})
 }
 
 func writeFile(t *testing.T, path, content string) {
@@ -621,14 +634,19 @@ func TestTailCheckpointWaitsForFlush(t *testing.T) {
 	out := &flushingCollector{}
 	out.failing.Store(true)
 	stop := startWith(t, p, dir, out)
-	checkForTail(t, "a failed flush", func() bool { return out.flushes.Load() > 1 })
+	pipelinetest.WaitUntil(t, wait, "a failed flush", func() error {
+		if n := out.flushes.Load(); n <= 1 {
+			return fmt.Errorf("%d flushes", n)
+		}
+		return nil
+	})
 	if _, err := os.Stat(filepath.Join(dir, "tail", "tail.json")); err == nil {
 		t.Fatalf("a checkpoint was written though every Flush failed: %+v", readCheckpoint(t, dir))
 	}
 	out.failing.Store(false)
-	checkForTail(t, "a checkpoint", func() bool {
+	pipelinetest.WaitUntil(t, wait, "a checkpoint", func() error {
 		_, err := os.Stat(filepath.Join(dir, "tail", "tail.json"))
-		return err == nil
+		return err
 	})
 	for _, e := range readCheckpoint(t, dir).Files {
 		if e.Offset != int64(len("l0\nl1\n")) {
@@ -683,15 +701,4 @@ func startWith(t *testing.T, p *Tail, dataDir string, out pipeline.LineEmitter) 
 	stop = sync.OnceValue(func() error { cancel(); return <-done })
 	t.Cleanup(func() { _ = stop() }) // before TempDir's removal: Run writes there
 	return stop
-}
-
-func checkForTail(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }

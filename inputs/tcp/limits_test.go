@@ -89,7 +89,7 @@ func TestTCPIdleConnectionsDoNotLockOutASender(t *testing.T) {
 	evicted := float64(idle - in.MaxConnections)
 	// Every idle connection accepted (the last ones may still wait in the
 	// listen queue when Dial returns) before the sender comes.
-	pipelinetest.WaitUntil(t, 60*time.Second, func() bool { return in.Gauges()["tcp_evicted"] == evicted })
+	pipelinetest.WaitUntil(t, 60*time.Second, "every idle connection accepted", pipelinetest.GaugeIs(in, "tcp_evicted", evicted))
 
 	var b strings.Builder
 	for i := range lines {
@@ -111,12 +111,12 @@ func TestTCPIdleConnectionsDoNotLockOutASender(t *testing.T) {
 	}
 	// An evicted connection counts until its reader has returned and it is
 	// closed, which may come after the new one is served: wait for them.
-	for deadline := time.Now().Add(30 * time.Second); in.Gauges()["tcp_connections"] > float64(in.MaxConnections); {
-		if time.Now().After(deadline) {
-			t.Fatalf("tcp_connections = %v, more than max_connections", in.Gauges()["tcp_connections"])
+	pipelinetest.WaitUntil(t, 30*time.Second, "the evicted connections closed", func() error {
+		if n := in.Gauges()["tcp_connections"]; n > float64(in.MaxConnections) {
+			return fmt.Errorf("tcp_connections = %v, more than max_connections (%d)", n, in.MaxConnections)
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // 1,000 connections each sending a 1 MiB line without its newline: the
@@ -157,10 +157,13 @@ func TestTCPPartialLinesStayWithinMaxBufferBytes(t *testing.T) {
 	// Each connection ends either closed for max_buffer_bytes or holding
 	// its whole line (1 MiB charged).
 	var held float64
-	pipelinetest.WaitUntil(t, 120*time.Second, func() bool {
+	pipelinetest.WaitUntil(t, 120*time.Second, "each connection closed or holding its whole line", func() error {
 		g := in.Gauges()
 		held = g["tcp_buffered_bytes"] / lineBytes
-		return held == float64(int(held)) && g["tcp_buffer_full"]+held == conns
+		if held != float64(int(held)) || g["tcp_buffer_full"]+held != conns {
+			return fmt.Errorf("%v closed for max_buffer_bytes, %v bytes held", g["tcp_buffer_full"], g["tcp_buffered_bytes"])
+		}
+		return nil
 	})
 	close(stopSampling)
 	<-sampled
@@ -196,7 +199,7 @@ func TestTCPIdleTimeoutClosesASilentConnection(t *testing.T) {
 	if !closedByInput(c) {
 		t.Fatal("a silent connection was not closed")
 	}
-	pipelinetest.WaitUntil(t, 30*time.Second, func() bool { return in.Gauges()["tcp_idle_closed"] == 1 })
+	pipelinetest.WaitUntil(t, 30*time.Second, "the close counted", pipelinetest.GaugeIs(in, "tcp_idle_closed", 1))
 	if got := out.Lines(); !slices.Equal(got, []string{"said"}) {
 		t.Errorf("emitted %q, want [said]", got)
 	}
@@ -237,7 +240,7 @@ func TestTCPFrameTimeoutClosesATricklingLine(t *testing.T) {
 	if !closedByInput(c) {
 		t.Fatal("a trickling line was not cut off")
 	}
-	pipelinetest.WaitUntil(t, 30*time.Second, func() bool { return in.Gauges()["tcp_frame_timeouts"] == 1 })
+	pipelinetest.WaitUntil(t, 30*time.Second, "the timeout counted", pipelinetest.GaugeIs(in, "tcp_frame_timeouts", 1))
 	if got := out.Lines(); !slices.Equal(got, []string{"whole"}) {
 		t.Errorf("emitted %q, want [whole]", got)
 	}

@@ -2,6 +2,7 @@ package udp
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"testing"
@@ -44,7 +45,12 @@ func TestUDPEmitsEveryNonEmptyLine(t *testing.T) {
 				}
 			}
 			// Loopback keeps datagrams in order: "end" comes last.
-			pipelinetest.WaitUntil(t, 5*time.Second, func() bool { return slices.Contains(out.Lines(), "end") })
+			pipelinetest.WaitUntil(t, 5*time.Second, "the last datagram", func() error {
+				if got := out.Lines(); !slices.Contains(got, "end") {
+					return fmt.Errorf("lines so far: %q", got)
+				}
+				return nil
+			})
 			if got := out.Lines(); !slices.Equal(got, append(tc.want, "end")) {
 				t.Errorf("emitted %q, want %q", got, append(tc.want, "end"))
 			}

@@ -56,7 +56,12 @@ path = %q
 		t.Fatal("no output in the pipeline")
 		return pipeline.StatsSnapshot{}
 	}
-	pipelinetest.WaitUntil(t, fullDiskWait, func() bool { return counters().Errors > 0 })
+	pipelinetest.WaitUntil(t, fullDiskWait, "a failed write", func() error {
+		if c := counters(); c.Errors == 0 {
+			return fmt.Errorf("no error counted; %d lines out", c.Out)
+		}
+		return nil
+	})
 
 	// The disk is full and the output retries the same batch: nothing moves.
 	c := counters()
@@ -68,7 +73,12 @@ path = %q
 	t.Logf("disk full: %d of %d lines written, %d write errors", c.Out, n, c.Errors)
 
 	free()
-	pipelinetest.WaitUntil(t, fullDiskWait, func() bool { return counters().Out == n })
+	pipelinetest.WaitUntil(t, fullDiskWait, "every line written once space is freed", func() error {
+		if c := counters(); c.Out != n {
+			return fmt.Errorf("%d of %d lines out", c.Out, n)
+		}
+		return nil
+	})
 	if err := wait(true); err != nil {
 		t.Fatal(err)
 	}

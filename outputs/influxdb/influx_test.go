@@ -104,9 +104,11 @@ uint_support = true`)
 	}
 	conn.Close()
 	out := rt.Plugin(pipeline.KindOutput, "influxdb").(*InfluxDB)
-	pipelinetest.WaitUntil(t, 20*time.Second, func() bool {
-		g := out.Gauges()
-		return g["influxdb_written_points"]+g["influxdb_rejected_points"] == float64(len(all))
+	pipelinetest.WaitUntil(t, 20*time.Second, "every point written or rejected", func() error {
+		if g := out.Gauges(); g["influxdb_written_points"]+g["influxdb_rejected_points"] != float64(len(all)) {
+			return fmt.Errorf("%v written and %v rejected of %d", g["influxdb_written_points"], g["influxdb_rejected_points"], len(all))
+		}
+		return nil
 	})
 	if err := stop(true); err != nil {
 		t.Fatal(err)
@@ -262,7 +264,7 @@ func TestLogs(t *testing.T) {
 	if err := o.Write(msgs); err != nil {
 		t.Fatal(err)
 	}
-	pipelinetest.WaitUntil(t, 10*time.Second, func() bool { return o.Gauges()["influxdb_written_points"] == 4 })
+	pipelinetest.WaitUntil(t, 10*time.Second, "4 points written", pipelinetest.GaugeIs(o, "influxdb_written_points", 4))
 	want := map[string]string{
 		`"nginx"{"host"="edge-1","severity"="6","type"="log"}@1700000000000000001`:   `"latency":float=0.25 "message":string="GET /index.html 200" "status":int=200`,
 		`"log"{"host"="edge-2","severity"="3","type"="log"}@1700000000000000002`:     `"message":string="panic: boom\n\tat main.go:12\n\tat \"quoted\" \\ end"`,
@@ -304,7 +306,7 @@ func TestFieldTypeConflict(t *testing.T) {
 	if err := o.Write([]*pipeline.Message{line("conf v=1.5 1"), line("conf v=2.5 2")}); err != nil {
 		t.Fatal(err)
 	}
-	pipelinetest.WaitUntil(t, 10*time.Second, func() bool { return o.Gauges()["influxdb_written_points"] == 2 })
+	pipelinetest.WaitUntil(t, 10*time.Second, "2 points written", pipelinetest.GaugeIs(o, "influxdb_written_points", 2))
 	// One batch: three ints where v is a float, among good points.
 	var mixed []*pipeline.Message
 	for i := range 10 {
@@ -318,14 +320,21 @@ func TestFieldTypeConflict(t *testing.T) {
 	if err := o.Write(mixed); err != nil {
 		t.Fatal(err)
 	}
-	pipelinetest.WaitUntil(t, 10*time.Second, func() bool { return o.Gauges()["influxdb_rejected_points"] > 0 })
+	pipelinetest.WaitUntil(t, 10*time.Second, "points rejected", func() error {
+		if g := o.Gauges(); g["influxdb_rejected_points"] == 0 {
+			return fmt.Errorf("none rejected, %v written", g["influxdb_written_points"])
+		}
+		return nil
+	})
 	// The stream goes on.
 	if err := o.Write([]*pipeline.Message{line("conf v=9.5 200"), line("other x=2i 201")}); err != nil {
 		t.Fatal(err)
 	}
-	pipelinetest.WaitUntil(t, 10*time.Second, func() bool {
-		g := o.Gauges()
-		return g["influxdb_written_points"]+g["influxdb_rejected_points"] == 15
+	pipelinetest.WaitUntil(t, 10*time.Second, "15 points written or rejected", func() error {
+		if g := o.Gauges(); g["influxdb_written_points"]+g["influxdb_rejected_points"] != 15 {
+			return fmt.Errorf("%v written and %v rejected", g["influxdb_written_points"], g["influxdb_rejected_points"])
+		}
+		return nil
 	})
 	g := o.Gauges()
 	if g["influxdb_rejected_points"] != 4 || g["influxdb_written_points"] != 11 || g["influxdb_retries"] != 0 {
@@ -369,9 +378,11 @@ func TestFieldTypeConflictInOneBatch(t *testing.T) {
 	if err := o.Write(batch); err != nil {
 		t.Fatal(err)
 	}
-	pipelinetest.WaitUntil(t, 10*time.Second, func() bool {
-		g := o.Gauges()
-		return g["influxdb_written_points"]+g["influxdb_rejected_points"] == 7
+	pipelinetest.WaitUntil(t, 10*time.Second, "7 points written or rejected", func() error {
+		if g := o.Gauges(); g["influxdb_written_points"]+g["influxdb_rejected_points"] != 7 {
+			return fmt.Errorf("%v written and %v rejected", g["influxdb_written_points"], g["influxdb_rejected_points"])
+		}
+		return nil
 	})
 	if g := o.Gauges(); g["influxdb_rejected_points"] != 1 || env.Stats.Dropped.Load() != 1 {
 		t.Errorf("gauges %v, Dropped %d: want 1 rejected", g, env.Stats.Dropped.Load())
@@ -482,7 +493,7 @@ buffer_bytes = 262144`)
 	if err := <-sent; err != nil {
 		t.Fatal(err)
 	}
-	pipelinetest.WaitUntil(t, 60*time.Second, func() bool { return out.Gauges()["influxdb_written_points"] == total })
+	pipelinetest.WaitUntil(t, 60*time.Second, "every point written", pipelinetest.GaugeIs(out, "influxdb_written_points", total))
 	t.Logf("all delivered at %v", time.Since(start).Round(time.Millisecond))
 	if err := stop(true); err != nil {
 		t.Fatal(err)
@@ -552,7 +563,7 @@ func TestDropOldest(t *testing.T) {
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	pipelinetest.WaitUntil(t, 30*time.Second, func() bool { return o.Gauges()["influxdb_buffered_points"] == 0 })
+	pipelinetest.WaitUntil(t, 30*time.Second, "the buffer emptied", pipelinetest.GaugeIs(o, "influxdb_buffered_points", 0))
 	n := count(t, srv, "db", "SELECT count(seq) FROM drops")
 	if n+int64(dropped) != total {
 		t.Errorf("%d points in InfluxDB + %d dropped = %d, want %d", n, dropped, n+int64(dropped), total)
@@ -590,9 +601,9 @@ func TestBlock(t *testing.T) {
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	pipelinetest.WaitUntil(t, 20*time.Second, func() bool { return o.Write(points("block", accepted, 50)) == nil })
+	pipelinetest.WaitUntil(t, 20*time.Second, "a batch taken once InfluxDB is back", func() error { return o.Write(points("block", accepted, 50)) })
 	accepted += 50
-	pipelinetest.WaitUntil(t, 20*time.Second, func() bool { return o.Gauges()["influxdb_written_points"] == float64(accepted) })
+	pipelinetest.WaitUntil(t, 20*time.Second, "every accepted point written", pipelinetest.GaugeIs(o, "influxdb_written_points", float64(accepted)))
 	if n := count(t, srv, "db", "SELECT count(seq) FROM block"); n != int64(accepted) || env.Stats.Dropped.Load() != 0 {
 		t.Errorf("count = %d, Dropped = %d; want %d and 0", n, env.Stats.Dropped.Load(), accepted)
 	}
@@ -620,7 +631,12 @@ func TestRestartKeepsPoints(t *testing.T) {
 	}
 	// Let the writer hold a batch and fail on it: Close must put that one
 	// in front of what is on disk.
-	pipelinetest.WaitUntil(t, 10*time.Second, func() bool { return first.Gauges()["influxdb_retries"] > 0 })
+	pipelinetest.WaitUntil(t, 10*time.Second, "a failed write retried", func() error {
+		if g := first.Gauges(); g["influxdb_retries"] == 0 {
+			return fmt.Errorf("no retry yet, %v points buffered", g["influxdb_buffered_points"])
+		}
+		return nil
+	})
 	if first.Gauges()["influxdb_disk_bytes"] == 0 {
 		t.Fatal("nothing went to disk before Close")
 	}
@@ -652,7 +668,7 @@ func TestRestartKeepsPoints(t *testing.T) {
 	if err := second.Write(points("restart", 10_000, 1000)); err != nil {
 		t.Fatal(err)
 	}
-	pipelinetest.WaitUntil(t, 20*time.Second, func() bool { return second.Gauges()["influxdb_written_points"] == 11_000 })
+	pipelinetest.WaitUntil(t, 20*time.Second, "every point written after the restart", pipelinetest.GaugeIs(second, "influxdb_written_points", 11_000))
 	if n := count(t, srv, "db", "SELECT count(seq) FROM restart"); n != 11_000 {
 		t.Errorf("count = %d, want 11000", n)
 	}
@@ -766,7 +782,7 @@ func TestUintsWrittenAsInts(t *testing.T) {
 	io.WriteString(conn, "mem total=25276502016u,used_percent=2.5 1700000000000000000\n"+uintLine+"\n")
 	conn.Close()
 	out := rt.Plugin(pipeline.KindOutput, "influxdb").(*InfluxDB)
-	pipelinetest.WaitUntil(t, 20*time.Second, func() bool { return out.Gauges()["influxdb_written_points"] == 2 })
+	pipelinetest.WaitUntil(t, 20*time.Second, "2 points written", pipelinetest.GaugeIs(out, "influxdb_written_points", 2))
 	if err := stop(true); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package matcher
 
 import (
-	"encoding/hex"
 	"regexp"
 	"strings"
 	"sync"
@@ -196,15 +195,7 @@ func stringHeaderNode(h header, o op, lit string) evalFunc {
 // keeps on its stack.
 func uuidText(u *pipeline.UUID) [36]byte {
 	var b [36]byte
-	hex.Encode(b[0:8], u[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], u[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], u[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], u[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:], u[10:])
+	pipeline.AppendUUID(b[:0], *u)
 	return b
 }
 

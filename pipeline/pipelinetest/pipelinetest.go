@@ -150,19 +150,45 @@ func (c *Collector) Len() int {
 // emitted, and fails the test if that takes longer than timeout.
 func (c *Collector) WaitFor(t testing.TB, n int, timeout time.Duration) {
 	t.Helper()
-	WaitUntil(t, timeout, func() bool { return c.Len() >= n })
+	WaitUntil(t, timeout, fmt.Sprintf("%d lines and messages", n), func() error {
+		if got := c.Len(); got < n {
+			return fmt.Errorf("%d so far", got)
+		}
+		return nil
+	})
 }
 
-// WaitUntil polls cond until it holds, and fails the test if that takes
-// longer than timeout: a deadline instead of a sleep.
-func WaitUntil(t testing.TB, timeout time.Duration, cond func() bool) {
+// WaitUntil polls cond until it returns nil, and fails the test if that
+// takes longer than timeout, naming what it waited for and the last error
+// cond returned, which should say what it saw: a deadline instead of a sleep,
+// and a failure that says why. Polls start a millisecond apart and back off
+// to 50ms, so that a quick condition is seen at once and a slow one does not
+// spin.
+func WaitUntil(t testing.TB, timeout time.Duration, what string, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", timeout)
+	pause := time.Millisecond
+	for {
+		err := cond()
+		if err == nil {
+			return
 		}
-		time.Sleep(time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
+			return // only a fake TB's Fatalf returns
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 50*time.Millisecond)
+	}
+}
+
+// GaugeIs is a condition for WaitUntil: p's gauge name equals want.
+func GaugeIs(p pipeline.GaugeReporter, name string, want float64) func() error {
+	return func() error {
+		if got := p.Gauges()[name]; got != want {
+			return fmt.Errorf("%s = %v", name, got)
+		}
+		return nil
 	}
 }
 

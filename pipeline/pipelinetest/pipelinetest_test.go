@@ -3,7 +3,9 @@ package pipelinetest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,4 +146,61 @@ func (in *ticking) Run(ctx context.Context, out pipeline.LineEmitter) error {
 func (in *ticking) Close() error {
 	in.closed++
 	return nil
+}
+
+// fatalRecorder is a testing.TB whose Fatalf records the failure instead of
+// ending the test, so that a test can check how a helper fails.
+type fatalRecorder struct {
+	testing.TB
+	failures []string
+}
+
+func (r *fatalRecorder) Helper() {}
+
+func (r *fatalRecorder) Fatalf(format string, args ...any) {
+	r.failures = append(r.failures, fmt.Sprintf(format, args...))
+}
+
+func TestWaitUntilPollsUntilTheConditionHolds(t *testing.T) {
+	rec := &fatalRecorder{TB: t}
+	calls := 0
+	pipelinetest.WaitUntil(rec, time.Minute, "the fifth call", func() error {
+		if calls++; calls < 5 {
+			return fmt.Errorf("call %d", calls)
+		}
+		return nil
+	})
+	if calls != 5 || len(rec.failures) != 0 {
+		t.Errorf("calls = %d, failures = %q; want 5 calls and no failure", calls, rec.failures)
+	}
+}
+
+func TestWaitUntilReportsTheLastError(t *testing.T) {
+	rec := &fatalRecorder{TB: t}
+	calls := 0
+	pipelinetest.WaitUntil(rec, 20*time.Millisecond, "a thing that never comes", func() error {
+		calls++
+		return fmt.Errorf("%d calls so far", calls)
+	})
+	if len(rec.failures) != 1 {
+		t.Fatalf("failures = %q, want one", rec.failures)
+	}
+	want := fmt.Sprintf("waiting for a thing that never comes: %d calls so far", calls)
+	if calls < 2 || !strings.Contains(rec.failures[0], want) {
+		t.Errorf("after %d calls the failure is %q; want it to contain %q", calls, rec.failures[0], want)
+	}
+}
+
+type gauges map[string]float64
+
+func (g gauges) Gauges() map[string]float64 { return g }
+
+func TestGaugeIsSaysWhatItSaw(t *testing.T) {
+	g := gauges{"open": 2}
+	if err := pipelinetest.GaugeIs(g, "open", 2)(); err != nil {
+		t.Errorf("open = 2, want 2: %v", err)
+	}
+	if err := pipelinetest.GaugeIs(g, "open", 3)(); err == nil || err.Error() != "open = 2" {
+		t.Errorf("open = 2, want 3: err = %v, want \"open = 2\"", err)
+	}
 }

@@ -106,9 +106,9 @@ func TestTCPServerMakesRoomByClosingTheIdlest(t *testing.T) {
 	addr, srv, env, _ := serveLines(t, limits, out)
 
 	oldest := dial(t, addr)
-	pipelinetest.WaitUntil(t, 30*time.Second, func() bool { return gauge(srv, "tcp_connections") == 1 })
+	pipelinetest.WaitUntil(t, 30*time.Second, "one connection", pipelinetest.GaugeIs(srv, "tcp_connections", 1))
 	younger := dial(t, addr)
-	pipelinetest.WaitUntil(t, 30*time.Second, func() bool { return gauge(srv, "tcp_connections") == 2 })
+	pipelinetest.WaitUntil(t, 30*time.Second, "two connections", pipelinetest.GaugeIs(srv, "tcp_connections", 2))
 
 	third := dial(t, addr)
 	if !closedByServer(oldest, 30*time.Second) {

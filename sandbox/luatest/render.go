@@ -3,7 +3,6 @@ package luatest
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"math"
 	"strconv"
 	"time"
@@ -161,31 +160,10 @@ func appendFields(buf []byte, fields []pipeline.Field, form byte) []byte {
 	}
 	buf = append(buf, '[')
 	for i := range fields {
-		f := &fields[i]
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		if utf8.ValidString(f.Name) {
-			buf = append(buf, `{"name":`...)
-			buf = appendString(buf, f.Name)
-		} else {
-			buf = append(buf, `{"name_base64":`...)
-			buf = appendString(buf, base64.StdEncoding.EncodeToString([]byte(f.Name)))
-		}
-		if f.Role != pipeline.RoleField {
-			buf = append(buf, `,"role":`...)
-			buf = appendString(buf, f.Role.String())
-		}
-		buf = append(buf, `,"type":`...)
-		buf = appendString(buf, f.Kind.String())
-		if f.Kind == pipeline.KindString && !utf8.ValidString(f.Str) {
-			buf = append(buf, `,"value_base64":`...)
-			buf = appendString(buf, base64.StdEncoding.EncodeToString([]byte(f.Str)))
-		} else {
-			buf = append(buf, `,"value":`...)
-			buf = appendValue(buf, f, '[')
-		}
-		buf = append(buf, '}')
+		buf = pipeline.AppendJSONField(buf, &fields[i])
 	}
 	return append(buf, ']')
 }
@@ -246,13 +224,7 @@ func appendFailure(buf []byte, f *failure, has map[string]bool) []byte {
 	return append(buf, '}')
 }
 
-// appendString writes s as a JSON string, escaping only what JSON requires so
-// that non-ASCII text stays readable. s must be valid UTF-8 (invalid bytes
-// become U+FFFD).
+// appendString writes s as a JSON string, as the JSON form does.
 func appendString(buf []byte, s string) []byte {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s)
-	return append(buf, bytes.TrimSuffix(b.Bytes(), []byte("\n"))...)
+	return pipeline.AppendJSONString(buf, s)
 }

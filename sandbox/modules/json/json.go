@@ -15,10 +15,10 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"unicode/utf8"
 
 	lua "github.com/yuin/gopher-lua"
 
+	"github.com/interoceptor/interoceptor/pipeline"
 	"github.com/interoceptor/interoceptor/sandbox"
 )
 
@@ -159,7 +159,7 @@ func (e *encoder) value(v lua.LValue, depth int) error {
 		}
 		e.buf = b
 	case lua.LString:
-		e.buf = appendString(e.buf, string(v))
+		e.buf = pipeline.AppendJSONString(e.buf, string(v))
 	case *lua.LTable:
 		return e.table(v, depth+1)
 	case *lua.LUserData:
@@ -196,44 +196,6 @@ func appendNumber(b []byte, f float64) ([]byte, error) {
 		return b, nil
 	}
 	return strconv.AppendFloat(b, f, 'f', -1, 64), nil
-}
-
-const hexDigits = "0123456789abcdef"
-
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029': // line terminators in JavaScript
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
 }
 
 func (e *encoder) table(t *lua.LTable, depth int) error {
@@ -318,7 +280,7 @@ func (e *encoder) table(t *lua.LTable, depth int) error {
 			}
 			e.buf = append(e.buf, ',')
 		}
-		e.buf = appendString(e.buf, m.key)
+		e.buf = pipeline.AppendJSONString(e.buf, m.key)
 		e.buf = append(e.buf, ':')
 		if err := e.value(m.val, depth); err != nil {
 			return err
