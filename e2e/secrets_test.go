@@ -184,7 +184,7 @@ disk_buffer_bytes = 0
 		get("POST", "/api/reload?plugin=leak", "token", auth)
 		get("POST", "/api/reload?plugin=nope", "token", auth)
 		get("POST", "/api/reload", "token, simple request", map[string]string{"Authorization": "Bearer " + canary + "-admin-token"})
-		if out, code := l.command(env, "reload", "-config", cfg); code != 0 || !strings.Contains(out, "filters.lua[leak]: reloaded") {
+		if out, code := l.command(env, "reload", "-config", cfg); code != 0 || !strings.Contains(out, "filters.lua[leak]: unchanged") {
 			t.Errorf("reload -config: exit %d\n%s", code, out)
 		}
 		l.command(nil, "reload", "-admin", adminAddr) // refused: no token
