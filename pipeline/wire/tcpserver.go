@@ -407,7 +407,10 @@ func (c *TCPConn) Read(p []byte) (int, error) {
 			}
 		}
 		c.Conn.SetReadDeadline(deadline)
-		if c.frameSince.IsZero() {
+		if c.frameSince.IsZero() && c.idleSince.Load() == 0 {
+			// Idle from now; the first read keeps the time of the
+			// accept, so that a connection whose reader started late
+			// is not taken for a younger one.
 			c.idleSince.Store(now.UnixNano())
 		}
 	}
