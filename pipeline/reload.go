@@ -264,7 +264,9 @@ func (rt *Runtime) planReload(next *Config) (_ *reloadPlan, err error) {
 	defer func() {
 		if err != nil {
 			for _, r := range built {
-				r.closePlugin(!plan.moved[r] && !slices.Contains(plan.lateInit, r))
+				if !plan.moved[r] { // a moved instance runs on in its old runner
+					r.closePlugin(!slices.Contains(plan.lateInit, r))
+				}
 			}
 		}
 	}()
@@ -288,7 +290,9 @@ func (rt *Runtime) planReload(next *Config) (_ *reloadPlan, err error) {
 			continue
 		}
 		_, reconfigures := r.cfg.Plugin.(Reconfigurer)
-		moved := r.input == nil && (ownSame || reconfigures)
+		// A failed plugin (its new version did not start) gets a new
+		// instance, never the one that failed.
+		moved := r.input == nil && !r.failed() && (ownSame || reconfigures)
 		if moved && !ownSame {
 			// The instance takes its new table once it is in its new runner.
 			cp := *np
