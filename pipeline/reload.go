@@ -552,6 +552,9 @@ func (r *runner) drainSubs() {
 func (r *runner) closePlugin(instance bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.closed {
+		return // a plugin whose new version failed to start, closed then
+	}
 	if f, ok := r.cfg.Plugin.(Flusher); ok && r.output != nil {
 		if err := f.Flush(); err != nil {
 			r.stats.Errors.Add(1)

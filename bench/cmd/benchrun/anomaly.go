@@ -199,15 +199,11 @@ format = "json"
 func runAnomaly(bin string, load anomalyLoad, setup anomalySetup) (r anomalyRun, err error) {
 	r.series, r.points, r.planted = load.series, load.n, load.planted
 	r.quietEvents, r.quietPoints = load.quietEvents, load.quietPoints
-	dir, err := os.MkdirTemp("", "interoceptor-bench-")
+	dir, keep, err := runDir()
 	if err != nil {
 		return r, err
 	}
-	defer func() {
-		if err == nil { // a failed run's directory is kept, to look into
-			os.RemoveAll(dir)
-		}
-	}()
+	defer keep(&err)
 	port, err := freePort()
 	if err != nil {
 		return r, err

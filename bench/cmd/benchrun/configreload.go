@@ -140,15 +140,11 @@ func replaceFile(path string, b []byte) error {
 // runConfigReload runs the config-reload scenario once, in a fresh
 // temporary directory.
 func runConfigReload(bin string) (res configReloadResult, err error) {
-	dir, err := os.MkdirTemp("", "interoceptor-bench-")
+	dir, keep, err := runDir()
 	if err != nil {
 		return res, err
 	}
-	defer func() {
-		if err == nil { // a failed run's directory is kept, to look into
-			os.RemoveAll(dir)
-		}
-	}()
+	defer keep(&err)
 	script := filepath.Join(dir, "pass.lua")
 	if err := os.WriteFile(script, []byte(crScript), 0o644); err != nil {
 		return res, err

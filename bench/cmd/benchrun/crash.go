@@ -243,15 +243,11 @@ func waitFor(what string, exited <-chan struct{}, cond func() (bool, error)) err
 // runCrash runs the kill -9 scenario once, in a fresh temporary directory.
 func runCrash(bin string) (res crashResult, err error) {
 	res.bin = bin
-	dir, err := os.MkdirTemp("", "interoceptor-bench-")
+	dir, keep, err := runDir()
 	if err != nil {
 		return res, err
 	}
-	defer func() {
-		if err == nil { // a failed run's directory is kept, to look into
-			os.RemoveAll(dir)
-		}
-	}()
+	defer keep(&err)
 	in, outPath := filepath.Join(dir, tailFile), filepath.Join(dir, "out.log")
 	if err := os.WriteFile(in, nil, 0o644); err != nil {
 		return res, err

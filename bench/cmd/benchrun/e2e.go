@@ -235,15 +235,11 @@ url = ""  # the embedded server
 // runOnce runs a scenario once, in a fresh temporary directory, and checks
 // that the output holds exactly the lines sent, in order.
 func runOnce(sc scenario, bin string, data lineData) (r runResult, err error) {
-	dir, err := os.MkdirTemp("", "interoceptor-bench-")
+	dir, keep, err := runDir()
 	if err != nil {
 		return r, err
 	}
-	defer func() {
-		if err == nil { // a failed run's directory is kept, to look into
-			os.RemoveAll(dir)
-		}
-	}()
+	defer keep(&err)
 	port := 0
 	if sc.input == "tcp" {
 		if port, err = freePort(); err != nil {
@@ -545,6 +541,18 @@ func firstLastLine(b []byte) (first, last string) {
 type counters struct {
 	In, Out, Dropped, Errors int64
 	Duplicates               int64 // durable mode: batches stored or delivered twice, not written twice
+}
+
+// runDir makes a fresh temporary directory for one run of a scenario; call
+// keep(&err) when the run ends: it removes the directory unless the run
+// failed, so that a failed run's files can be looked into.
+func runDir() (dir string, keep func(err *error), err error) {
+	dir, err = os.MkdirTemp("", "interoceptor-bench-")
+	return dir, func(err *error) {
+		if *err == nil {
+			os.RemoveAll(dir)
+		}
+	}, err
 }
 
 // cleanChain reads the "stopped" records of a generator → filter → output

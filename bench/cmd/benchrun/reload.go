@@ -71,15 +71,11 @@ func (r reloadResult) latencies() []time.Duration {
 
 // runReload runs the reload scenario once, in a fresh temporary directory.
 func runReload(bin string) (res reloadResult, err error) {
-	dir, err := os.MkdirTemp("", "interoceptor-bench-")
+	dir, keep, err := runDir()
 	if err != nil {
 		return res, err
 	}
-	defer func() {
-		if err == nil { // a failed run's directory is kept, to look into
-			os.RemoveAll(dir)
-		}
-	}()
+	defer keep(&err)
 	script := filepath.Join(dir, "version.lua")
 	outPath := filepath.Join(dir, "out.jsonl")
 	if err := writeVersion(script, 0); err != nil {
