@@ -102,26 +102,31 @@ path = %q
 	conn.Close()
 	pipelinetest.WaitUntil(t, 10*time.Second, "500 lines written while running", exactLinesIn(out, 500))
 
-	resp, err := http.Get("http://" + rt.AdminAddr() + "/api/plugins")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var plugins []pipeline.PluginStatus
-	if err := json.NewDecoder(resp.Body).Decode(&plugins); err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]uint64{}
-	for _, p := range plugins {
-		got[string(p.Kind)+"."+p.Name+".in"] = p.Counters.In
-		got[string(p.Kind)+"."+p.Name+".out"] = p.Counters.Out
-	}
+	// The filter and the output subscribe to the same subject, each at its
+	// own pace: the filter may still be counting when the file is complete.
 	want := map[string]uint64{"inputs.tcp.in": 500, "inputs.tcp.out": 500, "filters.counter.in": 500, "outputs.file.in": 500, "outputs.file.out": 500}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("/api/plugins %s = %d, want %d (all: %v)", k, got[k], v, got)
+	pipelinetest.WaitUntil(t, 10*time.Second, "the counters of /api/plugins", func() error {
+		resp, err := http.Get("http://" + rt.AdminAddr() + "/api/plugins")
+		if err != nil {
+			return err
 		}
-	}
+		defer resp.Body.Close()
+		var plugins []pipeline.PluginStatus
+		if err := json.NewDecoder(resp.Body).Decode(&plugins); err != nil {
+			return err
+		}
+		got := map[string]uint64{}
+		for _, p := range plugins {
+			got[string(p.Kind)+"."+p.Name+".in"] = p.Counters.In
+			got[string(p.Kind)+"."+p.Name+".out"] = p.Counters.Out
+		}
+		for k, v := range want {
+			if got[k] != v {
+				return fmt.Errorf("%s = %d, want %d (all: %v)", k, got[k], v, got)
+			}
+		}
+		return nil
+	})
 
 	m, err := http.Get("http://" + rt.AdminAddr() + "/metrics")
 	if err != nil {
