@@ -143,6 +143,14 @@ end
 				t.Fatalf("reload of a [nats] change: %d %s; want 422 naming the key", code, body)
 			}
 		}
+		// Lines flow between any two reloads: at least a thousand more sent.
+		before := s.count()
+		pipelinetest.WaitUntil(t, 30*time.Second, "1,000 more lines sent", func() error {
+			if n := s.count() - before; n < 1000 {
+				return fmt.Errorf("%d more lines sent", n)
+			}
+			return nil
+		})
 		writeFile(t, path, reloadConfig(dir, v, mainPort, sideA, sideB))
 		if v%10 == 0 {
 			before := reloadsLogged()
@@ -334,6 +342,13 @@ func startLineSender(conn net.Conn, perSecond int) *lineSender {
 		}
 	}()
 	return s
+}
+
+// count returns how many lines have been written so far.
+func (s *lineSender) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sent
 }
 
 func (s *lineSender) failed() error {
