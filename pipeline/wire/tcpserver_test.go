@@ -49,11 +49,19 @@ func serveLines(t *testing.T, limits wire.TCPLimits, out interface{ EmitLine([]b
 	}
 	env = pipelinetest.Env(pipeline.KindInput, "tcp", "tcp")
 	srv = wire.NewTCPServer(limits, env)
+	stop = runServe(t, "Serve", func(ctx context.Context) error {
+		return srv.Serve(ctx, ln, func(c *wire.TCPConn) error { return c.ReadLines(c, 0, out) })
+	})
+	return ln.Addr().String(), srv, env, stop
+}
+
+// runServe runs serve in the background until the returned stop (also
+// called at cleanup) ends its context; stop returns serve's result, or an
+// error naming what when it does not return within 30s.
+func runServe(t *testing.T, what string, serve func(ctx context.Context) error) (stop func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- srv.Serve(ctx, ln, func(c *wire.TCPConn) error { return c.ReadLines(c, 0, out) })
-	}()
+	go func() { done <- serve(ctx) }()
 	var once sync.Once
 	var result error
 	stop = func() error {
@@ -62,13 +70,13 @@ func serveLines(t *testing.T, limits wire.TCPLimits, out interface{ EmitLine([]b
 			select {
 			case result = <-done:
 			case <-time.After(30 * time.Second):
-				result = errors.New("Serve did not return after its context ended")
+				result = errors.New(what + " did not return after its context ended")
 			}
 		})
 		return result
 	}
 	t.Cleanup(func() { stop() })
-	return ln.Addr().String(), srv, env, stop
+	return stop
 }
 
 func dial(t *testing.T, addr string) net.Conn {

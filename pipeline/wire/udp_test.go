@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,28 +33,12 @@ func serveUDP(t *testing.T, maxBytes int) (conn *net.UDPConn, got chan datagram,
 	t.Cleanup(func() { conn.Close() })
 	env := pipelinetest.Env(pipeline.KindInput, "udp", "udp")
 	got = make(chan datagram, 16)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- wire.ServeUDP(ctx, conn, maxBytes, env, func(d []byte, from netip.AddrPort, cut bool) error {
+	stop = runServe(t, "ServeUDP", func(ctx context.Context) error {
+		return wire.ServeUDP(ctx, conn, maxBytes, env, func(d []byte, from netip.AddrPort, cut bool) error {
 			got <- datagram{string(d), from, cut}
 			return nil
 		})
-	}()
-	var once sync.Once
-	var result error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case result = <-done:
-			case <-time.After(30 * time.Second):
-				result = errors.New("ServeUDP did not return after its context ended")
-			}
-		})
-		return result
-	}
-	t.Cleanup(func() { stop() })
+	})
 	return conn, got, stop
 }
 
