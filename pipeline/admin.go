@@ -91,6 +91,7 @@ func startAdmin(rt *Runtime, agent AgentConfig) (*adminServer, error) {
 		}
 		writeJSON(w, results)
 	})
+	mux.HandleFunc("/api/", rt.servePluginAPI)
 	a := &adminServer{addr: ln.Addr().String(), scheme: "http"}
 	if tlsCfg != nil {
 		a.scheme = "https"
@@ -112,6 +113,34 @@ func startAdmin(rt *Runtime, agent AgentConfig) (*adminServer, error) {
 	}
 	return a, nil
 }
+
+// servePluginAPI hands a request under /api/ that no built-in route takes
+// to the plugin that claims its path (see APIHandler).
+func (rt *Runtime) servePluginAPI(w http.ResponseWriter, r *http.Request) {
+	name := r.URL.Query().Get("plugin")
+	for _, run := range rt.list() {
+		h, ok := run.instance().(APIHandler)
+		if !ok || name != "" && run.cfg.Name != name || run.state.Load() == "failed" {
+			continue
+		}
+		for _, p := range h.APIPaths() {
+			if r.URL.Path == p || strings.HasPrefix(r.URL.Path, p+"/") {
+				h.ServeAPI(w, r)
+				return
+			}
+		}
+	}
+	if allow, ok := builtinAPI[r.URL.Path]; ok {
+		w.Header().Set("Allow", allow)
+		adminError(w, http.StatusMethodNotAllowed, r.Method+" "+r.URL.Path+": use "+allow)
+		return
+	}
+	adminError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+}
+
+// builtinAPI are the runtime's own paths under /api/, with their method:
+// the catch-all of the plugins' APIs answers another method with 405.
+var builtinAPI = map[string]string{"/api/plugins": "GET", "/api/reload": "POST"}
 
 func (a *adminServer) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -345,3 +345,70 @@ func TestLoadAgentConfigLocatesSyntaxErrors(t *testing.T) {
 		t.Errorf("a broken plugin beside [agent]: %+v, %v", a, err)
 	}
 }
+
+// apiFilter serves /api/things through the admin API (as outputs.notify
+// serves /api/alerts), and answers with its name.
+type apiFilter struct {
+	Path string `toml:"path"`
+	name string
+}
+
+func (f *apiFilter) Process(*pipeline.Message, pipeline.Emitter) error { return nil }
+func (f *apiFilter) Init(env *pipeline.Env) error                     { f.name = env.Name; return nil }
+func (f *apiFilter) APIPaths() []string                               { return []string{f.Path} }
+func (f *apiFilter) ServeAPI(w http.ResponseWriter, r *http.Request) {
+	fmt.Fprintf(w, "%s %s %s", f.name, r.Method, r.URL.Path)
+}
+
+func init() {
+	pipeline.Register(pipeline.Registration{Kind: pipeline.KindFilter, Type: "api_test",
+		New: func() any { return &apiFilter{} }})
+}
+
+// A plugin's API paths reach it behind the admin API's guard; the built-in
+// paths stay the runtime's, and ?plugin= picks among plugins that claim a
+// path.
+func TestAdminRoutesPluginAPIs(t *testing.T) {
+	rt, _, _ := startPipeline(t, fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "127.0.0.1:0"
+admin_token = "s3cret"
+[[filters.api_test]]
+name = "first"
+subscribe = ["x"]
+external = true
+path = "/api/things"
+[[filters.api_test]]
+name = "second"
+subscribe = ["x"]
+external = true
+path = "/api/things"
+[[filters.api_test]]
+name = "greedy"
+subscribe = ["x"]
+external = true
+path = "/api/plugins"
+`, t.TempDir()))
+	base := "http://" + rt.AdminAddr()
+	auth := map[string]string{"Authorization": "Bearer s3cret"}
+	for _, c := range []struct {
+		method, path string
+		header       map[string]string
+		code         int
+		body         string
+	}{
+		{"GET", "/api/things", auth, http.StatusOK, "first GET /api/things"},
+		{"GET", "/api/things/7", auth, http.StatusOK, "first GET /api/things/7"},
+		{"GET", "/api/things?plugin=second", auth, http.StatusOK, "second GET /api/things"},
+		{"GET", "/api/thingsmore", auth, http.StatusNotFound, "no such endpoint"},
+		{"GET", "/api/things", nil, http.StatusUnauthorized, ""},
+		{"POST", "/api/things/7", map[string]string{"Authorization": "Bearer s3cret", "Origin": "http://evil.example"}, http.StatusForbidden, ""},
+		{"GET", "/api/plugins", auth, http.StatusOK, `"name": "greedy"`},
+	} {
+		code, body := adminRequest(t, http.DefaultClient, c.method, base+c.path, c.header, "")
+		if code != c.code || !strings.Contains(body, c.body) {
+			t.Errorf("%s %s: %d %q; want %d with %q", c.method, c.path, code, body, c.code, c.body)
+		}
+	}
+}

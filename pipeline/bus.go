@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -38,6 +39,7 @@ type Bus struct {
 	// jsConn carries durable (JetStream) traffic, opened by JetStream on
 	// first use and kept off Conn so that API replies and PubAcks do not
 	// count as batches in the drain check.
+	jsMu   sync.Mutex // guards jsConn and js: plugins ask for JetStream at Init
 	jsConn *nats.Conn
 	js     nats.JetStreamContext
 	url    string
@@ -48,6 +50,8 @@ type Bus struct {
 // JetStream returns a JetStream context on the bus's second connection,
 // connecting it on first use.
 func (b *Bus) JetStream() (nats.JetStreamContext, error) {
+	b.jsMu.Lock()
+	defer b.jsMu.Unlock()
 	if b.js != nil {
 		return b.js, nil
 	}

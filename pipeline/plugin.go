@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // Kind is the role of a plugin in a pipeline.
@@ -249,6 +252,24 @@ type Host interface {
 	PluginStatus() []PluginStatus
 	// NATSStats reports the counters of the pipeline's NATS connection.
 	NATSStats() NATSStats
+	// JetStream returns a JetStream context on the pipeline's NATS (the
+	// embedded server's, or the configured one's), for a plugin that keeps
+	// state in a key-value bucket (outputs.notify). It errors when the
+	// server runs no JetStream.
+	JetStream() (nats.JetStreamContext, error)
+}
+
+// APIHandler is implemented by plugins that serve part of the admin API
+// (outputs.notify: /api/alerts, /api/silences). The admin server hands a
+// request whose path is one of APIPaths, or under one followed by "/", to
+// ServeAPI of the first running plugin (in config order) that claims it,
+// behind the same host check, authentication and cross-site guard as the
+// rest of the API; the built-in paths cannot be claimed. A request may name
+// the plugin with ?plugin=NAME when several claim a path. Like Status,
+// ServeAPI is called from other goroutines than the plugin's calls.
+type APIHandler interface {
+	APIPaths() []string
+	ServeAPI(w http.ResponseWriter, r *http.Request)
 }
 
 // retryable marks an output error as worth retrying.

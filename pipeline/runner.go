@@ -56,6 +56,19 @@ type runner struct {
 	ready chan struct{}
 }
 
+// instance is the plugin the runner runs.
+func (r *runner) instance() any {
+	switch {
+	case r.input != nil:
+		return r.input
+	case r.filter != nil:
+		return r.filter
+	case r.sfilter != nil:
+		return r.sfilter
+	}
+	return r.output
+}
+
 // newRunner makes the runner of pc; stats are the counters it continues
 // (a reload's replacement) or nil for new ones.
 func newRunner(rt *Runtime, pc *PluginConfig, stats *PluginStats) *runner {

@@ -294,6 +294,9 @@ func (rt *Runtime) NATSStats() NATSStats {
 		Reconnects: st.Reconnects, PublishedBatches: rt.published.Load()}
 }
 
+// JetStream returns a JetStream context on the bus (see Host).
+func (rt *Runtime) JetStream() (nats.JetStreamContext, error) { return rt.bus.JetStream() }
+
 func (rt *Runtime) onAsyncError(sub *nats.Subscription, err error) {
 	for _, r := range rt.list() {
 		for _, s := range r.subs {
