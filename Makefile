@@ -9,9 +9,12 @@ LDFLAGS     := -s -w -X main.version=$(VERSION)
 # binary (and external nats-server processes), so it runs without it.
 RACE_PKGS := ./pipeline/... ./inputs/... ./filters/... ./outputs/... ./decoders/... ./sandbox/... ./internal/... ./configs/... ./cmd/...
 
-INFLUXD     := $(shell $(GO) env GOPATH | cut -d: -f1)/bin/influxd
+GOBIN_DIR   := $(shell $(GO) env GOPATH | cut -d: -f1)/bin
+INFLUXD     := $(GOBIN_DIR)/influxd
+MAILPIT_VERSION      := v1.33.1
+ALERTMANAGER_VERSION := v0.27.0
 
-.PHONY: all build run test unit e2e lint fuzz bench eval clean influxd
+.PHONY: all build run test unit e2e lint fuzz bench eval clean influxd mailpit alertmanager tools
 
 all: build
 
@@ -23,13 +26,28 @@ build:
 run: build
 	./scripts/demo.sh
 
-test: lint influxd unit e2e
+test: lint tools unit e2e
+
+# The real services the tests talk to, installed once here.
+tools: influxd mailpit alertmanager
 
 # InfluxDB 1.8 for the tests that need a real one (1.8 serves the v2 write
 # API; Debian's 1.6 does not). Installed once here, not by each test binary.
 influxd:
 	@$(GO) version -m $(INFLUXD) 2>/dev/null | grep -q 'github.com/influxdata/influxdb[[:space:]]*v1\.8\.' || \
 	  { echo "installing influxd v1.8.10"; GOFLAGS= $(GO) install github.com/influxdata/influxdb/cmd/influxd@v1.8.10; }
+
+# mailpit receives the alert mails of the tests and of `make run` (SMTP, and
+# an API to read them back).
+mailpit:
+	@$(GO) version -m $(GOBIN_DIR)/mailpit 2>/dev/null | grep -q 'github.com/axllent/mailpit[[:space:]]*$(MAILPIT_VERSION)' || \
+	  { echo "installing mailpit $(MAILPIT_VERSION)"; GOFLAGS= $(GO) install github.com/axllent/mailpit@$(MAILPIT_VERSION); }
+
+# Alertmanager for outputs.alertmanager's tests (newer tags do not build from
+# the module).
+alertmanager:
+	@$(GO) version -m $(GOBIN_DIR)/alertmanager 2>/dev/null | grep -q 'github.com/prometheus/alertmanager[[:space:]]*$(ALERTMANAGER_VERSION)' || \
+	  { echo "installing alertmanager $(ALERTMANAGER_VERSION)"; GOFLAGS= $(GO) install github.com/prometheus/alertmanager/cmd/alertmanager@$(ALERTMANAGER_VERSION); }
 
 unit:
 	$(GO) test -race -count=1 $(RACE_PKGS)
