@@ -49,6 +49,10 @@ type Alert struct {
 	EndsAt      time.Time // when it resolved; zero while it fires
 	At          time.Time // when this was said: the message's Timestamp
 	Fingerprint string    // AlertFingerprint(Labels)
+	// Resent marks a firing alert said again while it goes on firing (a
+	// rule re-sends them, so that a notifier that restarted learns them):
+	// not a change, which a dashboard's annotations leave out.
+	Resent bool
 }
 
 // Name is the alert's "alertname" label.
@@ -92,8 +96,8 @@ func AlertSeverity(severity string) int32 {
 //
 //   - tags: every label, and "status" (firing or resolved);
 //   - values, in this order: "fingerprint" (string), "firing" (int 1 or 0),
-//     "starts_at" and "ends_at" (int, ns since the epoch; ends_at 0 while
-//     firing), "annotation_<name>" (string) for each annotation and
+//     "resent" (bool), "starts_at" and "ends_at" (int, ns since the epoch;
+//     ends_at 0 while firing), "annotation_<name>" (string) for each annotation and
 //     "value_<name>" (float) for each value, each set sorted by name;
 //   - Timestamp: At; Severity: AlertSeverity of the severity label;
 //     Payload: a line a person can read (see Text).
@@ -120,6 +124,7 @@ func (a *Alert) ToMessage(m *Message) {
 		firing = 1
 	}
 	m.AddInt("firing", firing)
+	m.AddBool("resent", a.Resent)
 	m.AddInt("starts_at", unixNanoOrZero(a.StartsAt))
 	m.AddInt("ends_at", unixNanoOrZero(a.EndsAt))
 	for _, k := range sortedKeys(a.Annotations) {
@@ -184,6 +189,8 @@ func AlertFromMessage(m *Message) (*Alert, error) {
 			a.Labels[f.Name] = f.Str
 		case f.Name == "fingerprint" && f.Kind == KindString:
 			a.Fingerprint = f.Str
+		case f.Name == "resent" && f.Kind == KindBool:
+			a.Resent = f.Bool
 		case f.Name == "starts_at" && f.Kind == KindInt:
 			a.StartsAt = timeOrZero(f.Int)
 		case f.Name == "ends_at" && f.Kind == KindInt:

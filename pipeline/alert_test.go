@@ -32,7 +32,7 @@ func TestAlertRoundTripsThroughAMessageAndLineProtocol(t *testing.T) {
 		t.Fatalf("an alert must write as line protocol: %v", err)
 	}
 	want := `alerts,alertname=high_cpu,host=web\ 1,severity=critical,status=resolved fingerprint="` + a.Fingerprint +
-		`",firing=0i,starts_at=1772442000000000000i,ends_at=1772442600000000000i,annotation_dashboard="http://grafana/d/hosts",annotation_summary="CPU at 97%",value_load1=4.25,value_usage_user=97.5 1772442600000000000` + "\n"
+		`",firing=0i,resent=false,starts_at=1772442000000000000i,ends_at=1772442600000000000i,annotation_dashboard="http://grafana/d/hosts",annotation_summary="CPU at 97%",value_load1=4.25,value_usage_user=97.5 1772442600000000000` + "\n"
 	if string(line) != want {
 		t.Fatalf("line protocol\n got %s\nwant %s", line, want)
 	}
