@@ -170,3 +170,39 @@ func checkQuery(t *testing.T, where, q, panelType, format string, variables map[
 		}
 	}
 }
+
+// Alerts show as annotations on the Hosts, Anomalies and Alerts dashboards:
+// the firing alerts (measurement alerts, status firing), titled with the
+// rule's name and telling its summary; on Hosts only the selected hosts'.
+func TestAlertAnnotations(t *testing.T) {
+	filters := map[string]string{"hosts.json": `"host" =~ /^$host$/`, "anomalies.json": "", "alerts.json": ""}
+	for _, f := range loadDashboards(t) {
+		filter, ok := filters[f.name]
+		if !ok {
+			continue
+		}
+		found := false
+		for _, a := range f.Annotations.List {
+			if a.Target == nil || !strings.Contains(a.Target.Query, `FROM "alerts"`) || !strings.Contains(a.Target.Query, `"status" = 'firing'`) {
+				continue
+			}
+			found = true
+			where := f.name + ": annotation " + a.Name
+			if !strings.Contains(a.Target.Query, filter) {
+				t.Errorf("%s: the query must have %s:\n  %s", where, filter, a.Target.Query)
+			}
+			// Grafana takes the first column that is neither text nor a tag
+			// as the title (its backend names columns "alerts.alertname",
+			// which titleColumn, compared whole, never matches).
+			if !strings.HasPrefix(a.Target.Query, `SELECT "alertname", `) || a.Target.TitleColumn != "alertname" {
+				t.Errorf("%s: the title is the alertname, the query's first column", where)
+			}
+			if a.Target.TextColumn != "annotation_summary" {
+				t.Errorf("%s: textColumn %q, want annotation_summary", where, a.Target.TextColumn)
+			}
+		}
+		if !found {
+			t.Errorf("%s: no annotation of the firing alerts", f.name)
+		}
+	}
+}

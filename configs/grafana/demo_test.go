@@ -66,6 +66,14 @@ func TestQueriesReturnDataAfterADemoRun(t *testing.T) {
 			t.Error(err)
 		}
 	}()
+	// Alerts, until the demo has rules of its own (filters.alert): the
+	// test's rule engine sends them through a subject the demo's
+	// outputs.influxdb reads, once that output runs.
+	go func() {
+		if err := publishAlerts(ctx, rt); err != nil {
+			t.Error(err)
+		}
+	}()
 	if err := rt.Run(ctx); err != nil {
 		t.Fatalf("demo run: %v", err)
 	}
@@ -105,6 +113,51 @@ func publishCPUStep(rt *pipeline.Runtime) error {
 			return err
 		}
 		time.Sleep(100 * time.Millisecond) // a sampling interval, not a wait for a condition
+	}
+	return nil
+}
+
+// publishAlerts sends what filters.alert sends, sped up: an alert of the
+// test's host that fires, is re-sent every 100 ms and resolves, and one that
+// still fires at the end; it starts when the demo's outputs.influxdb has
+// taken in its first message.
+func publishAlerts(ctx context.Context, rt *pipeline.Runtime) error {
+	for running := false; !running; {
+		for _, p := range rt.PluginStatus() {
+			running = running || p.Kind == "outputs" && p.Type == "influxdb" && p.Counters.In > 0
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("outputs.influxdb took in nothing: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond): // a poll interval
+		}
+	}
+	cpu := pipeline.Alert{Labels: map[string]string{"alertname": "high_cpu", "severity": "warning", "host": "step-test"},
+		Annotations: map[string]string{"summary": "CPU at 80% on step-test"}, Values: map[string]float64{"cpu_usage_user": 80}}
+	disk := pipeline.Alert{Labels: map[string]string{"alertname": "disk_full", "severity": "critical", "host": "step-test"},
+		Annotations: map[string]string{"summary": "/var 97% full on step-test"}, Values: map[string]float64{"disk_used_percent": 97}}
+	for _, a := range []*pipeline.Alert{&cpu, &disk} {
+		a.Status, a.StartsAt, a.Fingerprint = pipeline.AlertFiring, time.Now(), pipeline.AlertFingerprint(a.Labels)
+	}
+	var enc pipeline.BatchEncoder
+	var m pipeline.Message
+	for i := range 20 {
+		enc.Reset()
+		for _, a := range []*pipeline.Alert{&cpu, &disk} {
+			if a.Status == pipeline.AlertResolved {
+				continue
+			}
+			a.At = time.Now()
+			if a == &cpu && i == 10 {
+				a.Status, a.EndsAt = pipeline.AlertResolved, a.At
+			}
+			a.ToMessage(&m)
+			enc.Add(&m)
+		}
+		if err := rt.Bus().Conn.Publish("metrics.alerts", enc.Bytes()); err != nil {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond) // the resend interval, sped up
 	}
 	return nil
 }

@@ -110,6 +110,7 @@ type annotation struct {
 		Query           string `json:"query"`
 		RawQuery        bool   `json:"rawQuery"`
 		FromAnnotations bool   `json:"fromAnnotations"`
+		TitleColumn     string `json:"titleColumn"`
 		TextColumn      string `json:"textColumn"`
 		TagsColumn      string `json:"tagsColumn"`
 	} `json:"target"`
@@ -122,7 +123,7 @@ type dashboardFile struct {
 	dashboard
 }
 
-// loadDashboards reads dashboards/*.json; there are at least the three the
+// loadDashboards reads dashboards/*.json; there are at least the four the
 // README names.
 func loadDashboards(t *testing.T) []dashboardFile {
 	t.Helper()
@@ -142,7 +143,7 @@ func loadDashboards(t *testing.T) []dashboardFile {
 		}
 		files = append(files, f)
 	}
-	for _, want := range []string{"hosts.json", "pipeline.json", "anomalies.json"} {
+	for _, want := range []string{"hosts.json", "pipeline.json", "anomalies.json", "alerts.json"} {
 		if !slices.ContainsFunc(files, func(f dashboardFile) bool { return f.name == want }) {
 			t.Errorf("%s/%s is missing", dashboardsDir, want)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/interoceptor/interoceptor/internal/influxtest"
+	"github.com/interoceptor/interoceptor/pipeline"
 )
 
 // database is the InfluxDB database the dashboards are tested against: the
@@ -154,6 +155,37 @@ func seed(t *testing.T, s *influxtest.Server) {
 	cpuChange := start.Add(points / 2 * step)
 	lp.add("anomaly", tags{"cpu", "cpu-total", "field", "usage_user", "host", "edge-1", "series", "cpu"}, cpuChange, anomalyFields(cpuChange, 18, 31)...)
 
+	for _, a := range []struct {
+		labels, annotations map[string]string
+		values              map[string]float64
+		from, to            time.Duration // since start; to 0: still firing at the end
+	}{
+		{map[string]string{"alertname": "high_cpu", "severity": "warning", "host": "edge-1"},
+			map[string]string{"summary": "CPU at 93.5% on edge-1 with load 4.2", "description": "usage_user above 90% and load1 above 4 for 5m"},
+			map[string]float64{"cpu_usage_user": 93.5, "system_load1": 4.2}, time.Minute, 4*time.Minute + 30*time.Second},
+		{map[string]string{"alertname": "host_down", "severity": "critical", "host": "edge-2"},
+			map[string]string{"summary": "edge-2 has sent nothing for 5m"},
+			nil, 6 * time.Minute, 0},
+		{map[string]string{"alertname": "level_shift", "severity": "info", "series": "generator", "field": "value"},
+			map[string]string{"summary": "level shift up, 15 → 40 (score 0.90)"},
+			map[string]float64{"anomaly_score": 0.9, "anomaly_after": 40}, 2 * time.Minute, 8 * time.Minute},
+	} {
+		alert := pipeline.Alert{Status: pipeline.AlertFiring, Labels: a.labels, Annotations: a.annotations, Values: a.values,
+			StartsAt: start.Add(a.from), Fingerprint: pipeline.AlertFingerprint(a.labels)}
+		last := end
+		if a.to != 0 {
+			last = start.Add(a.to)
+		}
+		for at := alert.StartsAt; at.Before(last); at = at.Add(time.Minute) { // fired, then re-sent
+			alert.At = at
+			lp.addAlert(&alert)
+		}
+		if a.to != 0 {
+			alert.Status, alert.EndsAt, alert.At = pipeline.AlertResolved, last, last
+			lp.addAlert(&alert)
+		}
+	}
+
 	lp.write(t, s, database)
 }
 
@@ -197,6 +229,19 @@ func (lp *lineProtocol) add(measurement string, tg tags, ts time.Time, fields ..
 		}
 	}
 	fmt.Fprintf(lp, " %d\n", ts.UnixNano())
+}
+
+// addAlert appends an alert message as outputs.influxdb writes it: the
+// point pipeline.Alert.ToMessage makes.
+func (lp *lineProtocol) addAlert(a *pipeline.Alert) {
+	var m pipeline.Message
+	a.ToMessage(&m)
+	m.Type = pipeline.MetricType // outputs.influxdb writes any message with a measurement as a point
+	line, err := pipeline.AppendLineProtocol(nil, &m)
+	if err != nil {
+		panic(fmt.Sprintf("alert %s: %v", a.Name(), err))
+	}
+	lp.Write(line)
 }
 
 func (lp *lineProtocol) write(t *testing.T, s *influxtest.Server, db string) {
