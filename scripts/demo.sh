@@ -3,7 +3,9 @@
 # InfluxDB 1.8 whose data lives under ./var/influxdb. An InfluxDB already
 # answering on INFLUX_URL is reused; otherwise one is installed if needed
 # (go install github.com/influxdata/influxdb/cmd/influxd@v1.8.10) and started,
-# and stopped again when the demo ends (Ctrl-C).
+# and stopped again when the demo ends (Ctrl-C). The same goes for mailpit
+# (go install github.com/axllent/mailpit@v1.33.1), which receives the demo's
+# alert mails on SMTP_ADDR and shows them on MAILPIT_UI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +15,10 @@ export INFLUX_DB="${INFLUX_DB:-interoceptor}"
 data="$PWD/var/influxdb"
 bin="$(go env GOPATH | cut -d: -f1)/bin/influxd"
 started=""
+export SMTP_ADDR="${SMTP_ADDR:-127.0.0.1:1025}"
+export MAILPIT_UI="${MAILPIT_UI:-127.0.0.1:8025}"
+mailpit_bin="$(go env GOPATH | cut -d: -f1)/bin/mailpit"
+mail_started=""
 
 ping() { curl -fsS -o /dev/null "$INFLUX_URL/ping" 2>/dev/null; }
 
@@ -47,14 +53,36 @@ CONF
   ping || { echo "demo: influxd did not start; see $data/influxd.log" >&2; tail -20 "$data/influxd.log" >&2; kill "$started" 2>/dev/null; exit 1; }
 fi
 
-stop_influxd() {
+mailpit_up() { curl -fsS -o /dev/null "http://$MAILPIT_UI/api/v1/info" 2>/dev/null; }
+
+if mailpit_up; then
+  echo "demo: reusing the mailpit that answers at http://$MAILPIT_UI/"
+elif [ "${SMTP_ADDR}" = "127.0.0.1:1025" ] || [ -n "${DEMO_MAILPIT:-}" ]; then
+  if ! go version -m "$mailpit_bin" 2>/dev/null | grep -q 'github.com/axllent/mailpit[[:space:]]*v1\.33\.1'; then
+    echo "demo: installing mailpit v1.33.1 (go install, about a minute the first time)"
+    GOFLAGS= go install github.com/axllent/mailpit@v1.33.1
+  fi
+  mkdir -p "$PWD/var/mailpit"
+  setsid "$mailpit_bin" --smtp "$SMTP_ADDR" --listen "$MAILPIT_UI" --database "$PWD/var/mailpit/mailpit.db" \
+    --smtp-auth-accept-any --smtp-disable-rdns --quiet >"$PWD/var/mailpit/mailpit.log" 2>&1 &
+  mail_started=$!
+  for _ in $(seq 1 300); do mailpit_up && break; sleep 0.1; done
+  mailpit_up || { echo "demo: mailpit did not start; see var/mailpit/mailpit.log" >&2; tail -20 "$PWD/var/mailpit/mailpit.log" >&2; }
+fi
+
+stop_services() {
   if [ -n "$started" ]; then
     kill -INT "$started" 2>/dev/null || true
     wait "$started" 2>/dev/null || true
     echo "demo: InfluxDB stopped (its data stays in $data)"
   fi
+  if [ -n "$mail_started" ]; then
+    kill -TERM "$mail_started" 2>/dev/null || true
+    wait "$mail_started" 2>/dev/null || true
+    echo "demo: mailpit stopped (its mails stay in var/mailpit)"
+  fi
 }
-trap stop_influxd EXIT
+trap stop_services EXIT
 
 curl -fsS -o /dev/null -XPOST "$INFLUX_URL/query" --data-urlencode "q=CREATE DATABASE \"$INFLUX_DB\""
 
@@ -63,6 +91,8 @@ cat <<INFO
   InfluxDB    $INFLUX_URL   database "$INFLUX_DB"   (InfluxQL: curl -G $INFLUX_URL/query --data-urlencode db=$INFLUX_DB --data-urlencode 'q=SHOW MEASUREMENTS')
   Admin API   http://127.0.0.1:8377/   (/healthz, /metrics, /api/plugins)
   NATS        nats://127.0.0.1:4222    (./bin/interoceptor cat -subject 'demo.>')
+  Alert mails http://$MAILPIT_UI/   (mailpit; the demo's alert rules mail ops@example.com through SMTP $SMTP_ADDR)
+  Alerts      ./bin/interoceptor alerts -config configs/demo.toml   (list, ack, silence)
   Grafana     provisioning in $PWD/configs/grafana/provisioning  (see configs/grafana/README.md; INFLUX_URL=$INFLUX_URL INFLUX_DB=$INFLUX_DB)
 
   Ctrl-C stops the pipeline (it drains first), then InfluxDB.
@@ -70,7 +100,7 @@ cat <<INFO
 INFO
 
 # The pipeline runs in the foreground's process group, so Ctrl-C reaches it
-# directly; the trap then stops InfluxDB.
+# directly; the trap then stops InfluxDB and mailpit.
 set +e
 ./bin/interoceptor run -config configs/demo.toml
 code=$?

@@ -177,9 +177,10 @@ func seed(t *testing.T, s *influxtest.Server) {
 			last = start.Add(a.to)
 		}
 		for at := alert.StartsAt; at.Before(last); at = at.Add(time.Minute) { // fired, then re-sent
-			alert.At = at
+			alert.At, alert.Resent = at, at != alert.StartsAt
 			lp.addAlert(&alert)
 		}
+		alert.Resent = false
 		if a.to != 0 {
 			alert.Status, alert.EndsAt, alert.At = pipeline.AlertResolved, last, last
 			lp.addAlert(&alert)
