@@ -354,8 +354,8 @@ type apiFilter struct {
 }
 
 func (f *apiFilter) Process(*pipeline.Message, pipeline.Emitter) error { return nil }
-func (f *apiFilter) Init(env *pipeline.Env) error                     { f.name = env.Name; return nil }
-func (f *apiFilter) APIPaths() []string                               { return []string{f.Path} }
+func (f *apiFilter) Init(env *pipeline.Env) error                      { f.name = env.Name; return nil }
+func (f *apiFilter) APIPaths() []string                                { return []string{f.Path} }
 func (f *apiFilter) ServeAPI(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "%s %s %s", f.name, r.Method, r.URL.Path)
 }
