@@ -83,7 +83,7 @@ func TestReceiverValidateNamesKeys(t *testing.T) {
 		{"no name", ReceiverConfig{Slack: &SlackConfig{URL: "https://hooks.slack.com/services/T/B/X"}}, "!name"},
 		{"email", ReceiverConfig{Name: "ops", Email: &EmailConfig{SMTP: "nohost", To: []string{"not an address"}, STARTTLS: "always", Username: "u", Subject: "{{ .Nope"}},
 			"email.smtp !email.from email.to email.starttls !email.password email.subject"},
-		{"slack", ReceiverConfig{Name: "ops", Slack: &SlackConfig{URL: "hooks.slack.com/x", Text: "{{ end }}"}}, "slack.url slack.text"},
+		{"slack", ReceiverConfig{Name: "ops", Slack: &SlackConfig{URL: "hooks.slack.com/x", Title: "{{ .Severity }}", Text: "{{ end }}"}}, "slack.url slack.title slack.text"},
 		{"webhook", ReceiverConfig{Name: "ops", Webhook: &WebhookConfig{MaxAlerts: -1, Headers: map[string]string{"Bad Name": "x"}}},
 			"!webhook.url webhook.max_alerts webhook.headers"},
 		{"twilio", ReceiverConfig{Name: "ops", Twilio: &TwilioConfig{To: []string{"0171 123"}, URL: "ftp://x", Body: "{{"}},

@@ -11,6 +11,8 @@ import (
 	"text/template"
 	"time"
 	"unicode/utf8"
+
+	"github.com/interoceptor/interoceptor/pipeline"
 )
 
 // The default templates, each a named template that a receiver's own
@@ -55,8 +57,14 @@ func textTemplate(def, src string) (*template.Template, error) {
 	if src == "" {
 		return defaultText.Lookup(def), nil
 	}
-	t := template.Must(defaultText.Clone())
-	return t.New("custom " + def).Parse(src)
+	t, err := template.Must(defaultText.Clone()).New("custom " + def).Parse(src)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := execute(t, sampleNotification()); err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // htmlTemplate is textTemplate for an HTML body.
@@ -64,8 +72,27 @@ func htmlTemplate(def, src string) (*htmltemplate.Template, error) {
 	if src == "" {
 		return defaultHTML.Lookup(def), nil
 	}
-	t := htmltemplate.Must(defaultHTML.Clone())
-	return t.New("custom " + def).Parse(src)
+	t, err := htmltemplate.Must(defaultHTML.Clone()).New("custom " + def).Parse(src)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := execute(t, sampleNotification()); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// sampleNotification is what a template of the config is tried on when
+// it is loaded, so that a field that does not exist ({{ .Severity }}) is
+// a config error rather than a failed notification.
+func sampleNotification() *Notification {
+	at := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	labels := map[string]string{"alertname": "Sample", "severity": "warning", "host": "example"}
+	return &Notification{Receiver: "sample", GroupKey: "{}:{alertname=\"Sample\"}", GroupLabels: map[string]string{"alertname": "Sample"},
+		Status: pipeline.AlertFiring, CommonLabels: labels, CommonAnnotations: map[string]string{"summary": "a sample"},
+		Alerts: []pipeline.Alert{{Status: pipeline.AlertFiring, Labels: labels, Annotations: map[string]string{"summary": "a sample"},
+			Values: map[string]float64{"value": 1}, StartsAt: at, At: at, Fingerprint: pipeline.AlertFingerprint(labels)}},
+		ExternalURL: "http://localhost:8080", Sender: "sample", At: at}
 }
 
 // execute runs t on n; a template that fails on real data (a missing
