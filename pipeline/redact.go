@@ -321,6 +321,14 @@ func appendSecrets(out []string, v reflect.Value) []string {
 			if _, tagged := f.Tag.Lookup("toml"); tagged {
 				out = appendSecrets(out, fv)
 			}
+		case reflect.Slice, reflect.Array:
+			// An array of tables ([[outputs.notify.receivers]]): each
+			// element's secrets.
+			if _, tagged := f.Tag.Lookup("toml"); tagged {
+				for j := 0; j < fv.Len(); j++ {
+					out = appendSecrets(out, fv.Index(j))
+				}
+			}
 		}
 	}
 	return out
@@ -352,9 +360,16 @@ func appendMapSecrets(out []string, m map[string]any) []string {
 	return out
 }
 
-// stringsOf returns the string, or the strings of a slice, held by v.
+// stringsOf returns the string, or the strings of a slice or the values
+// of a map (a table of headers), held by v.
 func stringsOf(v reflect.Value) []string {
 	switch v.Kind() {
+	case reflect.Map:
+		var out []string
+		for it := v.MapRange(); it.Next(); {
+			out = append(out, stringsOf(it.Value())...)
+		}
+		return out
 	case reflect.String:
 		return []string{v.String()}
 	case reflect.Slice:
