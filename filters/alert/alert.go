@@ -58,25 +58,24 @@ type Alert struct {
 	rules []*rule
 	// byMeas indexes the threshold rules by the measurements they read,
 	// so that a point evaluates only the rules that can use it.
-	byMeas   map[string]*measInfo
-	slots    int // (measurement, field) pairs read by some rule
-	absent   []*rule
-	anomaly  []*rule
-	groups   map[string]*group
-	order    []*group // in the order they were first seen: ticks are deterministic
-	active   map[stateKey]*alertState
-	flaps    map[stateKey][]int64 // times of state changes, for the rules with flap_threshold
-	start    int64                // the first time seen after Init (ns); 0 before
-	clock    int64                // the latest time seen
-	machine  vm.VM
-	keyBuf   []byte
-	msg      pipeline.Message
-	keys     []stateKey
-	anomEnv  map[string]any
-	refused  uint64
-	errLog   pipeline.LogThrottle
-	fullLog  pipeline.LogThrottle
-	compiled bool
+	byMeas  map[string]*measInfo
+	slots   int // (measurement, field) pairs read by some rule
+	absent  []*rule
+	anomaly []*rule
+	groups  map[string]*group
+	order   []*group // in the order they were first seen: ticks are deterministic
+	active  map[stateKey]*alertState
+	flaps   map[stateKey][]int64 // times of state changes, for the rules with flap_threshold
+	start   int64                // the first time seen after Init (ns); 0 before
+	clock   int64                // the latest time seen
+	machine vm.VM
+	keyBuf  []byte
+	msg     pipeline.Message
+	keys    []stateKey
+	anomEnv map[string]any
+	refused uint64
+	errLog  pipeline.LogThrottle
+	fullLog pipeline.LogThrottle
 }
 
 // measInfo is what the filter reads of one measurement.
@@ -140,8 +139,22 @@ var (
 
 // Validate checks the keys and compiles every rule: an expression that
 // does not compile, a bad template or time zone is an error here, in
-// `interoceptor check`.
+// `interoceptor check`. It keeps nothing: Init compiles again.
 func (a *Alert) Validate() error {
+	_, err := a.compile()
+	return err
+}
+
+// ruleSet is the rules compiled and indexed.
+type ruleSet struct {
+	rules   []*rule
+	byMeas  map[string]*measInfo
+	slots   int
+	absent  []*rule
+	anomaly []*rule
+}
+
+func (a *Alert) compile() (*ruleSet, error) {
 	var errs []error
 	for i, t := range a.GroupBy {
 		switch {
@@ -163,8 +176,7 @@ func (a *Alert) Validate() error {
 	if len(a.Rules) == 0 {
 		errs = append(errs, pipeline.MissingKey("rules"))
 	}
-	a.rules, a.absent, a.anomaly = nil, nil, nil
-	a.byMeas, a.slots = map[string]*measInfo{}, 0
+	rs := &ruleSet{byMeas: map[string]*measInfo{}}
 	names := map[string]int{}
 	for i, rc := range a.Rules {
 		r, err := compileRule(i, rc, a.GroupBy)
@@ -175,52 +187,51 @@ func (a *Alert) Validate() error {
 			errs = append(errs, invalid(fmt.Sprintf("rules.[%d].alert", i), "%q is also the alert of rules.[%d]: each rule has its own", rc.Alert, first))
 		}
 		names[rc.Alert] = i
-		a.rules = append(a.rules, r)
+		rs.rules = append(rs.rules, r)
 		switch r.kind {
 		case kindAbsent:
-			a.absent = append(a.absent, r)
+			rs.absent = append(rs.absent, r)
 		case kindAnomaly:
-			a.anomaly = append(a.anomaly, r)
+			rs.anomaly = append(rs.anomaly, r)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return err
+		return nil, err
 	}
 	slot := map[string]int{}
-	for _, r := range a.rules {
+	for _, r := range rs.rules {
 		for j := range r.refs {
 			rf := &r.refs[j]
-			mi := a.byMeas[rf.meas]
+			mi := rs.byMeas[rf.meas]
 			if mi == nil {
 				mi = &measInfo{}
-				a.byMeas[rf.meas] = mi
+				rs.byMeas[rf.meas] = mi
 			}
 			if !slices.Contains(mi.rules, r) {
 				mi.rules = append(mi.rules, r)
 			}
 			s, ok := slot[rf.key]
 			if !ok {
-				s = a.slots
+				s = rs.slots
 				slot[rf.key] = s
-				a.slots++
+				rs.slots++
 				mi.fields = append(mi.fields, *rf)
 				mi.fields[len(mi.fields)-1].slot = s
 			}
 			rf.slot = s
 		}
 	}
-	a.compiled = true
-	return nil
+	return rs, nil
 }
 
-// Init compiles the rules if Validate has not, and reads the state kept by
+// Init compiles the rules and reads the state kept by
 // preserve_data.
 func (a *Alert) Init(env *pipeline.Env) error {
-	if !a.compiled {
-		if err := a.Validate(); err != nil {
-			return err
-		}
+	rs, err := a.compile()
+	if err != nil {
+		return err
 	}
+	a.rules, a.byMeas, a.slots, a.absent, a.anomaly = rs.rules, rs.byMeas, rs.slots, rs.absent, rs.anomaly
 	a.env, a.log = env, env.Log
 	a.groups = map[string]*group{}
 	a.active = map[stateKey]*alertState{}
