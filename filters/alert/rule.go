@@ -96,10 +96,6 @@ func (r *rule) active(t time.Time) bool {
 // invalid is pipeline.InvalidKey.
 func invalid(key, format string, args ...any) error { return pipeline.InvalidKey(key, format, args...) }
 
-// reserved are the identifiers of the expression environment that are not
-// measurements.
-var reserved = map[string]bool{"tags": true, "labels": true, "anomaly": true}
-
 // compileRule checks rc (index i) and compiles it; groupBy are the
 // filter's group tags. Every problem is returned, joined.
 func compileRule(i int, rc RuleConfig, groupBy []string) (*rule, error) {
@@ -176,7 +172,7 @@ func compileRule(i int, rc RuleConfig, groupBy []string) (*rule, error) {
 		if k == "summary" && rc.Summary != "" || k == "description" && rc.Description != "" {
 			where = key(k)
 		}
-		if !model.LabelName(k).IsValid() {
+		if !model.LegacyValidation.IsValidLabelName(k) {
 			errs = append(errs, invalid(where, "%q is not a valid annotation name (letters, digits, _)", k))
 			continue
 		}
@@ -207,7 +203,7 @@ func checkLabel(k, v string, groupBy []string) string {
 		return fmt.Sprintf("%q is set by the rule's own key, not in labels", k)
 	case slices.Contains(groupBy, k):
 		return fmt.Sprintf("%q is a group_by tag: its value comes from the data", k)
-	case !model.LabelName(k).IsValid():
+	case !model.LegacyValidation.IsValidLabelName(k):
 		return fmt.Sprintf("%q is not a valid label name (letters, digits, _, not starting with a digit)", k)
 	case v == "":
 		return "empty value: a label has a value (leave it out instead)"
