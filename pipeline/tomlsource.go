@@ -187,6 +187,8 @@ func indexKeyLines(src string) *keyLines {
 		}
 	})
 	counts := map[string]int{}
+	latest := map[string][2]string{} // array path -> owner and sub of its latest element
+	elems := map[string]int{}        // owner/sub of a nested array -> its elements so far
 	owner, sub := "", ""
 	depth := 0 // open [ or { of a value spanning lines
 	origLines := strings.Split(src, "\n")
@@ -201,15 +203,21 @@ func indexKeyLines(src string) *keyLines {
 				counts[path]++
 				owner, sub = id, ""
 				kl.headers[id] = line
+				// An array of tables inside the latest element of another
+				// ([[filters.alert.rules]]): its keys are that element's,
+				// under "rules.[i]", the path decodeTable gives them.
+				if o, s, rel, ok := latestElement(latest, path); ok {
+					arr := joinKey(s, rel)
+					owner, sub = o, fmt.Sprintf("%s.[%d]", arr, elems[o+"/"+arr])
+					elems[o+"/"+arr]++
+					kl.keys[owner+"/"+sub] = line
+				}
+				latest[path] = [2]string{owner, sub}
 			} else {
 				// A sub-table of the latest element of an array ([inputs.tcp.config]) or a plain table.
 				owner, sub = tableID(path, 0), ""
-				for p := path; strings.Contains(p, "."); {
-					p = p[:strings.LastIndex(p, ".")]
-					if c := counts[p]; c > 0 {
-						owner, sub = tableID(p, c-1), strings.TrimPrefix(path, p+".")
-						break
-					}
+				if o, s, rel, ok := latestElement(latest, path); ok {
+					owner, sub = o, joinKey(s, rel)
 				}
 				if _, seen := kl.headers[owner]; !seen && sub == "" {
 					kl.headers[owner] = line
@@ -241,6 +249,26 @@ func indexKeyLines(src string) *keyLines {
 	}
 	sort.Ints(kl.starts)
 	return kl
+}
+
+// latestElement finds the array of tables, among those seen, that path is
+// inside (the longest prefix), and returns the owner and sub of its latest
+// element with the rest of path.
+func latestElement(latest map[string][2]string, path string) (owner, sub, rel string, ok bool) {
+	for p := path; strings.Contains(p, "."); {
+		p = p[:strings.LastIndex(p, ".")]
+		if at, found := latest[p]; found {
+			return at[0], at[1], strings.TrimPrefix(path, p+"."), true
+		}
+	}
+	return "", "", "", false
+}
+
+func joinKey(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "." + b
 }
 
 // fromEnv returns the ${VAR}s expanded in the value of key in table id: on

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/interoceptor/interoceptor/pipeline"
@@ -25,6 +27,14 @@ Ticks follow the data: a filter gets timer_event(t) at every
 ticker_interval boundary its messages' timestamps cross, before the first
 message at or after t, and a final one after the last. The same input gives
 the same output. A summary of the counters goes to stderr.
+
+With -alerts, what the alert rules (filters.alert) would have done is
+printed instead, one line per alert message, on the data's clock:
+  2026-01-05T10:05:00Z FIRING   HighCPU host=web-1 severity=critical  since 2026-01-05T10:00:00Z  cpu_usage_user=97  CPU at 97%
+  2026-01-05T10:17:00Z RESOLVED HighCPU host=web-1 severity=critical  since 2026-01-05T10:00:00Z  (lasted 17m0s)
+and then a count of alerts fired and resolved; the other messages the
+filters emit are written only if -out names a file. Re-sends of a firing
+alert (resend_interval) are not printed.
 
 Formats of -from (-format auto picks by extension, else by content):
   influx  InfluxDB line protocol, ns timestamps, # comments
@@ -46,6 +56,7 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "-", "`file` the filters' messages are written to (- for stdout)")
 	formatOut := fs.String("format-out", "json", "format of -out: json, payload or influx")
 	level := fs.String("log-level", "warn", "the filters' logs on stderr: debug, info, warn or error")
+	alerts := fs.Bool("alerts", false, "print the alerts the rules fire and resolve, one a line, on stdout; other messages go to -out only if it is a file")
 	fs.Usage = commandUsage(fs, "replay", replayHelp)
 	if code, done := parse(fs, args); done {
 		return code
@@ -89,6 +100,10 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 		w, outName = file, *out
 	}
 	sink := &lineSink{w: bufio.NewWriterSize(w, 64<<10), format: *formatOut}
+	if *alerts {
+		sink.alerts = &alertPrinter{w: bufio.NewWriter(stdout), firing: map[string]bool{}}
+		sink.discard = *out == "-"
+	}
 	var subjects []string
 	if *subject != "" {
 		subjects = strings.Split(*subject, ",")
@@ -97,6 +112,12 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	stats, err := pipeline.Replay(ctx, cfg, src, sink, pipeline.ReplayOptions{Subjects: subjects,
 		Log: slog.New(cfg.Redactor().Handler(log.Handler()))})
+	if sink.alerts != nil {
+		sink.alerts.summary()
+		if ferr := sink.alerts.w.Flush(); ferr != nil && err == nil {
+			err = fmt.Errorf("write stdout: %w", ferr)
+		}
+	}
 	if ferr := sink.w.Flush(); ferr != nil && err == nil {
 		err = fmt.Errorf("write %s: %w", outName, ferr)
 	}
@@ -135,6 +156,8 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 
 // lineSink writes what a replay emits, one message a line.
 type lineSink struct {
+	alerts  *alertPrinter // -alerts
+	discard bool          // -alerts without -out: only the alerts are printed
 	w       *bufio.Writer
 	format  string
 	buf     []byte
@@ -143,6 +166,14 @@ type lineSink struct {
 }
 
 func (s *lineSink) Write(_ string, _ int64, m *pipeline.Message) error {
+	if s.alerts != nil {
+		if err := s.alerts.print(m); err != nil {
+			return err
+		}
+		if s.discard {
+			return nil
+		}
+	}
 	var err error
 	s.buf, err = wire.AppendFormatted(s.buf[:0], m, s.format)
 	if errors.Is(err, wire.ErrNotMetric) {
@@ -165,4 +196,57 @@ func commandUsage(fs *flag.FlagSet, name, help string) func() {
 		fmt.Fprintf(fs.Output(), "Usage: interoceptor %s [flags]\n\n%s\nFlags:\n", name, help)
 		fs.PrintDefaults()
 	}
+}
+
+// alertPrinter prints the alert messages of a replay, one a line: the
+// changes of state only, not the re-sends of a firing alert.
+type alertPrinter struct {
+	w               *bufio.Writer
+	firing          map[string]bool // by fingerprint
+	fired, resolved int
+}
+
+func (p *alertPrinter) print(m *pipeline.Message) error {
+	a, err := pipeline.AlertFromMessage(m)
+	if errors.Is(err, pipeline.ErrNotAlert) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	switch a.Status {
+	case pipeline.AlertFiring:
+		if p.firing[a.Fingerprint] {
+			return nil // a re-send
+		}
+		p.firing[a.Fingerprint] = true
+		p.fired++
+	case pipeline.AlertResolved:
+		delete(p.firing, a.Fingerprint)
+		p.resolved++
+	}
+	const layout = "2006-01-02T15:04:05Z07:00"
+	fmt.Fprintf(p.w, "%s %-8s %s", a.At.Format(layout), strings.ToUpper(a.Status), a.Name())
+	for _, k := range slices.Sorted(maps.Keys(a.Labels)) {
+		if k != "alertname" {
+			fmt.Fprintf(p.w, " %s=%s", k, a.Labels[k])
+		}
+	}
+	fmt.Fprintf(p.w, "  since %s ", a.StartsAt.Format(layout))
+	if a.Status == pipeline.AlertResolved {
+		fmt.Fprintf(p.w, " (lasted %s)", a.EndsAt.Sub(a.StartsAt))
+	} else {
+		for _, k := range slices.Sorted(maps.Keys(a.Values)) {
+			fmt.Fprintf(p.w, " %s=%g", k, a.Values[k])
+		}
+		if s := a.Annotations["summary"]; s != "" {
+			fmt.Fprintf(p.w, "  %s", s)
+		}
+	}
+	_, err = p.w.WriteString("\n")
+	return err
+}
+
+func (p *alertPrinter) summary() {
+	fmt.Fprintf(p.w, "%d alerts fired, %d resolved, %d still firing at the end\n", p.fired, p.resolved, len(p.firing))
 }

@@ -2,6 +2,7 @@
 package all
 
 import (
+	_ "github.com/interoceptor/interoceptor/filters/alert"   // filters.alert
 	_ "github.com/interoceptor/interoceptor/filters/counter" // filters.counter
 	_ "github.com/interoceptor/interoceptor/filters/lua"     // filters.lua
 )
