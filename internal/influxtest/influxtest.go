@@ -14,65 +14,28 @@ import (
 	"debug/buildinfo"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/interoceptor/interoceptor/internal/toolbin"
 )
 
 // Version is the InfluxDB release the tests run.
 const Version = "v1.8.10"
 
-var install struct {
-	once sync.Once
-	path string
-	err  error
-}
+// tool is influxd 1.8, found as the other tools the tests run are.
+var tool = &toolbin.Tool{Name: "influxd", Package: "github.com/influxdata/influxdb/cmd/influxd",
+	Version: Version, EnvVar: "INFLUXD", Accept: isInfluxd18}
 
 // Binary returns the path of influxd, installing it once per process if it
 // is not on PATH or in GOBIN/GOPATH/bin.
-func Binary() (string, error) {
-	install.once.Do(func() { install.path, install.err = findOrInstall() })
-	return install.path, install.err
-}
-
-func goBin() string {
-	if b, err := exec.Command("go", "env", "GOBIN").Output(); err == nil && strings.TrimSpace(string(b)) != "" {
-		return strings.TrimSpace(string(b))
-	}
-	if b, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		return filepath.Join(strings.Split(strings.TrimSpace(string(b)), string(os.PathListSeparator))[0], "bin")
-	}
-	return ""
-}
-
-func findOrInstall() (string, error) {
-	if p := os.Getenv("INFLUXD"); p != "" {
-		return p, nil
-	}
-	if p := filepath.Join(goBin(), "influxd"); isInfluxd18(p) {
-		return p, nil
-	}
-	if p, err := exec.LookPath("influxd"); err == nil && isInfluxd18(p) {
-		return p, nil
-	}
-	cmd := exec.Command("go", "install", "github.com/influxdata/influxdb/cmd/influxd@"+Version)
-	cmd.Env = append(os.Environ(), "GOFLAGS=")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go install influxd@%s: %v\n%s", Version, err, out)
-	}
-	p := filepath.Join(goBin(), "influxd")
-	if !isInfluxd18(p) {
-		return "", fmt.Errorf("influxd installed, but %s is not InfluxDB 1.8", p)
-	}
-	return p, nil
-}
+func Binary() (string, error) { return tool.Path() }
 
 // isInfluxd18 reports whether path is an influxd of the 1.8 line. One built
 // by `go install` says "vunknown" to `influxd version`, so its module
@@ -107,11 +70,11 @@ func Start(dir string) (*Server, error) {
 			return nil, err
 		}
 	}
-	httpPort, err := freePort()
+	httpPort, err := toolbin.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	rpcPort, err := freePort()
+	rpcPort, err := toolbin.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -237,16 +200,11 @@ func (s *Server) Query(db, q string) ([]Series, error) {
 func New(t testing.TB, db string) *Server {
 	t.Helper()
 	s, err := Start(t.TempDir())
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("this test needs InfluxDB %s and it could not start: %v", Version, err)
-		}
-		t.Skipf("SKIPPED: this test needs InfluxDB %s and it could not start (CI would fail here): %v", Version, err)
-	}
+	toolbin.Need(t, "InfluxDB "+Version, err)
 	t.Cleanup(func() {
 		s.Stop()
 		if t.Failed() {
-			t.Logf("influxd log:\n%s", lastLines(s.Log(), 30))
+			t.Logf("influxd log:\n%s", toolbin.LastLines(s.Log(), 30))
 		}
 	})
 	if db != "" {
@@ -255,21 +213,4 @@ func New(t testing.TB, db string) *Server {
 		}
 	}
 	return s
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
