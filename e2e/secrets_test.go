@@ -169,6 +169,7 @@ subscribe = ["alerts.leak"]
 external = true
 url = [%q]
 bearer_token = "%s-am-token"
+generator_url = "http://%s-gen-user:%s-gen-pass@grafana.example/d/x?host={{ .Labels.host }}"
 [[outputs.alertmanager]]
 name = "am-basic"
 subscribe = ["alerts.leak"]
@@ -178,9 +179,9 @@ url = [%q]
   username = "am"
   password = "%s-am-password"
 `, filepath.Join(dir, "var-"+format), adminAddr, canary, freePort(t), canary, script, canary, canary, influxURL, canary,
-			amURL, canary, am.URL, canary),
+			amURL, canary, canary, canary, am.URL, canary),
 			"agent.admin_token", "agent.admin_password", "nats.password", "outputs.influxdb.url", "outputs.influxdb.token",
-			"outputs.alertmanager.url", "outputs.alertmanager.bearer_token", "outputs.alertmanager.basic_auth.password")
+			"outputs.alertmanager.url", "outputs.alertmanager.bearer_token", "outputs.alertmanager.generator_url", "outputs.alertmanager.basic_auth.password")
 		env := []string{"ICP_ADMIN_TOKEN=" + canary + "-admin-token"}
 		if out, code := l.command(env, "check", "-config", cfg); code != 0 {
 			t.Fatalf("check: exit %d\n%s", code, out)

@@ -68,7 +68,7 @@ type Alertmanager struct {
 	Timeout            pipeline.Duration `toml:"timeout"`
 	ResendInterval     pipeline.Duration `toml:"resend_interval"`
 	ResolveTimeout     pipeline.Duration `toml:"resolve_timeout"`
-	GeneratorURL       string            `toml:"generator_url"`
+	GeneratorURL       string            `toml:"generator_url" secret:"url"`
 	BasicAuth          BasicAuth         `toml:"basic_auth"`
 	BearerToken        string            `toml:"bearer_token" secret:"true"`
 	TLSCA              string            `toml:"tls_ca"`
