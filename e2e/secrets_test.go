@@ -99,6 +99,22 @@ func TestNoSecretLeaks(t *testing.T) {
 	}))
 	defer influx.Close()
 	influxURL := strings.Replace(influx.URL, "http://", "http://"+canary+"-influx-user:"+canary+"-influx-pass@", 1)
+	// An Alertmanager that refuses every alert and echoes the request's
+	// credentials, and an alert for it to refuse.
+	am := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, fmt.Sprintf("no: Authorization %s, url %s", r.Header.Get("Authorization"), r.URL), http.StatusBadRequest)
+	}))
+	defer am.Close()
+	amURL := strings.Replace(am.URL, "http://", "http://"+canary+"-am-user:"+canary+"-am-pass@", 1)
+	alertFile := filepath.Join(dir, "alert.json")
+	{
+		labels := map[string]string{"alertname": "leak", "host": "h"}
+		a := &pipeline.Alert{Status: pipeline.AlertFiring, Labels: labels, StartsAt: time.Now(), At: time.Now(),
+			Fingerprint: pipeline.AlertFingerprint(labels)}
+		var m pipeline.Message
+		a.ToMessage(&m)
+		writeFile(t, alertFile, string(pipeline.AppendJSON(nil, &m))+"\n")
+	}
 	// A NATS server that refuses whoever comes, for clients and leaf nodes.
 	leafPort := freePort(t)
 	natsConf := writeFile(t, filepath.Join(dir, "nats.conf"), fmt.Sprintf(`
@@ -147,8 +163,25 @@ bucket = "b"
 flush_interval = "50ms"
 max_retry_interval = "200ms"
 disk_buffer_bytes = 0
-`, filepath.Join(dir, "var-"+format), adminAddr, canary, freePort(t), canary, script, canary, canary, influxURL, canary),
-			"agent.admin_token", "agent.admin_password", "nats.password", "outputs.influxdb.url", "outputs.influxdb.token")
+[[outputs.alertmanager]]
+name = "am-token"
+subscribe = ["alerts.leak"]
+external = true
+url = [%q]
+bearer_token = "%s-am-token"
+generator_url = "http://%s-gen-user:%s-gen-pass@grafana.example/d/x?host={{ .Labels.host }}"
+[[outputs.alertmanager]]
+name = "am-basic"
+subscribe = ["alerts.leak"]
+external = true
+url = [%q]
+  [outputs.alertmanager.basic_auth]
+  username = "am"
+  password = "%s-am-password"
+`, filepath.Join(dir, "var-"+format), adminAddr, canary, freePort(t), canary, script, canary, canary, influxURL, canary,
+			amURL, canary, canary, canary, am.URL, canary),
+			"agent.admin_token", "agent.admin_password", "nats.password", "outputs.influxdb.url", "outputs.influxdb.token",
+			"outputs.alertmanager.url", "outputs.alertmanager.bearer_token", "outputs.alertmanager.generator_url", "outputs.alertmanager.basic_auth.password")
 		env := []string{"ICP_ADMIN_TOKEN=" + canary + "-admin-token"}
 		if out, code := l.command(env, "check", "-config", cfg); code != 0 {
 			t.Fatalf("check: exit %d\n%s", code, out)
@@ -157,6 +190,8 @@ disk_buffer_bytes = 0
 		cmd.Env = append(os.Environ(), env...)
 		p := start(t, cmd)
 		pipelinetest.WaitUntil(t, 30*time.Second, "InfluxDB and Lua failures in the log", p.logHas("write to InfluxDB failed", "cannot post to"))
+		l.command(env, "inject", "-config", cfg, "-subject", "alerts.leak", "-file", alertFile)
+		pipelinetest.WaitUntil(t, 30*time.Second, "Alertmanager's refusals in the log", p.logHas("alertmanager 127.0.0.1", "400 Bad Request"))
 		get := func(method, path, as string, header map[string]string) {
 			req, _ := http.NewRequest(method, "http://"+adminAddr+path, nil)
 			for k, v := range header {

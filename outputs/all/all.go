@@ -2,7 +2,8 @@
 package all
 
 import (
-	_ "github.com/interoceptor/interoceptor/outputs/file"     // outputs.file
-	_ "github.com/interoceptor/interoceptor/outputs/influxdb" // outputs.influxdb
-	_ "github.com/interoceptor/interoceptor/outputs/stdout"   // outputs.stdout
+	_ "github.com/interoceptor/interoceptor/outputs/alertmanager" // outputs.alertmanager
+	_ "github.com/interoceptor/interoceptor/outputs/file"         // outputs.file
+	_ "github.com/interoceptor/interoceptor/outputs/influxdb"     // outputs.influxdb
+	_ "github.com/interoceptor/interoceptor/outputs/stdout"       // outputs.stdout
 )
