@@ -125,6 +125,12 @@ func (p *Notify) Init(env *pipeline.Env) error {
 	p.senders = map[string][]sender{}
 	for i := range p.Receivers {
 		rc := &p.Receivers[i]
+		if rc.Email == nil && rc.Slack == nil && rc.Webhook == nil && rc.Twilio == nil {
+			// No channel: notifications to it are recorded, not sent
+			// (Alertmanager's receiver without integrations).
+			p.senders[rc.Name] = nil
+			continue
+		}
 		ss, err := buildSenders(rc, env.Log.With("receiver", rc.Name))
 		if err != nil {
 			return fmt.Errorf("receivers[%d] (%s): %w", i, rc.Name, err)
