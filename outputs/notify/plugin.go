@@ -251,6 +251,12 @@ func (p *Notify) cycle(ctx context.Context, now time.Time) time.Time {
 	p.leader, p.holder = leader, holder
 	p.mu.Unlock()
 	p.engine.setLeader(leader)
+	if p.ExternalURL == "" {
+		// The admin API's bound address (admin_addr may say port 0).
+		if h, ok := p.env.Host.(interface{ AdminURL() string }); ok && h.AdminURL() != "" {
+			p.engine.setExternalURL(h.AdminURL() + "api/alerts")
+		}
+	}
 	out, next := p.engine.advance(now)
 	var wg sync.WaitGroup
 	for _, n := range out {
