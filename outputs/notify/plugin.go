@@ -94,7 +94,8 @@ type Notify struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 
-	dropLog pipeline.LogThrottle
+	dropLog   pipeline.LogThrottle
+	lastPurge time.Time // the loop's last purge of delete markers
 
 	mu     sync.Mutex // guards what Status reads of the loop
 	leader bool
@@ -210,6 +211,9 @@ func (p *Notify) Write(batch []*pipeline.Message) error {
 	return nil
 }
 
+// purgeEvery is how often the leader drops the markers of deleted keys.
+const purgeEvery = time.Hour
+
 // maxPause is the longest the loop waits between two looks at the lease
 // and the engine.
 const maxPause = time.Second
@@ -272,6 +276,10 @@ func (p *Notify) cycle(ctx context.Context, now time.Time) time.Time {
 		}()
 	}
 	wg.Wait()
+	if leader && p.store != nil && now.Sub(p.lastPurge) >= purgeEvery {
+		p.lastPurge = now
+		p.store.purgeDeletes()
+	}
 	if len(out) > 0 {
 		// What was just sent changes what is due: look again soon.
 		_, next = p.engine.advance(p.now())

@@ -1,6 +1,8 @@
 package notify
 
 import (
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/interoceptor/interoceptor/pipeline"
@@ -9,4 +11,38 @@ import (
 
 func TestSample(t *testing.T) {
 	pipelinetest.CheckSample(t, pipeline.KindOutput, "notify", "receiver", "escalate", "routes", "receivers")
+}
+
+// The admin API answers bad requests with 400 (404 for what is not there,
+// 405 for a wrong method) and an error that says what is wrong.
+func TestAPIErrors(t *testing.T) {
+	c := &clock{t: t0}
+	p := startPlugin(t, nil, c, &recorder{}, nil)
+	defer p.Close()
+	write(t, p, alert(pipeline.AlertFiring, "down", t0, "host=a"))
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+		want               string
+	}{
+		{"POST", "/api/alerts/ack", `{"group": "x", "bogus": 1}`, 400, `unknown field \"bogus\"`},
+		{"POST", "/api/alerts/ack", `{`, 400, "the body"},
+		{"POST", "/api/alerts/ack", `{"group": "nope"}`, 404, "no group has key or id"},
+		{"POST", "/api/alerts/ack", `{"group": "default:{alertname=\"down\"}", "for": "soon"}`, 400, `for \"soon\"`},
+		{"POST", "/api/silences", `{"matchers": ["host=\"a\""]}`, 400, "give ends_at or duration"},
+		{"POST", "/api/silences", `{"matchers": ["host=\"a\""], "duration": "1h", "ends_at": "2030-01-01T00:00:00Z"}`, 400, "not both"},
+		{"POST", "/api/silences", `{"matchers": ["host~\"a\""], "duration": "1h"}`, 400, "matcher"},
+		{"DELETE", "/api/silences/nope", ``, 404, "no silence has id"},
+		{"PUT", "/api/alerts", ``, 405, "use GET"},
+		{"GET", "/api/alerts/nope", ``, 404, "no such endpoint"},
+		{"POST", "/api/alerts/ack", `{"group": "default:{alertname=\"down\"}", "for": "1h", "by": "ann"}`, 200, `"by": "ann"`},
+		{"POST", "/api/silences", `{"matchers": ["host=\"a\""], "duration": "1h"}`, 200, `"state": "active"`},
+		{"GET", "/api/alerts", ``, 200, `"acked": {`},
+	} {
+		w := httptest.NewRecorder()
+		p.ServeAPI(w, httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body)))
+		if w.Code != tc.status || !strings.Contains(w.Body.String(), tc.want) {
+			t.Errorf("%s %s %s: %d %s, want %d and %q", tc.method, tc.path, tc.body, w.Code, w.Body.String(), tc.status, tc.want)
+		}
+	}
 }
