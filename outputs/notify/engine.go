@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -219,6 +220,13 @@ func groupID(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(sum[:6])
 }
+
+// urlRE is a URL in an error: a channel's error may quote one with a token
+// in its path (a Slack webhook), which the admin API must not show.
+var urlRE = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://)(?:[^@/\s"']*@)?([^/\s"'?]+)[^\s"']*`)
+
+// hideURLs keeps only the scheme and host of the URLs in s.
+func hideURLs(s string) string { return urlRE.ReplaceAllString(s, "${1}${2}/...") }
 
 func logKey(groupKey, receiver string) string { return groupKey + "\x00" + receiver }
 
@@ -631,7 +639,7 @@ func (e *engine) done(n *Notification, now time.Time, err error) {
 	if err != nil {
 		e.failed[n.Receiver]++
 		st.failures++
-		st.lastErr = err.Error()
+		st.lastErr = hideURLs(err.Error())
 		wait := e.cfg.retryMin << min(st.failures-1, 20)
 		if g != nil && wait > g.route.groupInterval {
 			wait = g.route.groupInterval

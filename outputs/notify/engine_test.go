@@ -492,3 +492,13 @@ func TestDeduplicates(t *testing.T) {
 		t.Errorf("starts_at %v, want the first one's %v", out[0].Alerts[0].StartsAt, t0)
 	}
 }
+
+// The last error of a receiver, shown by the admin API, keeps only the
+// scheme and host of a URL (a webhook's path holds its token).
+func TestHideURLs(t *testing.T) {
+	in := `Post "https://hooks.slack.com/services/T00/B00/SECRET": dial tcp: timeout; smtp://user:pw@mail.example.com:587/x failed`
+	want := `Post "https://hooks.slack.com/...": dial tcp: timeout; smtp://mail.example.com:587/... failed`
+	if got := hideURLs(in); got != want {
+		t.Errorf("hideURLs:\n got %s\nwant %s", got, want)
+	}
+}

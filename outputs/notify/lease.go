@@ -34,6 +34,7 @@ type lease struct {
 	rev     uint64    // the key's revision last written (leader) or seen (follower)
 	seenAt  time.Time // when rev was written or first seen
 	current string    // the holder last seen
+	checked time.Time // a follower's last look at the key
 }
 
 // leaseValue is what the key holds; an empty Holder is a lease let go.
@@ -76,6 +77,10 @@ func (l *lease) step(now time.Time) (leader bool, holder string) {
 		}
 		return true, l.holder // renew again at the next step
 	}
+	if !l.checked.IsZero() && now.Sub(l.checked) < l.ttl/10 && now.After(l.checked) {
+		return false, l.current // looked a moment ago (the loop also runs on each batch)
+	}
+	l.checked = now
 	en, err := l.kv.Get(leaseKey)
 	switch {
 	case errors.Is(err, nats.ErrKeyNotFound):
