@@ -758,12 +758,6 @@ func (e *engine) putAlert(a *alertRec) {
 	}
 }
 
-func (e *engine) setExternalURL(u string) {
-	e.mu.Lock()
-	e.cfg.externalURL = u
-	e.mu.Unlock()
-}
-
 // setLeader makes the engine notify (and keep the alerts and the log in
 // the store) or not. A new leader writes its alerts, which the one before
 // it may not have had.

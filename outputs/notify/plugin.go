@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"regexp"
 	"slices"
 	"sync"
@@ -139,8 +140,8 @@ func (p *Notify) Init(env *pipeline.Env) error {
 		p.senders[rc.Name] = ss
 	}
 	ext := p.ExternalURL
-	if ext == "" && env.Agent.AdminAddr != "" && env.Agent.AdminAddr != "off" {
-		ext = "http://" + env.Agent.AdminAddr + "/api/alerts"
+	if ext == "" {
+		ext = adminAlertsURL(env.Agent)
 	}
 	p.engine = newEngine(engineConfig{routes: p.routes(), resolveTimeout: time.Duration(p.ResolveTimeout),
 		sendResolved: p.SendResolved, externalURL: ext, sender: env.Agent.Name})
@@ -174,6 +175,26 @@ func (p *Notify) Init(env *pipeline.Env) error {
 		go p.run(ctx)
 	}
 	return nil
+}
+
+// adminAlertsURL is the admin API's /api/alerts, the default
+// external_url: "" when the admin API is off or on a port chosen at start;
+// a wildcard address is named by the agent's name (its host name by
+// default).
+func adminAlertsURL(a pipeline.AgentConfig) string {
+	host, port, err := net.SplitHostPort(a.AdminAddr)
+	if err != nil || port == "0" {
+		return ""
+	}
+	switch host {
+	case "", "0.0.0.0", "::":
+		host = a.Name
+	}
+	scheme := "http"
+	if a.AdminTLSCert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port) + "/api/alerts"
 }
 
 var bucketUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]`)
@@ -255,12 +276,6 @@ func (p *Notify) cycle(ctx context.Context, now time.Time) time.Time {
 	p.leader, p.holder = leader, holder
 	p.mu.Unlock()
 	p.engine.setLeader(leader)
-	if p.ExternalURL == "" {
-		// The admin API's bound address (admin_addr may say port 0).
-		if h, ok := p.env.Host.(interface{ AdminURL() string }); ok && h.AdminURL() != "" {
-			p.engine.setExternalURL(h.AdminURL() + "api/alerts")
-		}
-	}
 	out, next := p.engine.advance(now)
 	var wg sync.WaitGroup
 	for _, n := range out {

@@ -46,3 +46,19 @@ func TestAPIErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestAdminAlertsURL(t *testing.T) {
+	for _, c := range []struct {
+		agent pipeline.AgentConfig
+		want  string
+	}{
+		{pipeline.AgentConfig{Name: "c1", AdminAddr: "127.0.0.1:8377"}, "http://127.0.0.1:8377/api/alerts"},
+		{pipeline.AgentConfig{Name: "c1", AdminAddr: "0.0.0.0:8377", AdminTLSCert: "x.pem"}, "https://c1:8377/api/alerts"},
+		{pipeline.AgentConfig{Name: "c1", AdminAddr: "127.0.0.1:0"}, ""},
+		{pipeline.AgentConfig{Name: "c1", AdminAddr: "off"}, ""},
+	} {
+		if got := adminAlertsURL(c.agent); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.agent, got, c.want)
+		}
+	}
+}
