@@ -104,7 +104,7 @@ func (p *Notify) Validate() error {
 	if p.StateBucket != "" && !bucketNameRE.MatchString(p.StateBucket) {
 		return pipeline.InvalidKey("state_bucket", "%q: use letters, digits, _ and -", p.StateBucket)
 	}
-	if err := checkEscalate("escalate", p.Escalate, checkReceiver); err != nil {
+	if err := checkEscalate("escalate", p.Receiver, p.Escalate, checkReceiver); err != nil {
 		return err
 	}
 	for i, r := range p.Routes {
@@ -135,7 +135,7 @@ func (p *Notify) Validate() error {
 				}
 			}
 		}
-		if err := checkEscalate(pre+"escalate", r.Escalate, checkReceiver); err != nil {
+		if err := checkEscalate(pre+"escalate", r.Receiver, r.Escalate, checkReceiver); err != nil {
 			return err
 		}
 	}
@@ -154,7 +154,10 @@ func checkGroupBy(key string, by []string) error {
 	return nil
 }
 
-func checkEscalate(key string, steps []EscalateConfig, checkReceiver func(key, name string) error) error {
+// checkEscalate checks a route's steps; each names a receiver the route
+// does not tell yet.
+func checkEscalate(key, receiver string, steps []EscalateConfig, checkReceiver func(key, name string) error) error {
+	seen := map[string]bool{receiver: true}
 	for i, s := range steps {
 		pre := fmt.Sprintf("%s[%d].", key, i)
 		if s.Receiver == "" {
@@ -163,6 +166,10 @@ func checkEscalate(key string, steps []EscalateConfig, checkReceiver func(key, n
 		if err := checkReceiver(pre+"receiver", s.Receiver); err != nil {
 			return err
 		}
+		if seen[s.Receiver] {
+			return pipeline.InvalidKey(pre+"receiver", "%q is already told of the route's alerts", s.Receiver)
+		}
+		seen[s.Receiver] = true
 		if err := escalateAfterRange.Check(pre+"after", time.Duration(s.After)); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/interoceptor/interoceptor/pipeline"
 	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
@@ -59,6 +60,46 @@ func TestAdminAlertsURL(t *testing.T) {
 	} {
 		if got := adminAlertsURL(c.agent); got != c.want {
 			t.Errorf("%+v: %q, want %q", c.agent, got, c.want)
+		}
+	}
+}
+
+// Validate names the key that is wrong.
+func TestValidate(t *testing.T) {
+	d := func(s string) *pipeline.Duration {
+		v, _ := time.ParseDuration(s)
+		p := pipeline.Duration(v)
+		return &p
+	}
+	for _, c := range []struct {
+		change func(p *Notify)
+		want   string
+	}{
+		{func(p *Notify) { p.Receiver = "" }, `missing required key "receiver"`},
+		{func(p *Notify) { p.Receiver = "nobody" }, `key "receiver": no [[outputs.notify.receivers]] is named "nobody"`},
+		{func(p *Notify) { p.Receivers = append(p.Receivers, ReceiverConfig{Name: "ops"}) }, `key "receivers[4].name": "ops" is defined twice`},
+		{func(p *Notify) { p.Receivers[0].Name = "o ps" }, `key "receivers[0].name"`},
+		{func(p *Notify) { p.GroupBy = []string{"...", "host"} }, `key "group_by"`},
+		{func(p *Notify) { p.GroupBy = []string{"a-b"} }, `key "group_by": "a-b" is not a label name`},
+		{func(p *Notify) { p.GroupInterval = 0 }, `key "group_interval": must be between 1s and 24h`},
+		{func(p *Notify) { p.Lease = pipeline.Duration(time.Hour) }, `key "lease"`},
+		{func(p *Notify) { p.ExternalURL = "alerts.example.com" }, `key "external_url"`},
+		{func(p *Notify) { p.StateBucket = "a.b" }, `key "state_bucket"`},
+		{func(p *Notify) { p.Routes = []RouteConfig{{Matchers: []string{`severity="critical"`}}} }, `missing required key "routes[0].receiver"`},
+		{func(p *Notify) {
+			p.Routes = []RouteConfig{{Matchers: []string{`severity=critical"`}, Receiver: "pager"}}
+		}, `key "routes[0].matchers": matcher`},
+		{func(p *Notify) { p.Routes = []RouteConfig{{Receiver: "pager", GroupWait: d("2h")}} }, `key "routes[0].group_wait"`},
+		{func(p *Notify) {
+			p.Routes = []RouteConfig{{Receiver: "pager", Escalate: []EscalateConfig{{After: pipeline.Duration(time.Hour), Receiver: "lead"}, {After: pipeline.Duration(time.Minute), Receiver: "sms"}}}}
+		}, `key "routes[0].escalate[1].after": each step comes after the one before it`},
+		{func(p *Notify) { p.Escalate = []EscalateConfig{{After: pipeline.Duration(time.Hour), Receiver: "ops"}} }, `key "escalate[0].receiver": "ops" is already told`},
+		{func(p *Notify) { p.Escalate = []EscalateConfig{{Receiver: "pager"}} }, `key "escalate[0].after"`},
+	} {
+		p := testConfig(t, nil)
+		c.change(p)
+		if err := p.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Validate = %v, want %q", err, c.want)
 		}
 	}
 }
