@@ -37,6 +37,7 @@ func init() {
 		{"inject", "publish messages (JSON lines, or one payload) to a subject", cmdInject},
 		{"flood", "publish generated messages at a rate and report msgs/s", cmdFlood},
 		{"reload", "ask a running pipeline to reload its plugins (Lua scripts), through its admin API", cmdReload},
+		{"alerts", "list, acknowledge and silence the alerts of a running pipeline (outputs.notify)", cmdAlerts},
 		{"test", "run Lua plugins against fixture messages and compare what they inject", cmdTest},
 		{"replay", "run a pipeline's filters over recorded data on the data's own clock (a backtest)", cmdReplay},
 		{"eval", "score a detector filter on labelled series (NAB, TCPD)", cmdEval},

@@ -5,5 +5,6 @@ import (
 	_ "github.com/interoceptor/interoceptor/outputs/alertmanager" // outputs.alertmanager
 	_ "github.com/interoceptor/interoceptor/outputs/file"         // outputs.file
 	_ "github.com/interoceptor/interoceptor/outputs/influxdb"     // outputs.influxdb
+	_ "github.com/interoceptor/interoceptor/outputs/notify"       // outputs.notify
 	_ "github.com/interoceptor/interoceptor/outputs/stdout"       // outputs.stdout
 )

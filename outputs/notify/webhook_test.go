@@ -13,9 +13,9 @@ import (
 	"github.com/interoceptor/interoceptor/pipeline"
 )
 
-// recorder is a test HTTP server that keeps each request it gets and
+// httpRecorder is a test HTTP server that keeps each request it gets and
 // answers with the status and body the test sets.
-type recorder struct {
+type httpRecorder struct {
 	*httptest.Server
 	mu       sync.Mutex
 	reqs     []*http.Request
@@ -24,8 +24,8 @@ type recorder struct {
 	response string
 }
 
-func newRecorder(t *testing.T) *recorder {
-	r := &recorder{status: http.StatusOK}
+func newRecorder(t *testing.T) *httpRecorder {
+	r := &httpRecorder{status: http.StatusOK}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		b, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
@@ -39,13 +39,13 @@ func newRecorder(t *testing.T) *recorder {
 	return r
 }
 
-func (r *recorder) answer(status int, body string) {
+func (r *httpRecorder) answer(status int, body string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.status, r.response = status, body
 }
 
-func (r *recorder) last(t *testing.T) (*http.Request, string) {
+func (r *httpRecorder) last(t *testing.T) (*http.Request, string) {
 	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
