@@ -64,7 +64,7 @@ elif [ "${SMTP_ADDR}" = "127.0.0.1:1025" ] || [ -n "${DEMO_MAILPIT:-}" ]; then
   fi
   mkdir -p "$PWD/var/mailpit"
   setsid "$mailpit_bin" --smtp "$SMTP_ADDR" --listen "$MAILPIT_UI" --database "$PWD/var/mailpit/mailpit.db" \
-    --smtp-auth-accept-any --smtp-disable-rdns --quiet >"$PWD/var/mailpit/mailpit.log" 2>&1 &
+    --smtp-auth-accept-any --smtp-auth-allow-insecure --smtp-disable-rdns --quiet >"$PWD/var/mailpit/mailpit.log" 2>&1 &
   mail_started=$!
   for _ in $(seq 1 300); do mailpit_up && break; sleep 0.1; done
   mailpit_up || { echo "demo: mailpit did not start; see var/mailpit/mailpit.log" >&2; tail -20 "$PWD/var/mailpit/mailpit.log" >&2; }

@@ -129,13 +129,15 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05 UTC")
 }
 
+// formatValues lists values for people: six significant digits, as the
+// readers of a mail want them (26.5878, not 26.58783771780021).
 func formatValues(m map[string]float64) string {
 	var b strings.Builder
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		if b.Len() > 0 {
 			b.WriteByte(' ')
 		}
-		b.WriteString(k + "=" + strconv.FormatFloat(m[k], 'g', -1, 64))
+		b.WriteString(k + "=" + strconv.FormatFloat(m[k], 'g', 6, 64))
 	}
 	return b.String()
 }
