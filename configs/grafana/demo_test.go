@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,21 +15,25 @@ import (
 	_ "github.com/interoceptor/interoceptor/filters/all"
 	_ "github.com/interoceptor/interoceptor/inputs/all"
 	"github.com/interoceptor/interoceptor/internal/influxtest"
+	"github.com/interoceptor/interoceptor/internal/mailpittest"
 	_ "github.com/interoceptor/interoceptor/outputs/all"
 	"github.com/interoceptor/interoceptor/pipeline"
 	_ "github.com/interoceptor/interoceptor/pipeline/matcher"
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 // The dashboards against what the product really writes: configs/demo.toml,
 // the pipeline `make run` starts, runs for a short while into a fresh
 // InfluxDB (sped up through its DEMO_* variables: 1 s collection interval, a
 // level shift every 3 s), and then every panel and annotation query must
-// return data, as in TestQueriesReturnData.
+// return data, as in TestQueriesReturnData. Its alert rules mail a level
+// shift to a real mailpit, as `make run` does.
 func TestQueriesReturnDataAfterADemoRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the demo pipeline for 25 s")
 	}
 	s := influxtest.New(t, database)
+	mail := mailpittest.New(t, mailpittest.Options{})
 	here, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
@@ -45,6 +50,7 @@ func TestQueriesReturnDataAfterADemoRun(t *testing.T) {
 	for k, v := range map[string]string{
 		"INFLUX_URL": s.URL, "INFLUX_DB": database, "DEMO_DATA_DIR": t.TempDir(),
 		"DEMO_ADMIN_ADDR": free(), "DEMO_NATS_LISTEN": free(), "DEMO_INTERVAL": "1s", "DEMO_SERIES_RATE": "100",
+		"SMTP_ADDR": mail.SMTP, "DEMO_GROUP_WAIT": "1s",
 	} {
 		t.Setenv(k, v)
 	}
@@ -66,9 +72,9 @@ func TestQueriesReturnDataAfterADemoRun(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	// Alerts, until the demo has rules of its own (filters.alert): the
-	// test's rule engine sends them through a subject the demo's
-	// outputs.influxdb reads, once that output runs.
+	// Alerts besides the demo rules' (which fire within the run but
+	// resolve only later): one that resolves, for the panels of resolved
+	// alerts, sent through a subject the demo's outputs.influxdb reads.
 	go func() {
 		if err := publishAlerts(ctx, rt); err != nil {
 			t.Error(err)
@@ -87,6 +93,30 @@ func TestQueriesReturnDataAfterADemoRun(t *testing.T) {
 		t.Fatalf("no anomaly written by the demo's change detectors: %v", err)
 	}
 	t.Logf("demo wrote anomalies: %v", fmt.Sprint(series[0].Values))
+	series, err = s.Query(database, `SELECT count("firing") FROM "alerts" WHERE "alertname" = 'LevelShift'`)
+	if err != nil || len(series) == 0 {
+		t.Fatalf("no LevelShift alert written by the demo's rules: %v", err)
+	}
+	// A mail for the group LevelShift that tells the generated series'
+	// shift (the test's cpu step may have made one before it).
+	var shift *mailpittest.Message
+	pipelinetest.WaitUntil(t, time.Minute, "a LevelShift mail of the generated series", func() error {
+		mails, err := mail.Messages()
+		if err != nil {
+			return err
+		}
+		for i := range mails {
+			if strings.Contains(mails[i].Text, "series=generator") {
+				shift = &mails[i]
+				return nil
+			}
+		}
+		return fmt.Errorf("%d mails, none of the generated series", len(mails))
+	})
+	if m := shift; !strings.HasPrefix(m.Subject, "[FIRING:") || !strings.Contains(m.Subject, "] LevelShift") ||
+		len(m.To) != 1 || m.To[0].Address != "ops@example.com" || !strings.Contains(m.Text, "level shift") {
+		t.Errorf("the demo's alert mail: subject %q, to %v, text:\n%s", m.Subject, m.To, m.Text)
+	}
 	t.Chdir(here)
 	checkQueries(t, s.URL)
 }
