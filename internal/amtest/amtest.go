@@ -10,12 +10,10 @@
 package amtest
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -67,8 +65,7 @@ type Server struct {
 
 	bin, config string
 	addr        string
-	cmd         *exec.Cmd
-	log         *bytes.Buffer
+	proc        *testtool.Process // nil before the first start
 }
 
 // Start starts alertmanager with config (YAML), its storage in dir (a
@@ -97,53 +94,30 @@ func Start(dir, config string) (*Server, error) {
 
 // Restart starts the server again after Stop, on the same port, storage
 // and configuration.
-func (s *Server) Restart() error {
-	s.log = &bytes.Buffer{}
-	s.cmd = exec.Command(s.bin,
-		"--config.file="+s.config,
-		"--storage.path="+filepath.Join(s.Dir, "data"),
-		"--web.listen-address="+s.addr,
+func (s *Server) Restart() (err error) {
+	s.proc, err = testtool.StartProcess(s.bin, []string{
+		"--config.file=" + s.config,
+		"--storage.path=" + filepath.Join(s.Dir, "data"),
+		"--web.listen-address=" + s.addr,
 		"--cluster.listen-address=", // no HA gossip: nothing else to bind
-		"--log.level=debug")
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	if err := s.cmd.Start(); err != nil {
-		return err
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(s.URL + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	s.Stop()
-	return fmt.Errorf("alertmanager was not ready within 30s:\n%s", s.log.String())
+		"--log.level=debug"}, s.URL+"/-/ready", http.StatusOK)
+	return err
 }
 
 // Stop stops the server (its storage stays for Restart).
 func (s *Server) Stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
+	if s.proc != nil {
+		s.proc.Stop()
 	}
-	_ = s.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-done
-	}
-	s.cmd = nil
 }
 
-// Log returns what alertmanager printed. Not safe while it runs and
-// prints: read it after Stop.
-func (s *Server) Log() string { return s.log.String() }
+// Log returns what alertmanager printed (since its last start).
+func (s *Server) Log() string {
+	if s.proc == nil {
+		return ""
+	}
+	return s.proc.Log()
+}
 
 // Alert is an alert as GET /api/v2/alerts shows it.
 type Alert struct {

@@ -10,7 +10,6 @@
 package influxtest
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -20,7 +19,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/interoceptor/interoceptor/internal/testtool"
 )
@@ -50,8 +48,7 @@ type Server struct {
 	Dir string
 
 	bin, config string
-	cmd         *exec.Cmd
-	log         *bytes.Buffer
+	proc        *testtool.Process // nil before the first start
 }
 
 // Start starts influxd with its data in dir (a fresh temporary directory
@@ -98,47 +95,25 @@ bind-address = "127.0.0.1:%d"
 }
 
 // Restart starts the server again after Stop, on the same port and data.
-func (s *Server) Restart() error {
-	s.log = &bytes.Buffer{}
-	s.cmd = exec.Command(s.bin, "run", "-config", s.config)
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	if err := s.cmd.Start(); err != nil {
-		return err
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(s.URL + "/ping")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusNoContent {
-				return nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	s.Stop()
-	return fmt.Errorf("influxd did not answer /ping within 30s:\n%s", s.log.String())
+func (s *Server) Restart() (err error) {
+	s.proc, err = testtool.StartProcess(s.bin, []string{"run", "-config", s.config}, s.URL+"/ping", http.StatusNoContent)
+	return err
 }
 
 // Stop stops the server (its data stays for Restart).
 func (s *Server) Stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
+	if s.proc != nil {
+		s.proc.Stop()
 	}
-	_ = s.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-done
-	}
-	s.cmd = nil
 }
 
-// Log returns what influxd printed.
-func (s *Server) Log() string { return s.log.String() }
+// Log returns what influxd printed (since its last start).
+func (s *Server) Log() string {
+	if s.proc == nil {
+		return ""
+	}
+	return s.proc.Log()
+}
 
 // CreateDB creates a database.
 func (s *Server) CreateDB(name string) error {

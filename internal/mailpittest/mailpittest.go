@@ -15,10 +15,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -52,10 +50,7 @@ type Server struct {
 	SMTP string // 127.0.0.1:PORT
 	URL  string // http://127.0.0.1:PORT, the web UI and API
 
-	cmd    *exec.Cmd
-	exited chan struct{}
-	mu     sync.Mutex
-	log    bytes.Buffer
+	proc *testtool.Process
 }
 
 // Start starts mailpit with its database in dir and waits until its API
@@ -99,63 +94,18 @@ func Start(dir string, opts Options) (*Server, error) {
 	if opts.AuthAllowInsecure {
 		args = append(args, "--smtp-auth-allow-insecure")
 	}
-	s.cmd = exec.Command(bin, args...)
-	s.cmd.Stdout, s.cmd.Stderr = (*lockedWriter)(s), (*lockedWriter)(s)
-	if err := s.cmd.Start(); err != nil {
+	s.proc, err = testtool.StartProcess(bin, args, s.URL+"/readyz", http.StatusOK)
+	if err != nil {
 		return nil, err
 	}
-	exited := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(exited) }()
-	s.exited = exited
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return nil, fmt.Errorf("mailpit %v exited:\n%s", args, s.Log())
-		default:
-		}
-		if resp, err := http.Get(s.URL + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s, nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	s.Stop()
-	return nil, fmt.Errorf("mailpit did not answer /readyz within 30s:\n%s", s.Log())
-}
-
-// lockedWriter is mailpit's output, written by exec's copying goroutines
-// while a test may read it.
-type lockedWriter Server
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.log.Write(p)
+	return s, nil
 }
 
 // Log returns what mailpit printed.
-func (s *Server) Log() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.log.String()
-}
+func (s *Server) Log() string { return s.proc.Log() }
 
 // Stop stops mailpit.
-func (s *Server) Stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	_ = s.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-s.exited:
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-	}
-}
+func (s *Server) Stop() { s.proc.Stop() }
 
 // New starts a mailpit for a test and stops it when the test ends.
 // Without mailpit it skips the test, loudly; under CI it fails it.

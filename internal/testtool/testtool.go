@@ -6,15 +6,18 @@
 package testtool
 
 import (
+	"bytes"
 	"debug/buildinfo"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Tool is a program a test runs, installed with `go install
@@ -130,4 +133,71 @@ func LastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Process is a service a test runs (influxd, mailpit, alertmanager): the
+// running command and what it printed.
+type Process struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+	mu     sync.Mutex
+	log    bytes.Buffer
+}
+
+// StartProcess starts bin with args and waits, up to 30 s, until a GET of
+// readyURL answers with the status want. If the process exits or is not
+// ready in time, it is stopped and the error holds what it printed.
+func StartProcess(bin string, args []string, readyURL string, want int) (*Process, error) {
+	p := &Process{cmd: exec.Command(bin, args...), exited: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = (*processLog)(p), (*processLog)(p)
+	if err := p.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { _ = p.cmd.Wait(); close(p.exited) }()
+	name := filepath.Base(bin)
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		select {
+		case <-p.exited:
+			return nil, fmt.Errorf("%s %v exited:\n%s", name, args, p.Log())
+		default:
+		}
+		if resp, err := http.Get(readyURL); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == want {
+				return p, nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // a poll interval
+	}
+	p.Stop()
+	return nil, fmt.Errorf("%s was not ready (%s) within 30s:\n%s", name, readyURL, p.Log())
+}
+
+// processLog is the process's output, written by exec's copying goroutines
+// while a test may read it.
+type processLog Process
+
+func (w *processLog) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.log.Write(b)
+}
+
+// Log returns what the process printed.
+func (p *Process) Log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+// Stop interrupts the process and waits for it to exit, killing it after
+// 10 s.
+func (p *Process) Stop() {
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
 }
