@@ -156,7 +156,9 @@ func (s *Server) Alerts() ([]Alert, error) {
 func New(t testing.TB, config string) *Server {
 	t.Helper()
 	s, err := Start(t.TempDir(), config)
-	testtool.Unavailable(t, "Alertmanager "+Version, err)
+	if err != nil {
+		testtool.Unavailable(t, "Alertmanager "+Version, err)
+	}
 	t.Cleanup(func() {
 		s.Stop()
 		if t.Failed() {
