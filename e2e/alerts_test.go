@@ -3,16 +3,21 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/interoceptor/interoceptor/internal/mailpittest"
+	"github.com/interoceptor/interoceptor/pipeline"
 	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
@@ -232,5 +237,248 @@ group_interval = "3s"
 	}
 	if got, err := mp.Messages(); err != nil || len(got) != 3 {
 		t.Errorf("%d mails in the end (%v), want 3", len(got), err)
+	}
+}
+
+// webhookNotification is the part of Alertmanager's webhook payload these
+// tests read.
+type webhookNotification struct {
+	Status      string            `json:"status"`
+	Receiver    string            `json:"receiver"`
+	GroupKey    string            `json:"groupKey"`
+	GroupLabels map[string]string `json:"groupLabels"`
+	ExternalURL string            `json:"externalURL"`
+	Alerts      []struct {
+		Status string            `json:"status"`
+		Labels map[string]string `json:"labels"`
+	} `json:"alerts"`
+	at time.Time // when it arrived
+}
+
+// webhookRecorder is an HTTP server that records the notifications POSTed
+// to it.
+type webhookRecorder struct {
+	*httptest.Server
+	mu   sync.Mutex
+	got  []webhookNotification
+	errs []string
+}
+
+func newWebhookRecorder(t *testing.T) *webhookRecorder {
+	r := &webhookRecorder{}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		var n webhookNotification
+		err := json.Unmarshal(b, &n)
+		n.at = time.Now()
+		r.mu.Lock()
+		if err != nil {
+			r.errs = append(r.errs, fmt.Sprintf("%v: %s", err, b))
+		} else {
+			r.got = append(r.got, n)
+		}
+		r.mu.Unlock()
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *webhookRecorder) notifications() []webhookNotification {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got)
+}
+
+// has is a condition for WaitUntil: n notifications arrived.
+func (r *webhookRecorder) has(n int) func() error {
+	return func() error {
+		got := r.notifications()
+		if len(got) < n {
+			return fmt.Errorf("%d notifications", len(got))
+		}
+		return nil
+	}
+}
+
+// describe lists the notifications, one a line, for a failure message.
+func describeNotifications(ns []webhookNotification) string {
+	var b strings.Builder
+	for _, n := range ns {
+		fmt.Fprintf(&b, "  %s %s %d alerts from %s\n", n.Status, n.GroupLabels["alertname"], len(n.Alerts), n.ExternalURL)
+	}
+	return b.String()
+}
+
+// injectAlerts publishes firing alerts, one per host, with `interoceptor
+// inject`.
+func injectAlerts(t *testing.T, natsURL, subject, alertname string, hosts ...string) {
+	t.Helper()
+	var b []byte
+	for _, h := range hosts {
+		labels := map[string]string{"alertname": alertname, "host": h, "severity": "critical"}
+		now := time.Now()
+		a := &pipeline.Alert{Status: pipeline.AlertFiring, Labels: labels, StartsAt: now, At: now,
+			Annotations: map[string]string{"summary": alertname + " on " + h}, Fingerprint: pipeline.AlertFingerprint(labels)}
+		var m pipeline.Message
+		a.ToMessage(&m)
+		b = append(pipeline.AppendJSON(b, &m), '\n')
+	}
+	file := writeFile(t, filepath.Join(t.TempDir(), "alerts.json"), string(b))
+	out, err := exec.Command(binary, "inject", "-server", natsURL, "-subject", subject, "-file", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("inject: %v\n%s", err, out)
+	}
+}
+
+// TestNotifyFailoverKill9: two processes run the same outputs.notify on
+// one external NATS with JetStream, so the same state bucket and lease.
+// Only the lease holder notifies; it is killed with SIGKILL, and the other
+// takes over: it notifies a group that came after the kill, and not the
+// groups the dead one had notified. The time from the kill to the takeover
+// is logged (Panopta's bar is 10 s); what is asserted is that it happens,
+// with a lease short enough for that bar.
+func TestNotifyFailoverKill9(t *testing.T) {
+	const lease = 3 * time.Second
+	if lease > 8*time.Second {
+		t.Fatalf("lease %v: a follower would take over later than 10s after a kill", lease)
+	}
+	natsURL, _ := startNatsServer(t, "-js", "-sd", t.TempDir())
+	hook := newWebhookRecorder(t)
+	dir := t.TempDir()
+	const notify = "outputs.notify[notify]"
+	type node struct {
+		name, admin string
+		p           *proc
+	}
+	run := func(name string) *node {
+		n := &node{name: name, admin: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+		n.p = runPipeline(t, dir, name, fmt.Sprintf(`
+[agent]
+name = %q
+data_dir = %q
+admin_addr = %q
+[nats]
+url = %q
+[[outputs.notify]]
+name = "notify"
+subscribe = ["alerts"]
+external = true
+receiver = "ops"
+group_by = ["alertname"]
+group_wait = "1s"
+group_interval = "2s"
+repeat_interval = "1h"
+lease = %q
+  [[outputs.notify.receivers]]
+  name = "ops"
+    [outputs.notify.receivers.webhook]
+    url = %q
+    timeout = "5s"
+`, name, filepath.Join(dir, name), n.admin, natsURL, lease.String(), hook.URL))
+		return n
+	}
+	a, b := run("a"), run("b")
+	a.p.waitRunning(t)
+	b.p.waitRunning(t)
+
+	// One leads, the other knows it.
+	var leader, follower *node
+	pipelinetest.WaitUntil(t, 30*time.Second, "one process to lead, the other to follow it", func() error {
+		sa, err := adminPlugin(a.admin, notify)
+		if err != nil {
+			return err
+		}
+		sb, err := adminPlugin(b.admin, notify)
+		if err != nil {
+			return err
+		}
+		switch {
+		case sa.Status["leader"] == true && sb.Status["leader"] == false && sb.Status["lease_holder"] == sa.Status["holder"]:
+			leader, follower = a, b
+		case sb.Status["leader"] == true && sa.Status["leader"] == false && sa.Status["lease_holder"] == sb.Status["holder"]:
+			leader, follower = b, a
+		default:
+			return fmt.Errorf("a: %v; b: %v", sa.Status, sb.Status)
+		}
+		return nil
+	})
+	t.Logf("%s leads, %s follows", leader.name, follower.name)
+	leaderURL := "http://" + leader.admin + "/api/alerts"
+	followerURL := "http://" + follower.admin + "/api/alerts"
+
+	// Both processes get the alerts; one notification per group. The
+	// second group is injected once the first is notified, so that by its
+	// notification the follower has had group_wait to send the first, if
+	// it were to.
+	injectAlerts(t, natsURL, "alerts", "Down", "web-1", "web-2")
+	pipelinetest.WaitUntil(t, 30*time.Second, "the first group's notification", hook.has(1))
+	injectAlerts(t, natsURL, "alerts", "DiskFull", "db-1")
+	pipelinetest.WaitUntil(t, 30*time.Second, "the second group's notification", hook.has(2))
+	pipelinetest.WaitUntil(t, 30*time.Second, "the follower to take the 3 alerts", func() error {
+		s, err := adminPlugin(follower.admin, notify)
+		if err != nil {
+			return err
+		}
+		if s.Counters.Out < 3 || s.Status["leader"] != false {
+			return fmt.Errorf("%d alerts written, status %v", s.Counters.Out, s.Status)
+		}
+		return nil
+	})
+	before := hook.notifications()
+	if len(before) != 2 || before[0].GroupLabels["alertname"] != "Down" || len(before[0].Alerts) != 2 ||
+		before[1].GroupLabels["alertname"] != "DiskFull" || len(before[1].Alerts) != 1 {
+		t.Fatalf("before the kill, want Down with 2 alerts then DiskFull with 1, got:\n%s", describeNotifications(before))
+	}
+	for _, n := range before {
+		if n.ExternalURL != leaderURL || n.Status != "firing" || n.Receiver != "ops" {
+			t.Errorf("a notification %s %s to %s from %s, want firing to ops from the leader (%s)", n.Status, n.GroupLabels["alertname"], n.Receiver, n.ExternalURL, leaderURL)
+		}
+	}
+
+	// kill -9 the leader; a group that comes after is the follower's to
+	// notify, once it has the lease.
+	leader.p.signal(t, syscall.SIGKILL)
+	killed := time.Now()
+	leader.p.wait(t, 10*time.Second)
+	injectAlerts(t, natsURL, "alerts", "MemoryLow", "app-1")
+	var tookOver time.Duration
+	pipelinetest.WaitUntil(t, 60*time.Second, "the follower to take the lease", func() error {
+		s, err := adminPlugin(follower.admin, notify)
+		if err != nil {
+			return err
+		}
+		if s.Status["leader"] != true {
+			return fmt.Errorf("status %v", s.Status)
+		}
+		tookOver = time.Since(killed)
+		return nil
+	})
+	pipelinetest.WaitUntil(t, 60*time.Second, "the new group's notification", hook.has(3))
+	third := hook.notifications()[2]
+	t.Logf("after the kill -9 of %s: %s took the lease %v later (lease %v), and its first notification came %v after the kill",
+		leader.name, follower.name, tookOver.Round(10*time.Millisecond), lease, third.at.Sub(killed).Round(10*time.Millisecond))
+	if third.GroupLabels["alertname"] != "MemoryLow" || third.ExternalURL != followerURL {
+		t.Errorf("after the kill: %s from %s, want MemoryLow from %s", third.GroupLabels["alertname"], third.ExternalURL, followerURL)
+	}
+
+	// No group notified before the kill is notified again by the new
+	// leader: its notification log came from the state bucket. A fourth
+	// group, injected now, is a sentinel: by its notification the new
+	// leader has had group_wait and more to send the old ones again.
+	injectAlerts(t, natsURL, "alerts", "Sentinel", "app-2")
+	pipelinetest.WaitUntil(t, 60*time.Second, "the sentinel's notification", hook.has(4))
+	pipelinetest.WaitUntil(t, 30*time.Second, "the new leader to take the 5 alerts", notifyLeads(follower.admin, notify, 5))
+	got := hook.notifications()
+	if len(got) != 4 || got[3].GroupLabels["alertname"] != "Sentinel" {
+		t.Errorf("want the 2 groups before the kill, then MemoryLow and Sentinel, each once; got:\n%s", describeNotifications(got))
+	}
+	hook.mu.Lock()
+	if len(hook.errs) > 0 {
+		t.Errorf("payloads that do not read: %v", hook.errs)
+	}
+	hook.mu.Unlock()
+	follower.p.signal(t, syscall.SIGTERM)
+	if code := follower.p.wait(t, 60*time.Second); code != 0 {
+		t.Errorf("%s: exit %d", follower.name, code)
 	}
 }
