@@ -304,7 +304,7 @@ func (r *webhookRecorder) has(n int) func() error {
 func describeNotifications(ns []webhookNotification) string {
 	var b strings.Builder
 	for _, n := range ns {
-		fmt.Fprintf(&b, "  %s %s %d alerts from %s\n", n.Status, n.GroupLabels["alertname"], len(n.Alerts), n.ExternalURL)
+		fmt.Fprintf(&b, "  %s %v %d alerts from %s\n", n.Status, n.GroupLabels, len(n.Alerts), n.ExternalURL)
 	}
 	return b.String()
 }
@@ -480,5 +480,121 @@ lease = %q
 	follower.p.signal(t, syscall.SIGTERM)
 	if code := follower.p.wait(t, 60*time.Second); code != 0 {
 		t.Errorf("%s: exit %d", follower.name, code)
+	}
+}
+
+// TestSilenceAndAckThroughTheCommand: `interoceptor alerts silence` and
+// `alerts ack` on a running pipeline, seen in what is notified (the
+// command's own test, TestAlertsCommand, checks what the API answers, not
+// what reaches people). A silence of web-2 made before its alert: only
+// web-1 is notified. An ack of web-1's group stops its repeats, while
+// another group's go on.
+func TestSilenceAndAckThroughTheCommand(t *testing.T) {
+	natsURL, _ := startNatsServer(t, "-js", "-sd", t.TempDir())
+	hook := newWebhookRecorder(t)
+	dir := t.TempDir()
+	admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	const notify = "outputs.notify[notify]"
+	p := runPipeline(t, dir, "central", fmt.Sprintf(`
+[agent]
+name = "central"
+data_dir = %q
+admin_addr = %q
+[nats]
+url = %q
+[[outputs.notify]]
+name = "notify"
+subscribe = ["alerts"]
+external = true
+receiver = "ops"
+group_by = ["alertname", "host"]
+group_wait = "1s"
+group_interval = "1s"
+repeat_interval = "2s"
+  [[outputs.notify.receivers]]
+  name = "ops"
+    [outputs.notify.receivers.webhook]
+    url = %q
+    timeout = "5s"
+`, filepath.Join(dir, "var"), admin, natsURL, hook.URL))
+	p.waitRunning(t)
+	pipelinetest.WaitUntil(t, 30*time.Second, "the notify output to lead", notifyLeads(admin, notify, 0))
+	alerts := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(binary, append(append([]string{"alerts"}, args...), "-admin", admin)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("alerts %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	// count counts the notifications of host's group.
+	count := func(host string) int {
+		n := 0
+		for _, x := range hook.notifications() {
+			if x.GroupLabels["host"] == host {
+				n++
+			}
+		}
+		return n
+	}
+	countIs := func(host string, want int) func() error {
+		return func() error {
+			if got := count(host); got < want {
+				return fmt.Errorf("%d notifications of %s, want %d:\n%s", got, host, want, describeNotifications(hook.notifications()))
+			}
+			return nil
+		}
+	}
+
+	if out := alerts("silence", "-matchers", `host="web-2"`, "-for", "1h", "-comment", "maintenance"); !strings.Contains(out, "active") {
+		t.Fatalf("silence: %s", out)
+	}
+	injectAlerts(t, natsURL, "alerts", "Down", "web-1", "web-2")
+	// web-1 notified, then repeated: by then web-2 has had group_wait and
+	// more.
+	pipelinetest.WaitUntil(t, 60*time.Second, "web-1 notified and repeated", countIs("web-1", 2))
+	if n := count("web-2"); n != 0 {
+		t.Errorf("web-2 is silenced, yet notified %d times:\n%s", n, describeNotifications(hook.notifications()))
+	}
+
+	// Ack web-1's group (by its id, as `alerts list` shows it).
+	var list struct {
+		Groups []struct {
+			ID     string            `json:"id"`
+			Labels map[string]string `json:"labels"`
+		} `json:"groups"`
+	}
+	if err := json.Unmarshal([]byte(alerts("list", "-json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	for _, g := range list.Groups {
+		if g.Labels["host"] == "web-1" {
+			id = g.ID
+		}
+	}
+	if id == "" {
+		t.Fatalf("no group of web-1 in %+v", list.Groups)
+	}
+	if out := alerts("ack", id, "-by", "e2e", "-comment", "on it"); !strings.Contains(out, "acknowledged") {
+		t.Fatalf("ack: %s", out)
+	}
+	// A sentinel group that is not acked: once it has been repeated twice
+	// (two repeat_intervals), web-1, acked, has been left alone. Counted
+	// from the sentinel's first notification, so that a repeat of web-1 on
+	// its way at the ack is not taken for one after it.
+	injectAlerts(t, natsURL, "alerts", "Down", "web-3")
+	pipelinetest.WaitUntil(t, 60*time.Second, "web-3 notified", countIs("web-3", 1))
+	acked := count("web-1")
+	pipelinetest.WaitUntil(t, 60*time.Second, "web-3 repeated twice", countIs("web-3", 3))
+	if n := count("web-1"); n != acked {
+		t.Errorf("web-1's group, acked, was notified %d more times:\n%s", n-acked, describeNotifications(hook.notifications()))
+	}
+	if n := count("web-2"); n != 0 {
+		t.Errorf("web-2 is silenced, yet notified %d times", n)
+	}
+	p.signal(t, syscall.SIGTERM)
+	if code := p.wait(t, 60*time.Second); code != 0 {
+		t.Errorf("exit %d", code)
 	}
 }
