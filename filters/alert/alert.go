@@ -643,7 +643,7 @@ func (a *Alert) Tick(now time.Time, _ bool, out pipeline.Emitter) error {
 			errs = append(errs, a.step(r, st.group, st, false, t, out))
 		}
 		if a.active[k] == st && st.phase == firing && t-st.lastSent >= int64(a.ResendInterval) {
-			errs = append(errs, a.send(st, pipeline.AlertFiring, t, out))
+			errs = append(errs, a.resend(st, t, out))
 		}
 	}
 	for k := range a.flaps {
@@ -667,10 +667,19 @@ func (a *Alert) absentStep(r *rule, g *group, st *alertState, cond bool, t int64
 	return a.step(r, g, st, cond, t, out)
 }
 
-// send emits st as an alert with the given status, at t.
+// send emits st as an alert with the given status, at t: a change.
 func (a *Alert) send(st *alertState, status string, t int64, out pipeline.Emitter) error {
+	return a.emit(st, status, false, t, out)
+}
+
+// resend emits st, firing, again at t: no change, marked Resent.
+func (a *Alert) resend(st *alertState, t int64, out pipeline.Emitter) error {
+	return a.emit(st, pipeline.AlertFiring, true, t, out)
+}
+
+func (a *Alert) emit(st *alertState, status string, resent bool, t int64, out pipeline.Emitter) error {
 	al := pipeline.Alert{Status: status, Labels: st.labels, Values: st.values, StartsAt: time.Unix(0, st.activeAt).UTC(),
-		At: time.Unix(0, t).UTC(), Fingerprint: st.fingerprint}
+		At: time.Unix(0, t).UTC(), Fingerprint: st.fingerprint, Resent: resent}
 	if status == pipeline.AlertResolved {
 		al.EndsAt = al.At
 	}

@@ -91,7 +91,11 @@ func describe(t *testing.T, msgs []*pipeline.Message) []string {
 		for _, k := range slices.Sorted(maps.Keys(al.Values)) {
 			vals = append(vals, fmt.Sprintf("%s=%g", k, al.Values[k]))
 		}
-		s := fmt.Sprintf("%s %s %s %s since %s [%s]", al.At.Format("15:04"), al.Status, al.Name(), strings.Join(tags, ","),
+		status := al.Status
+		if al.Resent {
+			status = "resent" // firing, said again
+		}
+		s := fmt.Sprintf("%s %s %s %s since %s [%s]", al.At.Format("15:04"), status, al.Name(), strings.Join(tags, ","),
 			al.StartsAt.Format("15:04"), strings.Join(vals, " "))
 		if al.Status == pipeline.AlertResolved && !al.EndsAt.Equal(al.At) {
 			t.Errorf("%s: ends_at %v, want the resolve's time", s, al.EndsAt)
@@ -160,7 +164,7 @@ alert = "HighCPU"
 expr = "cpu.usage_user > 90"`,
 			steps: []step{{0, "cpu,host=a usage_user=95"}, {1 * m, ""}, {2 * m, ""}, {3 * m, ""}, {4 * m, "cpu,host=a usage_user=96"}, {4 * m, ""}},
 			want: []string{"10:00 firing HighCPU host=a since 10:00 [cpu_usage_user=95]",
-				"10:02 firing HighCPU host=a since 10:00 [cpu_usage_user=95]", "10:04 firing HighCPU host=a since 10:00 [cpu_usage_user=96]"}},
+				"10:02 resent HighCPU host=a since 10:00 [cpu_usage_user=95]", "10:04 resent HighCPU host=a since 10:00 [cpu_usage_user=96]"}},
 		{name: "tags in the expression", rules: `
 [[filters.alert.rules]]
 alert = "WebCPU"
