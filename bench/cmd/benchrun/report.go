@@ -35,9 +35,13 @@ type report struct {
 	reload    *reloadResult // nil when not run
 	// configReload is the config-reload scenario's run; nil when not run.
 	configReload *configReloadResult
-	crash        *crashResult  // nil when not run
-	eval         *evalResult   // nil when not run
-	anomaly      anomalyResult // what of it was run
+	crash        *crashResult // nil when not run
+	// alertRules and alertMail are the alerting scenarios' runs; nil when
+	// not run.
+	alertRules *alertRulesResult
+	alertMail  *alertMailResult
+	eval       *evalResult   // nil when not run
+	anomaly    anomalyResult // what of it was run
 	// anomalyFirst is the first line of the anomaly scenario's load.
 	anomalyFirst string
 	goBench      goBench
