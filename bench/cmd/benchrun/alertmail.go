@@ -54,6 +54,7 @@ type alertMailResult struct {
 	elapsed   time.Duration
 	user, sys time.Duration
 	maxRSS    int64
+	load      string // the load average (1, 5, 15 min) as the run began
 }
 
 // alertMailConfig is the pipeline's configuration. resend_interval is an
@@ -114,6 +115,7 @@ resend_interval = "1h"
 // runAlertMail runs the alert-mail-latency scenario once, in a fresh
 // temporary directory.
 func runAlertMail(bin string) (res alertMailResult, err error) {
+	res.load = readLoadavg()
 	dir, keep, err := runDir()
 	if err != nil {
 		return res, err

@@ -109,6 +109,7 @@ type alertRulesRun struct {
 	filter         filterStats // once the filter had taken every point
 	firing         int         // alert messages in the output, by status
 	resolved       int
+	load           string // the load average (1, 5, 15 min) as the run began
 }
 
 func (r alertRulesRun) cpu() time.Duration { return r.user + r.sys }
@@ -197,7 +198,7 @@ resend_interval = "1h"
 // runAlertRulesOnce runs the pipeline once on load, in a fresh temporary
 // directory; it also returns the config.
 func runAlertRulesOnce(bin string, load alertLoad) (r alertRulesRun, cfg string, err error) {
-	r.points = load.n
+	r.points, r.load = load.n, readLoadavg()
 	dir, keep, err := runDir()
 	if err != nil {
 		return r, "", err
