@@ -60,7 +60,7 @@ func scenarios() []scenario {
 const reloadKey = "reload"
 
 // The scenarios that are not in scenarios(): each has a runner of its own.
-var extraScenarios = []string{anomalyKey, anomalyMemoryKey, reloadKey, configReloadKey, crashKey, evalKey}
+var extraScenarios = []string{anomalyKey, anomalyMemoryKey, reloadKey, configReloadKey, crashKey, alertRulesKey, alertMailKey, evalKey}
 
 // chooseScenarios returns the throughput scenarios -only names, in their
 // usual order, and which of extraScenarios it names (all of them without

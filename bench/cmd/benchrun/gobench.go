@@ -12,7 +12,7 @@ import (
 )
 
 // goBenchPackages are the packages whose benchmarks go into the report.
-var goBenchPackages = []string{"./pipeline/", "./pipeline/wire/", "./pipeline/matcher/", "./decoders/...", "./sandbox/modules/anomaly/"}
+var goBenchPackages = []string{"./pipeline/", "./pipeline/wire/", "./pipeline/matcher/", "./decoders/...", "./sandbox/modules/anomaly/", "./filters/alert/"}
 
 // The sandbox's benchmarks the Lua issue asks for: an idle sandbox's heap, and
 // the cost of process_message in a filter of the usual shape.

@@ -7,7 +7,7 @@
 // when a scenario does not deliver exactly what was sent, because a speed
 // measured on a wrong result means nothing.
 //
-//	go run ./bench/cmd/benchrun -out bench/RESULTS.md [-runs 3] [-lines 1000000] [-bin ./bin/interoceptor] [-skip-go] [-only tcp-raw,lua,anomaly,tcp-influxdb,reload,config-reload,kill9,...]
+//	go run ./bench/cmd/benchrun -out bench/RESULTS.md [-runs 3] [-lines 1000000] [-bin ./bin/interoceptor] [-skip-go] [-only tcp-raw,lua,anomaly,tcp-influxdb,reload,config-reload,kill9,alert-rules,alert-mail-latency,...]
 package main
 
 import (
@@ -40,7 +40,7 @@ func main() {
 	flag.IntVar(&o.lines, "lines", 1_000_000, "lines sent through each end-to-end scenario")
 	flag.StringVar(&o.bin, "bin", "./bin/interoceptor", "the interoceptor `binary` to measure (build it first: make build)")
 	flag.BoolVar(&o.skipGo, "skip-go", false, "skip the Go micro-benchmarks")
-	flag.StringVar(&o.only, "only", "", "run only these end-to-end `scenarios` (comma-separated: tcp-raw, tcp-influx, stdin-raw, tail, tail-durable, lua, tcp-influxdb, anomaly, anomaly-memory, reload, config-reload, kill9, eval; \"none\" for none)")
+	flag.StringVar(&o.only, "only", "", "run only these end-to-end `scenarios` (comma-separated: tcp-raw, tcp-influx, stdin-raw, tail, tail-durable, lua, tcp-influxdb, anomaly, anomaly-memory, reload, config-reload, kill9, eval, alert-rules, alert-mail-latency; \"none\" for none)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fail("unexpected arguments: %v", flag.Args())
@@ -121,6 +121,21 @@ func main() {
 			fail("%s: %v", crashKey, err)
 		}
 		rep.crash = &res
+	}
+	if extra[alertRulesKey] {
+		res, err := runAlertRules(o.bin, o.runs, alertPointsPerLine*o.lines)
+		if err != nil {
+			fail("%s: %v", alertRulesKey, err)
+		}
+		rep.alertRules = &res
+		debug.FreeOSMemory()
+	}
+	if extra[alertMailKey] {
+		res, err := runAlertMail(o.bin)
+		if err != nil {
+			fail("%s: %v", alertMailKey, err)
+		}
+		rep.alertMail = &res
 	}
 	if extra[evalKey] {
 		progress("eval: the shipped detector on NAB and TCPD")

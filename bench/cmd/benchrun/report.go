@@ -35,9 +35,13 @@ type report struct {
 	reload    *reloadResult // nil when not run
 	// configReload is the config-reload scenario's run; nil when not run.
 	configReload *configReloadResult
-	crash        *crashResult  // nil when not run
-	eval         *evalResult   // nil when not run
-	anomaly      anomalyResult // what of it was run
+	crash        *crashResult // nil when not run
+	// alertRules and alertMail are the alerting scenarios' runs; nil when
+	// not run.
+	alertRules *alertRulesResult
+	alertMail  *alertMailResult
+	eval       *evalResult   // nil when not run
+	anomaly    anomalyResult // what of it was run
 	// anomalyFirst is the first line of the anomaly scenario's load.
 	anomalyFirst string
 	goBench      goBench
@@ -82,6 +86,7 @@ func (rep *report) markdown() string {
 	rep.writeLua(&b)
 	rep.writeConfigReload(&b)
 	rep.writeAnomaly(&b)
+	rep.writeAlerts(&b)
 	rep.writeEval(&b)
 	rep.writeDecoders(&b)
 	rep.writeGoBench(&b)
@@ -221,7 +226,7 @@ func (rep *report) writeGoBench(b *strings.Builder) {
 		w("**go test failed: %v.** The tables hold what it printed before failing; the raw output is below.\n\n", g.err)
 	}
 
-	var codec, pipelineOther, matcher, decoders, detector []benchResult
+	var codec, pipelineOther, matcher, decoders, detector, rules []benchResult
 	for _, r := range g.results {
 		switch p := shortPkg(r.pkg); {
 		case p == "pipeline" && strings.HasPrefix(r.name, "Codec/") && strings.Count(r.name, "/") == 3:
@@ -234,6 +239,8 @@ func (rep *report) writeGoBench(b *strings.Builder) {
 			decoders = append(decoders, r)
 		case p == "sandbox/modules/anomaly":
 			detector = append(detector, r)
+		case p == "filters/alert":
+			rules = append(rules, r)
 		default:
 			pipelineOther = append(pipelineOther, r)
 		}
@@ -281,6 +288,14 @@ func (rep *report) writeGoBench(b *strings.Builder) {
 		w("in Go; `bytes/series` is the set's own size estimate per series. Neither includes the Lua call around it:\n")
 		w("see [Anomaly detection](#anomaly-detection) for the filter in the pipeline.\n\n")
 		benchTable(b, detector)
+	}
+	if len(rules) > 0 {
+		w("### filters/alert: rules\n\n")
+		w("`Rules1000x100k`: %s threshold rules, one per measurement, over %s series (%d hosts × %s measurements);\n",
+			group(alertMeasurements, 0), group(alertSeries, 0), alertHosts, group(alertMeasurements, 0))
+		w("each point, already decoded, goes through `Process` on one goroutine, so points/s is one core's. 1 point in\n")
+		w("1,000 crosses its rule's threshold. See [Alerting](#alerting) for the filter in the pipeline.\n\n")
+		benchTable(b, rules)
 	}
 	if len(decoders) > 0 {
 		w("### decoders\n\n")
