@@ -175,6 +175,13 @@ func (l *leaky) Write([]*pipeline.Message) error {
 func (l *leaky) Status() map[string]any {
 	return map[string]any{"url": l.URL, "last_error": "bad token " + l.Token, "token": l.Token}
 }
+func (l *leaky) APIPaths() []string { return []string{"/api/leaky"} }
+func (l *leaky) ServeAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("X-Leaky", l.Token)
+	w.Header().Set("Content-Length", "1") // wrong once redacted: the runtime drops it
+	w.WriteHeader(http.StatusTeapot)
+	fmt.Fprintf(w, `{"last_error": "server answered 401 to token %s at %s"}`, l.Token, l.URL)
+}
 
 func init() {
 	pipeline.Register(pipeline.Registration{Kind: pipeline.KindOutput, Type: "leaky_test",
@@ -200,7 +207,7 @@ func (s *syncBuf) String() string {
 
 // A running pipeline shows none of its plugins' secrets: not in the logs
 // (also those the plugin writes itself), not in /api/plugins, not in
-// /metrics, even when the plugin puts them there.
+// /metrics, not in the plugin's own API, even when the plugin puts them there.
 func TestRuntimeHidesPluginSecrets(t *testing.T) {
 	const canary = "CANARY-9f3b2c"
 	dir := t.TempDir()
@@ -235,14 +242,17 @@ token = "tok-%s"
 		return nil
 	})
 	var shown strings.Builder
-	for _, path := range []string{"/api/plugins", "/metrics", "/healthz"} {
+	for _, path := range []string{"/api/plugins", "/metrics", "/healthz", "/api/leaky"} {
 		resp, err := http.Get("http://" + rt.AdminAddr() + path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := io.ReadAll(resp.Body)
+		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		fmt.Fprintf(&shown, "GET %s: %d\n%s\n", path, resp.StatusCode, b)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		fmt.Fprintf(&shown, "GET %s: %d %v\n%s\n", path, resp.StatusCode, resp.Header, b)
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -251,6 +261,9 @@ token = "tok-%s"
 	all := logs.String() + shown.String()
 	if !strings.Contains(all, `"url": "http://xxxxx@127.0.0.1:1/"`) {
 		t.Errorf("/api/plugins does not show the redacted url:\n%s", shown.String())
+	}
+	if !strings.Contains(all, "GET /api/leaky: 418") || !strings.Contains(all, `"server answered 401 to token xxxxx at http://xxxxx@127.0.0.1:1/"`) {
+		t.Errorf("/api/leaky does not show its redacted answer:\n%s", shown.String())
 	}
 	if n := strings.Count(all, canary); n > 0 {
 		t.Errorf("the canary shows %d times:\n%s", n, all)
