@@ -26,6 +26,7 @@ import (
 	_ "github.com/interoceptor/interoceptor/decoders/all"
 	_ "github.com/interoceptor/interoceptor/filters/all"
 	_ "github.com/interoceptor/interoceptor/inputs/all"
+	"github.com/interoceptor/interoceptor/internal/mailpittest"
 	_ "github.com/interoceptor/interoceptor/outputs/all"
 	"github.com/interoceptor/interoceptor/pipeline"
 	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
@@ -106,6 +107,26 @@ func TestNoSecretLeaks(t *testing.T) {
 	}))
 	defer am.Close()
 	amURL := strings.Replace(am.URL, "http://", "http://"+canary+"-am-user:"+canary+"-am-pass@", 1)
+	// The receivers of outputs.notify: a real mailpit that wants a login
+	// over STARTTLS, a Slack webhook on a closed port, a webhook whose
+	// server fails and echoes the request's credentials, a Twilio that
+	// refuses the token and echoes it. Each failure must name the host only.
+	tlsCert, tlsKey := writeCert(t, dir) // a good certificate: in the failing scenarios below, what fails is each key file
+	mailpit := mailpittest.New(t, mailpittest.Options{TLSCert: tlsCert, TLSKey: tlsKey, RequireSTARTTLS: true,
+		Users: map[string]string{"alerts": canary + "-smtp-password"}})
+	slackHost := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, fmt.Sprintf("no: Authorization %s, url %s", r.Header.Get("Authorization"), r.URL), http.StatusInternalServerError)
+	}))
+	defer hook.Close()
+	twilio := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, _ := r.BasicAuth()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprintf(w, `{"code": 20003, "message": "Authenticate %s:%s at %s", "more_info": "https://www.twilio.com/docs/errors/20003"}`, user, pass, r.URL)
+	}))
+	defer twilio.Close()
+	twilioURL := strings.Replace(twilio.URL, "http://", "http://"+canary+"-twilio-user:"+canary+"-twilio-pass@", 1)
 	alertFile := filepath.Join(dir, "alert.json")
 	{
 		labels := map[string]string{"alertname": "leak", "host": "h"}
@@ -178,11 +199,78 @@ url = [%q]
   [outputs.alertmanager.basic_auth]
   username = "am"
   password = "%s-am-password"
+[[outputs.notify]]
+subscribe = ["alerts.leak"]
+external = true
+receiver = "mail"
+group_wait = "0s"
+external_url = "http://%s-ext-user:%s-ext-pass@central.example/api/alerts"
+  [[outputs.notify.routes]]
+  receiver = "mail"
+  continue = true
+  [[outputs.notify.routes]]
+  receiver = "mail-refused"
+  continue = true
+  [[outputs.notify.routes]]
+  receiver = "slack"
+  continue = true
+  [[outputs.notify.routes]]
+  receiver = "webhook"
+  continue = true
+  [[outputs.notify.routes]]
+  receiver = "twilio"
+  continue = true
+  [[outputs.notify.receivers]]
+  name = "mail"
+    [outputs.notify.receivers.email]
+    smtp = %q
+    from = "alerts@example.com"
+    to = ["ops@example.com"]
+    username = "alerts"
+    password = "${ICP_SMTP_PASSWORD}"
+    starttls = "mandatory"
+    insecure_skip_verify = true
+  [[outputs.notify.receivers]]
+  name = "mail-refused"
+    [outputs.notify.receivers.email]
+    smtp = %q
+    from = "alerts@example.com"
+    to = ["refused@example.com"]
+    username = "alerts"
+    password = "${ICP_SMTP_WRONG_PASSWORD}"
+    starttls = "mandatory"
+    insecure_skip_verify = true
+  [[outputs.notify.receivers]]
+  name = "slack"
+    [outputs.notify.receivers.slack]
+    url = "${ICP_SLACK_URL}"
+  [[outputs.notify.receivers]]
+  name = "webhook"
+    [outputs.notify.receivers.webhook]
+    url = "%s/hooks/%s-webhook"
+    headers = { Authorization = "Bearer ${ICP_WEBHOOK_TOKEN}" }
+  [[outputs.notify.receivers]]
+  name = "twilio"
+    [outputs.notify.receivers.twilio]
+    account_sid = "AC0123456789abcdef0123456789abcdef"
+    auth_token = "%s-twilio-token"
+    from = "+15005550006"
+    to = ["+4915112345678"]
+    url = %q
 `, filepath.Join(dir, "var-"+format), adminAddr, canary, freePort(t), canary, script, canary, canary, influxURL, canary,
-			amURL, canary, canary, canary, am.URL, canary),
+			amURL, canary, canary, canary, am.URL, canary,
+			canary, canary, mailpit.SMTP, mailpit.SMTP, hook.URL, canary, canary, twilioURL),
 			"agent.admin_token", "agent.admin_password", "nats.password", "outputs.influxdb.url", "outputs.influxdb.token",
-			"outputs.alertmanager.url", "outputs.alertmanager.bearer_token", "outputs.alertmanager.generator_url", "outputs.alertmanager.basic_auth.password")
-		env := []string{"ICP_ADMIN_TOKEN=" + canary + "-admin-token"}
+			"outputs.alertmanager.url", "outputs.alertmanager.bearer_token", "outputs.alertmanager.generator_url", "outputs.alertmanager.basic_auth.password",
+			"outputs.notify.external_url", "outputs.notify.receivers[].email.password", "outputs.notify.receivers[].slack.url",
+			"outputs.notify.receivers[].webhook.url", "outputs.notify.receivers[].webhook.headers",
+			"outputs.notify.receivers[].twilio.auth_token", "outputs.notify.receivers[].twilio.url")
+		env := []string{"ICP_ADMIN_TOKEN=" + canary + "-admin-token", "ICP_SMTP_PASSWORD=" + canary + "-smtp-password",
+			"ICP_SMTP_WRONG_PASSWORD=" + canary + "-smtp-wrong-password",
+			"ICP_SLACK_URL=http://" + slackHost + "/services/T0/B0/" + canary + "-slack", "ICP_WEBHOOK_TOKEN=" + canary + "-webhook-token"}
+		if err := mailpit.DeleteAll(); err != nil {
+			t.Fatal(err)
+		}
 		if out, code := l.command(env, "check", "-config", cfg); code != 0 {
 			t.Fatalf("check: exit %d\n%s", code, out)
 		}
@@ -192,6 +280,15 @@ url = [%q]
 		pipelinetest.WaitUntil(t, 30*time.Second, "InfluxDB and Lua failures in the log", p.logHas("write to InfluxDB failed", "cannot post to"))
 		l.command(env, "inject", "-config", cfg, "-subject", "alerts.leak", "-file", alertFile)
 		pipelinetest.WaitUntil(t, 30*time.Second, "Alertmanager's refusals in the log", p.logHas("alertmanager 127.0.0.1", "400 Bad Request"))
+		hookHost, twilioHost := strings.TrimPrefix(hook.URL, "http://"), strings.TrimPrefix(twilio.URL, "http://")
+		pipelinetest.WaitUntil(t, 30*time.Second, "the receivers' failures in the log", p.logHas("email to refused@example.com via "+mailpit.SMTP,
+			"slack webhook at "+slackHost, "webhook to "+hookHost+": POST to "+hookHost+": 500 Internal Server Error", "via "+twilioHost, "Twilio error 20003"))
+		pipelinetest.WaitUntil(t, 30*time.Second, "the mail in mailpit", func() error {
+			if msgs, err := mailpit.Messages(); err != nil || len(msgs) != 1 || len(msgs[0].To) != 1 || msgs[0].To[0].Address != "ops@example.com" {
+				return fmt.Errorf("mailpit holds %d mails (%v), want the one to ops@example.com", len(msgs), err)
+			}
+			return nil
+		})
 		get := func(method, path, as string, header map[string]string) {
 			req, _ := http.NewRequest(method, "http://"+adminAddr+path, nil)
 			for k, v := range header {
@@ -210,7 +307,24 @@ url = [%q]
 			l.saw(fmt.Sprintf("%s %s (%s): %s", method, path, as, resp.Status), fmt.Sprint(resp.Header)+"\n"+string(b))
 		}
 		auth := map[string]string{"Authorization": "Bearer " + canary + "-admin-token", pipeline.AdminRequestHeader: "1"}
-		for _, path := range []string{"/healthz", "/metrics", "/api/plugins", "/api/nope"} {
+		// The receivers' last errors, as the admin API shows them: hosts only.
+		pipelinetest.WaitUntil(t, 30*time.Second, "the receivers' last errors in /api/alerts", func() error {
+			req, _ := http.NewRequest("GET", "http://"+adminAddr+"/api/alerts", nil)
+			req.Header.Set("Authorization", auth["Authorization"])
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, want := range []string{"slack webhook at " + slackHost, "webhook to " + hookHost, "via " + twilioHost, "via " + mailpit.SMTP} {
+				if !strings.Contains(string(b), want) {
+					return fmt.Errorf("no %q in /api/alerts: %s", want, b)
+				}
+			}
+			return nil
+		})
+		for _, path := range []string{"/healthz", "/metrics", "/api/plugins", "/api/alerts", "/api/silences", "/api/nope"} {
 			get("GET", path, "token", auth)
 			get("GET", path, "no credentials", nil)
 			get("GET", path, "wrong host", map[string]string{"Host": "evil.example"})
@@ -223,6 +337,8 @@ url = [%q]
 			t.Errorf("reload -config: exit %d\n%s", code, out)
 		}
 		l.command(nil, "reload", "-admin", adminAddr) // refused: no token
+		l.command(env, "alerts", "-config", cfg)
+		l.command(env, "alerts", "-config", cfg, "-json")
 		l.command(env, "inject", "-config", cfg, "-subject", "metrics.other", "-payload", "x")
 		p.signal(t, syscall.SIGTERM)
 		if code := p.wait(t, 60*time.Second); code != 0 {
@@ -250,7 +366,6 @@ subscribe = ["x"]
 external = true
 `, name, filepath.Join(dir, "var-"+name), nats, input), keys...)
 	}
-	tlsCert, _ := writeCert(t, dir) // a good certificate: what fails is each key file
 	leafURL := fmt.Sprintf("nats-leaf://127.0.0.1:%d", leafPort)
 	failing := []string{
 		agent("url", fmt.Sprintf("url = %q\ntoken = %q", strings.Replace(natsURL, "nats://", "nats://"+canary+"-nats-url-user:"+canary+"-nats-url-pass@", 1), canary+"-nats-token"),

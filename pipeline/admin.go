@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -125,7 +126,7 @@ func (rt *Runtime) servePluginAPI(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, p := range h.APIPaths() {
 			if r.URL.Path == p || strings.HasPrefix(r.URL.Path, p+"/") {
-				h.ServeAPI(w, r)
+				rt.serveRedacted(h, w, r)
 				return
 			}
 		}
@@ -136,6 +137,47 @@ func (rt *Runtime) servePluginAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	adminError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+}
+
+// serveRedacted hands r to a plugin's API and sends its answer with the
+// config's secrets hidden, as /api/plugins shows its status: what a plugin
+// keeps (a receiver's last error) may hold what a service echoed of them.
+// The answer is buffered whole for that.
+func (rt *Runtime) serveRedacted(h APIHandler, w http.ResponseWriter, r *http.Request) {
+	rec := &bufferedResponse{header: w.Header()}
+	h.ServeAPI(rec, r)
+	for _, vs := range rec.header {
+		for i, v := range vs {
+			vs[i] = rt.redact.String(v)
+		}
+	}
+	rec.header.Del("Content-Length") // the redacted body's length differs
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	w.WriteHeader(rec.status)
+	_, _ = w.Write([]byte(rt.redact.String(rec.body.String())))
+}
+
+// bufferedResponse keeps what a handler answers until it returns; the
+// header is the real response's.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header { return b.header }
+
+func (b *bufferedResponse) WriteHeader(code int) {
+	if b.status == 0 {
+		b.status = code
+	}
+}
+
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	b.WriteHeader(http.StatusOK)
+	return b.body.Write(p)
 }
 
 // builtinAPI are the runtime's own paths under /api/, with their method:

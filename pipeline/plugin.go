@@ -266,7 +266,9 @@ type Host interface {
 // behind the same host check, authentication and cross-site guard as the
 // rest of the API; the built-in paths cannot be claimed. A request may name
 // the plugin with ?plugin=NAME when several claim a path. Like Status,
-// ServeAPI is called from other goroutines than the plugin's calls.
+// ServeAPI is called from other goroutines than the plugin's calls. Its
+// answer is sent once it returns (no streaming), with the config's secrets
+// hidden in the body and the header values.
 type APIHandler interface {
 	APIPaths() []string
 	ServeAPI(w http.ResponseWriter, r *http.Request)

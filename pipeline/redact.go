@@ -441,29 +441,50 @@ func ConfigKeys() []string {
 }
 
 // walkConfigKeys calls visit for every key of [agent], [nats] and each
-// registered plugin's struct, sub-tables included.
+// registered plugin's struct, sub-tables included: a struct or a pointer
+// to one is a sub-table ("basic_auth.password", "receivers[].email.password"),
+// a slice of them an array of tables ("receivers[].name").
 func walkConfigKeys(visit func(key string, f reflect.StructField)) {
-	var walk func(prefix string, t reflect.Type)
-	walk = func(prefix string, t reflect.Type) {
+	var walk func(prefix string, t reflect.Type, open map[reflect.Type]bool)
+	walk = func(prefix string, t reflect.Type, open map[reflect.Type]bool) {
 		for t.Kind() == reflect.Pointer {
 			t = t.Elem()
 		}
-		if t.Kind() != reflect.Struct {
+		// A type that holds itself (a route of routes) is walked once per path.
+		if t.Kind() != reflect.Struct || open[t] {
 			return
 		}
+		open[t] = true
+		defer delete(open, t)
 		for k, i := range structKeys(t) {
 			f := t.Field(i)
 			visit(prefix+k, f)
-			if ft := f.Type; ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(textUnmarshaler) {
-				walk(prefix+k+".", ft)
+			if sub, ok := subTable(f.Type); ok {
+				walk(prefix+k+".", sub, open)
+			} else if el := f.Type; el.Kind() == reflect.Slice || el.Kind() == reflect.Array {
+				if sub, ok := subTable(el.Elem()); ok {
+					walk(prefix+k+"[].", sub, open)
+				}
 			}
 		}
 	}
-	walk("agent.", reflect.TypeFor[AgentConfig]())
-	walk("nats.", reflect.TypeFor[NatsConfig]())
+	walk("agent.", reflect.TypeFor[AgentConfig](), map[reflect.Type]bool{})
+	walk("nats.", reflect.TypeFor[NatsConfig](), map[reflect.Type]bool{})
 	for _, r := range Plugins() {
-		walk(string(r.Kind)+"."+r.Type+".", reflect.TypeOf(r.New()))
+		walk(string(r.Kind)+"."+r.Type+".", reflect.TypeOf(r.New()), map[reflect.Type]bool{})
 	}
+}
+
+// subTable returns the struct a key of type t holds as a table: t itself
+// or what t points to, unless it decodes from a value (a Duration).
+func subTable(t reflect.Type) (reflect.Type, bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || reflect.PointerTo(t).Implements(textUnmarshaler) {
+		return nil, false
+	}
+	return t, true
 }
 
 // redactErrors hides the config's secrets in config errors, in place, and

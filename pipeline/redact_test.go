@@ -86,7 +86,17 @@ func TestRedactingLogHandler(t *testing.T) {
 // api_token or webhook_url fails here until it is.
 func TestSecretLookingKeysAreTagged(t *testing.T) {
 	secret := pipeline.SecretKeys()
-	for _, key := range pipeline.ConfigKeys() {
+	keys := pipeline.ConfigKeys()
+	table := map[string]bool{} // a sub-table's name (receivers[].webhook) holds no value: its keys are checked
+	for _, key := range keys {
+		if i := strings.LastIndex(key, "."); i > 0 {
+			table[strings.TrimSuffix(key[:i], "[]")] = true
+		}
+	}
+	for _, key := range keys {
+		if table[key] {
+			continue
+		}
 		name := key[strings.LastIndex(key, ".")+1:]
 		looks := pipeline.SecretKeyName(name) || strings.HasSuffix(name, "url") || strings.HasSuffix(name, "urls") ||
 			strings.HasSuffix(name, "_remotes") || strings.HasSuffix(name, "_key") || strings.HasSuffix(name, "creds") ||
@@ -96,10 +106,53 @@ func TestSecretLookingKeysAreTagged(t *testing.T) {
 		}
 	}
 	for _, k := range []string{"nats.url", "nats.password", "nats.token", "nats.leafnode_remotes", "nats.leafnode_password",
-		"agent.admin_token", "agent.admin_password", "outputs.influxdb.url", "outputs.influxdb.token"} {
+		"agent.admin_token", "agent.admin_password", "outputs.influxdb.url", "outputs.influxdb.token",
+		"outputs.alertmanager.basic_auth.password", "outputs.notify.external_url", "outputs.notify.receivers[].email.password",
+		"outputs.notify.receivers[].slack.url", "outputs.notify.receivers[].webhook.url", "outputs.notify.receivers[].webhook.headers",
+		"outputs.notify.receivers[].twilio.auth_token", "outputs.notify.receivers[].twilio.url"} {
 		if secret[k] == "" {
 			t.Errorf("%s is not tagged secret", k)
 		}
+	}
+}
+
+// nestedTables is a test output whose secrets are in an array of tables,
+// in sub-tables of it and in a table that holds itself.
+type nestedTables struct {
+	Receivers []struct {
+		Name  string `toml:"name"`
+		Email *struct {
+			Password string `toml:"password" secret:"true"`
+		} `toml:"email"`
+	} `toml:"receivers"`
+	Route nestedRoute `toml:"route"`
+}
+
+type nestedRoute struct {
+	Token  string        `toml:"token" secret:"true"`
+	Routes []nestedRoute `toml:"routes"`
+}
+
+func (*nestedTables) Init(*pipeline.Env) error        { return nil }
+func (*nestedTables) Write([]*pipeline.Message) error { return nil }
+
+func init() {
+	pipeline.Register(pipeline.Registration{Kind: pipeline.KindOutput, Type: "nested_test",
+		Sample: "[[outputs.nested_test]]\n", New: func() any { return &nestedTables{} }})
+}
+
+// Keys of arrays of tables and of their sub-tables are named with [] and
+// dots; a table that holds itself is walked once.
+func TestSecretKeysOfNestedTables(t *testing.T) {
+	got := map[string]string{}
+	for k, v := range pipeline.SecretKeys() {
+		if strings.HasPrefix(k, "outputs.nested_test.") {
+			got[k] = v
+		}
+	}
+	want := map[string]string{"outputs.nested_test.receivers[].email.password": "true", "outputs.nested_test.route.token": "true"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got %v, want %v", got, want)
 	}
 }
 
@@ -121,6 +174,13 @@ func (l *leaky) Write([]*pipeline.Message) error {
 }
 func (l *leaky) Status() map[string]any {
 	return map[string]any{"url": l.URL, "last_error": "bad token " + l.Token, "token": l.Token}
+}
+func (l *leaky) APIPaths() []string { return []string{"/api/leaky"} }
+func (l *leaky) ServeAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("X-Leaky", l.Token)
+	w.Header().Set("Content-Length", "1") // wrong once redacted: the runtime drops it
+	w.WriteHeader(http.StatusTeapot)
+	fmt.Fprintf(w, `{"last_error": "server answered 401 to token %s at %s"}`, l.Token, l.URL)
 }
 
 func init() {
@@ -147,7 +207,7 @@ func (s *syncBuf) String() string {
 
 // A running pipeline shows none of its plugins' secrets: not in the logs
 // (also those the plugin writes itself), not in /api/plugins, not in
-// /metrics, even when the plugin puts them there.
+// /metrics, not in the plugin's own API, even when the plugin puts them there.
 func TestRuntimeHidesPluginSecrets(t *testing.T) {
 	const canary = "CANARY-9f3b2c"
 	dir := t.TempDir()
@@ -182,14 +242,17 @@ token = "tok-%s"
 		return nil
 	})
 	var shown strings.Builder
-	for _, path := range []string{"/api/plugins", "/metrics", "/healthz"} {
+	for _, path := range []string{"/api/plugins", "/metrics", "/healthz", "/api/leaky"} {
 		resp, err := http.Get("http://" + rt.AdminAddr() + path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := io.ReadAll(resp.Body)
+		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		fmt.Fprintf(&shown, "GET %s: %d\n%s\n", path, resp.StatusCode, b)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		fmt.Fprintf(&shown, "GET %s: %d %v\n%s\n", path, resp.StatusCode, resp.Header, b)
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -198,6 +261,9 @@ token = "tok-%s"
 	all := logs.String() + shown.String()
 	if !strings.Contains(all, `"url": "http://xxxxx@127.0.0.1:1/"`) {
 		t.Errorf("/api/plugins does not show the redacted url:\n%s", shown.String())
+	}
+	if !strings.Contains(all, "GET /api/leaky: 418") || !strings.Contains(all, `"server answered 401 to token xxxxx at http://xxxxx@127.0.0.1:1/"`) {
+		t.Errorf("/api/leaky does not show its redacted answer:\n%s", shown.String())
 	}
 	if n := strings.Count(all, canary); n > 0 {
 		t.Errorf("the canary shows %d times:\n%s", n, all)

@@ -75,7 +75,7 @@ type Notify struct {
 	RepeatInterval pipeline.Duration `toml:"repeat_interval"`
 	ResolveTimeout pipeline.Duration `toml:"resolve_timeout"`
 	SendResolved   bool              `toml:"send_resolved"`
-	ExternalURL    string            `toml:"external_url"`
+	ExternalURL    string            `toml:"external_url" secret:"url"`
 	StateBucket    string            `toml:"state_bucket"`
 	Lease          pipeline.Duration `toml:"lease"`
 	Timeout        pipeline.Duration `toml:"timeout"` // one send to one channel

@@ -155,11 +155,26 @@ func httpPost(ctx context.Context, client *http.Client, target, contentType stri
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return data, nil
 	}
-	err = &httpStatusError{Host: host, Status: resp.Status, Code: resp.StatusCode, Body: strings.TrimSpace(truncate(maxErrorBody, string(data)))}
+	err = &httpStatusError{Host: host, Status: resp.Status, Code: resp.StatusCode, Body: strings.TrimSpace(truncate(maxErrorBody, hideTarget(target, string(data))))}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout {
 		return data, pipeline.Retryable(err)
 	}
 	return data, err
+}
+
+// hideTarget cuts the path and query of target out of text, a service's
+// answer: some echo the request's URL, whose path may hold a token.
+func hideTarget(target, text string) string {
+	u, err := url.Parse(target)
+	if err != nil {
+		return text
+	}
+	for _, part := range []string{u.RequestURI(), u.EscapedPath(), u.Path, u.RawQuery} {
+		if len(part) > 1 { // not "/": it would cut every slash
+			text = strings.ReplaceAll(text, part, "...")
+		}
+	}
+	return text
 }
 
 // httpStatusError is a refusal by the receiving service, with what it said.

@@ -126,7 +126,7 @@ func TestWebhookPayload(t *testing.T) {
 
 // What the receiving end says decides a retry: 5xx and 429 are retried, a
 // 4xx is not; a server that is not there is. No error shows the URL's
-// path or query, where tokens live.
+// path or query, where tokens live, even when the server's answer echoes them.
 func TestHTTPErrorsRetryAndHideTheURL(t *testing.T) {
 	rec := newRecorder(t)
 	s := newWebhookSender(&WebhookConfig{URL: rec.URL + "/hook/s3cret-path?token=s3cret-query"}, nil)
@@ -134,7 +134,7 @@ func TestHTTPErrorsRetryAndHideTheURL(t *testing.T) {
 		status int
 		retry  bool
 	}{{500, true}, {503, true}, {429, true}, {400, false}, {404, false}, {401, false}} {
-		rec.answer(c.status, "no way")
+		rec.answer(c.status, "no way to /hook/s3cret-path?token=s3cret-query (path /hook/s3cret-path, query token=s3cret-query)")
 		err := send(t, s, firingGroup())
 		if err == nil || pipeline.IsRetryable(err) != c.retry || !strings.Contains(err.Error(), "no way") || strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("status %d: %v (retryable %v), want retryable %v, the body, no secret", c.status, err, pipeline.IsRetryable(err), c.retry)
