@@ -285,27 +285,9 @@ func runAlertRulesOnce(bin string, load alertLoad) (r alertRulesRun, cfg string,
 // taken, nothing dropped or failed) and that the output holds, in order,
 // exactly the alerts the load must give.
 func verifyAlertRules(r *alertRulesRun, log, outPath string, load alertLoad) error {
-	in, err := stoppedRecord(log, fmt.Sprintf(inputPlugin, "tcp", "tcp"))
-	if err != nil {
-		return err
-	}
-	filter, err := stoppedRecord(log, alertRulesPlugin)
-	if err != nil {
-		return err
-	}
-	out, err := stoppedRecord(log, alertRulesOutput)
-	if err != nil {
-		return err
-	}
-	for _, c := range []counters{in, filter, out} {
-		if c.Dropped != 0 || c.Errors != 0 {
-			return fmt.Errorf("counters: input %+v, filter %+v, output %+v; want dropped=0 errors=0", in, filter, out)
-		}
-	}
 	n, want := int64(load.n), int64(len(load.alerts))
-	if in.In != n || filter.In != n || filter.Out != want || out.In != want || out.Out != want {
-		return fmt.Errorf("counters: input in=%d, filter in=%d out=%d, output in=%d out=%d; want %d, %d, %d, %d, %d",
-			in.In, filter.In, filter.Out, out.In, out.Out, n, n, want, want, want)
+	if err := checkChainCounters(log, alertRulesPlugin, alertRulesOutput, n, want); err != nil {
+		return err
 	}
 	f, err := os.Open(outPath)
 	if err != nil {

@@ -387,19 +387,20 @@ func fetchMetric(client *http.Client, url, name string) (float64, error) {
 	return 0, fmt.Errorf("/metrics has no %s", name)
 }
 
-// verifyAnomaly checks the plugins' "stopped" records (every point taken,
-// nothing dropped or failed) and that the output holds, in order, exactly
-// the anomalies a detector per series finds in the load, each well formed.
-func verifyAnomaly(r *anomalyRun, log, outPath string, load anomalyLoad) error {
+// checkChainCounters checks the "stopped" records of a tcp input → filter
+// → output chain: nothing dropped or failed, the n points taken by the
+// input and the filter, the want messages the filter emitted written by
+// the output.
+func checkChainCounters(log, filterID, outputID string, n, want int64) error {
 	in, err := stoppedRecord(log, fmt.Sprintf(inputPlugin, "tcp", "tcp"))
 	if err != nil {
 		return err
 	}
-	filter, err := stoppedRecord(log, anomalyPlugin)
+	filter, err := stoppedRecord(log, filterID)
 	if err != nil {
 		return err
 	}
-	out, err := stoppedRecord(log, outputPlugin)
+	out, err := stoppedRecord(log, outputID)
 	if err != nil {
 		return err
 	}
@@ -408,10 +409,20 @@ func verifyAnomaly(r *anomalyRun, log, outPath string, load anomalyLoad) error {
 			return fmt.Errorf("counters: input %+v, filter %+v, output %+v; want dropped=0 errors=0", in, filter, out)
 		}
 	}
-	n, want := int64(load.n), int64(len(load.events))
 	if in.In != n || filter.In != n || filter.Out != want || out.In != want || out.Out != want {
 		return fmt.Errorf("counters: input in=%d, filter in=%d out=%d, output in=%d out=%d; want %d, %d, %d, %d, %d",
 			in.In, filter.In, filter.Out, out.In, out.Out, n, n, want, want, want)
+	}
+	return nil
+}
+
+// verifyAnomaly checks the plugins' "stopped" records (every point taken,
+// nothing dropped or failed) and that the output holds, in order, exactly
+// the anomalies a detector per series finds in the load, each well formed.
+func verifyAnomaly(r *anomalyRun, log, outPath string, load anomalyLoad) error {
+	n, want := int64(load.n), int64(len(load.events))
+	if err := checkChainCounters(log, anomalyPlugin, outputPlugin, n, want); err != nil {
+		return err
 	}
 
 	b, err := os.ReadFile(outPath)
