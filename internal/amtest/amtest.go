@@ -105,19 +105,10 @@ func (s *Server) Restart() (err error) {
 }
 
 // Stop stops the server (its storage stays for Restart).
-func (s *Server) Stop() {
-	if s.proc != nil {
-		s.proc.Stop()
-	}
-}
+func (s *Server) Stop() { s.proc.Stop() }
 
 // Log returns what alertmanager printed (since its last start).
-func (s *Server) Log() string {
-	if s.proc == nil {
-		return ""
-	}
-	return s.proc.Log()
-}
+func (s *Server) Log() string { return s.proc.Log() }
 
 // Alert is an alert as GET /api/v2/alerts shows it.
 type Alert struct {

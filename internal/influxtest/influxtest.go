@@ -101,19 +101,10 @@ func (s *Server) Restart() (err error) {
 }
 
 // Stop stops the server (its data stays for Restart).
-func (s *Server) Stop() {
-	if s.proc != nil {
-		s.proc.Stop()
-	}
-}
+func (s *Server) Stop() { s.proc.Stop() }
 
 // Log returns what influxd printed (since its last start).
-func (s *Server) Log() string {
-	if s.proc == nil {
-		return ""
-	}
-	return s.proc.Log()
-}
+func (s *Server) Log() string { return s.proc.Log() }
 
 // CreateDB creates a database.
 func (s *Server) CreateDB(name string) error {

@@ -183,16 +183,23 @@ func (w *processLog) Write(b []byte) (int, error) {
 	return w.log.Write(b)
 }
 
-// Log returns what the process printed.
+// Log returns what the process printed; "" for a nil Process (one that
+// never started).
 func (p *Process) Log() string {
+	if p == nil {
+		return ""
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.log.String()
 }
 
 // Stop interrupts the process and waits for it to exit, killing it after
-// 10 s.
+// 10 s. A nil Process (one that never started) has nothing to stop.
 func (p *Process) Stop() {
+	if p == nil {
+		return
+	}
 	_ = p.cmd.Process.Signal(os.Interrupt)
 	select {
 	case <-p.exited:
