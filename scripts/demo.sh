@@ -95,7 +95,7 @@ cat <<INFO
   Alerts      ./bin/interoceptor alerts -config configs/demo.toml   (list, ack, silence)
   Grafana     provisioning in $PWD/configs/grafana/provisioning  (see configs/grafana/README.md; INFLUX_URL=$INFLUX_URL INFLUX_DB=$INFLUX_DB)
 
-  Ctrl-C stops the pipeline (it drains first), then InfluxDB.
+  Ctrl-C stops the pipeline (it drains first), then InfluxDB and mailpit.
 
 INFO
 
