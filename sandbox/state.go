@@ -43,10 +43,14 @@ type Sandbox struct {
 	files   []string
 
 	// During a call.
-	msg     *pipeline.Message // what read_message reads; nil outside process_message
-	injects int
-	out     pipeline.Message // reused for every injected message
-	payload []byte           // add_to_payload's buffer, until inject_payload
+	msg         *pipeline.Message // what read_message reads (in, or work once written); nil outside process_message
+	in          *pipeline.Message // the message handed in; never changed
+	work        pipeline.Message  // in as write_message changed it (write.go)
+	scratch     pipeline.Message  // write_message converts a value here first
+	workPayload []byte            // work's payload, once written
+	injects     int
+	out         pipeline.Message // reused for every injected message
+	payload     []byte           // add_to_payload's buffer, until inject_payload
 
 	// The memory estimate (see limits.go and README).
 	estimate      int64
@@ -381,9 +385,9 @@ func (s *Sandbox) ProcessMessage(m *pipeline.Message) (status int, err error) {
 		return -1, fmt.Errorf("%s: the script has no process_message function", s.chunk)
 	}
 	s.countCall()
-	s.msg = m
+	s.setMessage(m)
 	n, err := s.run(fn)
-	s.msg = nil
+	s.setMessage(nil)
 	if err != nil {
 		return -1, err
 	}
