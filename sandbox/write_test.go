@@ -42,7 +42,9 @@ func TestWriteMessage(t *testing.T) {
 	in := testMessage()
 	metric := benchMetric()
 	metric.Timestamp = 1700000000000000000
-	str := func(name, v string) pipeline.Field { return pipeline.Field{Name: name, Kind: pipeline.KindString, Str: v} }
+	str := func(name, v string) pipeline.Field {
+		return pipeline.Field{Name: name, Kind: pipeline.KindString, Str: v}
+	}
 	for _, tc := range []struct {
 		name, body string
 		in         *pipeline.Message
