@@ -249,3 +249,44 @@ func BenchmarkCallWriteTag(b *testing.B) {
 func BenchmarkCallPassOn(b *testing.B) {
 	benchCalls(b, `function process_message() inject_message() end`, benchMetric(), 1)
 }
+
+// The pass-on transforms of above, a batch of 100 messages a call to
+// ProcessMessages, as filters.lua runs them.
+func benchBatch(b *testing.B, src string, m *pipeline.Message) {
+	s, err := New(Options{Name: "bench", Source: src, Log: slog.New(slog.DiscardHandler),
+		Inject: func(*pipeline.Message) error { return nil }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	msgs := make([]*pipeline.Message, 100)
+	for i := range msgs {
+		msgs[i] = m
+	}
+	var results []Result
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i += len(msgs) {
+		if results, err = s.ProcessMessages(msgs, results[:0]); err != nil || len(results) != len(msgs) {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+}
+
+func BenchmarkBatchEmptyCall(b *testing.B) {
+	benchBatch(b, `function process_message() end`, benchMetric())
+}
+
+func BenchmarkBatchAddFieldPassOn(b *testing.B) {
+	benchBatch(b, `function process_message() write_message("Fields[env]", "prod") inject_message() end`, benchLine())
+}
+
+func BenchmarkBatchMetricTagPassOn(b *testing.B) {
+	benchBatch(b, `function process_message()
+  local user, system = read_message("Fields[user]", "Fields[system]")
+  if user + system > 90 then write_message("Tags[busy]", "yes") else write_message("Tags[busy]", "no") end
+  inject_message()
+end`, benchMetric())
+}
