@@ -181,7 +181,7 @@ func (s *Sandbox) writeField(L *lua.LState, name string, role pipeline.FieldRole
 	}
 	if idx >= 0 && s.msg.Fields[idx].Role == pipeline.RoleMeasurement {
 		if str, ok := v.(lua.LString); !ok || str == "" {
-			return fmt.Errorf("Fields[%s] is the measurement: a non-empty string, not %s", name, describeValue(v))
+			return fmt.Errorf("the measurement (Fields[%s]) must be a non-empty string, not %s", name, describeValue(v))
 		}
 	}
 	if v == lua.LNil {
