@@ -50,6 +50,18 @@ func (r *runner) processBatch(from *subscription, msg *nats.Msg, msgs []*Message
 		// restart): the batch must not be redelivered meanwhile.
 		defer keepInProgress(msg)()
 	}
+	if r.bfilter != nil {
+		r.matched = r.matched[:0]
+		for _, m := range msgs {
+			if r.cfg.Matcher == nil || r.cfg.Matcher.Match(m) {
+				r.matched = append(r.matched, m)
+			}
+		}
+		r.stats.In.Add(uint64(len(r.matched)))
+		r.bfilter.ProcessBatch(r.matched, r.pub.orNone(), r.processFailed)
+		clear(r.matched) // the messages are the decoder's, reused
+		msgs = nil
+	}
 	for _, m := range msgs {
 		if r.cfg.Matcher != nil && !r.cfg.Matcher.Match(m) {
 			continue

@@ -88,6 +88,15 @@ type SubjectFilter interface {
 	ProcessFrom(subject string, m *Message, out Emitter) error
 }
 
+// BatchFilter is implemented by filters that handle a batch more cheaply
+// than its messages one by one (a Lua filter starts its watchdog once a
+// batch). The runtime then calls ProcessBatch, instead of Process, with
+// the messages of one batch that its matcher took; the filter calls failed
+// for each message it failed, with the error Process would have returned.
+type BatchFilter interface {
+	ProcessBatch(msgs []*Message, out Emitter, failed func(m *Message, err error))
+}
+
 // Output writes a batch of messages. An error wrapped with Retryable is
 // retried with backoff; any other error drops the batch, counted. A message
 // the output cannot write (say, a log message in line protocol) is skipped

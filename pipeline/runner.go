@@ -25,6 +25,8 @@ type runner struct {
 	input   Input
 	filter  Filter
 	sfilter SubjectFilter
+	bfilter BatchFilter // when the filter is one and not a SubjectFilter
+	matched []*Message  // the batch bfilter gets
 	output  Output
 	ticker  Ticker
 	decoder Decoder
@@ -132,6 +134,9 @@ func (r *runner) init(initPlugin bool) error {
 	case Filter:
 		r.filter = p
 		r.sfilter, _ = p.(SubjectFilter)
+		if r.sfilter == nil {
+			r.bfilter, _ = p.(BatchFilter)
+		}
 		r.ticker, _ = p.(Ticker)
 	}
 	if pc.Decoder != "" {

@@ -23,6 +23,7 @@ const DefaultSeverity = 6
 func (s *Sandbox) openAPI(L *lua.LState) {
 	for name, fn := range map[string]lua.LGFunction{
 		"read_message":   s.readMessage,
+		"write_message":  s.writeMessage,
 		"read_config":    s.readConfig,
 		"inject_message": s.injectMessage,
 		"inject_payload": s.injectPayload,
@@ -33,42 +34,67 @@ func (s *Sandbox) openAPI(L *lua.LState) {
 }
 
 // read_message(name [, field_index [, array_index]]) returns a header or a
-// field of the message being processed, or nil.
+// field of the message being processed, or nil. read_message(name1, name2,
+// ...), with names only, returns each of them: one crossing for several
+// values.
 func (s *Sandbox) readMessage(L *lua.LState) int {
 	name := L.CheckString(1)
+	top := L.GetTop()
+	if top >= 2 {
+		if _, many := L.Get(2).(lua.LString); many {
+			for i := 1; i <= top; i++ {
+				L.Push(s.readPart(L, i, L.CheckString(i), 0, 0))
+			}
+			return top
+		}
+	}
 	fi := L.OptInt(2, 0)
 	ai := L.OptInt(3, 0)
+	L.Push(s.readPart(L, 1, name, fi, ai))
+	return 1
+}
+
+// readPart is one value of read_message: name is its argument number arg.
+func (s *Sandbox) readPart(L *lua.LState, arg int, name string, fi, ai int) lua.LValue {
 	m := s.msg
 	if m == nil {
-		L.Push(lua.LNil) // outside process_message there is no message
-		return 1
+		return lua.LNil // outside process_message there is no message
 	}
-	if field, ok := strings.CutPrefix(name, "Fields["); ok && strings.HasSuffix(field, "]") {
-		f := m.FieldAt(field[:len(field)-1], fi)
+	if field, ok := fieldName(name, "Fields["); ok {
+		f := m.FieldAt(field, fi)
 		if f == nil || fi < 0 || ai != 0 {
-			L.Push(lua.LNil)
-			return 1
+			return lua.LNil
 		}
-		L.Push(fieldValue(f))
-		return 1
+		return fieldValue(f)
+	}
+	if tag, ok := fieldName(name, "Tags["); ok {
+		for i := range m.Fields {
+			if f := &m.Fields[i]; f.Role == pipeline.RoleTag && f.Name == tag {
+				if fi == 0 && ai == 0 {
+					return fieldValue(f)
+				}
+				fi--
+			}
+		}
+		return lua.LNil
 	}
 	switch name {
 	case "Type":
-		L.Push(lua.LString(m.Type))
+		return lua.LString(m.Type)
 	case "Logger":
-		L.Push(lua.LString(m.Logger))
+		return lua.LString(m.Logger)
 	case "Payload":
-		L.Push(lua.LString(m.Payload))
+		return lua.LString(m.Payload)
 	case "Hostname":
-		L.Push(lua.LString(m.Hostname))
+		return lua.LString(m.Hostname)
 	case "Severity":
-		L.Push(lua.LNumber(m.Severity))
+		return lua.LNumber(m.Severity)
 	case "Pid":
-		L.Push(lua.LNumber(m.Pid))
+		return lua.LNumber(m.Pid)
 	case "Uuid":
-		L.Push(lua.LString(m.UUID.String()))
+		return lua.LString(m.UUID.String())
 	case "Timestamp":
-		L.Push(newNS(L, s.nsMT, m.Timestamp))
+		return newNS(L, s.nsMT, m.Timestamp)
 	case "Tags":
 		// A metric's tags as a table (nil for a message without tags), so
 		// that a script can key its state by series.
@@ -82,14 +108,12 @@ func (s *Sandbox) readMessage(L *lua.LState) int {
 			}
 		}
 		if tags == nil {
-			L.Push(lua.LNil)
-		} else {
-			L.Push(tags)
+			return lua.LNil
 		}
-	default:
-		L.ArgError(1, fmt.Sprintf("unknown message part %q (want Type, Logger, Payload, Hostname, Severity, Pid, Uuid, Timestamp, Tags or Fields[name])", name))
+		return tags
 	}
-	return 1
+	L.ArgError(arg, fmt.Sprintf("unknown message part %q (want Type, Logger, Payload, Hostname, Severity, Pid, Uuid, Timestamp, Tags, Fields[name] or Tags[name])", name))
+	return lua.LNil
 }
 
 // fieldValue converts a field to Lua: strings and bytes to strings, numbers
@@ -174,8 +198,13 @@ func configValue(L *lua.LState, v reflect.Value, depth int) lua.LValue {
 }
 
 // inject_message(t) sends a message built from t; see README for the
-// table's form.
+// table's form. inject_message() sends the message in hand, with what
+// write_message changed in it.
 func (s *Sandbox) injectMessage(L *lua.LState) int {
+	if L.GetTop() == 0 || L.Get(1) == lua.LNil {
+		s.passOn(L)
+		return 0
+	}
 	t := L.CheckTable(1)
 	m := &s.out
 	m.Reset()
@@ -486,7 +515,7 @@ func (s *Sandbox) emit(L *lua.LState, m *pipeline.Message) {
 		s.terminate(ReasonInjects, msg)
 		L.RaiseError("%s", msg)
 	}
-	if size := len(pipeline.EncodeMessage(m)); size > s.limits.OutputBytes {
+	if size := encodedSize(m); size > s.limits.OutputBytes {
 		msg := fmt.Sprintf("injected message of %d bytes; the limit is %d", size, s.limits.OutputBytes)
 		s.terminate(ReasonOutput, msg)
 		L.RaiseError("%s", msg)

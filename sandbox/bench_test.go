@@ -138,3 +138,155 @@ func BenchmarkEmptyCall(b *testing.B) {
 		}
 	}
 }
+
+// benchCalls runs src's process_message over m b.N times and reports
+// messages per second; every call must inject want messages per call.
+func benchCalls(b *testing.B, src string, m *pipeline.Message, want float64) {
+	b.Helper()
+	injected := 0
+	s, err := New(Options{Name: "bench", Source: src, Log: slog.New(slog.DiscardHandler),
+		Inject: func(*pipeline.Message) error { injected++; return nil }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.ProcessMessage(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+	if float64(injected) != want*float64(b.N) {
+		b.Fatalf("injected %d, want %v a call", injected, want)
+	}
+}
+
+// benchLine is a raw line as inputs.tcp without a decoder sends it.
+func benchLine() *pipeline.Message {
+	return &pipeline.Message{Type: "log", Timestamp: time.Now().UnixNano(), Logger: "tcp", Hostname: "edge-1",
+		Severity: 6, Payload: []byte("cpu,host=edge-0001,cpu=cpu0 user=12.5,system=3.25,idle=84.25 1700000000000000000 and some")}
+}
+
+// benchMetric is a parsed line protocol point, as the influx decoder makes it.
+func benchMetric() *pipeline.Message {
+	m := &pipeline.Message{Type: pipeline.MetricType, Timestamp: time.Now().UnixNano(), Logger: "tcp", Hostname: "edge-1", Severity: 6}
+	m.Fields = append(m.Fields,
+		pipeline.Field{Name: pipeline.MeasurementField, Kind: pipeline.KindString, Role: pipeline.RoleMeasurement, Str: "cpu"},
+		pipeline.Field{Name: "cpu", Kind: pipeline.KindString, Role: pipeline.RoleTag, Str: "cpu0"},
+		pipeline.Field{Name: "host", Kind: pipeline.KindString, Role: pipeline.RoleTag, Str: "edge-0001"},
+		pipeline.Field{Name: "idle", Kind: pipeline.KindFloat, Float: 84.25},
+		pipeline.Field{Name: "system", Kind: pipeline.KindFloat, Float: 3.25},
+		pipeline.Field{Name: "user", Kind: pipeline.KindFloat, Float: 12.5})
+	return m
+}
+
+// A raw line with one field added, passed on: the 1:1 transform.
+func BenchmarkAddFieldPassOn(b *testing.B) {
+	benchCalls(b, `function process_message()
+  write_message("Fields[env]", "prod")
+  inject_message()
+end`, benchLine(), 1)
+}
+
+// The same, the old way: a new message built from a table.
+func BenchmarkAddFieldInjectTable(b *testing.B) {
+	benchCalls(b, `function process_message()
+  inject_message{Type = read_message("Type"), Payload = read_message("Payload"), Fields = {env = "prod"}}
+end`, benchLine(), 1)
+}
+
+// A metric: read two values, add a tag, pass it on.
+func BenchmarkMetricTagPassOn(b *testing.B) {
+	benchCalls(b, `function process_message()
+  local user, system = read_message("Fields[user]", "Fields[system]")
+  if user + system > 90 then write_message("Tags[busy]", "yes") else write_message("Tags[busy]", "no") end
+  inject_message()
+end`, benchMetric(), 1)
+}
+
+// The same, the old way: the metric rebuilt from a table.
+func BenchmarkMetricTagInjectTable(b *testing.B) {
+	benchCalls(b, `function process_message()
+  local user = read_message("Fields[user]")
+  local system = read_message("Fields[system]")
+  local busy = "no"
+  if user + system > 90 then busy = "yes" end
+  inject_message{Type = "metric", Timestamp = read_message("Timestamp"),
+    Tags = {cpu = read_message("Fields[cpu]"), host = read_message("Fields[host]"), busy = busy},
+    Fields = {name = read_message("Fields[name]"), user = user, system = system, idle = read_message("Fields[idle]")}}
+end`, benchMetric(), 1)
+}
+
+// The cost of one API call, for the README's table: each script makes
+// the call once per process_message; compare with BenchmarkEmptyCall.
+func BenchmarkCallReadField(b *testing.B) {
+	benchCalls(b, `function process_message() local v = read_message("Fields[user]") end`, benchMetric(), 0)
+}
+
+func BenchmarkCallReadTwoFields(b *testing.B) {
+	benchCalls(b, `function process_message() local u, s = read_message("Fields[user]", "Fields[system]") end`, benchMetric(), 0)
+}
+
+func BenchmarkCallReadFieldTwice(b *testing.B) {
+	benchCalls(b, `function process_message() local u = read_message("Fields[user]") local s = read_message("Fields[system]") end`, benchMetric(), 0)
+}
+
+func BenchmarkCallWriteNewField(b *testing.B) {
+	benchCalls(b, `function process_message() write_message("Fields[env]", "prod") end`, benchMetric(), 0)
+}
+
+func BenchmarkCallWriteExistingField(b *testing.B) {
+	benchCalls(b, `function process_message() write_message("Fields[user]", 1.5) end`, benchMetric(), 0)
+}
+
+func BenchmarkCallWriteTag(b *testing.B) {
+	benchCalls(b, `function process_message() write_message("Tags[env]", "prod") end`, benchMetric(), 0)
+}
+
+func BenchmarkCallPassOn(b *testing.B) {
+	benchCalls(b, `function process_message() inject_message() end`, benchMetric(), 1)
+}
+
+// The pass-on transforms of above, a batch of 100 messages a call to
+// ProcessMessages, as filters.lua runs them.
+func benchBatch(b *testing.B, src string, m *pipeline.Message) {
+	s, err := New(Options{Name: "bench", Source: src, Log: slog.New(slog.DiscardHandler),
+		Inject: func(*pipeline.Message) error { return nil }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	msgs := make([]*pipeline.Message, 100)
+	for i := range msgs {
+		msgs[i] = m
+	}
+	var results []Result
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i += len(msgs) {
+		if results, err = s.ProcessMessages(msgs, results[:0]); err != nil || len(results) != len(msgs) {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+}
+
+func BenchmarkBatchEmptyCall(b *testing.B) {
+	benchBatch(b, `function process_message() end`, benchMetric())
+}
+
+func BenchmarkBatchAddFieldPassOn(b *testing.B) {
+	benchBatch(b, `function process_message() write_message("Fields[env]", "prod") inject_message() end`, benchLine())
+}
+
+func BenchmarkBatchMetricTagPassOn(b *testing.B) {
+	benchBatch(b, `function process_message()
+  local user, system = read_message("Fields[user]", "Fields[system]")
+  if user + system > 90 then write_message("Tags[busy]", "yes") else write_message("Tags[busy]", "no") end
+  inject_message()
+end`, benchMetric())
+}

@@ -50,9 +50,9 @@ func eval(t testing.TB, s *Sandbox, m *pipeline.Message, expr string) (lua.LValu
 	if err != nil {
 		t.Fatalf("compile %q: %v", expr, err)
 	}
-	s.msg = m
+	s.setMessage(m)
 	n, err := s.run(fn)
-	s.msg = nil
+	s.setMessage(nil)
 	if err != nil {
 		return nil, err
 	}

@@ -212,6 +212,8 @@ type watchdog struct {
 	measure func() int64
 	walks   atomic.Uint64 // in-call measurements, for tests and the README
 
+	fired atomic.Bool // fire ran since begin: a batch restarts the accounting
+
 	mu      sync.Mutex
 	running bool
 	start   time.Time
@@ -263,8 +265,12 @@ func (w *watchdog) begin(estimate int64) {
 	w.sampled, w.wantWalk, w.nextWalk = false, false, 0
 	w.allocated = 0
 	w.mu.Unlock()
+	w.fired.Store(false)
 	w.timer.Reset(d)
 }
+
+// ticked reports whether the watchdog has looked at the call since begin.
+func (w *watchdog) ticked() bool { return w.fired.Load() }
 
 // end marks the end of the call; it returns the time charged to it and what
 // the process allocated during it as far as the watchdog saw (0 for calls
@@ -410,6 +416,7 @@ func (w *watchdog) fire() {
 	if !w.running {
 		return
 	}
+	w.fired.Store(true)
 	now := time.Now()
 	if late := now.Sub(w.due); late > stallSlack && w.tid == 0 {
 		w.stalled += late - stallSlack

@@ -43,10 +43,14 @@ type Sandbox struct {
 	files   []string
 
 	// During a call.
-	msg     *pipeline.Message // what read_message reads; nil outside process_message
-	injects int
-	out     pipeline.Message // reused for every injected message
-	payload []byte           // add_to_payload's buffer, until inject_payload
+	msg         *pipeline.Message // what read_message reads (in, or work once written); nil outside process_message
+	in          *pipeline.Message // the message handed in; never changed
+	work        pipeline.Message  // in as write_message changed it (write.go)
+	scratch     pipeline.Message  // write_message converts a value here first
+	workPayload []byte            // work's payload, once written
+	injects     int
+	out         pipeline.Message // reused for every injected message
+	payload     []byte           // add_to_payload's buffer, until inject_payload
 
 	// The memory estimate (see limits.go and README).
 	estimate      int64
@@ -255,6 +259,23 @@ func (s *Sandbox) run(fn lua.LValue, args ...lua.LValue) (int, error) {
 	err := L.PCall(len(args), lua.MultRet, nil)
 	d, allocated := s.wd.end()
 	s.account(d)
+	n, err := s.outcome(base, err)
+	if err != nil {
+		return 0, err
+	}
+	s.timeSinceWalk += d
+	s.maybeMeasure(allocated, 1)
+	if s.term != nil {
+		L.SetTop(base)
+		return 0, s.term
+	}
+	return n, nil
+}
+
+// outcome classifies how a call that began with the stack at base ended:
+// the number of its results, its Lua error, or the termination.
+func (s *Sandbox) outcome(base int, err error) (int, error) {
+	L := s.L
 	if reason, msg, stopped := s.st.cause(); stopped {
 		L.SetTop(base)
 		return 0, s.terminate(reason, msg)
@@ -271,12 +292,6 @@ func (s *Sandbox) run(fn lua.LValue, args ...lua.LValue) (int, error) {
 			return 0, s.terminate(ReasonError, msg)
 		}
 		return 0, errors.New(msg)
-	}
-	s.timeSinceWalk += d
-	s.maybeMeasure(allocated)
-	if s.term != nil {
-		L.SetTop(base)
-		return 0, s.term
 	}
 	return L.GetTop() - base, nil
 }
@@ -306,12 +321,12 @@ func (s *Sandbox) account(d time.Duration) {
 
 // maybeMeasure refreshes the memory estimate when the state may have grown
 // (see the constants above).
-func (s *Sandbox) maybeMeasure(allocatedInCall uint64) {
+func (s *Sandbox) maybeMeasure(allocatedInCall uint64, calls int) {
 	if allocatedInCall > 0 && int64(allocatedInCall) >= s.limits.MemoryBytes/8 {
 		s.measure()
 		return
 	}
-	s.sinceCheck++
+	s.sinceCheck += calls
 	if s.sinceCheck < measureCheckEvery {
 		return
 	}
@@ -381,9 +396,9 @@ func (s *Sandbox) ProcessMessage(m *pipeline.Message) (status int, err error) {
 		return -1, fmt.Errorf("%s: the script has no process_message function", s.chunk)
 	}
 	s.countCall()
-	s.msg = m
+	s.setMessage(m)
 	n, err := s.run(fn)
-	s.msg = nil
+	s.setMessage(nil)
 	if err != nil {
 		return -1, err
 	}
@@ -416,10 +431,110 @@ func (s *Sandbox) results(entry string, n int) (int, error) {
 	return -1, fmt.Errorf("%s returned a %s; want a number, an error string or nothing", entry, first.Type())
 }
 
-func (s *Sandbox) countCall() {
+func (s *Sandbox) countCall() { s.countCalls(1) }
+
+func (s *Sandbox) countCalls(n int) {
 	s.usageMu.Lock()
-	s.usage.Calls++
+	s.usage.Calls += uint64(n)
 	s.usageMu.Unlock()
+}
+
+// Result is what ProcessMessages says of one message: what ProcessMessage
+// would have returned for it.
+type Result struct {
+	Status int
+	Err    error
+}
+
+// ProcessMessages runs process_message over msgs in order, with the
+// outcome for each that ProcessMessage would give, at less cost a
+// message: the watchdog is started once for the batch rather than once a
+// call, and restarted at the next message once it has looked at the
+// batch (after a tick, a millisecond), so each message is held to
+// CallTime on its own, charged at most that tick of the messages before
+// it. Injects are counted per message; the memory estimate is refreshed
+// between batches and, as in any call, at the watchdog's ticks.
+//
+// It appends one Result a message to results and returns them. A
+// termination ends the batch: the message it happened in gets the
+// *TerminatedError, and the messages after it are not processed (the
+// slice is shorter than msgs). An unusable sandbox, or a script without
+// process_message, gives the error and no results.
+func (s *Sandbox) ProcessMessages(msgs []*pipeline.Message, results []Result) ([]Result, error) {
+	if err := s.usable(); err != nil {
+		return results, err
+	}
+	fn := s.globals.RawGetString("process_message")
+	if fn.Type() != lua.LTFunction {
+		return results, fmt.Errorf("%s: the script has no process_message function", s.chunk)
+	}
+	L := s.L
+	running, calls, unmeasured := false, 0, 0
+	var d time.Duration
+	var allocated uint64
+	finish := func() {
+		if running {
+			d, allocated = s.wd.end()
+			s.account(d)
+			running = false
+		}
+	}
+	defer func() { s.countCalls(calls) }()
+	for _, m := range msgs {
+		if !running {
+			s.wd.begin(s.estimate)
+			running = true
+		}
+		calls++
+		unmeasured++
+		s.setMessage(m)
+		s.injects = 0
+		L.Push(fn)
+		err := L.PCall(0, lua.MultRet, nil)
+		s.setMessage(nil)
+		if s.st.stopped.Load() {
+			finish()
+		}
+		n, err := s.outcome(0, err)
+		if err == nil {
+			var status int
+			status, err = s.results("process_message", n)
+			results = append(results, Result{Status: status, Err: err})
+		} else {
+			results = append(results, Result{Status: -1, Err: err})
+		}
+		L.SetTop(0)
+		if s.term != nil {
+			finish()
+			return results, nil
+		}
+		if s.wd.ticked() {
+			// Each message is charged its own time: the next one starts
+			// a fresh accounting.
+			finish()
+			if s.measured(&results, d, allocated, unmeasured) {
+				return results, nil
+			}
+			unmeasured = 0
+		}
+	}
+	if running {
+		finish()
+		s.measured(&results, d, allocated, unmeasured)
+	}
+	return results, nil
+}
+
+// measured is run's memory check after calls of a batch: a state over its
+// limit terminates the last call, as it would have one call alone.
+func (s *Sandbox) measured(results *[]Result, d time.Duration, allocated uint64, calls int) bool {
+	s.timeSinceWalk += d
+	s.maybeMeasure(allocated, calls)
+	if s.term == nil {
+		return false
+	}
+	(*results)[len(*results)-1] = Result{Status: -1, Err: s.term}
+	return true
 }
 
 // TimerEvent runs timer_event(ns) with ns as an ns userdata; it does

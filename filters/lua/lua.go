@@ -68,6 +68,7 @@ func New() *Lua {
 
 var (
 	_ pipeline.Filter         = (*Lua)(nil)
+	_ pipeline.BatchFilter    = (*Lua)(nil)
 	_ pipeline.Ticker         = (*Lua)(nil)
 	_ pipeline.Reloader       = (*Lua)(nil)
 	_ pipeline.Reconfigurer   = (*Lua)(nil)
@@ -97,6 +98,7 @@ type Lua struct {
 	mu            sync.Mutex // held while the script runs and while it is swapped
 	sb            *sandbox.Sandbox
 	out           pipeline.Emitter // the emitter of the call in progress
+	results       []sandbox.Result // ProcessBatch's, reused
 	version       int              // 1 for the first script, +1 per successful reload
 	loadedAt      time.Time
 	reloadErr     string
@@ -258,6 +260,54 @@ func (p *Lua) Process(m *pipeline.Message, out pipeline.Emitter) error {
 	p.out = out
 	status, err := p.sb.ProcessMessage(m)
 	p.out = nil
+	return p.outcome(status, err, out)
+}
+
+// ProcessBatch is Process for each message of a batch, with the outcome
+// of each that Process gives, at less cost: the sandbox runs the batch
+// under one watchdog (sandbox.ProcessMessages). A termination ends the
+// sandbox's run at that message, which goes to dead_letter; the rest of
+// the batch then waits for the restart as one message would.
+func (p *Lua) ProcessBatch(msgs []*pipeline.Message, out pipeline.Emitter, failed func(*pipeline.Message, error)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(msgs) > 0 {
+		if p.sb == nil {
+			if err := p.awaitRestart(out); err != nil {
+				failed(msgs[0], err)
+				msgs = msgs[1:]
+				continue
+			}
+		}
+		p.out = out
+		results, err := p.sb.ProcessMessages(msgs, p.results[:0])
+		p.out = nil
+		p.results = results
+		if err != nil {
+			// The sandbox cannot run at all: what Process says of the
+			// first message, then the rest in turn.
+			var te *sandbox.TerminatedError
+			if errors.As(err, &te) {
+				p.terminate(te, out)
+				err = pipeline.NotProcessed(err)
+			}
+			failed(msgs[0], err)
+			msgs = msgs[1:]
+			continue
+		}
+		for i, r := range results {
+			if err := p.outcome(r.Status, r.Err, out); err != nil {
+				failed(msgs[i], err)
+			}
+		}
+		clear(p.results) // no error kept past the batch
+		msgs = msgs[len(results):]
+	}
+}
+
+// outcome is Process's error for what the script made of one message;
+// under p.mu.
+func (p *Lua) outcome(status int, err error, out pipeline.Emitter) error {
 	var te *sandbox.TerminatedError
 	if errors.As(err, &te) {
 		p.terminate(te, out)

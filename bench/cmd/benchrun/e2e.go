@@ -27,6 +27,9 @@ type scenario struct {
 	input  string // "tcp", "stdin" or "tail"
 	influx bool   // decoder = "influx" on the input, format = "influx" on the output
 	lua    bool   // a Lua filter between the input and the output: see lua.go
+	// luaCase, with lua, is a one-for-one Lua scenario (lua_cases.go)
+	// instead of the lua scenario's script.
+	luaCase *luaCase
 	// durable: durable = true on the input and the output, so every batch is
 	// stored in a JetStream stream and acked (pipeline/durable.go).
 	durable bool
@@ -50,6 +53,14 @@ func scenarios() []scenario {
 			about: "the same with `durable = true` on the input and the output: each batch is stored in the embedded JetStream (files under data_dir) before the input goes on, and acked by the output once written"},
 		{key: "lua", title: "tcp→lua→file (influx decode, Lua filter)", input: "tcp", influx: true, lua: true,
 			about: "one TCP connection, lines parsed into metrics, a Lua filter reading two fields of each and injecting one message per 100; clock from the first write until the file holds N/100 lines"},
+		{key: "lua-raw", title: "tcp→lua→file (raw lines, a field added)", input: "tcp", lua: true, luaCase: luaCases["lua-raw"],
+			about: luaCases["lua-raw"].about + "; clock until the file holds N lines"},
+		{key: "lua-metric", title: "tcp→lua→file (influx decode, a tag added)", input: "tcp", influx: true, lua: true, luaCase: luaCases["lua-metric"],
+			about: luaCases["lua-metric"].about + "; clock until the file holds N lines"},
+		{key: "lua-metric-table", title: "tcp→lua→file (influx decode, a tag added, inject of a table)", input: "tcp", influx: true, lua: true, luaCase: luaCases["lua-metric-table"],
+			about: luaCases["lua-metric-table"].about + "; clock until the file holds N lines"},
+		{key: "lua-decoder", title: "tcp→file (Lua decoder)", input: "tcp", lua: true, luaCase: luaCases["lua-decoder"],
+			about: luaCases["lua-decoder"].about + "; clock until the file holds N lines"},
 		{key: "tcp-influxdb", title: "tcp→InfluxDB 1.8 (influx decode, outputs.influxdb)", input: "tcp", influx: true, influxdb: true,
 			about: "one TCP connection, lines parsed into metrics and written to a real InfluxDB 1.8 on this machine (its ingest shares the cores); clock from the first write until the output reports every point written (`influxdb_written_points`); lines/s here is points/s"},
 	}
@@ -148,7 +159,7 @@ func runScenario(sc scenario, o options, data lineData) (scenarioResult, error) 
 		progress("%-10s run %d/%d: %8.0f lines/s, %.2fs, CPU %.2fs, RSS %.1f MiB, startup %s",
 			sc.key, i, o.runs, float64(data.n)/r.elapsed.Seconds(), r.elapsed.Seconds(),
 			r.cpu().Seconds(), float64(r.maxRSS)/(1<<20), r.startup.Round(time.Millisecond))
-		if sc.lua {
+		if sc.lua && (sc.luaCase == nil || !sc.luaCase.decoder) {
 			progress("%-10s run %d/%d: the Lua filter spent %.2fs: %.0f msgs/s", sc.key, i, o.runs,
 				r.filter.ProcessSeconds, r.filter.msgsPerSec())
 		}
@@ -195,7 +206,14 @@ func writeConfig(sc scenario, dir string, port int, influxURL string, loadBytes 
 		// The admin API is on (a port the kernel picks) to read the filter's
 		// process_seconds before the drain.
 		admin, outSubject = "127.0.0.1:0", luaSubject
-		if filter, err = writeLuaFilter(dir); err != nil {
+		if sc.luaCase != nil {
+			var extra string
+			if extra, filter, outSubject, err = luaCaseConfig(sc.luaCase, dir); err != nil {
+				return "", "", err
+			}
+			input += extra
+			format = sc.luaCase.format
+		} else if filter, err = writeLuaFilter(dir); err != nil {
 			return "", "", err
 		}
 	}
@@ -343,6 +361,8 @@ func runOnce(sc scenario, bin string, data lineData) (r runResult, err error) {
 			writeErr <- err
 		}()
 		switch {
+		case sc.luaCase != nil:
+			err = waitForLines(outPath, data.n, exited)
 		case sc.lua:
 			err = waitForLines(outPath, data.n/luaEvery, exited)
 		case sc.influxdb:
@@ -359,7 +379,7 @@ func runOnce(sc scenario, bin string, data lineData) (r runResult, err error) {
 		if err := <-writeErr; err != nil {
 			return r, fmt.Errorf("writing to the TCP input: %w", err)
 		}
-		if sc.lua {
+		if sc.lua && (sc.luaCase == nil || !sc.luaCase.decoder) {
 			// Before the drain, whose final timer_event would count too.
 			if r.filter, err = readFilterStats(log.String(), luaPlugin, data.n, exited); err != nil {
 				return r, err
@@ -454,6 +474,9 @@ func dirSize(dir string) (int64, error) {
 // verify checks the output file against what was sent, and the plugins'
 // "stopped" records: nothing dropped, nothing failed, every line counted.
 func verify(sc scenario, r *runResult, log, outPath string, data lineData) error {
+	if sc.luaCase != nil {
+		return verifyLuaCase(sc.luaCase, r, log, outPath, data)
+	}
 	if sc.lua {
 		return verifyLua(r, log, outPath, data)
 	}

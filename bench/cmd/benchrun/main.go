@@ -40,7 +40,7 @@ func main() {
 	flag.IntVar(&o.lines, "lines", 1_000_000, "lines sent through each end-to-end scenario")
 	flag.StringVar(&o.bin, "bin", "./bin/interoceptor", "the interoceptor `binary` to measure (build it first: make build)")
 	flag.BoolVar(&o.skipGo, "skip-go", false, "skip the Go micro-benchmarks")
-	flag.StringVar(&o.only, "only", "", "run only these end-to-end `scenarios` (comma-separated: tcp-raw, tcp-influx, stdin-raw, tail, tail-durable, lua, tcp-influxdb, anomaly, anomaly-memory, reload, config-reload, kill9, eval, alert-rules, alert-mail-latency; \"none\" for none)")
+	flag.StringVar(&o.only, "only", "", "run only these end-to-end `scenarios` (comma-separated: tcp-raw, tcp-influx, stdin-raw, tail, tail-durable, lua, lua-raw, lua-metric, lua-metric-table, lua-decoder, tcp-influxdb, anomaly, anomaly-memory, reload, config-reload, kill9, eval, alert-rules, alert-mail-latency; \"none\" for none)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fail("unexpected arguments: %v", flag.Args())
@@ -60,7 +60,7 @@ func main() {
 	if err != nil {
 		fail("-only: %v", err)
 	}
-	if slices.ContainsFunc(chosen, func(sc scenario) bool { return sc.lua }) && o.lines%luaEvery != 0 {
+	if slices.ContainsFunc(chosen, func(sc scenario) bool { return sc.lua && sc.luaCase == nil }) && o.lines%luaEvery != 0 {
 		fail("-lines must be a multiple of %d for the lua scenario (its script injects one message per %d)", luaEvery, luaEvery)
 	}
 	if slices.ContainsFunc(chosen, func(sc scenario) bool { return sc.influxdb }) {

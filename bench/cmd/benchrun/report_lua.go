@@ -12,8 +12,9 @@ import (
 // sandbox's micro-benchmarks and the reload latency.
 func (rep *report) writeLua(b *strings.Builder) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
-	i := slices.IndexFunc(rep.scenarios, func(s scenarioResult) bool { return s.sc.lua })
-	if i < 0 && rep.reload == nil && rep.opts.skipGo {
+	i := slices.IndexFunc(rep.scenarios, func(s scenarioResult) bool { return s.sc.lua && s.sc.luaCase == nil })
+	cases := slices.ContainsFunc(rep.scenarios, func(s scenarioResult) bool { return s.sc.luaCase != nil })
+	if i < 0 && !cases && rep.reload == nil && rep.opts.skipGo {
 		return
 	}
 	w("## Lua filters\n\n")
@@ -23,7 +24,10 @@ func (rep *report) writeLua(b *strings.Builder) {
 		group(targetLuaMsgsPerSec, 0), targetIdleSandboxBytes>>10, hekaIdleSandboxBytes>>10)
 	w("**a reload in ≤ %g s**.\n\n", reloadTarget.Seconds())
 
-	w("### Throughput: tcp→lua→file\n\n")
+	if cases {
+		rep.writeLuaCases(b)
+	}
+	w("### Throughput: tcp→lua→file, one inject per 100 messages\n\n")
 	if i < 0 {
 		w("Not run.\n\n")
 	} else {
@@ -194,4 +198,57 @@ func writeReload(b *strings.Builder, r reloadResult) {
 	w("message the generator sent (%s) with dropped = 0 and errors = 0, there was one \"script reloaded\" record per\n", group(float64(r.generated), 0))
 	w("rewrite, and the process exited with 0. The process used %.2f CPU s in all and a peak RSS of %.1f MiB.\n\n",
 		(r.user + r.sys).Seconds(), float64(r.maxRSS)/(1<<20))
+}
+
+// Fluent Bit 5.1's LuaJIT filter adding a field to each raw line, tcp →
+// file, on this machine (issue 13): the lua-raw scenario's peer.
+const fluentBitLuaAddFieldPerSec = 345_000
+
+// writeLuaCases writes the one-for-one Lua scenarios (lua_cases.go): each
+// line in gives one record out, as Fluent Bit's Lua filter does.
+func (rep *report) writeLuaCases(b *strings.Builder) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	w("### One record in, one out\n\n")
+	w("Each line sent gives one record in the output, changed by the script, as in Fluent Bit's Lua filter\n")
+	w("(Fluent Bit 5.1's LuaJIT filter adding a field to each raw line, tcp → file, ran ≈ %s lines/s on this machine,\n", group(fluentBitLuaAddFieldPerSec, 0))
+	w("measured beside this project in issue 13). Every run is checked: N lines out, each with the change; every\n")
+	w("plugin's \"stopped\" record with out = N, dropped = 0, errors = 0. Medians over the runs; lines per CPU-second\n")
+	w("divide N by the CPU of the whole interoceptor process.\n\n")
+	w("| scenario | lines/s | lines per CPU-second | peak RSS MiB (worst run) | filter msgs/s (its own time, one core) |\n")
+	w("|---|--:|--:|--:|--:|\n")
+	var without float64
+	if j := slices.IndexFunc(rep.scenarios, func(o scenarioResult) bool { return o.sc.influx && !o.sc.lua && !o.sc.influxdb }); j >= 0 {
+		without = rep.scenarios[j].linesPerSec(rep.scenarios[j].median())
+	}
+	for _, s := range rep.scenarios {
+		if s.sc.luaCase == nil {
+			continue
+		}
+		med := s.median()
+		worst := slices.MaxFunc(s.runs, func(a, b runResult) int { return cmp.Compare(a.maxRSS, b.maxRSS) })
+		own := "—"
+		if !s.sc.luaCase.decoder {
+			own = group(med.filter.msgsPerSec(), 0)
+		}
+		w("| `%s`: %s | %s | %s | %.1f | %s |\n", s.sc.key, s.sc.title, group(s.linesPerSec(med), 0),
+			group(float64(s.lines)/med.cpu().Seconds(), 0), float64(worst.maxRSS)/(1<<20), own)
+	}
+	w("\n")
+	for _, s := range rep.scenarios {
+		if s.sc.luaCase == nil {
+			continue
+		}
+		lps := s.linesPerSec(s.median())
+		w("`%s`: %s.", s.sc.key, s.sc.luaCase.about)
+		switch s.sc.key {
+		case "lua-raw":
+			w(" %.2f× Fluent Bit's %s (target ≥ 1×, stretch 1.5×).", lps/fluentBitLuaAddFieldPerSec, group(fluentBitLuaAddFieldPerSec, 0))
+		case "lua-metric":
+			w(" Target ≥ 300,000 lines/s: %s.", yesNo(lps >= 300_000))
+			if without > 0 {
+				w(" %.2f× the same pipeline without the filter (`tcp-influx`, %s lines/s, this run; target ≥ 0.6×).", lps/without, group(without, 0))
+			}
+		}
+		w("\n\n```lua\n%s```\n\n", s.sc.luaCase.script)
+	}
 }
