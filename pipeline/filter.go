@@ -60,20 +60,20 @@ func (r *runner) processBatch(from *subscription, msg *nats.Msg, msgs []*Message
 		r.stats.In.Add(uint64(len(r.matched)))
 		r.bfilter.ProcessBatch(r.matched, r.pub.orNone(), r.processFailed)
 		clear(r.matched) // the messages are the decoder's, reused
-		msgs = nil
-	}
-	for _, m := range msgs {
-		if r.cfg.Matcher != nil && !r.cfg.Matcher.Match(m) {
-			continue
-		}
-		r.stats.In.Add(1)
-		if r.sfilter != nil {
-			err = r.sfilter.ProcessFrom(msg.Subject, m, r.pub.orNone())
-		} else {
-			err = r.filter.Process(m, r.pub.orNone())
-		}
-		if err != nil {
-			r.processFailed(m, err)
+	} else {
+		for _, m := range msgs {
+			if r.cfg.Matcher != nil && !r.cfg.Matcher.Match(m) {
+				continue
+			}
+			r.stats.In.Add(1)
+			if r.sfilter != nil {
+				err = r.sfilter.ProcessFrom(msg.Subject, m, r.pub.orNone())
+			} else {
+				err = r.filter.Process(m, r.pub.orNone())
+			}
+			if err != nil {
+				r.processFailed(m, err)
+			}
 		}
 	}
 	r.countSuspect(from.origins.taken())
