@@ -147,7 +147,11 @@ func linesInStream(t *testing.T, url, subject string) int {
 		if err != nil {
 			t.Fatalf("stream %s, message %d: %v", stream, seq, err)
 		}
-		msgs, err := dec.Decode(m.Data)
+		data, err := pipeline.BatchData(&nats.Msg{Data: m.Data, Header: m.Header}) // stored compressed
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := dec.Decode(data)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -34,6 +34,9 @@ type AgentConfig struct {
 	// WatchConfig reloads the pipeline when its config files change, as
 	// SIGHUP does.
 	WatchConfig bool `toml:"watch_config"`
+	// MemoryLimit is the Go runtime's soft memory limit in bytes
+	// (debug.SetMemoryLimit), set at start; 0 leaves it off.
+	MemoryLimit int64 `toml:"memory_limit"`
 }
 
 // NatsConfig is the [nats] table.
@@ -82,6 +85,9 @@ type NatsConfig struct {
 	StreamMaxAge   Duration `toml:"stream_max_age"`
 	StreamMaxBytes int64    `toml:"stream_max_bytes"`
 	StreamReplicas int      `toml:"stream_replicas"`
+	// DurableCompression is how durable publishers encode a batch before
+	// storing it: "s2" (the default) or "none".
+	DurableCompression string `toml:"durable_compression"`
 
 	// AllowUnauthenticated lets the embedded server listen (listen,
 	// leafnode_listen) beyond loopback without user/password or token;
@@ -92,16 +98,17 @@ type NatsConfig struct {
 
 // Defaults for [agent] and [nats].
 const (
-	DefaultDataDir         = "./var"
-	DefaultAdminAddr       = "127.0.0.1:8377"
-	DefaultBatchBytes      = 64 << 10
-	DefaultBatchLinger     = Duration(2 * time.Millisecond)
-	DefaultMaxPendingBytes = 8 << 20
-	DefaultTickerInterval  = 10 * time.Second
-	DefaultStreamMaxAge    = Duration(24 * time.Hour)
-	DefaultStreamMaxBytes  = 1 << 30
-	DefaultStreamReplicas  = 1
-	DefaultJetStreamDomain = "interoceptor"
+	DefaultDataDir            = "./var"
+	DefaultAdminAddr          = "127.0.0.1:8377"
+	DefaultBatchBytes         = 64 << 10
+	DefaultBatchLinger        = Duration(2 * time.Millisecond)
+	DefaultMaxPendingBytes    = 8 << 20
+	DefaultTickerInterval     = 10 * time.Second
+	DefaultStreamMaxAge       = Duration(24 * time.Hour)
+	DefaultStreamMaxBytes     = 1 << 30
+	DefaultStreamReplicas     = 1
+	DefaultDurableCompression = "s2"
+	DefaultJetStreamDomain    = "interoceptor"
 	// MaxBatchBytes is the largest nats.batch_bytes, and so the largest
 	// line an input takes: well below the embedded server's max payload.
 	MaxBatchBytes = 8 << 20
@@ -115,6 +122,7 @@ var (
 	streamMaxAgeRange    = DurationRange{Min: time.Minute, Max: 8760 * time.Hour}
 	streamMaxBytesRange  = ByteRange{Min: 1 << 20, Max: 16 << 40} // on disk; JetStream refuses what its store cannot hold
 	streamReplicasRange  = CountRange{Min: 1, Max: 5}             // JetStream's most
+	memoryLimitRange     = ByteRange{Min: 16 << 20, Max: 1 << 40} // below 16 MiB the GC would run without pause
 )
 
 // Duration is a TOML duration written as a string ("10s", "1m30s").
@@ -320,7 +328,8 @@ func newConfig(files []string) *Config {
 	return &Config{
 		Agent: AgentConfig{Name: hostname, DataDir: DefaultDataDir, AdminAddr: DefaultAdminAddr},
 		Nats: NatsConfig{BatchBytes: DefaultBatchBytes, BatchLinger: DefaultBatchLinger, MaxPendingBytes: DefaultMaxPendingBytes,
-			StreamMaxAge: DefaultStreamMaxAge, StreamMaxBytes: DefaultStreamMaxBytes, StreamReplicas: DefaultStreamReplicas},
+			StreamMaxAge: DefaultStreamMaxAge, StreamMaxBytes: DefaultStreamMaxBytes, StreamReplicas: DefaultStreamReplicas,
+			DurableCompression: DefaultDurableCompression},
 		Files: files,
 		set:   map[string]keyPos{},
 	}
@@ -693,7 +702,13 @@ func (cfg *Config) validate() []error {
 	if strings.TrimSpace(cfg.Agent.Name) == "" {
 		errs = append(errs, &ConfigError{Plugin: "agent", Key: "name", Msg: "empty, and the hostname is unknown: set agent.name"})
 	}
+	if ml := cfg.Agent.MemoryLimit; ml != 0 && memoryLimitRange.Check("memory_limit", ml) != nil {
+		errs = append(errs, &ConfigError{Plugin: "agent", Key: "memory_limit", Msg: fmt.Sprintf("must be 0 (off) or %s; got %d", memoryLimitRange, ml)})
+	}
 	errs = append(errs, cfg.Nats.rangeErrors()...)
+	if c := cfg.Nats.DurableCompression; c != "s2" && c != "none" {
+		errs = append(errs, &ConfigError{Plugin: "nats", Key: "durable_compression", Msg: fmt.Sprintf(`must be "s2" or "none"; got %q`, c)})
+	}
 	errs = append(errs, cfg.Nats.leafnodeErrors()...)
 	errs = append(errs, cfg.Nats.openListenErrors()...)
 	errs = append(errs, cfg.adminErrors()...)

@@ -215,7 +215,7 @@ name = "x"
 		{"unknown agent key", `
 [agent]
 nmae = "x"
-`, `p.toml:3: agent: key "nmae": unknown key (known keys: admin_addr, admin_allow_unauthenticated, admin_password, admin_tls_cert, admin_tls_key, admin_token, admin_user, data_dir, name, watch_config)`},
+`, `p.toml:3: agent: key "nmae": unknown key (known keys: admin_addr, admin_allow_unauthenticated, admin_password, admin_tls_cert, admin_tls_key, admin_token, admin_user, data_dir, memory_limit, name, watch_config)`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -403,6 +403,13 @@ func (p *publisher) publishDurable(data []byte, n int) error {
 	}
 	msg := &nats.Msg{Subject: p.subject, Data: data, Header: nats.Header{}}
 	msg.Header.Set(nats.MsgIdHdr, batchID(p.first, n))
+	// Compressed, the stream stores (and its file store keeps in memory)
+	// fewer bytes; the id stays that of the batch as encoded.
+	if p.r.rt.cfg.Nats.DurableCompression != "none" {
+		if zbuf := compressBatch(msg); zbuf != nil {
+			defer batchBufs.Put(zbuf)
+		}
+	}
 	backoff := 100 * time.Millisecond
 	for {
 		ack, err := js.PublishMsg(msg)

@@ -147,17 +147,22 @@ func statsOf(rt *pipeline.Runtime, kind pipeline.Kind, name string) pipeline.Plu
 	return pipeline.PluginStatus{}
 }
 
-// A durable publisher and a durable file output: everything arrives.
+// A durable publisher and a durable file output: everything arrives, with
+// the batches stored compressed or not; a plain (not durable) output of the
+// same subject reads the compressed batches too.
 func TestDurableEndToEnd(t *testing.T) {
-	dir := t.TempDir()
-	in, out := filepath.Join(dir, "in.log"), filepath.Join(dir, "out.log")
-	writeLines(t, in, 3000)
-	runToEnd(t, fmt.Sprintf(`
+	for _, compression := range []string{"s2", "none"} {
+		t.Run(compression, func(t *testing.T) {
+			dir := t.TempDir()
+			in, out, plain := filepath.Join(dir, "in.log"), filepath.Join(dir, "out.log"), filepath.Join(dir, "plain.log")
+			writeLines(t, in, 3000)
+			runToEnd(t, fmt.Sprintf(`
 [agent]
 data_dir = %q
 admin_addr = "off"
 [nats]
 batch_bytes = 4096
+durable_compression = %q
 [[inputs.file]]
 publish = "d.logs"
 durable = true
@@ -166,9 +171,18 @@ path = %q
 subscribe = ["d.logs"]
 durable = true
 path = %q
-`, dir, in, out))
-	if n := lineCount(out); n != 3000 {
-		t.Fatalf("output has %d lines, want 3000", n)
+[[outputs.file]]
+name = "plain"
+subscribe = ["d.logs"]
+path = %q
+`, dir, compression, in, out, plain))
+			if n := lineCount(out); n != 3000 {
+				t.Fatalf("output has %d lines, want 3000", n)
+			}
+			if n := lineCount(plain); n != 3000 {
+				t.Fatalf("the plain output has %d lines, want 3000", n)
+			}
+		})
 	}
 }
 

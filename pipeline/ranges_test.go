@@ -48,8 +48,8 @@ func validTables(t *testing.T) map[string]string {
 // returns the source and the line of the key.
 func rangeSource(t *testing.T, tables map[string]string, c rangeCase) (string, int) {
 	var src string
-	if c.plugin == "nats" {
-		src = "[[inputs.stdin]]\npublish = \"a\"\n[nats]\n" + c.line + "\n"
+	if c.plugin == "nats" || c.plugin == "agent" {
+		src = "[[inputs.stdin]]\npublish = \"a\"\n[" + c.plugin + "]\n" + c.line + "\n"
 	} else {
 		base, ok := tables[c.plugin]
 		if !ok {
@@ -80,6 +80,9 @@ func TestEverySizeAndIntervalKeyHasARange(t *testing.T) {
 		{"nats", "stream_replicas", `stream_replicas = 0`, `must be between 1 and 5; got 0`},
 		{"nats", "stream_replicas", `stream_replicas = 7`, `must be between 1 and 5; got 7`},
 		{"nats", "max_pending_bytes", "batch_bytes = 8388608\nmax_pending_bytes = 1048576", `must be at least batch_bytes (8388608), or a publisher waits after every batch; got 1048576`},
+		{"nats", "durable_compression", `durable_compression = "gzip"`, `must be "s2" or "none"; got "gzip"`},
+		{"agent", "memory_limit", `memory_limit = 1048576`, `must be 0 (off) or between 16777216 (16 MiB) and 1099511627776 (1 TiB) bytes; got 1048576`},
+		{"agent", "memory_limit", `memory_limit = -1`, `must be 0 (off) or between 16777216 (16 MiB) and 1099511627776 (1 TiB) bytes; got -1`},
 
 		{"filters.counter", "ticker_interval", `ticker_interval = "1ns"`, `must be between 10ms and 24h; got 1ns`},
 		{"filters.counter", "ticker_interval", `ticker_interval = "48h"`, `must be between 10ms and 24h; got 48h`},
@@ -139,8 +142,8 @@ func TestEverySizeAndIntervalKeyHasARange(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.plugin+"/"+c.line, func(t *testing.T) {
 			src, line := rangeSource(t, tables, c)
-			id := "nats"
-			if c.plugin != "nats" {
+			id := c.plugin
+			if c.plugin != "nats" && c.plugin != "agent" {
 				id = strings.TrimSuffix(c.plugin, "(lua)") + "[t]"
 			}
 			want := fmt.Sprintf("p.toml:%d: %s: key %q: %s", line, id, c.key, c.want)

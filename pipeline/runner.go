@@ -275,7 +275,11 @@ func (r *runner) handle(from *subscription, msg *nats.Msg) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	msgs, err := r.dec.Decode(msg.Data)
+	data, err := BatchData(msg) // compressed if a durable publisher stored it
+	var msgs []*Message
+	if err == nil {
+		msgs, err = r.dec.Decode(data)
+	}
 	var md *nats.MsgMetadata
 	if from.durable {
 		md, _ = msg.Metadata()

@@ -68,6 +68,7 @@ func Start(cfg *Config, log *slog.Logger) (_ *Runtime, err error) {
 func start(cfg *Config, log *slog.Logger, replay *replayState) (_ *Runtime, err error) {
 	red := cfg.Redactor()
 	log = slog.New(red.Handler(log.Handler()))
+	applyMemoryLimit(cfg.Agent.MemoryLimit)
 	rt := &Runtime{cfg: cfg, log: log, redact: red, started: time.Now(), pid: int32(os.Getpid()), stopping: make(chan struct{}), inputsFinished: make(chan struct{}, 1),
 		replay: replay}
 	if replay != nil {

@@ -108,7 +108,11 @@ func cmdCat(args []string, stdout, stderr io.Writer) int {
 		case <-ctx.Done():
 			return 0
 		case msg := <-msgs:
-			batch, err := dec.Decode(msg.Data)
+			data, err := pipeline.BatchData(msg) // a durable publisher's batches are compressed
+			var batch []*pipeline.Message
+			if err == nil {
+				batch, err = dec.Decode(data)
+			}
 			if err != nil {
 				fmt.Fprintf(stderr, "interoceptor cat: %s: not an Interoceptor batch (%d bytes): %v\n", msg.Subject, len(msg.Data), err)
 				continue

@@ -40,7 +40,7 @@ func main() {
 	flag.IntVar(&o.lines, "lines", 1_000_000, "lines sent through each end-to-end scenario")
 	flag.StringVar(&o.bin, "bin", "./bin/interoceptor", "the interoceptor `binary` to measure (build it first: make build)")
 	flag.BoolVar(&o.skipGo, "skip-go", false, "skip the Go micro-benchmarks")
-	flag.StringVar(&o.only, "only", "", "run only these end-to-end `scenarios` (comma-separated: tcp-raw, tcp-influx, stdin-raw, tail, tail-durable, lua, lua-raw, lua-metric, lua-metric-table, lua-decoder, tcp-influxdb, anomaly, anomaly-memory, reload, config-reload, kill9, eval, alert-rules, alert-mail-latency; \"none\" for none)")
+	flag.StringVar(&o.only, "only", "", "run only these end-to-end `scenarios` (comma-separated: tcp-raw, tcp-influx, stdin-raw, tail, tail-durable, tcp-durable, lua, lua-raw, lua-metric, lua-metric-table, lua-decoder, tcp-influxdb, anomaly, anomaly-memory, reload, config-reload, kill9, eval, alert-rules, alert-mail-latency; \"none\" for none)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fail("unexpected arguments: %v", flag.Args())
