@@ -142,12 +142,8 @@ func (p *lpParser) parseFast(line []byte, m *Message) bool {
 		if rest[0] != ' ' {
 			return false
 		}
-		ts := rest[1:]
-		if len(ts) == 0 || !digits(ts, ts[0] == '-') {
-			return false
-		}
-		ns, err := strconv.ParseInt(unsafeString(ts), 10, 64)
-		if err != nil {
+		ns, ok := parseFastInt(rest[1:])
+		if !ok {
 			return false
 		}
 		m.Timestamp = ns
@@ -156,21 +152,40 @@ func (p *lpParser) parseFast(line []byte, m *Message) bool {
 	return true
 }
 
-// digits reports whether b is all decimal digits, after a leading '-' when
-// signed, with at least one digit.
-func digits(b []byte, signed bool) bool {
-	if signed {
+// parseFastUint reads b, 1 to 19 decimal digits, which cannot overflow 64
+// bits; anything else (20 digits included) is left to strconv's path.
+func parseFastUint(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var x uint64
+	for _, c := range b {
+		d := c - '0'
+		if d > 9 {
+			return 0, false
+		}
+		x = x*10 + uint64(d)
+	}
+	return x, true
+}
+
+// parseFastInt reads b, an optional '-' then 1 to 19 decimal digits, within
+// the range of int64.
+func parseFastInt(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
 		b = b[1:]
 	}
-	if len(b) == 0 {
-		return false
+	u, ok := parseFastUint(b)
+	switch {
+	case !ok:
+		return 0, false
+	case neg && u <= 1<<63:
+		return int64(-u), true // -(1<<63) wraps to math.MinInt64
+	case !neg && u < 1<<63:
+		return int64(u), true
 	}
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
+	return 0, false
 }
 
 // parseFastValue reads the field value at the start of b into f and
@@ -200,20 +215,14 @@ func parseFastValue(b []byte, f *Field) (int, bool) {
 	case c == '-' || (c >= '0' && c <= '9'):
 		switch v[len(v)-1] {
 		case 'i':
-			if !digits(v[:len(v)-1], c == '-') {
-				return 0, false
-			}
-			x, err := strconv.ParseInt(unsafeString(v[:len(v)-1]), 10, 64)
-			if err != nil {
+			x, ok := parseFastInt(v[:len(v)-1])
+			if !ok {
 				return 0, false
 			}
 			f.Kind, f.Int = KindInt, x
 		case 'u':
-			if !digits(v[:len(v)-1], false) {
-				return 0, false
-			}
-			x, err := strconv.ParseUint(unsafeString(v[:len(v)-1]), 10, 64)
-			if err != nil {
+			x, ok := parseFastUint(v[:len(v)-1])
+			if !ok {
 				return 0, false
 			}
 			f.Kind, f.Uint = KindUint, x

@@ -31,7 +31,8 @@ var lpFastPathSeeds = []string{
 	"m x=-,y=1 1", "m x=1e,y=1 1", "m x=1i,y=-0i,z=0u,w=-1u 1", "m x=99999999999999999999i 1", "m x=1e999 1",
 	`m s="a,b c",t="" 1`, `m s="a\"b" 1`, `m s="unterminated 1`, "m b=t,c=TRUE,d=False,e=fAlse 1",
 	"m,a=1,a=2 x=1 1", "m,b=1,a=2 x=1 1", "#m x=1 1", "m,t= x=1 1", "m,=v x=1 1", "m x=1 +1", "m x=1 -", "m x=1 1 2",
-	"m x=1 99999999999999999999", "m,t=v\\ x=1 1",
+	"m x=1 99999999999999999999", "m,t=v\\ x=1 1", "m x=007i,y=0007u,z=-007i 0009", "m x=9223372036854775808i 1",
+	"m x=-9223372036854775809i -9223372036854775809", "m x=18446744073709551616u 1", "m x=1i,y=-i,z=-u 1",
 }
 
 func checkFastPath(t *testing.T, line []byte) {
