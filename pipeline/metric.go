@@ -142,6 +142,15 @@ func AppendLineProtocol(buf []byte, m *Message) ([]byte, error) {
 		}
 	}
 
+	if out, ok := appendFast(buf, m, name, tags); ok {
+		return out, nil
+	}
+	return appendWithLibrary(buf, m, name, tags)
+}
+
+// appendWithLibrary is AppendLineProtocol for any metric it has checked, with
+// the line protocol library's encoder.
+func appendWithLibrary(buf []byte, m *Message, name string, tags []int) ([]byte, error) {
 	e := encoderPool.Get().(*lineprotocol.Encoder)
 	defer func() {
 		e.SetBuffer(nil) // do not keep the caller's buffer alive
@@ -202,15 +211,28 @@ func ParseLineProtocol(line []byte, m *Message) error {
 	return err
 }
 
-// lpNames interns the strings of parsed lines: measurements, keys and most
-// tag values repeat from line to line. A tag value may be a request id, more
+// lpParsers hold what the parser keeps between lines (lpParser): the
+// strings of parsed lines are interned, as measurements, keys and most tag
+// values repeat from line to line. A tag value may be a request id, more
 // strings a line than a decoder's keys: 4096 of them. Pooled, so that parsers
 // on several goroutines do not contend.
-var lpNames = sync.Pool{New: func() any { return &Interner{Max: 4096} }}
+var lpParsers = sync.Pool{New: func() any { return &lpParser{in: Interner{Max: 4096}} }}
 
 func parseLineProtocol(line []byte, m *Message) error {
-	in := lpNames.Get().(*Interner)
-	defer lpNames.Put(in)
+	p := lpParsers.Get().(*lpParser)
+	defer lpParsers.Put(p)
+	n0, ts0 := len(m.Fields), m.Timestamp
+	if p.parseFast(line, m) {
+		return nil
+	}
+	clear(m.Fields[n0:])
+	m.Fields, m.Timestamp = m.Fields[:n0], ts0
+	return parseWithLibrary(line, m, &p.in)
+}
+
+// parseWithLibrary is parseLineProtocol for any line, with the line protocol
+// library's decoder.
+func parseWithLibrary(line []byte, m *Message, in *Interner) error {
 	// v2.2.1 has no Decoder.Reset, so a decoder per line: the struct stays on
 	// the stack, its 512-byte escape buffer is allocated each time (see
 	// TestLineProtocolParseAllocations).

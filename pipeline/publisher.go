@@ -346,9 +346,16 @@ func (e lineEmitter) EmitLineAt(line []byte, at *LineOrigin) error {
 	if len(bytes.TrimSpace(line)) == 0 {
 		return nil
 	}
-	m.Timestamp = time.Now().UnixNano()
+	now := time.Now()
+	m.Timestamp = now.UnixNano()
 	err := r.decoder.Decode(line, m)
 	if err == nil {
+		if at == nil && m.UUID == (UUID{}) && r.rt.replay == nil {
+			// The UUID Emit would make, from this clock reading: one
+			// time.Now a line, not two (the line's own timestamp, if it
+			// has one, has replaced Timestamp).
+			m.UUID = NewUUID(now)
+		}
 		return p.Emit(at.stamp(m))
 	}
 	if errors.Is(err, ErrSkipLine) {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -68,6 +69,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	config := fs.String("config", "", "pipeline `file`, or a directory whose *.toml files are merged in name order (required)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file` (for go tool pprof)")
 	if code, done := parse(fs, args); done {
 		return code
 	}
@@ -87,6 +89,14 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log = slog.New(cfg.Redactor().Handler(log.Handler()))
+	if *cpuprofile != "" {
+		stop, err := startCPUProfile(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(stderr, "interoceptor run: -cpuprofile:", err)
+			return 1
+		}
+		defer stop()
+	}
 	rt, err := pipeline.Start(cfg, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "interoceptor run:", err)
@@ -131,6 +141,23 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// startCPUProfile starts a CPU profile into path; stop ends it and closes
+// the file. A second signal's os.Exit leaves the profile unwritten.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // signalGrace is how long after the first SIGINT/SIGTERM a second one is

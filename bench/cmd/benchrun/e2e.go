@@ -124,7 +124,8 @@ type runResult struct {
 	// storeBytes is what the JetStream store under data_dir held once the
 	// process had exited (durable scenarios only).
 	storeBytes int64
-	duplicates int64 // the input's and the output's "duplicates" (durable mode)
+	duplicates int64  // the input's and the output's "duplicates" (durable mode)
+	profile    string // the CPU profile the binary wrote (-cpuprofile), or ""
 }
 
 func (r runResult) cpu() time.Duration { return r.user + r.sys }
@@ -154,7 +155,7 @@ func (s scenarioResult) median() runResult {
 func runScenario(sc scenario, o options, data lineData) (scenarioResult, error) {
 	res := scenarioResult{sc: sc, lines: data.n, bytes: len(data.buf)}
 	for i := 1; i <= o.runs; i++ {
-		r, err := runOnce(sc, o.bin, data)
+		r, err := runOnce(sc, o.bin, data, o.profilePath(sc, i))
 		if err != nil {
 			return res, fmt.Errorf("run %d: %w", i, err)
 		}
@@ -260,7 +261,8 @@ url = ""  # the embedded server
 
 // runOnce runs a scenario once, in a fresh temporary directory, and checks
 // that the output holds exactly the lines sent, in order.
-func runOnce(sc scenario, bin string, data lineData) (r runResult, err error) {
+// With profile, the binary writes its CPU profile there.
+func runOnce(sc scenario, bin string, data lineData, profile string) (r runResult, err error) {
 	dir, keep, err := runDir()
 	if err != nil {
 		return r, err
@@ -303,7 +305,12 @@ func runOnce(sc scenario, bin string, data lineData) (r runResult, err error) {
 		return r, err
 	}
 
-	proc, stdin, err := startPipeline(bin, dir, cfgPath, sc.input == "stdin")
+	var extra []string
+	if profile != "" {
+		extra = []string{"-cpuprofile", profile}
+		r.profile = profile
+	}
+	proc, stdin, err := startPipeline(bin, dir, cfgPath, sc.input == "stdin", extra...)
 	if err != nil {
 		return r, err
 	}

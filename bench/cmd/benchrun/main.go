@@ -7,7 +7,7 @@
 // when a scenario does not deliver exactly what was sent, because a speed
 // measured on a wrong result means nothing.
 //
-//	go run ./bench/cmd/benchrun -out bench/RESULTS.md [-runs 3] [-lines 1000000] [-bin ./bin/interoceptor] [-skip-go] [-only tcp-raw,lua,anomaly,tcp-influxdb,reload,config-reload,kill9,alert-rules,alert-mail-latency,...]
+//	go run ./bench/cmd/benchrun -out bench/RESULTS.md [-runs 3] [-lines 1000000] [-bin ./bin/interoceptor] [-skip-go] [-cpuprofile DIR] [-only tcp-raw,lua,anomaly,tcp-influxdb,reload,config-reload,kill9,alert-rules,alert-mail-latency,...]
 package main
 
 import (
@@ -28,6 +28,9 @@ type options struct {
 	bin    string
 	skipGo bool
 	only   string
+	// cpuprofile: a directory where each run of the throughput scenarios
+	// writes the binary's CPU profile (profile.go); "" for none.
+	cpuprofile string
 }
 
 func main() {
@@ -40,6 +43,7 @@ func main() {
 	flag.IntVar(&o.lines, "lines", 1_000_000, "lines sent through each end-to-end scenario")
 	flag.StringVar(&o.bin, "bin", "./bin/interoceptor", "the interoceptor `binary` to measure (build it first: make build)")
 	flag.BoolVar(&o.skipGo, "skip-go", false, "skip the Go micro-benchmarks")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of each run of the throughput scenarios (tcp-raw, tcp-influx, ...) into `dir`, and a summary of each scenario's median run into the report")
 	flag.StringVar(&o.only, "only", "", "run only these end-to-end `scenarios` (comma-separated: tcp-raw, tcp-influx, stdin-raw, tail, tail-durable, tcp-durable, lua, lua-raw, lua-metric, lua-metric-table, lua-decoder, tcp-influxdb, anomaly, anomaly-memory, reload, config-reload, kill9, eval, alert-rules, alert-mail-latency; \"none\" for none)")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -56,6 +60,14 @@ func main() {
 		fail("%v (run `make build` first)", err)
 	}
 	o.bin = bin
+	if o.cpuprofile != "" {
+		if o.cpuprofile, err = filepath.Abs(o.cpuprofile); err == nil {
+			err = os.MkdirAll(o.cpuprofile, 0o755)
+		}
+		if err != nil {
+			fail("-cpuprofile: %v", err)
+		}
+	}
 	chosen, extra, err := chooseScenarios(o.only)
 	if err != nil {
 		fail("-only: %v", err)

@@ -121,6 +121,7 @@ func (rep *report) markdown() string {
 	w("divided by the number of cores.\n\n")
 
 	rep.writeE2E(&b)
+	rep.writeProfiles(&b)
 	rep.writeTail(&b)
 	rep.writeCrash(&b)
 	rep.writeInfluxDB(&b)

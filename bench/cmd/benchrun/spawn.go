@@ -104,13 +104,13 @@ type pipelineProc struct {
 	dir    string
 }
 
-// startPipeline starts `bin run -config cfgPath -log-format json` in the
+// startPipeline starts `bin run -config cfgPath -log-format json extraArgs...` in the
 // wrapper, its report written in dir; with stdin, it also returns a pipe to
 // the pipeline's standard input. The caller defers end.
-func startPipeline(bin, dir, cfgPath string, stdin bool) (*pipelineProc, io.WriteCloser, error) {
+func startPipeline(bin, dir, cfgPath string, stdin bool, extraArgs ...string) (*pipelineProc, io.WriteCloser, error) {
 	p := &pipelineProc{log: &logWatch{running: make(chan struct{})}, exited: make(chan struct{}),
 		result: filepath.Join(dir, "rusage.json"), dir: dir}
-	cmd, err := spawnCommand(p.result, bin, "run", "-config", cfgPath, "-log-format", "json")
+	cmd, err := spawnCommand(p.result, bin, append([]string{"run", "-config", cfgPath, "-log-format", "json"}, extraArgs...)...)
 	if err != nil {
 		return nil, nil, err
 	}
