@@ -71,7 +71,7 @@ fuzz:
 	done
 
 bench: build
-	$(GO) run ./bench/cmd/benchrun -out bench/RESULTS.md
+	$(GO) run ./bench/cmd/benchrun -out bench/RESULTS.md -cpuprofile bench/work/profiles
 
 # Scores a detector on the labelled series of ../shared/data (NAB and TCPD,
 # the dev splits): NAB result files under var/eval, the table on stdout.
