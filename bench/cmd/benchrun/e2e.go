@@ -136,6 +136,10 @@ type scenarioResult struct {
 	lines int
 	bytes int
 	runs  []runResult
+	// profile is the CPU profile of one more run, after the measured ones
+	// (-cpuprofile): profiling costs CPU and memory, so no figure above
+	// comes from a profiled run.
+	profile string
 }
 
 // byThroughput returns the runs, slowest first.
@@ -155,7 +159,7 @@ func (s scenarioResult) median() runResult {
 func runScenario(sc scenario, o options, data lineData) (scenarioResult, error) {
 	res := scenarioResult{sc: sc, lines: data.n, bytes: len(data.buf)}
 	for i := 1; i <= o.runs; i++ {
-		r, err := runOnce(sc, o.bin, data, o.profilePath(sc, i))
+		r, err := runOnce(sc, o.bin, data, "")
 		if err != nil {
 			return res, fmt.Errorf("run %d: %w", i, err)
 		}
@@ -171,6 +175,14 @@ func runScenario(sc scenario, o options, data lineData) (scenarioResult, error) 
 				sc.key, i, o.runs, r.influxdb.cpu.Seconds(), r.influxdb.cpuRun.Seconds(), r.influxdb.maxBuffered, r.influxdb.maxDiskBytes/1e6)
 		}
 		res.runs = append(res.runs, r)
+	}
+	if path := o.profilePath(sc); path != "" {
+		r, err := runOnce(sc, o.bin, data, path)
+		if err != nil {
+			return res, fmt.Errorf("profiled run: %w", err)
+		}
+		progress("%-10s profiled run: %8.0f lines/s (not counted)", sc.key, float64(data.n)/r.elapsed.Seconds())
+		res.profile = r.profile
 	}
 	return res, nil
 }

@@ -10,13 +10,13 @@ import (
 // profileTop is how many functions the report lists from a profile.
 const profileTop = 25
 
-// profilePath is where run i of sc writes its CPU profile, or "" without
-// -cpuprofile.
-func (o options) profilePath(sc scenario, i int) string {
+// profilePath is where the profiled run of sc writes its CPU profile, or
+// "" without -cpuprofile.
+func (o options) profilePath(sc scenario) string {
 	if o.cpuprofile == "" {
 		return ""
 	}
-	return filepath.Join(o.cpuprofile, fmt.Sprintf("%s-run%d.pprof", sc.key, i))
+	return filepath.Join(o.cpuprofile, sc.key+".pprof")
 }
 
 // profileSummary is `go tool pprof -top` of a profile, the functions that
@@ -39,21 +39,20 @@ func profileSummary(bin, profile string) string {
 }
 
 // writeProfiles writes, for each scenario run with -cpuprofile, the summary
-// of its median run's profile.
+// of its profiled run.
 func (rep *report) writeProfiles(b *strings.Builder) {
 	if rep.opts.cpuprofile == "" {
 		return
 	}
 	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	w("## CPU profiles\n\n")
-	w("Each run above wrote a CPU profile (`interoceptor run -cpuprofile FILE`, asked for by `benchrun -cpuprofile %s`);\n", rep.opts.cpuprofile)
-	w("here, for each scenario, the %d functions of its median run that used the most CPU themselves (`go tool pprof -top`).\n", profileTop)
-	w("Profiling costs a few percent of CPU, so these runs' figures are not quite those of an unprofiled binary.\n\n")
+	w("After its measured runs, each throughput scenario ran once more with a CPU profile (`interoceptor run -cpuprofile FILE`,\n")
+	w("asked for by `benchrun -cpuprofile %s`), a run counted in no figure above: profiling costs CPU and memory.\n", rep.opts.cpuprofile)
+	w("Here, for each scenario, the %d functions of that run that used the most CPU themselves (`go tool pprof -top`).\n\n", profileTop)
 	for _, s := range rep.scenarios {
-		r := s.median()
-		if r.profile == "" {
+		if s.profile == "" {
 			continue
 		}
-		w("### %s\n\n```\n%s\n```\n\n", s.sc.title, profileSummary(rep.opts.bin, r.profile))
+		w("### %s\n\n```\n%s\n```\n\n", s.sc.title, profileSummary(rep.opts.bin, s.profile))
 	}
 }
