@@ -21,7 +21,7 @@ const (
 
 	// The Lua issue's: Fluent Bit's LuaJIT filter on this machine, and the
 	// targets for a Lua filter and an idle sandbox (Heka's took 16 KiB).
-	fluentBitLuaRecordsPerSec = 200_000
+	fluentBitLuaRecordsPerSec = 345_000 // one for one: a field added to every raw line, tcp → file
 	targetLuaMsgsPerSec       = 300_000
 	targetIdleSandboxBytes    = 200 << 10
 	hekaIdleSandboxBytes      = 16 << 10
