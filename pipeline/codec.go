@@ -237,6 +237,13 @@ func EncodeMessage(m *Message) []byte {
 	return e.Bytes()
 }
 
+// EncodedSize is len(EncodeMessage(m)), computed without encoding: what a
+// Lua sandbox's output limit is compared with.
+func EncodedSize(m *Message) int {
+	n := messageSize(m)
+	return frameHeaderSize + uvarintLen(uint64(n)) + n
+}
+
 // DecodeMessage decodes a frame that holds exactly one message. The message
 // shares no memory with b. It is for tools; the pipeline uses a BatchDecoder.
 func DecodeMessage(b []byte) (*Message, error) {

@@ -515,7 +515,7 @@ func (s *Sandbox) emit(L *lua.LState, m *pipeline.Message) {
 		s.terminate(ReasonInjects, msg)
 		L.RaiseError("%s", msg)
 	}
-	if size := encodedSize(m); size > s.limits.OutputBytes {
+	if size := pipeline.EncodedSize(m); size > s.limits.OutputBytes {
 		msg := fmt.Sprintf("injected message of %d bytes; the limit is %d", size, s.limits.OutputBytes)
 		s.terminate(ReasonOutput, msg)
 		L.RaiseError("%s", msg)

@@ -3,7 +3,6 @@ package sandbox
 import (
 	"fmt"
 	"math"
-	"math/bits"
 	"slices"
 	"strings"
 
@@ -255,37 +254,3 @@ func (s *Sandbox) passOn(L *lua.LState) {
 	}
 	s.emit(L, s.msg)
 }
-
-// encodedSize is len(pipeline.EncodeMessage(m)) without encoding it:
-// what OutputBytes is compared with. TestEncodedSize keeps it in step
-// with the codec.
-func encodedSize(m *pipeline.Message) int {
-	n := 16 + varintLen(m.Timestamp) +
-		strLen(len(m.Type)) + strLen(len(m.Logger)) + strLen(len(m.Hostname)) +
-		varintLen(int64(m.Severity)) + varintLen(int64(m.Pid)) +
-		strLen(len(m.Payload)) + uvarintLen(uint64(len(m.Fields)))
-	for i := range m.Fields {
-		f := &m.Fields[i]
-		n += strLen(len(f.Name)) + 1
-		switch f.Kind {
-		case pipeline.KindString:
-			n += strLen(len(f.Str))
-		case pipeline.KindBytes:
-			n += strLen(len(f.Bytes))
-		case pipeline.KindInt:
-			n += varintLen(f.Int)
-		case pipeline.KindUint:
-			n += uvarintLen(f.Uint)
-		case pipeline.KindFloat:
-			n += 8
-		case pipeline.KindBool:
-			n++
-		}
-	}
-	const frameHeader = 6 // magic, version, count
-	return frameHeader + uvarintLen(uint64(n)) + n
-}
-
-func uvarintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
-func varintLen(x int64) int   { return uvarintLen(uint64(x<<1) ^ uint64(x>>63)) }
-func strLen(n int) int        { return uvarintLen(uint64(n)) + n }

@@ -202,15 +202,16 @@ func TestReadMessageMany(t *testing.T) {
 	}
 }
 
-// encodedSize is what the output limit compares: the codec's size exactly.
+// pipeline.EncodedSize is what the output limit compares: the codec's size
+// exactly, for the messages a script sends.
 func TestEncodedSize(t *testing.T) {
 	big := testMessage()
 	big.Payload = bytes.Repeat([]byte("x"), 300)
 	big.Timestamp = -1
 	big.Pid = -5
 	for _, m := range []*pipeline.Message{{}, testMessage(), benchMetric(), benchLine(), big} {
-		if got, want := encodedSize(m), len(pipeline.EncodeMessage(m)); got != want {
-			t.Errorf("encodedSize = %d, EncodeMessage is %d bytes (%+v)", got, want, m)
+		if got, want := pipeline.EncodedSize(m), len(pipeline.EncodeMessage(m)); got != want {
+			t.Errorf("EncodedSize = %d, EncodeMessage is %d bytes (%+v)", got, want, m)
 		}
 	}
 }
