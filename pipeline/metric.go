@@ -257,16 +257,8 @@ func parseWithLibrary(line []byte, m *Message, in *Interner) error {
 		}
 		m.Fields = append(m.Fields, Field{Name: in.String(key), Kind: KindString, Role: RoleTag, Str: in.String(val)})
 	}
-	tags := m.Fields[t0:]
-	for i := 1; i < len(tags); i++ { // insertion sort: tags are few and usually sorted
-		for j := i; j > 0 && tags[j].Name < tags[j-1].Name; j-- {
-			tags[j], tags[j-1] = tags[j-1], tags[j]
-		}
-	}
-	for i := 1; i < len(tags); i++ {
-		if tags[i].Name == tags[i-1].Name {
-			return fmt.Errorf("line protocol: tag %q appears twice", tags[i].Name)
-		}
+	if dup := sortTags(m.Fields[t0:]); dup != "" {
+		return fmt.Errorf("line protocol: tag %q appears twice", dup)
 	}
 
 	values := 0
@@ -341,4 +333,20 @@ func lineError(err error) error {
 // unsafeString views b as a string for a call that does not keep it.
 func unsafeString(b []byte) string {
 	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// sortTags sorts a point's tags by key, as line protocol wants them, and
+// returns a key that appears twice ("" when none does).
+func sortTags(tags []Field) (dup string) {
+	for i := 1; i < len(tags); i++ { // insertion sort: tags are few and usually sorted
+		for j := i; j > 0 && tags[j].Name < tags[j-1].Name; j-- {
+			tags[j], tags[j-1] = tags[j-1], tags[j]
+		}
+	}
+	for i := 1; i < len(tags); i++ {
+		if tags[i].Name == tags[i-1].Name {
+			return tags[i].Name
+		}
+	}
+	return ""
 }

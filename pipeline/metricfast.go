@@ -108,16 +108,8 @@ func (p *lpParser) parseFast(line []byte, m *Message) bool {
 		return false
 	}
 	rest = rest[1:]
-	tags := m.Fields[t0:]
-	for i := 1; i < len(tags); i++ { // insertion sort: tags are few and usually sorted
-		for j := i; j > 0 && tags[j].Name < tags[j-1].Name; j-- {
-			tags[j], tags[j-1] = tags[j-1], tags[j]
-		}
-	}
-	for i := 1; i < len(tags); i++ {
-		if tags[i].Name == tags[i-1].Name {
-			return false // an error: the library's path says it
-		}
+	if sortTags(m.Fields[t0:]) != "" {
+		return false // an error: the library's path says it
 	}
 	for {
 		k := scanName(rest)
