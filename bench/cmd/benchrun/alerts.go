@@ -4,13 +4,11 @@ import (
 	"bufio"
 	"cmp"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/interoceptor/interoceptor/pipeline"
@@ -99,22 +97,11 @@ func generateAlertLoad(n int) alertLoad {
 
 // alertRulesRun is what one run of the alert-rules scenario measured.
 type alertRulesRun struct {
-	points         int
-	elapsed        time.Duration // the first write → the filter has taken every point
-	startup, drain time.Duration
-	user, sys      time.Duration // the interoceptor process, whole life
-	maxRSS         int64
-	selfCPU        time.Duration
-	otherCPU       time.Duration
-	filter         filterStats // once the filter had taken every point
-	firing         int         // alert messages in the output, by status
-	resolved       int
-	load           string // the load average (1, 5, 15 min) as the run began
+	filterLoadRun
+	firing   int // alert messages in the output, by status
+	resolved int
+	load     string // the load average (1, 5, 15 min) as the run began
 }
-
-func (r alertRulesRun) cpu() time.Duration { return r.user + r.sys }
-
-func (r alertRulesRun) pointsPerSec() float64 { return float64(r.points) / r.elapsed.Seconds() }
 
 // alertRulesResult is every run of the alert-rules scenario.
 type alertRulesResult struct {
@@ -198,7 +185,7 @@ resend_interval = "1h"
 // runAlertRulesOnce runs the pipeline once on load, in a fresh temporary
 // directory; it also returns the config.
 func runAlertRulesOnce(bin string, load alertLoad) (r alertRulesRun, cfg string, err error) {
-	r.points, r.load = load.n, readLoadavg()
+	r.load = readLoadavg()
 	dir, keep, err := runDir()
 	if err != nil {
 		return r, "", err
@@ -213,72 +200,12 @@ func runAlertRulesOnce(bin string, load alertLoad) (r alertRulesRun, cfg string,
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return r, cfg, err
 	}
-	selfBefore, machineBefore := selfCPU(), machineBusy()
-	proc, _, err := startPipeline(bin, dir, cfgPath, false)
+	var log string
+	r.filterLoadRun, log, err = runFilterLoad(bin, dir, cfgPath, port, load.buf, alertRulesPlugin, load.n, nil)
 	if err != nil {
 		return r, cfg, err
 	}
-	defer proc.end(&err)
-	cmd, log, exited := proc.cmd, proc.log, proc.exited
-	if err := waitRunning(log, exited, 30*time.Second); err != nil {
-		return r, cfg, err
-	}
-	admin, err := adminURL(log.String())
-	if err != nil {
-		return r, cfg, err
-	}
-	conn, err := dialUntil(fmt.Sprintf("127.0.0.1:%d", port), exited, 30*time.Second)
-	if err != nil {
-		return r, cfg, err
-	}
-	defer conn.Close()
-
-	clock := time.Now()
-	writeErr := make(chan error, 1)
-	go func() {
-		err := writeChunks(conn, load.buf)
-		if err == nil {
-			err = conn.(*net.TCPConn).CloseWrite()
-		}
-		writeErr <- err
-	}()
-	err = waitForFilter(admin, alertRulesPlugin, load.n, exited)
-	r.elapsed = time.Since(clock)
-	if err != nil {
-		return r, cfg, err
-	}
-	if err := <-writeErr; err != nil {
-		return r, cfg, fmt.Errorf("writing to the TCP input: %w", err)
-	}
-	if r.filter, err = readFilterStats(log.String(), alertRulesPlugin, load.n, exited); err != nil {
-		return r, cfg, err
-	}
-	if r.drain, err = terminate(cmd, exited); err != nil {
-		return r, cfg, err
-	}
-	r.selfCPU = selfCPU() - selfBefore
-	busy := machineBusy() - machineBefore
-
-	s, err := readSpawned(proc.result)
-	if err != nil {
-		return r, cfg, err
-	}
-	if s.ExitCode != 0 {
-		return r, cfg, fmt.Errorf("exit code %d, want 0", s.ExitCode)
-	}
-	r.user, r.sys = time.Duration(s.UserNs), time.Duration(s.SysNs)
-	r.maxRSS = s.MaxRSSKiB * 1024
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		// The wrapper's own CPU counts with the load generator's.
-		r.selfCPU += max(time.Duration(ru.Utime.Nano()+ru.Stime.Nano())-r.cpu(), 0)
-	}
-	if busy > 0 {
-		r.otherCPU = max(busy-r.cpu()-r.selfCPU, 0)
-	}
-	if at := log.runningAt(); !at.IsZero() {
-		r.startup = time.Duration(at.UnixNano() - s.StartedNs)
-	}
-	return r, cfg, verifyAlertRules(&r, log.String(), filepath.Join(dir, "alerts.jsonl"), load)
+	return r, cfg, verifyAlertRules(&r, log, filepath.Join(dir, "alerts.jsonl"), load)
 }
 
 // verifyAlertRules checks the plugins' "stopped" records (every point

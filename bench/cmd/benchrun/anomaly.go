@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/interoceptor/interoceptor/pipeline"
@@ -60,14 +58,8 @@ type anomalySetup struct {
 
 // anomalyRun is what one run measured.
 type anomalyRun struct {
-	series, points int
-	elapsed        time.Duration // the first write → the filter has taken every point
-	startup, drain time.Duration
-	user, sys      time.Duration // the interoceptor process, whole life
-	maxRSS         int64         // ru_maxrss: whole life, the drain (preserve_data) included
-	selfCPU        time.Duration
-	otherCPU       time.Duration
-	filter         filterStats // once the filter had taken every point
+	filterLoadRun // maxRSS includes the drain's preserve_data
+	series        int
 	// Memory once the filter had taken every point, before the drain: the
 	// sandbox's estimate (gauges lua_memory_bytes, lua_memory_max_bytes),
 	// the process's VmRSS and VmHWM, and the Go heap in use.
@@ -81,10 +73,6 @@ type anomalyRun struct {
 	// quietPoints their points.
 	quietEvents, quietPoints int
 }
-
-func (r anomalyRun) cpu() time.Duration { return r.user + r.sys }
-
-func (r anomalyRun) pointsPerSec() float64 { return float64(r.points) / r.elapsed.Seconds() }
 
 // anomalyResult is every run of the two scenarios.
 type anomalyResult struct {
@@ -197,7 +185,7 @@ format = "json"
 
 // runAnomaly runs the pipeline once on load, in a fresh temporary directory.
 func runAnomaly(bin string, load anomalyLoad, setup anomalySetup) (r anomalyRun, err error) {
-	r.series, r.points, r.planted = load.series, load.n, load.planted
+	r.series, r.planted = load.series, load.planted
 	r.quietEvents, r.quietPoints = load.quietEvents, load.quietPoints
 	dir, keep, err := runDir()
 	if err != nil {
@@ -212,80 +200,12 @@ func runAnomaly(bin string, load anomalyLoad, setup anomalySetup) (r anomalyRun,
 	if err != nil {
 		return r, err
 	}
-	selfBefore, machineBefore := selfCPU(), machineBusy()
-	proc, _, err := startPipeline(bin, dir, cfgPath, false)
+	var log string
+	r.filterLoadRun, log, err = runFilterLoad(bin, dir, cfgPath, port, load.buf, anomalyPlugin, load.n, r.readMemory)
 	if err != nil {
 		return r, err
 	}
-	defer proc.end(&err)
-	cmd, log, exited, resultPath := proc.cmd, proc.log, proc.exited, proc.result
-	if err := waitRunning(log, exited, 30*time.Second); err != nil {
-		return r, err
-	}
-	admin, err := adminURL(log.String())
-	if err != nil {
-		return r, err
-	}
-	pid, err := childPID(cmd.Process.Pid, "") // interoceptor, the wrapper's child
-	if err != nil {
-		return r, err
-	}
-	conn, err := dialUntil(fmt.Sprintf("127.0.0.1:%d", port), exited, 30*time.Second)
-	if err != nil {
-		return r, err
-	}
-	defer conn.Close()
-
-	clock := time.Now()
-	writeErr := make(chan error, 1)
-	go func() {
-		err := writeChunks(conn, load.buf)
-		if err == nil {
-			err = conn.(*net.TCPConn).CloseWrite()
-		}
-		writeErr <- err
-	}()
-	err = waitForFilter(admin, anomalyPlugin, load.n, exited)
-	r.elapsed = time.Since(clock)
-	if err != nil {
-		return r, err
-	}
-	if err := <-writeErr; err != nil {
-		return r, fmt.Errorf("writing to the TCP input: %w", err)
-	}
-	// Before the drain, whose final timer_event and preserve_data would count too.
-	if r.filter, err = readFilterStats(log.String(), anomalyPlugin, load.n, exited); err != nil {
-		return r, err
-	}
-	if err := r.readMemory(admin, pid); err != nil {
-		return r, err
-	}
-	if r.drain, err = terminate(cmd, exited); err != nil {
-		return r, err
-	}
-	r.selfCPU = selfCPU() - selfBefore
-	busy := machineBusy() - machineBefore
-
-	s, err := readSpawned(resultPath)
-	if err != nil {
-		return r, err
-	}
-	if s.ExitCode != 0 {
-		return r, fmt.Errorf("exit code %d, want 0", s.ExitCode)
-	}
-	r.user, r.sys = time.Duration(s.UserNs), time.Duration(s.SysNs)
-	r.maxRSS = s.MaxRSSKiB * 1024
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		// The wrapper's own CPU counts with the load generator's.
-		r.selfCPU += max(time.Duration(ru.Utime.Nano()+ru.Stime.Nano())-r.cpu(), 0)
-	}
-	if busy > 0 {
-		r.otherCPU = max(busy-r.cpu()-r.selfCPU, 0)
-	}
-	if at := log.runningAt(); !at.IsZero() {
-		r.startup = time.Duration(at.UnixNano() - s.StartedNs)
-	}
-	return r, verifyAnomaly(&r, log.String(), outPath, load)
+	return r, verifyAnomaly(&r, log, outPath, load)
 }
 
 // waitForFilter polls /api/plugins until the filter has taken n messages.
