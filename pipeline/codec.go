@@ -90,8 +90,9 @@ func _() {
 // BatchEncoder appends messages into one frame. The zero value is ready to
 // use; Reset it after sending the frame to reuse its memory.
 type BatchEncoder struct {
-	buf []byte
-	n   int
+	buf      []byte
+	n        int
+	lenBytes int // of the last record's length
 }
 
 // Add encodes m now and appends it to the frame; m may be reused afterwards.
@@ -102,14 +103,25 @@ func (e *BatchEncoder) Add(m *Message) {
 	if len(e.buf) == 0 {
 		e.buf = appendFrameHeader(e.buf)
 	}
-	size := messageSize(m)
-	e.buf = slices.Grow(e.buf, uvarintLen(uint64(size))+size)
-	e.buf = binary.AppendUvarint(e.buf, uint64(size))
-	start := len(e.buf)
+	// The record's length goes before it, and is known only once it is
+	// written: room is kept for as many length bytes as the previous
+	// record needed (records of a frame are alike), and the record moves
+	// in the rare case that its length needs another count.
+	guess := max(e.lenBytes, 1)
+	at := len(e.buf)
+	e.buf = append(e.buf, make([]byte, guess)...)
 	e.buf = appendMessage(e.buf, m)
-	if len(e.buf)-start != size {
-		panic(fmt.Sprintf("pipeline: codec: encoded %d bytes, computed %d", len(e.buf)-start, size))
+	size := len(e.buf) - at - guess
+	switch k := uvarintLen(uint64(size)); {
+	case k > guess:
+		e.buf = slices.Insert(e.buf, at, make([]byte, k-guess)...)
+		guess = k
+	case k < guess:
+		e.buf = slices.Delete(e.buf, at, at+guess-k)
+		guess = k
 	}
+	binary.PutUvarint(e.buf[at:at+guess], uint64(size))
+	e.lenBytes = guess
 	e.n++
 	binary.LittleEndian.PutUint32(e.buf[2:6], uint32(e.n))
 }
@@ -191,7 +203,8 @@ func appendStr[T string | []byte](b []byte, s T) []byte {
 	return append(b, s...)
 }
 
-// appendMessage appends m's record body; the caller has checked its fields.
+// appendMessage appends m's record body. It panics on a field of a kind or
+// role outside the defined constants (see BatchEncoder.Add).
 func appendMessage(b []byte, m *Message) []byte {
 	b = append(b, m.UUID[:]...)
 	b = binary.AppendVarint(b, m.Timestamp)
@@ -223,6 +236,11 @@ func appendMessage(b []byte, m *Message) []byte {
 			} else {
 				b = append(b, 0)
 			}
+		default:
+			panic(fmt.Sprintf("pipeline: codec: field %q has invalid kind %d", f.Name, f.Kind))
+		}
+		if f.Role >= numRoles {
+			panic(fmt.Sprintf("pipeline: codec: field %q has invalid role %d", f.Name, f.Role))
 		}
 	}
 	return b
