@@ -293,13 +293,18 @@ type BatchDecoder struct {
 	// live is how many slots may still reference an earlier frame; slots
 	// beyond the current count are cleared so that they do not pin it.
 	live int
+	// Alias makes the messages' strings alias the frame, as payloads do,
+	// instead of being copied or looked up: for a reader that keeps none
+	// of them (a TransientOutput), since one kept string keeps the whole
+	// frame alive. The frame must then never change.
+	Alias bool
 }
 
 // Decode decodes a frame. The messages it returns, and their Fields slices,
 // are valid until the next call to Decode. Payloads and bytes values alias
 // frame (no copy), so the caller must not modify frame while it uses them;
 // Clone a message to keep it longer. Strings are ordinary Go strings that
-// never alias frame. A frame that is corrupt, truncated or of an unknown
+// never alias frame, unless Alias is set. A frame that is corrupt, truncated or of an unknown
 // version yields an error and no messages.
 func (d *BatchDecoder) Decode(frame []byte) ([]*Message, error) {
 	if len(frame) < frameHeaderSize {
@@ -381,6 +386,9 @@ func (d *BatchDecoder) release(from int) {
 func (d *BatchDecoder) str(b []byte, prev string) string {
 	if len(b) == 0 {
 		return ""
+	}
+	if d.Alias {
+		return unsafeString(b)
 	}
 	if string(b) == prev {
 		return prev

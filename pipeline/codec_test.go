@@ -369,6 +369,35 @@ func TestCodecDecodeStrings(t *testing.T) {
 	}
 }
 
+// TestCodecDecodeAlias checks Alias: strings are the frame's bytes, even
+// ones the decoder has never seen, and cost no allocation.
+func TestCodecDecodeAlias(t *testing.T) {
+	var e BatchEncoder
+	m := metricMessage()
+	var d BatchDecoder
+	d.Alias = true
+	host := []byte("host-0000")
+	allocs := testing.AllocsPerRun(50, func() {
+		host[len(host)-1]++ // a host the decoder has not seen
+		m.Hostname = string(host)
+		e.Reset()
+		e.Add(m)
+		got, err := d.Decode(e.Bytes())
+		if err != nil || got[0].Hostname != m.Hostname {
+			t.Fatalf("decoded %+v, %v", got, err)
+		}
+	})
+	if allocs > 1 { // the string made above
+		t.Errorf("%v allocations a decode, want none", allocs-1)
+	}
+	frame := e.Bytes()
+	msgs, _ := d.Decode(frame)
+	clear(frame)
+	if msgs[0].Type == "metric" {
+		t.Errorf("Type %q does not alias the frame", msgs[0].Type)
+	}
+}
+
 // TestCodecAllocs holds the hot path to its budget: no allocation per message
 // to encode, none to decode a batch once the decoder has warmed up.
 func TestCodecAllocs(t *testing.T) {

@@ -218,6 +218,26 @@ func ParseLineProtocol(line []byte, m *Message) error {
 // on several goroutines do not contend.
 var lpParsers = sync.Pool{New: func() any { return &lpParser{in: Interner{Max: 4096}} }}
 
+// ParseLineProtocolTransient is ParseLineProtocol for a message that is
+// done with before line changes: the strings of a plain line (see
+// metricfast.go) alias line instead of being copied or looked up, so they
+// are valid only while line's bytes are. Lines the fast path does not take
+// are parsed as ParseLineProtocol does.
+func ParseLineProtocolTransient(line []byte, m *Message) error {
+	n0, ts0 := len(m.Fields), m.Timestamp
+	p := lpParsers.Get().(*lpParser)
+	p.alias = true
+	ok := p.parseFast(line, m)
+	p.alias = false
+	lpParsers.Put(p)
+	if ok {
+		return nil
+	}
+	clear(m.Fields[n0:])
+	m.Fields, m.Timestamp = m.Fields[:n0], ts0
+	return ParseLineProtocol(line, m)
+}
+
 func parseLineProtocol(line []byte, m *Message) error {
 	p := lpParsers.Get().(*lpParser)
 	defer lpParsers.Put(p)

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"math"
 	"strconv"
+	"strings"
 )
 
 // The fast paths of ParseLineProtocol and AppendLineProtocol: most lines
@@ -45,6 +46,9 @@ var plainStringByte = func() (t [256]bool) {
 type lpParser struct {
 	in   Interner
 	prev [lpPrevSlots]string
+	// alias: the strings of the line being parsed alias it (see
+	// ParseLineProtocolTransient); the interner and prev are not used.
+	alias bool
 }
 
 // lpPrevSlots is how many strings of a line (measurement, tag keys and
@@ -54,6 +58,9 @@ const lpPrevSlots = 32
 // str returns b as a string, the same one as the previous line's at slot i
 // when it is equal.
 func (p *lpParser) str(i int, b []byte) string {
+	if p.alias {
+		return unsafeString(b)
+	}
 	if i >= lpPrevSlots {
 		return p.in.String(b)
 	}
@@ -119,7 +126,7 @@ func (p *lpParser) parseFast(line []byte, m *Message) bool {
 		f := Field{Name: p.str(slot, rest[:k])}
 		slot++
 		rest = rest[k+1:]
-		v, ok := parseFastValue(rest, &f)
+		v, ok := parseFastValue(rest, &f, p.alias)
 		if !ok {
 			return false
 		}
@@ -181,8 +188,9 @@ func parseFastInt(b []byte) (int64, bool) {
 }
 
 // parseFastValue reads the field value at the start of b into f and
-// returns its length, or false for a value the fast path does not take.
-func parseFastValue(b []byte, f *Field) (int, bool) {
+// returns its length, or false for a value the fast path does not take. A
+// string value aliases b when alias is set.
+func parseFastValue(b []byte, f *Field, alias bool) (int, bool) {
 	end := 0
 	for end < len(b) && b[end] != ',' && b[end] != ' ' {
 		end++
@@ -202,7 +210,10 @@ func parseFastValue(b []byte, f *Field) (int, bool) {
 		if i == len(b) || b[i] != '"' {
 			return 0, false
 		}
-		f.Kind, f.Str = KindString, string(b[1:i])
+		f.Kind, f.Str = KindString, unsafeString(b[1:i])
+		if !alias {
+			f.Str = strings.Clone(f.Str)
+		}
 		return i + 1, true
 	case c == '-' || (c >= '0' && c <= '9'):
 		switch v[len(v)-1] {

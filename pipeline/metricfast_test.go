@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 	"testing"
@@ -49,7 +50,9 @@ func checkFastPath(t *testing.T, line []byte) {
 		}
 	}
 	m := &Message{Timestamp: lpDefaultTimestamp}
-	if err := ParseLineProtocol(line, m); err != nil {
+	err := ParseLineProtocol(line, m)
+	checkTransient(t, line, m, err)
+	if err != nil {
 		return
 	}
 	name := m.Measurement()
@@ -70,6 +73,54 @@ func checkFastPath(t *testing.T, line []byte) {
 	}
 	if string(out) != string(want) {
 		t.Fatalf("write %s:\n fast path %q\n   library %q", lpDump(m), out, want)
+	}
+}
+
+// checkTransient checks that ParseLineProtocolTransient parses line as
+// ParseLineProtocol did (into want, or to wantErr), and that what it gives
+// stays right once line is overwritten only if it copied.
+func checkTransient(t *testing.T, line []byte, want *Message, wantErr error) {
+	t.Helper()
+	own := bytes.Clone(line)
+	got := &Message{Timestamp: lpDefaultTimestamp}
+	err := ParseLineProtocolTransient(own, got)
+	if (err == nil) != (wantErr == nil) || (err != nil && err.Error() != wantErr.Error()) {
+		t.Fatalf("parse %q: transient error %v, ParseLineProtocol's %v", line, err, wantErr)
+	}
+	if err != nil {
+		if len(got.Fields) != 0 || got.Timestamp != lpDefaultTimestamp {
+			t.Fatalf("parse %q failed but left %s", line, lpDump(got))
+		}
+		return
+	}
+	if !got.Equal(want) {
+		t.Fatalf("parse %q:\n transient %s\n      copy %s", line, lpDump(got), lpDump(want))
+	}
+}
+
+// TestLineProtocolTransientAliases checks that the transient parse of a
+// plain line neither allocates nor interns: its strings are the line's
+// bytes, which the caller must not change while it uses them.
+func TestLineProtocolTransientAliases(t *testing.T) {
+	line := []byte(`cpu,host=edge-0001,region=eu usage=12.5,note="ok" 1700000000000000000`)
+	m := &Message{Fields: make([]Field, 0, 8)}
+	n := 0
+	allocs := testing.AllocsPerRun(100, func() {
+		n++ // a new host each time: nothing to reuse
+		for i, d := 0, n; i < 4; i, d = i+1, d/10 {
+			line[len("cpu,host=edge-")+3-i] = byte('0' + d%10)
+		}
+		m.Fields = m.Fields[:0]
+		if err := ParseLineProtocolTransient(line, m); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations a line, want 0", allocs)
+	}
+	copy(line[len("cpu,host="):], "EDGE")
+	if host := m.Field("host").Str; !strings.HasPrefix(host, "EDGE") {
+		t.Errorf("host %q does not alias the line", host)
 	}
 }
 

@@ -106,6 +106,17 @@ type Output interface {
 	Write(batch []*Message) error
 }
 
+// TransientOutput is implemented by outputs that keep nothing of the
+// messages of a Write once it returns, their strings included: they format
+// them into bytes, as outputs.file does. Their messages' strings are then
+// not copied out of the batch that came from NATS: they alias it, as
+// payloads do (see BatchDecoder.Alias). An output that keeps a string (in
+// a map, in a queue) must not implement it, or it keeps whole batches alive.
+type TransientOutput interface {
+	Output
+	KeepsNothing()
+}
+
 // Validator is implemented by plugins that check their decoded config. It
 // runs in `interoceptor check` as well as `run`, so it must not acquire
 // anything (no listening, no opening files for writing). Return MissingKey or
@@ -207,6 +218,16 @@ type Flusher interface {
 // Close when the pipeline stops. `check` calls neither.
 type Decoder interface {
 	Decode(line []byte, m *Message) error
+}
+
+// TransientDecoder is implemented by decoders that can decode without
+// copying: the message's strings may alias line. The runtime calls
+// DecodeTransient instead of Decode where the message is encoded, and
+// forgotten, before the line's memory is used again (an input's EmitLine);
+// Decode is used everywhere else. The two must give the same message.
+type TransientDecoder interface {
+	Decoder
+	DecodeTransient(line []byte, m *Message) error
 }
 
 // ConfigurableDecoder is implemented by decoders that take options, from the

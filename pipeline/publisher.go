@@ -348,7 +348,12 @@ func (e lineEmitter) EmitLineAt(line []byte, at *LineOrigin) error {
 	}
 	now := time.Now()
 	m.Timestamp = now.UnixNano()
-	err := r.decoder.Decode(line, m)
+	var err error
+	if td, ok := r.decoder.(TransientDecoder); ok {
+		err = td.DecodeTransient(line, m) // Emit encodes m before this returns
+	} else {
+		err = r.decoder.Decode(line, m)
+	}
 	if err == nil {
 		if at == nil && m.UUID == (UUID{}) && r.rt.replay == nil {
 			// The UUID Emit would make, from this clock reading: one

@@ -131,6 +131,7 @@ func (r *runner) init(initPlugin bool) error {
 		r.input = p
 	case Output:
 		r.output = p
+		_, r.dec.Alias = p.(TransientOutput)
 	case Filter:
 		r.filter = p
 		r.sfilter, _ = p.(SubjectFilter)

@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -149,4 +150,55 @@ path = %q
 		t.Fatalf("/healthz: %v %v", err, h)
 	}
 	h.Body.Close()
+}
+
+// Lines decoded by an input alias its read buffer until they are encoded
+// (TransientDecoder): every point arrives intact, however the buffer is
+// reused, over many reads of one connection.
+func TestDecodedLinesSurviveTheInputsBuffer(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.lp")
+	rt, _, _ := startPipeline(t, fmt.Sprintf(`
+[agent]
+data_dir = %q
+[[inputs.tcp]]
+publish = "metrics"
+address = "127.0.0.1:0"
+decoder = "influx"
+[[outputs.file]]
+subscribe = ["metrics"]
+format = "influx"
+path = %q
+`, dir, out))
+	addr := rt.Plugin(pipeline.KindInput, "tcp").(interface{ Addr() net.Addr }).Addr()
+	conn, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20000
+	var want strings.Builder
+	w := bufio.NewWriterSize(conn, 1000) // writes that split lines anywhere
+	for i := range n {
+		// Tags out of order (the decoder sorts them), values that differ
+		// from line to line, a string value.
+		fmt.Fprintf(w, "cpu,zone=z%d,host=h%05d usage=%d.5,note=\"n%d\" %d\n", i%7, i, i, i*3, 1700000000000000000+int64(i))
+		fmt.Fprintf(&want, "cpu,host=h%05d,zone=z%d usage=%d.5,note=\"n%d\" %d\n", i, i%7, i, i*3, 1700000000000000000+int64(i))
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	pipelinetest.WaitUntil(t, 30*time.Second, "every point written", exactLinesIn(out, n))
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want.String() {
+		gl, wl := strings.Split(string(got), "\n"), strings.Split(want.String(), "\n")
+		for i := range gl {
+			if gl[i] != wl[i] {
+				t.Fatalf("line %d is %q, want %q", i+1, gl[i], wl[i])
+			}
+		}
+	}
 }

@@ -25,7 +25,7 @@ func init() {
 // from several goroutines at once.
 type Influx struct{}
 
-var _ pipeline.Decoder = (*Influx)(nil)
+var _ pipeline.TransientDecoder = (*Influx)(nil)
 
 // Decode turns line into a metric (Type "metric", see
 // pipeline.ParseLineProtocol) and clears the payload, which the point's
@@ -33,10 +33,21 @@ var _ pipeline.Decoder = (*Influx)(nil)
 // line give pipeline.ErrSkipLine. A line without a timestamp keeps m's (the
 // time the line arrived).
 func (*Influx) Decode(line []byte, m *pipeline.Message) error {
+	return decode(line, m, pipeline.ParseLineProtocol)
+}
+
+// DecodeTransient is Decode with strings that alias line
+// (pipeline.ParseLineProtocolTransient): what an input's lines are decoded
+// with, as each is encoded before the next is read.
+func (*Influx) DecodeTransient(line []byte, m *pipeline.Message) error {
+	return decode(line, m, pipeline.ParseLineProtocolTransient)
+}
+
+func decode(line []byte, m *pipeline.Message, parse func([]byte, *pipeline.Message) error) error {
 	if t := bytes.TrimLeft(line, " \t\r"); len(t) == 0 || t[0] == '#' {
 		return pipeline.ErrSkipLine
 	}
-	if err := pipeline.ParseLineProtocol(line, m); err != nil {
+	if err := parse(line, m); err != nil {
 		return err
 	}
 	m.Payload = nil

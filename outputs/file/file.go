@@ -99,6 +99,10 @@ func (o *File) Init(env *pipeline.Env) error {
 // dropped and as an error, and logged. A write that fails (a full disk)
 // leaves nothing of the batch in the file and returns a retryable error: the
 // runtime writes the whole batch again later.
+// KeepsNothing: a batch is formatted into bytes and forgotten
+// (pipeline.TransientOutput).
+func (*File) KeepsNothing() {}
+
 func (o *File) Write(batch []*pipeline.Message) error {
 	buf, skipped, why := o.lines.AppendBatch(o.buf[:0], batch)
 	o.buf = buf

@@ -54,6 +54,10 @@ func (s *Stdout) Init(env *pipeline.Env) error {
 // Write formats each message of the batch as one line. A message the format
 // cannot carry (not a metric, for influx) is skipped, counted as dropped and
 // as an error, and logged; a write error is returned.
+// KeepsNothing: a batch is formatted into bytes and forgotten
+// (pipeline.TransientOutput).
+func (*Stdout) KeepsNothing() {}
+
 func (s *Stdout) Write(batch []*pipeline.Message) error { return s.w.WriteBatch(batch) }
 
 // Flush writes out what is buffered.
