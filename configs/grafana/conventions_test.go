@@ -27,9 +27,20 @@ var (
 	dollarVariable = regexp.MustCompile(`\$\{?(\w+)`)
 )
 
+// dsVariable is the data source variable every query goes through, so that
+// a dashboard imported into a Grafana whose InfluxDB data source has
+// another uid still works: the variable opens on the provisioned data
+// source, or on the Grafana's first InfluxDB one when there is none of
+// that uid.
+const (
+	dsVariable = "datasource"
+	dsRef      = "${" + dsVariable + "}"
+)
+
 // The conventions the README promises for the shipped dashboards.
 func TestDashboardConventions(t *testing.T) {
-	uid := readDatasource(t, nil).uid
+	provisioned := readDatasource(t, nil).uid
+	uid := dsRef
 	seenUIDs := map[string]string{}
 	for _, f := range loadDashboards(t) {
 		errorf := func(format string, args ...any) { t.Helper(); t.Errorf(f.name+": "+format, args...) }
@@ -45,11 +56,22 @@ func TestDashboardConventions(t *testing.T) {
 		}
 
 		variables := map[string]bool{}
-		for _, v := range f.Templating.List {
-			variables[v.Name] = false
-			if v.Datasource == nil || v.Datasource.UID != uid {
-				errorf("variable %s: data source must be %q", v.Name, uid)
+		for i, v := range f.Templating.List {
+			if v.Type == "datasource" {
+				// Used by every data source reference, checked below.
+				if i != 0 || v.Name != dsVariable || v.queryText() != "influxdb" || !slices.Equal(currentValues(v.Current.Value), []string{provisioned}) {
+					errorf("variable %s: the data source variable is the first, named %s, of type influxdb, opening on %q", v.Name, dsVariable, provisioned)
+				}
+				variables[v.Name] = true
+				continue
 			}
+			variables[v.Name] = false
+			if v.Datasource == nil || v.Datasource.UID != uid || v.Datasource.Type != "influxdb" {
+				errorf("variable %s: data source must be influxdb %q", v.Name, uid)
+			}
+		}
+		if len(f.Templating.List) == 0 || f.Templating.List[0].Type != "datasource" {
+			errorf("no data source variable %s: an imported dashboard could not choose its InfluxDB", dsVariable)
 		}
 
 		ids := map[int]bool{}
@@ -67,8 +89,8 @@ func TestDashboardConventions(t *testing.T) {
 			if len(p.Targets) == 0 {
 				errorf("panel %d %q: no query", p.ID, p.Title)
 			}
-			if p.Datasource == nil || p.Datasource.UID != uid {
-				errorf("panel %d %q: data source must be %q", p.ID, p.Title, uid)
+			if p.Datasource == nil || p.Datasource.UID != uid || p.Datasource.Type != "influxdb" {
+				errorf("panel %d %q: data source must be influxdb %q", p.ID, p.Title, uid)
 			}
 			refIDs := map[string]bool{}
 			for _, tg := range p.Targets {
@@ -77,8 +99,8 @@ func TestDashboardConventions(t *testing.T) {
 					errorf("%s: refId twice", where)
 				}
 				refIDs[tg.RefID] = true
-				if tg.Datasource == nil || tg.Datasource.UID != uid {
-					errorf("%s: data source must be %q", where, uid)
+				if tg.Datasource == nil || tg.Datasource.UID != uid || tg.Datasource.Type != "influxdb" {
+					errorf("%s: data source must be influxdb %q", where, uid)
 				}
 				if !tg.RawQuery {
 					errorf("%s: rawQuery must be true (raw InfluxQL)", where)

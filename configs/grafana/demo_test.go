@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +94,7 @@ func TestQueriesReturnDataAfterADemoRun(t *testing.T) {
 		t.Fatalf("no anomaly written by the demo's change detectors: %v", err)
 	}
 	t.Logf("demo wrote anomalies: %v", fmt.Sprint(series[0].Values))
+	checkAnomalySummaries(t, s)
 	series, err = s.Query(database, `SELECT count("firing") FROM "alerts" WHERE "alertname" = 'LevelShift'`)
 	if err != nil || len(series) == 0 {
 		t.Fatalf("no LevelShift alert written by the demo's rules: %v", err)
@@ -119,6 +121,31 @@ func TestQueriesReturnDataAfterADemoRun(t *testing.T) {
 	}
 	t.Chdir(here)
 	checkQueries(t, s.URL)
+}
+
+// checkAnomalySummaries: each anomaly the demo wrote says, in the summary
+// its annotations show, which series changed (its measurement and field, as
+// tagged, and the host's cpu-total for cpu), from what to what, and how sure
+// the detector is.
+func checkAnomalySummaries(t *testing.T, s *influxtest.Server) {
+	t.Helper()
+	series, err := s.Query(database, `SELECT "summary", "series", "field", "cpu" FROM "anomaly"`)
+	if err != nil || len(series) == 0 {
+		t.Fatalf("anomalies: %v", err)
+	}
+	col := func(name string) int { return slices.Index(series[0].Columns, name) }
+	summary, meas, field, cpu := col("summary"), col("series"), col("field"), col("cpu")
+	for _, row := range series[0].Values {
+		text, _ := row[summary].(string)
+		prefix := fmt.Sprint(row[meas], " ", row[field], " ")
+		if row[meas] == "cpu" {
+			prefix += fmt.Sprint("cpu=", row[cpu], " ")
+		}
+		if !strings.HasPrefix(text, prefix) || !strings.Contains(text, " → ") || !strings.Contains(text, "(score ") {
+			t.Errorf("anomaly summary %q: want %q..., before → after and the score", text, prefix)
+		}
+	}
+	t.Logf("%d anomaly summaries, the first %q", len(series[0].Values), series[0].Values[0][summary])
 }
 
 // publishCPUStep sends what inputs.system sends for a host whose user cpu

@@ -167,9 +167,10 @@ func (d dashboard) allPanels() []panel {
 
 // query is one InfluxQL query that Grafana would send for the dashboard.
 type query struct {
-	where  string // e.g. `panel 3 "Load average" target A`
-	text   string
-	format string // time_series or table; "annotation" for annotations
+	where      string // e.g. `panel 3 "Load average" target A`
+	text       string
+	format     string // time_series or table; "annotation" for annotations
+	textColumn string // an annotation's textColumn: the column Grafana shows as its text
 }
 
 // queries returns every panel target and annotation query, in order.
@@ -191,7 +192,7 @@ func (d dashboard) queries() []query {
 		if a.BuiltIn == 1 || a.Target == nil {
 			continue
 		}
-		out = append(out, query{where: fmt.Sprintf("annotation %q", a.Name), text: a.Target.Query, format: "annotation"})
+		out = append(out, query{where: fmt.Sprintf("annotation %q", a.Name), text: a.Target.Query, format: "annotation", textColumn: a.Target.TextColumn})
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package grafana_test
 import (
 	"maps"
 	"net/http"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -61,6 +62,9 @@ func checkQueries(t *testing.T, url string) {
 				default:
 					t.Logf("%s: %d series\n  %s", q.where, len(series), rendered)
 				}
+				if q.format == "annotation" && strings.Contains(q.text, `FROM "anomaly"`) {
+					checkAnomalyText(t, q, series)
+				}
 			}
 			// Each single value of each variable (the others as they open)
 			// makes valid InfluxQL; a panel may show nothing for it (a
@@ -83,6 +87,49 @@ func checkQueries(t *testing.T, url string) {
 	}
 }
 
+var (
+	// What an anomaly annotation says: the series (measurement, field, then
+	// its tags), the kind of change, before → after (with the change in
+	// percent when before is not 0), and the score, as anomaly.lua writes its
+	// summary: "cpu usage_user cpu=cpu-total host=web-1: level shift up,
+	// 12.3 → 85 (+591.1%) (score 0.97)".
+	anomalyText = regexp.MustCompile(`^(\S+) \S+((?: [^ =]+=\S+)*): [a-z ]+ (?:up|down), (\S+) → (\S+)(?: \([+-][0-9.]+%\))? \(score [01]\.\d\d\)$`)
+	// The measurements an annotation query of anomalies is about.
+	seriesFilter = regexp.MustCompile(`"series" = '([^']*)'`)
+)
+
+// checkAnomalyText: every anomaly an annotation query returns has a text
+// column that tells what changed, about a series the query selects.
+func checkAnomalyText(t *testing.T, q query, series []influxtest.Series) {
+	t.Helper()
+	var watched []string
+	for _, m := range seriesFilter.FindAllStringSubmatch(q.text, -1) {
+		watched = append(watched, m[1])
+	}
+	rows := 0
+	for _, s := range series {
+		col := slices.Index(s.Columns, q.textColumn)
+		if col < 0 {
+			t.Errorf("%s: no column %q (its textColumn) in %v", q.where, q.textColumn, s.Columns)
+			return
+		}
+		for _, row := range s.Values {
+			text, _ := row[col].(string)
+			rows++
+			m := anomalyText.FindStringSubmatch(text)
+			switch {
+			case m == nil:
+				t.Errorf("%s: annotation text %q does not say series: kind, before → after (score)", q.where, text)
+			case len(watched) > 0 && !slices.Contains(watched, m[1]):
+				t.Errorf("%s: annotation text %q names series %q, the query selects %v", q.where, text, m[1], watched)
+			}
+		}
+	}
+	if rows == 0 {
+		t.Errorf("%s: no anomaly to check the text of", q.where)
+	}
+}
+
 // resolveVariables runs each query variable in order (a later one may use an
 // earlier one, as Grafana chains them) and returns each variable's options
 // and its selection when the dashboard opens: every option for "All", else
@@ -92,6 +139,9 @@ func resolveVariables(t *testing.T, influx *influxtest.Server, db string, d dash
 	options := map[string][]string{}
 	selected := map[string]selection{}
 	for _, v := range d.Templating.List {
+		if v.Type == "datasource" {
+			continue // opens on the provisioned data source, which ds is
+		}
 		if v.Type != "query" {
 			t.Errorf("variable %s: type %q is not handled by this test", v.Name, v.Type)
 			continue

@@ -3,6 +3,7 @@ package grafana_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -118,4 +119,81 @@ func TestSchemaRejectsBrokenDashboards(t *testing.T) {
 			t.Errorf("%s: the schema accepted it", b.name)
 		}
 	}
+}
+
+// The oldest Grafana release the dashboards are made for, as the README
+// (section "Grafana versions") states it.
+const oldestGrafana = "12.2"
+
+// newestSchemaVersion is the dashboard schemaVersion each Grafana release
+// knows at most: the defaultDashboard.schemaVersion of @grafana/schema (npm),
+// which is built from that release (dist/esm/raw/dashboard/x/
+// dashboard_types.gen.mjs): 41 in 12.1.1, 42 in 12.2.0 (published
+// 2025-09-24; the migration V42, grafana/grafana pull request 110517, in
+// apps/dashboard/pkg/migration/schemaversion/v42.go), and still 42 in
+// 13.2.3, whose Dashboard type schema/dashboard.schema.json is made from.
+var newestSchemaVersion = map[string]int{"12.1": 41, "12.2": 42, "13.2": 42}
+
+// panelSince is the first Grafana release with each panel type the
+// dashboards use, from Grafana's documentation of that release:
+//   - row: rows became panels with the grid layout of 5.0 (dashboard
+//     schemaVersion 16; apps/dashboard/pkg/migration/schemaversion/v16.go,
+//     "rows to panels")
+//   - stat: grafana.com/docs/grafana/v7.0/panels/visualizations/stat-panel/
+//     (it replaced singlestat, deprecated in 7.0)
+//   - table (the React table), timeseries, state-timeline: listed in
+//     grafana.com/docs/grafana/v8.1/visualizations/ ("Time series is the
+//     default and main Graph visualization", "State timeline for state
+//     changes over time", "Table is the main and only table visualization")
+//
+// All four exist as panel schemas in @grafana/schema 12.2.0
+// (dist/esm/raw/composable/{stat,table,timeseries,statetimeline}). A panel
+// type not in this table fails the test: add it with its source.
+var panelSince = map[string]string{
+	"row":            "5.0",
+	"stat":           "7.0",
+	"table":          "8.1",
+	"timeseries":     "8.1",
+	"state-timeline": "8.1",
+}
+
+// Every dashboard loads in the oldest Grafana the README names: its
+// schemaVersion is one that release knows, and newer than the release
+// before it knows (else the README undersells the dashboards), and each of
+// its panel types exists there.
+func TestDashboardsLoadInTheOldestGrafana(t *testing.T) {
+	newest, ok := newestSchemaVersion[oldestGrafana]
+	if !ok {
+		t.Fatalf("no schemaVersion recorded for Grafana %s", oldestGrafana)
+	}
+	previous := newestSchemaVersion["12.1"]
+	for _, f := range loadDashboards(t) {
+		if f.SchemaVersion > newest {
+			t.Errorf("%s: schemaVersion %d, but Grafana %s knows %d at most: state a newer oldest Grafana in the README", f.name, f.SchemaVersion, oldestGrafana, newest)
+		}
+		if f.SchemaVersion <= previous {
+			t.Errorf("%s: schemaVersion %d, which Grafana 12.1 loads too: the README's oldest Grafana (%s) is too new", f.name, f.SchemaVersion, oldestGrafana)
+		}
+		for _, p := range f.allPanels() {
+			since, known := panelSince[p.Type]
+			switch {
+			case !known:
+				t.Errorf("%s: panel %d %q of type %q: since which Grafana? Add it to panelSince with its source", f.name, p.ID, p.Title, p.Type)
+			case versionAfter(since, oldestGrafana):
+				t.Errorf("%s: panel %d %q of type %q needs Grafana %s, newer than %s", f.name, p.ID, p.Title, p.Type, since, oldestGrafana)
+			}
+		}
+	}
+}
+
+// versionAfter reports whether release a ("major.minor") is newer than b.
+func versionAfter(a, b string) bool {
+	var amaj, amin, bmaj, bmin int
+	if _, err := fmt.Sscanf(a, "%d.%d", &amaj, &amin); err != nil {
+		panic(err)
+	}
+	if _, err := fmt.Sscanf(b, "%d.%d", &bmaj, &bmin); err != nil {
+		panic(err)
+	}
+	return amaj > bmaj || amaj == bmaj && amin > bmin
 }

@@ -148,12 +148,14 @@ func seed(t *testing.T, s *influxtest.Server) {
 		lp.add("generator", tags{"host", "demo", "series", "level_series"}, ts, "value", level(sec/120)+noise)
 		if sec > 0 && sec%120 == 0 {
 			before, after := level(sec/120-1), level(sec/120)
-			lp.add("anomaly", tags{"host", "demo", "series", "generator", "field", "value"}, ts, anomalyFields(ts, before, after)...)
+			lp.add("anomaly", tags{"host", "demo", "series", "generator", "field", "value"}, ts,
+				anomalyFields(ts, "generator value series=level_series", before, after)...)
 		}
 	}
 	// One change in cpu usage_user on edge-1.
 	cpuChange := start.Add(points / 2 * step)
-	lp.add("anomaly", tags{"cpu", "cpu-total", "field", "usage_user", "host", "edge-1", "series", "cpu"}, cpuChange, anomalyFields(cpuChange, 18, 31)...)
+	lp.add("anomaly", tags{"cpu", "cpu-total", "field", "usage_user", "host", "edge-1", "series", "cpu"}, cpuChange,
+		anomalyFields(cpuChange, "cpu usage_user cpu=cpu-total host=edge-1", 18, 31)...)
 
 	for _, a := range []struct {
 		labels, annotations map[string]string
@@ -190,14 +192,16 @@ func seed(t *testing.T, s *influxtest.Server) {
 	lp.write(t, s, database)
 }
 
-func anomalyFields(at time.Time, before, after float64) []any {
+// anomalyFields are a level shift's fields as anomaly.lua writes them; name
+// is the series as its summary names it.
+func anomalyFields(at time.Time, name string, before, after float64) []any {
 	direction := "up"
 	if after < before {
 		direction = "down"
 	}
 	return []any{"kind", "level_shift", "score", 0.9, "value", after, "before", before, "after", after,
 		"difference", after - before, "percent", 100 * (after - before) / before, "direction", direction,
-		"summary", fmt.Sprintf("level shift %s, %.3g → %.3g (score 0.90)", direction, before, after),
+		"summary", fmt.Sprintf("%s: level shift %s, %.4g → %.4g (%+.1f%%) (score 0.90)", name, direction, before, after, 100*(after-before)/before),
 		"change_time", fmt.Sprintf("%d", at.UnixNano())}
 }
 

@@ -11,8 +11,10 @@
 --              level_shift, flatline); score; value; before, after (the
 --              levels around it); difference; percent (left out when
 --              before is 0); direction ("up" or "down"); summary (what
---              changed, for a dashboard's annotation); change_time (ns, a
---              string of digits; level shifts only: a change point)
+--              changed, for a dashboard's annotation: the series, before →
+--              after and the score, e.g. "cpu usage_user host=web-1: level
+--              shift up, 12.3 → 85 (+591.1%) (score 0.97)"); change_time
+--              (ns, a string of digits; level shifts only: a change point)
 --   Tags       the series' tags, plus series = the measurement and field =
 --              the field watched (these two win over tags of the same
 --              name), and host when the series has none
@@ -76,6 +78,21 @@ local function format_time(ns)
     return os.date("%Y-%m-%d %H:%M:%S UTC", ns)
 end
 
+-- The series as a person reads it: measurement, field, then its tags in
+-- name order ("cpu usage_user cpu=cpu-total host=web-1").
+local function series_name(ev)
+    local names = {}
+    for k in pairs(ev.tags) do
+        names[#names + 1] = k
+    end
+    table.sort(names)
+    local parts = {ev.series, options.field}
+    for _, k in ipairs(names) do
+        parts[#parts + 1] = k .. "=" .. ev.tags[k]
+    end
+    return table.concat(parts, " ")
+end
+
 local function report(ev)
     local tags = {}
     for k, v in pairs(ev.tags) do
@@ -104,7 +121,7 @@ local function report(ev)
         fields.percent = (ev.after - ev.before) / math.abs(ev.before) * 100
         by = string.format(" (%+.1f%%)", fields.percent)
     end
-    fields.summary = string.format("%s %s %s, %.4g → %.4g%s (score %.2f)", options.field,
+    fields.summary = string.format("%s: %s %s, %.4g → %.4g%s (score %.2f)", series_name(ev),
         string.gsub(ev.kind, "_", " "), ev.direction, ev.before, ev.after, by, ev.score)
     local at = ev.time
     if ev.change_point then

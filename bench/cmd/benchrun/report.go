@@ -40,7 +40,7 @@ type peer struct {
 var peers = []peer{
 	{name: "Fluent Bit 5.1.1, raw lines",
 		config: "its tcp input, raw lines → its file output, `Flush 0.5` (its default): ≈ 744,000 lines/s, 952,000 per " +
-			"CPU-second, 90 MiB (issue 13's side-by-side run, 1M lines × 100 B). With `Flush 0.1` it ran ≈ 898,000 lines/s: " +
+			"CPU-second, 90 MiB (a side-by-side run, 1M lines × 100 B). With `Flush 0.1` it ran ≈ 898,000 lines/s: " +
 			"its flush interval holds records back, where ours writes each batch as it comes, so the 0.5 s figure is not all it can do",
 		linesPerSec: fluentBitLinesPerSec},
 	{name: "Telegraf 1.37.2, line protocol",
@@ -50,7 +50,7 @@ var peers = []peer{
 		linesPerSec: telegrafLinesPerSec},
 	{name: "Fluent Bit 5.1.1, filesystem buffering",
 		config: "raw lines as above with `storage.type filesystem`: ≈ 701,000 lines/s, 649,000 per CPU-second, 76 MiB " +
-			"(issue 13's run), the peer of our durable (JetStream) scenarios",
+			"(the same side-by-side run), the peer of our durable (JetStream) scenarios",
 		linesPerSec: 701_000},
 }
 

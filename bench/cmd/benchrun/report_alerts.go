@@ -14,7 +14,7 @@ func (rep *report) writeAlerts(b *strings.Builder) {
 	}
 	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	w("## Alerting\n\n")
-	w("Issue 12's speed targets: **≥ %s points/s through 1,000 threshold rules over 100k series** on this\n", group(targetAlertPointsPerSec, 0))
+	w("The speed targets: **≥ %s points/s through 1,000 threshold rules over 100k series** on this\n", group(targetAlertPointsPerSec, 0))
 	w("%s-core machine, and **a crossing point's mail in mailpit within group_wait + 1 s**. Both run the real binary\n", rep.machine.nproc)
 	w("([filters/alert](../filters/alert/README.md) → [outputs.notify](../outputs/notify/README.md)); see\n")
 	w("[the README](README.md#alerting).\n\n")

@@ -15,7 +15,7 @@ func (rep *report) writeAnomaly(b *strings.Builder) {
 	}
 	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	w("## Anomaly detection\n\n")
-	w("Issue 10's targets for the shipped detector, [plugins/filters/anomaly.lua](../plugins/filters/anomaly.lua) (the\n")
+	w("The targets for the shipped detector, [plugins/filters/anomaly.lua](../plugins/filters/anomaly.lua) (the\n")
 	w("[anomaly module](../sandbox/modules/anomaly/README.md) in Go, a detector per series): **≥ %s points/s\n", group(targetAnomalyPointsPerSec, 0))
 	w("through the detector inside the pipeline** on this %s-core machine, and **≤ %d KiB per watched series**, so\n", rep.machine.nproc, targetSeriesBytes>>10)
 	w("that 100,000 series fit in under 1 GiB. Both scenarios run `[[inputs.tcp]] decoder = \"influx\"` →\n")

@@ -20,7 +20,7 @@ func (rep *report) writeLua(b *strings.Builder) {
 	w("## Lua filters\n\n")
 	w("The peer: Fluent Bit 5.1's LuaJIT filter adding a field to every raw line, tcp → file, ≈ %s lines/s on this\n",
 		group(fluentBitLuaRecordsPerSec, 0))
-	w("machine (issue 13's side-by-side run); only the one-for-one scenarios below do that work. The targets:\n")
+	w("machine (a side-by-side run); only the one-for-one scenarios below do that work. The targets:\n")
 	w("**≥ %s messages/s per core** through a Lua filter, **≤ %d KiB per idle sandbox** (Heka's took %d KiB), and\n",
 		group(targetLuaMsgsPerSec, 0), targetIdleSandboxBytes>>10, hekaIdleSandboxBytes>>10)
 	w("**a reload in ≤ %g s**.\n\n", reloadTarget.Seconds())
@@ -208,7 +208,7 @@ func (rep *report) writeLuaCases(b *strings.Builder) {
 	w("### One record in, one out\n\n")
 	w("Each line sent gives one record in the output, changed by the script, as in Fluent Bit's Lua filter\n")
 	w("(Fluent Bit 5.1's LuaJIT filter adding a field to each raw line, tcp → file, ran ≈ %s lines/s on this machine,\n", group(fluentBitLuaRecordsPerSec, 0))
-	w("measured beside this project in issue 13). Every run is checked: N lines out, each with the change; every\n")
+	w("measured side by side with this project). Every run is checked: N lines out, each with the change; every\n")
 	w("plugin's \"stopped\" record with out = N, dropped = 0, errors = 0. Medians over the runs; lines per CPU-second\n")
 	w("divide N by the CPU of the whole interoceptor process.\n\n")
 	w("| scenario | lines/s | lines per CPU-second | peak RSS MiB (worst run) | filter msgs/s (its own time, one core) |\n")
