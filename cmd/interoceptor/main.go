@@ -38,6 +38,7 @@ func init() {
 		{"replay", "run a pipeline's filters over recorded data on the data's own clock (a backtest)", cmdReplay},
 		{"eval", "score a detector filter on labelled series (NAB, TCPD)", cmdEval},
 		{"plugins", "list plugins and decoders, or print one plugin's sample config", cmdPlugins},
+		{"config", "print a whole commented sample pipeline, or one made of the named plugins (KIND.TYPE...)", cmdConfig},
 		{"version", "print the version, commit, Go version and build date (also --version, -v)", cmdVersion},
 	}
 }
