@@ -150,3 +150,10 @@ func TestSampleAgentHasEveryKey(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigHelp(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := dispatch([]string{"config", "-h"}, &stdout, &stderr); code != 0 || !strings.Contains(stderr.String(), "Usage: interoceptor config [flags] [KIND.TYPE...]") {
+		t.Errorf("config -h: exit %d, %q", code, stderr.String())
+	}
+}

@@ -27,7 +27,7 @@ var commands []command
 // init fills commands, which the commands' flag sets read back for usage.
 func init() {
 	commands = []command{
-		{"run", "run a pipeline until interrupted (or until its finite inputs are done)", cmdRun},
+		{"run", "run a pipeline until interrupted (or until its finite inputs are done); -once tries it once", cmdRun},
 		{"check", "load and validate a pipeline without running it", cmdCheck},
 		{"cat", "print the messages on a NATS subject, as JSON", cmdCat},
 		{"inject", "publish messages (JSON lines, or one payload) to a subject", cmdInject},
