@@ -2,8 +2,11 @@
 GO          ?= go
 BIN         := bin/interoceptor
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# What `interoceptor version` prints; `make dist` builds with the same.
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS     := -s -w -X main.version=$(VERSION)
+COMMIT      ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+DATE        ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 
 # Packages with concurrency run under the race detector; e2e drives the built
 # binary (and external nats-server processes), so it runs without it.

@@ -76,6 +76,16 @@ type Input interface {
 	Run(ctx context.Context, out LineEmitter) error
 }
 
+// Gatherer is implemented by inputs that can give what they have once and
+// return, for `interoceptor run -once` (as `telegraf --test`): a polled
+// input takes one round, a generator sends one message, an input that reads
+// a file or standard input reads it to its end. Gather is called after Init,
+// instead of Run. Inputs that wait for what may arrive (listeners, tail) do
+// not implement it: -once skips them.
+type Gatherer interface {
+	Gather(ctx context.Context, out LineEmitter) error
+}
+
 // Filter handles one message at a time and may emit any number of messages.
 // An error is counted against the plugin and logged; the pipeline goes on.
 type Filter interface {

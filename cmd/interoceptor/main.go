@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 
 	_ "github.com/interoceptor/interoceptor/decoders/all"
 	_ "github.com/interoceptor/interoceptor/filters/all"
@@ -16,9 +15,6 @@ import (
 	_ "github.com/interoceptor/interoceptor/outputs/all"
 	_ "github.com/interoceptor/interoceptor/pipeline/matcher"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = ""
 
 type command struct {
 	name  string
@@ -31,7 +27,7 @@ var commands []command
 // init fills commands, which the commands' flag sets read back for usage.
 func init() {
 	commands = []command{
-		{"run", "run a pipeline until interrupted (or until its finite inputs are done)", cmdRun},
+		{"run", "run a pipeline until interrupted (or until its finite inputs are done); -once tries it once", cmdRun},
 		{"check", "load and validate a pipeline without running it", cmdCheck},
 		{"cat", "print the messages on a NATS subject, as JSON", cmdCat},
 		{"inject", "publish messages (JSON lines, or one payload) to a subject", cmdInject},
@@ -42,7 +38,8 @@ func init() {
 		{"replay", "run a pipeline's filters over recorded data on the data's own clock (a backtest)", cmdReplay},
 		{"eval", "score a detector filter on labelled series (NAB, TCPD)", cmdEval},
 		{"plugins", "list plugins and decoders, or print one plugin's sample config", cmdPlugins},
-		{"version", "print the version", cmdVersion},
+		{"config", "print a whole commented sample pipeline, or one made of the named plugins (KIND.TYPE...)", cmdConfig},
+		{"version", "print the version, commit, Go version and build date (also --version, -v)", cmdVersion},
 	}
 }
 
@@ -67,6 +64,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 	case "-h", "-help", "--help", "help":
 		usage(stdout)
 		return 0
+	case "-v", "-version", "--version":
+		return cmdVersion(args[1:], stdout, stderr)
 	}
 	for _, c := range commands {
 		if c.name == args[0] {
@@ -76,30 +75,4 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "interoceptor: unknown command %q\n\n", args[0])
 	usage(stderr)
 	return 2
-}
-
-func versionString() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			return bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				return "dev-" + s.Value[:12]
-			}
-		}
-	}
-	return "dev"
-}
-
-func cmdVersion(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("version", "", stderr)
-	if code, done := parse(fs, args); done {
-		return code
-	}
-	fmt.Fprintf(stdout, "interoceptor %s\n", versionString())
-	return 0
 }

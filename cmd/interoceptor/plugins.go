@@ -24,7 +24,7 @@ func cmdPlugins(args []string, stdout, stderr io.Writer) int {
 			}
 			return 0
 		}
-		fmt.Fprintf(stderr, "interoceptor plugins: no plugin %q; write it as KIND.TYPE, e.g. inputs.tcp or decoders.json\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "interoceptor plugins: %v\n", unknownPlugin(fs.Arg(0)))
 		return 1
 	}
 	if fs.NArg() > 1 {
@@ -42,6 +42,9 @@ func cmdPlugins(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "decoders (decoder = \"NAME\" on any input):\n")
 	for _, d := range pipeline.Decoders() {
 		fmt.Fprintf(stdout, "  %-12s %s\n", d.Name, d.Description)
+	}
+	if d, ok := pipeline.ScriptDecoder(); ok {
+		fmt.Fprintf(stdout, "  %-12s %s\n", "lua", d.Description)
 	}
 	fmt.Fprintf(stdout, "\n'interoceptor plugins KIND.TYPE' prints a plugin's sample config.\n")
 	return 0
@@ -64,4 +67,26 @@ func lookupSample(name string) (string, bool) {
 	}
 	r, found := pipeline.Lookup(pipeline.Kind(kind), typ)
 	return r.Sample, found
+}
+
+// knownPlugins lists every KIND.TYPE that lookupSample knows, in the
+// order of the listing.
+func knownPlugins() []string {
+	var names []string
+	for _, r := range pipeline.Plugins() {
+		names = append(names, string(r.Kind)+"."+r.Type)
+	}
+	for _, d := range pipeline.Decoders() {
+		names = append(names, "decoders."+d.Name)
+	}
+	if _, ok := pipeline.ScriptDecoder(); ok {
+		names = append(names, "decoders.lua")
+	}
+	return names
+}
+
+// unknownPlugin is the error for a name lookupSample does not know: it
+// lists the ones it does.
+func unknownPlugin(name string) error {
+	return fmt.Errorf("no plugin %q; write it as KIND.TYPE, one of: %s", name, strings.Join(knownPlugins(), ", "))
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 
@@ -36,9 +37,52 @@ func TestPluginsPrintsSamples(t *testing.T) {
 	}
 	for _, name := range []string{"decoders.nope", "inputs.json", "decoders"} {
 		var stdout, stderr bytes.Buffer
-		if code := cmdPlugins([]string{name}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "no plugin") {
-			t.Errorf("plugins %s: exit %d, stderr %q", name, code, stderr.String())
+		if code := cmdPlugins([]string{name}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "no plugin") ||
+			!strings.Contains(stderr.String(), "inputs.tcp, ") || !strings.Contains(stderr.String(), "decoders.grok, ") {
+			t.Errorf("plugins %s: exit %d, stderr %q, want the known names listed", name, code, stderr.String())
 		}
+	}
+}
+
+// `plugins KIND.TYPE` prints the registered sample of every plugin and
+// decoder, decoders as an input whose decoder is that one.
+func TestPluginsPrintsEverySample(t *testing.T) {
+	known := knownPlugins()
+	for _, want := range []string{"inputs.system", "filters.lua", "outputs.influxdb", "decoders.combined", "decoders.common",
+		"decoders.grok", "decoders.influx", "decoders.json", "decoders.logfmt", "decoders.lua", "decoders.regex", "decoders.syslog"} {
+		if !slices.Contains(known, want) {
+			t.Errorf("knownPlugins lacks %s: %v", want, known)
+		}
+	}
+	for _, name := range known {
+		t.Run(name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := cmdPlugins([]string{name}, &stdout, &stderr); code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr.String())
+			}
+			sample, _ := lookupSample(name)
+			if got := stdout.String(); sample == "" || strings.TrimSuffix(got, "\n") != strings.TrimSuffix(sample, "\n") {
+				t.Errorf("printed %q, want the registered sample %q", got, sample)
+			}
+			if !strings.HasPrefix(stdout.String(), "#") {
+				t.Errorf("the sample does not open with a comment saying what the plugin does:\n%s", stdout.String())
+			}
+			kind, typ, _ := strings.Cut(name, ".")
+			switch {
+			case name == "decoders.lua":
+				if !strings.Contains(stdout.String(), `decoder = "plugins/decoders/`) {
+					t.Errorf("no input with a decoder script in:\n%s", stdout.String())
+				}
+			case kind == "decoders":
+				if !strings.Contains(stdout.String(), `decoder = "`+typ+`"`) {
+					t.Errorf("no input with decoder = %q in:\n%s", typ, stdout.String())
+				}
+			default:
+				if !strings.Contains(stdout.String(), "[["+name+"]]") {
+					t.Errorf("no [[%s]] table in:\n%s", name, stdout.String())
+				}
+			}
+		})
 	}
 }
 
@@ -57,5 +101,8 @@ func TestPluginsListsDecoders(t *testing.T) {
 		if !strings.Contains(list, "  "+d.Name+" ") {
 			t.Errorf("the listing lacks decoder %s:\n%s", d.Name, list)
 		}
+	}
+	if !strings.Contains(list, "  lua ") {
+		t.Errorf("the listing lacks the decoder of Lua scripts:\n%s", list)
 	}
 }

@@ -70,8 +70,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file` (for go tool pprof)")
+	once := fs.Bool("once", false, "gather each input once, run it through the filters, print on stdout what the outputs would get, and exit (as telegraf --test); see the README")
 	if code, done := parse(fs, args); done {
 		return code
+	}
+	if *once && !flagSet(fs, "log-level") {
+		*level = "warn" // stdout has the lines; stderr only what went wrong
 	}
 	if *config == "" {
 		fmt.Fprintln(stderr, "interoceptor run: -config is required")
@@ -89,6 +93,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log = slog.New(cfg.Redactor().Handler(log.Handler()))
+	if *once {
+		return runOnce(cfg, log, stdout, stderr)
+	}
 	if *cpuprofile != "" {
 		stop, err := startCPUProfile(*cpuprofile)
 		if err != nil {
@@ -141,6 +148,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // startCPUProfile starts a CPU profile into path; stop ends it and closes

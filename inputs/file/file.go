@@ -36,7 +36,10 @@ type File struct {
 	f   *os.File
 }
 
-var _ pipeline.Input = (*File)(nil)
+var (
+	_ pipeline.Input    = (*File)(nil)
+	_ pipeline.Gatherer = (*File)(nil)
+)
 
 // Validate checks the decoded keys.
 func (p *File) Validate() error {
@@ -69,6 +72,9 @@ func (p *File) Run(ctx context.Context, out pipeline.LineEmitter) error {
 	}
 	return err
 }
+
+// Gather reads the file to its end, as Run does (interoceptor run -once).
+func (p *File) Gather(ctx context.Context, out pipeline.LineEmitter) error { return p.Run(ctx, out) }
 
 // Close closes the file.
 func (p *File) Close() error {

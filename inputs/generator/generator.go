@@ -58,7 +58,10 @@ type Generator struct {
 	env *pipeline.Env
 }
 
-var _ pipeline.Input = (*Generator)(nil)
+var (
+	_ pipeline.Input    = (*Generator)(nil)
+	_ pipeline.Gatherer = (*Generator)(nil)
+)
 
 // Ranges of the keys that size or pace what the generator makes.
 var (
@@ -149,6 +152,12 @@ func (g *Generator) Run(ctx context.Context, out pipeline.LineEmitter) error {
 		case now = <-ticker.C:
 		}
 	}
+}
+
+// Gather sends one message, the first of the series (interoceptor run
+// -once).
+func (g *Generator) Gather(_ context.Context, out pipeline.LineEmitter) error {
+	return out.Emit(g.newSeries().next())
 }
 
 // series builds the generator's messages, reusing one message: Emit encodes

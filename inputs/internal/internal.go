@@ -57,6 +57,7 @@ type Internal struct {
 
 var (
 	_ pipeline.Input       = (*Internal)(nil)
+	_ pipeline.Gatherer    = (*Internal)(nil)
 	_ pipeline.Validator   = (*Internal)(nil)
 	_ pipeline.Initializer = (*Internal)(nil)
 )
@@ -88,6 +89,11 @@ func (p *Internal) Run(ctx context.Context, out pipeline.LineEmitter) error {
 		case now = <-t.C:
 		}
 	}
+}
+
+// Gather takes one round (interoceptor run -once).
+func (p *Internal) Gather(_ context.Context, out pipeline.LineEmitter) error {
+	return p.gather(out, time.Now())
 }
 
 // counterFields are the fields every plugin point has; a gauge of the same

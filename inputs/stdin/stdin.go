@@ -38,7 +38,10 @@ type Stdin struct {
 	in  io.Reader // os.Stdin; tests put a pipe here
 }
 
-var _ pipeline.Input = (*Stdin)(nil)
+var (
+	_ pipeline.Input    = (*Stdin)(nil)
+	_ pipeline.Gatherer = (*Stdin)(nil)
+)
 
 // Validate checks the decoded keys.
 func (s *Stdin) Validate() error {
@@ -80,6 +83,10 @@ func (s *Stdin) Run(ctx context.Context, out pipeline.LineEmitter) error {
 	g.close()
 	return nil
 }
+
+// Gather reads standard input to EOF, as Run does (interoceptor run
+// -once).
+func (s *Stdin) Gather(ctx context.Context, out pipeline.LineEmitter) error { return s.Run(ctx, out) }
 
 // gate passes lines on until it is closed, so that a read still blocked when
 // Run returns cannot emit into a pipeline that has moved on.

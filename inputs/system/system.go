@@ -69,6 +69,7 @@ type System struct {
 
 var (
 	_ pipeline.Input       = (*System)(nil)
+	_ pipeline.Gatherer    = (*System)(nil)
 	_ pipeline.Validator   = (*System)(nil)
 	_ pipeline.Initializer = (*System)(nil)
 )
@@ -139,6 +140,12 @@ func (s *System) Run(ctx context.Context, out pipeline.LineEmitter) error {
 		case now = <-t.C:
 		}
 	}
+}
+
+// Gather takes one round (interoceptor run -once). The cpu percentages
+// need two rounds, so this one has none.
+func (s *System) Gather(ctx context.Context, out pipeline.LineEmitter) error {
+	return s.gather(ctx, out, time.Now())
 }
 
 // gather runs every collector still on, with one timestamp for the round.
