@@ -295,7 +295,7 @@ type BatchDecoder struct {
 	live int
 	// Alias makes the messages' strings alias the frame, as payloads do,
 	// instead of being copied or looked up: for a reader that keeps none
-	// of them (a TransientOutput), since one kept string keeps the whole
+	// of them (a Transient plugin), since one kept string keeps the whole
 	// frame alive. The frame must then never change.
 	Alias bool
 }

@@ -116,14 +116,14 @@ type Output interface {
 	Write(batch []*Message) error
 }
 
-// TransientOutput is implemented by outputs that keep nothing of the
-// messages of a Write once it returns, their strings included: they format
-// them into bytes, as outputs.file does. Their messages' strings are then
-// not copied out of the batch that came from NATS: they alias it, as
-// payloads do (see BatchDecoder.Alias). An output that keeps a string (in
-// a map, in a queue) must not implement it, or it keeps whole batches alive.
-type TransientOutput interface {
-	Output
+// Transient is implemented by filters and outputs that keep nothing of the
+// messages they are given once Process, ProcessBatch or Write returns,
+// their strings included: outputs.file formats them into bytes, a Lua
+// filter copies what a script reads. Their messages' strings are then not
+// copied out of the batch that came from NATS: they alias it, as payloads
+// do (see BatchDecoder.Alias). A plugin that keeps a message's string (in a
+// map, in a queue) must not implement it, or it keeps whole batches alive.
+type Transient interface {
 	KeepsNothing()
 }
 

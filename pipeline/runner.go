@@ -126,12 +126,12 @@ func (s *subscription) localIdle() bool {
 // see reload.go).
 func (r *runner) init(initPlugin bool) error {
 	pc := r.cfg
+	_, r.dec.Alias = pc.Plugin.(Transient)
 	switch p := pc.Plugin.(type) {
 	case Input:
 		r.input = p
 	case Output:
 		r.output = p
-		_, r.dec.Alias = p.(TransientOutput)
 	case Filter:
 		r.filter = p
 		r.sfilter, _ = p.(SubjectFilter)

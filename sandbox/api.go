@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/interoceptor/interoceptor/pipeline"
 	lua "github.com/yuin/gopher-lua"
@@ -65,13 +66,13 @@ func (s *Sandbox) readPart(L *lua.LState, arg int, name string, fi, ai int) lua.
 		if f == nil || fi < 0 || ai != 0 {
 			return lua.LNil
 		}
-		return fieldValue(f)
+		return s.fieldValue(f)
 	}
 	if tag, ok := fieldName(name, "Tags["); ok {
 		for i := range m.Fields {
 			if f := &m.Fields[i]; f.Role == pipeline.RoleTag && f.Name == tag {
 				if fi == 0 && ai == 0 {
-					return fieldValue(f)
+					return s.fieldValue(f)
 				}
 				fi--
 			}
@@ -80,13 +81,13 @@ func (s *Sandbox) readPart(L *lua.LState, arg int, name string, fi, ai int) lua.
 	}
 	switch name {
 	case "Type":
-		return lua.LString(m.Type)
+		return s.str(m.Type)
 	case "Logger":
-		return lua.LString(m.Logger)
+		return s.str(m.Logger)
 	case "Payload":
 		return lua.LString(m.Payload)
 	case "Hostname":
-		return lua.LString(m.Hostname)
+		return s.str(m.Hostname)
 	case "Severity":
 		return lua.LNumber(m.Severity)
 	case "Pid":
@@ -104,7 +105,7 @@ func (s *Sandbox) readPart(L *lua.LState, arg int, name string, fi, ai int) lua.
 				if tags == nil {
 					tags = L.NewTable()
 				}
-				tags.RawSetString(f.Name, fieldValue(f))
+				tags.RawSetString(string(s.str(f.Name)), s.fieldValue(f))
 			}
 		}
 		if tags == nil {
@@ -119,10 +120,10 @@ func (s *Sandbox) readPart(L *lua.LState, arg int, name string, fi, ai int) lua.
 // fieldValue converts a field to Lua: strings and bytes to strings, numbers
 // to numbers (an int beyond 2^53 loses precision, as any Lua number), bools
 // to booleans.
-func fieldValue(f *pipeline.Field) lua.LValue {
+func (s *Sandbox) fieldValue(f *pipeline.Field) lua.LValue {
 	switch f.Kind {
 	case pipeline.KindString:
-		return lua.LString(f.Str)
+		return s.str(f.Str)
 	case pipeline.KindBytes:
 		return lua.LString(f.Bytes)
 	case pipeline.KindInt:
@@ -600,4 +601,12 @@ func CurrentMessage(L *lua.LState) *pipeline.Message {
 		return st.owner.msg
 	}
 	return nil
+}
+
+// str is a message's string as a Lua string that is a copy: the message's
+// may alias the batch it came in (the Lua filter is pipeline.Transient), and
+// a script that keeps one must not keep the whole batch. Copies of strings
+// that repeat (names, hosts, tag values) are shared.
+func (s *Sandbox) str(x string) lua.LString {
+	return lua.LString(s.strs.String(unsafe.Slice(unsafe.StringData(x), len(x))))
 }

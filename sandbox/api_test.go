@@ -79,6 +79,33 @@ func TestReadMessage(t *testing.T) {
 	}
 }
 
+// TestReadMessageCopiesStrings: a message's strings may alias the batch it
+// came in (the Lua filter is pipeline.Transient); what a script reads, and
+// may keep, must be its own copy.
+func TestReadMessageCopiesStrings(t *testing.T) {
+	s, _ := newSandbox(t, "kept = {}")
+	var frame pipeline.BatchEncoder
+	frame.Add(&pipeline.Message{Type: "log", Hostname: "web-1", Logger: "in",
+		Fields: []pipeline.Field{{Name: "path", Kind: pipeline.KindString, Str: "/a"}, {Name: "host", Kind: pipeline.KindString, Role: pipeline.RoleTag, Str: "web-1"}}})
+	dec := pipeline.BatchDecoder{Alias: true}
+	msgs, err := dec.Decode(frame.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	expr := `(function() kept = {read_message("Type"), read_message("Hostname"), read_message("Logger"), read_message("Fields[path]"), read_message("Tags").host}; return true end)()`
+	if _, err := eval(t, s, msgs[0], expr); err != nil {
+		t.Fatal(err)
+	}
+	clear(frame.Bytes()) // the batch's memory, reused
+	got, err := eval(t, s, nil, `table.concat(kept, " ")`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != "log web-1 in /a web-1" {
+		t.Errorf("what the script kept changed with the batch: %q", got.String())
+	}
+}
+
 func TestReadConfig(t *testing.T) {
 	s, _ := newSandbox(t, "", func(o *Options) {
 		o.Config = map[string]any{

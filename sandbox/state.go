@@ -23,6 +23,7 @@ import (
 // concurrently (the plugin serialises them); Usage may be called from any
 // goroutine.
 type Sandbox struct {
+	strs    pipeline.Interner // see str
 	name    string
 	chunk   string // the script's name in Lua error messages
 	opts    Options

@@ -263,6 +263,10 @@ func (p *Lua) Process(m *pipeline.Message, out pipeline.Emitter) error {
 	return p.outcome(status, err, out)
 }
 
+// KeepsNothing: the sandbox copies what a script reads of a message
+// (pipeline.Transient), so messages may alias the batch they came in.
+func (*Lua) KeepsNothing() {}
+
 // ProcessBatch is Process for each message of a batch, with the outcome
 // of each that Process gives, at less cost: the sandbox runs the batch
 // under one watchdog (sandbox.ProcessMessages). A termination ends the

@@ -100,7 +100,7 @@ func (o *File) Init(env *pipeline.Env) error {
 // leaves nothing of the batch in the file and returns a retryable error: the
 // runtime writes the whole batch again later.
 // KeepsNothing: a batch is formatted into bytes and forgotten
-// (pipeline.TransientOutput).
+// (pipeline.Transient).
 func (*File) KeepsNothing() {}
 
 func (o *File) Write(batch []*pipeline.Message) error {

@@ -55,7 +55,7 @@ func (s *Stdout) Init(env *pipeline.Env) error {
 // cannot carry (not a metric, for influx) is skipped, counted as dropped and
 // as an error, and logged; a write error is returned.
 // KeepsNothing: a batch is formatted into bytes and forgotten
-// (pipeline.TransientOutput).
+// (pipeline.Transient).
 func (*Stdout) KeepsNothing() {}
 
 func (s *Stdout) Write(batch []*pipeline.Message) error { return s.w.WriteBatch(batch) }
