@@ -23,8 +23,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// adminServer serves the admin API: /healthz, /metrics, /api/plugins,
-// POST /api/reload.
+// adminServer serves the admin API: / (a page of the plugins and links),
+// /healthz, /metrics, /api/plugins, /api/listeners, POST /api/reload.
 //
 // Every request must name this server in its Host header (an IP address,
 // localhost, the configured address or this host's name), so that a web
@@ -69,6 +69,10 @@ func startAdmin(rt *Runtime, agent AgentConfig) (*adminServer, error) {
 	mux.HandleFunc("GET /api/plugins", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, rt.PluginStatus())
 	})
+	mux.HandleFunc("GET /api/listeners", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, rt.Listeners())
+	})
+	mux.HandleFunc("GET /{$}", rt.serveIndex)
 	mux.HandleFunc("POST /api/reload", func(w http.ResponseWriter, r *http.Request) {
 		results, err := rt.Reload(r.URL.Query().Get("plugin"))
 		var refused *ReloadRefusedError
@@ -182,7 +186,7 @@ func (b *bufferedResponse) Write(p []byte) (int, error) {
 
 // builtinAPI are the runtime's own paths under /api/, with their method:
 // the catch-all of the plugins' APIs answers another method with 405.
-var builtinAPI = map[string]string{"/api/plugins": "GET", "/api/reload": "POST"}
+var builtinAPI = map[string]string{"/api/plugins": "GET", "/api/listeners": "GET", "/api/reload": "POST"}
 
 func (a *adminServer) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
