@@ -32,9 +32,10 @@ type InputListener struct {
 type addressed interface{ Addr() net.Addr }
 
 // Listeners reports the addresses this process has bound.
-func (rt *Runtime) Listeners() Listeners {
-	var l Listeners
-	l.Admin = rt.AdminURL()
+func (rt *Runtime) Listeners() Listeners { return rt.listeners(rt.AdminURL()) }
+
+func (rt *Runtime) listeners(adminURL string) Listeners {
+	l := Listeners{Admin: adminURL}
 	if s := rt.bus.Server; s != nil && rt.cfg.Nats.Listen != "" {
 		if a := s.Addr(); a != nil {
 			scheme := "nats"
@@ -99,7 +100,7 @@ type indexLink struct{ Path, What string }
 
 // serveIndex answers GET / with indexPage, built from what /api/plugins
 // shows (secrets hidden alike).
-func (rt *Runtime) serveIndex(w http.ResponseWriter, _ *http.Request) {
+func (rt *Runtime) serveIndex(w http.ResponseWriter, adminURL string) {
 	data := struct {
 		Agent     string
 		Uptime    string
@@ -107,7 +108,7 @@ func (rt *Runtime) serveIndex(w http.ResponseWriter, _ *http.Request) {
 		Listeners Listeners
 		Plugins   []indexPlugin
 		Links     []indexLink
-	}{Agent: rt.redact.String(rt.cfg.Agent.Name), Uptime: uptime(rt), Draining: rt.draining.Load(), Listeners: rt.Listeners()}
+	}{Agent: rt.redact.String(rt.cfg.Agent.Name), Uptime: uptime(rt), Draining: rt.draining.Load(), Listeners: rt.listeners(adminURL)}
 	for _, st := range rt.PluginStatus() {
 		st.Name, st.State = rt.redact.String(st.Name), rt.redact.String(st.State)
 		subjects := strings.Join(st.Subscribe, ", ")
