@@ -10,7 +10,7 @@ LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main
 
 # Packages with concurrency run under the race detector; e2e drives the built
 # binary (and external nats-server processes), so it runs without it.
-RACE_PKGS := ./pipeline/... ./inputs/... ./filters/... ./outputs/... ./decoders/... ./sandbox/... ./internal/... ./configs/... ./cmd/...
+RACE_PKGS := ./pipeline/... ./inputs/... ./filters/... ./outputs/... ./decoders/... ./sandbox/... ./internal/... ./configs/... ./cmd/... ./scripts/...
 
 GOBIN_DIR   := $(shell $(GO) env GOPATH | cut -d: -f1)/bin
 INFLUXD     := $(GOBIN_DIR)/influxd
@@ -22,6 +22,7 @@ ALERTMANAGER_VERSION := v0.27.0
 all: build
 
 build:
+	@[ -e $(BIN) ] || echo "building $(BIN) (the first build downloads and compiles the modules: a minute or two)"
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/interoceptor
 
 # The demo pipeline, writing to a local InfluxDB 1.8 (installed and started
@@ -38,19 +39,19 @@ tools: influxd mailpit alertmanager
 # API; Debian's 1.6 does not). Installed once here, not by each test binary.
 influxd:
 	@$(GO) version -m $(INFLUXD) 2>/dev/null | grep -q 'github.com/influxdata/influxdb[[:space:]]*v1\.8\.' || \
-	  { echo "installing influxd v1.8.10"; GOFLAGS= $(GO) install github.com/influxdata/influxdb/cmd/influxd@v1.8.10; }
+	  { echo "installing influxd v1.8.10 (go install, about a minute)"; GOFLAGS= $(GO) install github.com/influxdata/influxdb/cmd/influxd@v1.8.10; }
 
 # mailpit receives the alert mails of the tests and of `make run` (SMTP, and
 # an API to read them back).
 mailpit:
 	@$(GO) version -m $(GOBIN_DIR)/mailpit 2>/dev/null | grep -q 'github.com/axllent/mailpit[[:space:]]*$(MAILPIT_VERSION)' || \
-	  { echo "installing mailpit $(MAILPIT_VERSION)"; GOFLAGS= $(GO) install github.com/axllent/mailpit@$(MAILPIT_VERSION); }
+	  { echo "installing mailpit $(MAILPIT_VERSION) (go install, about a minute)"; GOFLAGS= $(GO) install github.com/axllent/mailpit@$(MAILPIT_VERSION); }
 
 # Alertmanager for outputs.alertmanager's tests (newer tags do not build from
 # the module).
 alertmanager:
 	@$(GO) version -m $(GOBIN_DIR)/alertmanager 2>/dev/null | grep -q 'github.com/prometheus/alertmanager[[:space:]]*$(ALERTMANAGER_VERSION)' || \
-	  { echo "installing alertmanager $(ALERTMANAGER_VERSION)"; GOFLAGS= $(GO) install github.com/prometheus/alertmanager/cmd/alertmanager@$(ALERTMANAGER_VERSION); }
+	  { echo "installing alertmanager $(ALERTMANAGER_VERSION) (go install, about a minute)"; GOFLAGS= $(GO) install github.com/prometheus/alertmanager/cmd/alertmanager@$(ALERTMANAGER_VERSION); }
 
 unit:
 	$(GO) test -race -count=1 $(RACE_PKGS)
@@ -62,6 +63,7 @@ e2e: build
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@echo "go vet and staticcheck (the first run compiles every package: a minute or two)"
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 

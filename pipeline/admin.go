@@ -23,8 +23,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// adminServer serves the admin API: /healthz, /metrics, /api/plugins,
-// POST /api/reload.
+// adminServer serves the admin API: / (a page of the plugins and links),
+// /healthz, /metrics, /api/plugins, /api/listeners, POST /api/reload.
 //
 // Every request must name this server in its Host header (an IP address,
 // localhost, the configured address or this host's name), so that a web
@@ -57,6 +57,10 @@ func startAdmin(rt *Runtime, agent AgentConfig) (*adminServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent.admin_addr %q: %w", agent.AdminAddr, err)
 	}
+	a := &adminServer{addr: ln.Addr().String(), scheme: "http"}
+	if tlsCfg != nil {
+		a.scheme = "https"
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&statsCollector{rt: rt})
@@ -69,6 +73,11 @@ func startAdmin(rt *Runtime, agent AgentConfig) (*adminServer, error) {
 	mux.HandleFunc("GET /api/plugins", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, rt.PluginStatus())
 	})
+	// rt.admin is set only once startAdmin returns: the handlers use a.
+	mux.HandleFunc("GET /api/listeners", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, rt.listeners(a.url()))
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) { rt.serveIndex(w, a.url()) })
 	mux.HandleFunc("POST /api/reload", func(w http.ResponseWriter, r *http.Request) {
 		results, err := rt.Reload(r.URL.Query().Get("plugin"))
 		var refused *ReloadRefusedError
@@ -93,10 +102,6 @@ func startAdmin(rt *Runtime, agent AgentConfig) (*adminServer, error) {
 		writeJSON(w, results)
 	})
 	mux.HandleFunc("/api/", rt.servePluginAPI)
-	a := &adminServer{addr: ln.Addr().String(), scheme: "http"}
-	if tlsCfg != nil {
-		a.scheme = "https"
-	}
 	guard := newAdminGuard(agent)
 	a.srv = &http.Server{Handler: guard.wrap(mux), ReadHeaderTimeout: 5 * time.Second, TLSConfig: tlsCfg,
 		ErrorLog: slog.NewLogLogger(rt.log.Handler(), slog.LevelDebug)}
@@ -107,7 +112,7 @@ func startAdmin(rt *Runtime, agent AgentConfig) (*adminServer, error) {
 			_ = a.srv.Serve(ln)
 		}
 	}()
-	rt.log.Info("admin API listening", "url", a.scheme+"://"+a.addr+"/", "auth", guard.auth.describe())
+	rt.log.Info("admin API listening", "url", a.url(), "auth", guard.auth.describe())
 	if beyondLoopback(agent.AdminAddr) != "" && guard.auth.configured() && tlsCfg == nil {
 		rt.log.Warn("admin API: credentials travel in clear text beyond this host; set admin_tls_cert and admin_tls_key",
 			"admin_addr", agent.AdminAddr)
@@ -182,7 +187,10 @@ func (b *bufferedResponse) Write(p []byte) (int, error) {
 
 // builtinAPI are the runtime's own paths under /api/, with their method:
 // the catch-all of the plugins' APIs answers another method with 405.
-var builtinAPI = map[string]string{"/api/plugins": "GET", "/api/reload": "POST"}
+var builtinAPI = map[string]string{"/api/plugins": "GET", "/api/listeners": "GET", "/api/reload": "POST"}
+
+// url is the admin API's base URL ("https://127.0.0.1:8377/").
+func (a *adminServer) url() string { return a.scheme + "://" + a.addr + "/" }
 
 func (a *adminServer) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -412,3 +412,104 @@ path = "/api/plugins"
 		}
 	}
 }
+
+// GET / is a page for people: every plugin with its counters, and links to
+// the other endpoints and to the plugins' own, behind the same guard; what
+// it shows is escaped, and the config's secrets are hidden as in
+// /api/plugins.
+func TestAdminIndexPage(t *testing.T) {
+	rt, _, _ := startPipeline(t, fmt.Sprintf(`
+[agent]
+name = "edge<1>"
+data_dir = %q
+admin_addr = "127.0.0.1:0"
+admin_token = "s3cret"
+[[inputs.tcp]]
+name = "app"
+publish = "logs.app"
+address = "127.0.0.1:0"
+[[filters.stateful_test]]
+name = "odd"
+subscribe = ["logs.app"]
+state = "<i>stuck</i> on s3cret"
+[[filters.api_test]]
+name = "things"
+subscribe = ["x"]
+external = true
+path = "/api/things"
+`, t.TempDir()))
+	base := "http://" + rt.AdminAddr()
+	auth := map[string]string{"Authorization": "Bearer s3cret"}
+	if code, _ := adminRequest(t, http.DefaultClient, "GET", base+"/", nil, ""); code != http.StatusUnauthorized {
+		t.Errorf("GET / without the token: %d, want 401", code)
+	}
+	conn, err := net.Dial("tcp", rt.Plugin(pipeline.KindInput, "app").(interface{ Addr() net.Addr }).Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(conn, "one line")
+	conn.Close()
+	pipelinetest.WaitUntil(t, 20*time.Second, "the line through the filter", func() error {
+		if n := statsOf(rt, pipeline.KindFilter, "odd").Counters.In; n != 1 {
+			return fmt.Errorf("filter odd took %d messages", n)
+		}
+		return nil
+	})
+	req, _ := http.NewRequest("GET", base+"/", nil)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	page := string(b)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Fatalf("GET /: %d %q\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), page)
+	}
+	for _, want := range []string{
+		"<title>Interoceptor edge&lt;1&gt;</title>",
+		`<td>inputs.tcp[app]</td><td>running</td><td>→ logs.app</td><td class="n">1</td><td class="n">1</td><td class="n">0</td><td class="n">0</td>`,
+		`<td>filters.stateful_test[odd]</td><td>&lt;i&gt;stuck&lt;/i&gt; on`,
+		`<td>filters.api_test[things]</td>`,
+		`<a href="/healthz">`, `<a href="/metrics">`, `<a href="/api/plugins">`, `<a href="/api/listeners">`, `<a href="/api/things">`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("GET / has no %s\n%s", want, page)
+		}
+	}
+	if strings.Contains(page, "s3cret") || strings.Contains(page, "<i>") {
+		t.Errorf("GET / shows a secret or unescaped text:\n%s", page)
+	}
+	if code, body := adminRequest(t, http.DefaultClient, "GET", base+"/nothing", auth, ""); code != http.StatusNotFound {
+		t.Errorf("GET /nothing: %d %s; want 404", code, body)
+	}
+}
+
+// /api/listeners reports the addresses bound, the ports chosen by the
+// system included, as a banner needs them.
+func TestAdminListeners(t *testing.T) {
+	natsAddr := freeAddr(t)
+	rt, _, _ := startPipeline(t, fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "127.0.0.1:0"
+[nats]
+listen = %q
+[[inputs.tcp]]
+name = "app"
+publish = "logs.app"
+address = "127.0.0.1:0"
+`, t.TempDir(), natsAddr))
+	code, body := adminRequest(t, http.DefaultClient, "GET", "http://"+rt.AdminAddr()+"/api/listeners", nil, "")
+	var got pipeline.Listeners
+	if err := json.Unmarshal([]byte(body), &got); code != http.StatusOK || err != nil {
+		t.Fatalf("GET /api/listeners: %d %v\n%s", code, err, body)
+	}
+	tcp := rt.Plugin(pipeline.KindInput, "app").(interface{ Addr() net.Addr }).Addr().String()
+	want := pipeline.Listeners{Admin: "http://" + rt.AdminAddr() + "/", NATS: "nats://" + natsAddr,
+		Inputs: []pipeline.InputListener{{Plugin: "inputs.tcp[app]", Network: "tcp", Addr: tcp}}}
+	if fmt.Sprint(got) != fmt.Sprint(want) || strings.HasSuffix(rt.AdminAddr(), ":0") || strings.HasSuffix(tcp, ":0") {
+		t.Errorf("GET /api/listeners: %+v\nwant %+v", got, want)
+	}
+}

@@ -153,7 +153,7 @@ func (rt *Runtime) AdminURL() string {
 	if rt.admin == nil {
 		return ""
 	}
-	return rt.admin.scheme + "://" + rt.admin.addr + "/"
+	return rt.admin.url()
 }
 
 // Plugin returns a plugin instance by kind and name, for tests and tools

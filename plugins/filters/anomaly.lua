@@ -74,8 +74,9 @@ _PRESERVATION_VERSION = "anomaly 1;" .. canonical(options)
 detectors = detectors or check
 ignored_reported = ignored_reported or 0
 
-local function format_time(ns)
-    return os.date("%Y-%m-%d %H:%M:%S UTC", ns)
+-- RFC 3339 in UTC, to the second: the payload is read by people.
+local function format_time(t)
+    return os.date("%Y-%m-%dT%H:%M:%SZ", t)
 end
 
 -- The series as a person reads it: measurement, field, then its tags in

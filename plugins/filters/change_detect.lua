@@ -75,6 +75,11 @@ local function change_time(t)
     return tostring(t) -- an ns, or already a string of digits
 end
 
+-- RFC 3339 in UTC, to the second: the payload is read by people.
+local function format_time(t)
+    return os.date("%Y-%m-%dT%H:%M:%SZ", ns(t))
+end
+
 local function report(s, cp)
     local tags = {}
     for k, v in pairs(s.tags) do
@@ -107,7 +112,7 @@ local function report(s, cp)
         Type = "anomaly",
         Timestamp = cp.time,
         Payload = string.format("%s: %s went %s from %.6g to %.6g%s at %s (confidence %.4f)",
-            s.key, field, cp.direction, cp.before_mean, cp.after_mean, by, change_time(cp.time), cp.confidence),
+            s.key, field, cp.direction, cp.before_mean, cp.after_mean, by, format_time(cp.time), cp.confidence),
         Tags = tags,
         Fields = fields,
     })
