@@ -6,7 +6,8 @@ VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 
 LDFLAGS     := -s -w -X main.version=$(VERSION)
 
 # Packages with concurrency run under the race detector; e2e drives the built
-# binary (and external nats-server processes), so it runs without it.
+# binary (and external nats-server processes), so it runs without it, as do
+# packaging's checks of the install files (no concurrency of ours there).
 RACE_PKGS := ./pipeline/... ./inputs/... ./filters/... ./outputs/... ./decoders/... ./sandbox/... ./internal/... ./configs/... ./cmd/...
 
 GOBIN_DIR   := $(shell $(GO) env GOPATH | cut -d: -f1)/bin
@@ -51,6 +52,7 @@ alertmanager:
 
 unit:
 	$(GO) test -race -count=1 $(RACE_PKGS)
+	$(GO) test -count=1 ./packaging/...
 
 e2e: build
 	./$(BIN) test plugins
