@@ -15,12 +15,20 @@ INFLUXD     := $(GOBIN_DIR)/influxd
 MAILPIT_VERSION      := v1.33.1
 ALERTMANAGER_VERSION := v0.27.0
 
-.PHONY: all build run test unit e2e lint fuzz bench eval clean influxd mailpit alertmanager tools
+.PHONY: all build run test unit e2e lint fuzz bench eval clean influxd mailpit alertmanager tools dist
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/interoceptor
+
+# Release archives: static linux/amd64 and linux/arm64 binaries with the
+# licence, docs, default config and systemd files, and SHA256SUMS, in dist/.
+DIST_DIR    ?= dist
+DIST_ARCHES ?= amd64 arm64
+
+dist:
+	GO='$(GO)' VERSION='$(VERSION)' LDFLAGS='$(LDFLAGS)' DIST_DIR='$(DIST_DIR)' DIST_ARCHES='$(DIST_ARCHES)' ./scripts/dist.sh
 
 # The demo pipeline, writing to a local InfluxDB 1.8 (installed and started
 # under ./var/influxdb when none answers on INFLUX_URL); see scripts/demo.sh.
@@ -86,4 +94,4 @@ eval: build
 	  ./$(BIN) eval -nab $(EVAL_DATA)/nab-dev -tcpd $(EVAL_DATA)/tcpd-dev -out var/eval -config $(EVAL_CONFIG)
 
 clean:
-	rm -rf bin bench/work
+	rm -rf bin bench/work dist
