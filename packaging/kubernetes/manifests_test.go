@@ -485,3 +485,21 @@ func TestNATSConfig(t *testing.T) {
 		t.Errorf("nats.conf: JetStream %v in %q, want it on the data volume", opts.JetStream, opts.StoreDir)
 	}
 }
+
+// TestReadmeCreatesTheSecret: the Secret the manifests read is the one the
+// README's Install section tells the user to create, with the same keys.
+func TestReadmeCreatesTheSecret(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	if !strings.Contains(readme, "create secret generic "+secretName+" ") {
+		t.Errorf("README: no `kubectl create secret generic %s`", secretName)
+	}
+	for _, k := range secretKeys {
+		if !strings.Contains(readme, "--from-literal="+k+"=") {
+			t.Errorf("README: the Secret's key %s is not created (--from-literal=%s=...)", k, k)
+		}
+	}
+}
