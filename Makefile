@@ -9,7 +9,8 @@ DATE        ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 
 # Packages with concurrency run under the race detector; e2e drives the built
-# binary (and external nats-server processes), so it runs without it.
+# binary (and external nats-server processes), so it runs without it, as do
+# packaging's checks of the install files (no concurrency of ours there).
 RACE_PKGS := ./pipeline/... ./inputs/... ./filters/... ./outputs/... ./decoders/... ./sandbox/... ./internal/... ./configs/... ./cmd/... ./scripts/...
 
 GOBIN_DIR   := $(shell $(GO) env GOPATH | cut -d: -f1)/bin
@@ -17,13 +18,21 @@ INFLUXD     := $(GOBIN_DIR)/influxd
 MAILPIT_VERSION      := v1.33.1
 ALERTMANAGER_VERSION := v0.27.0
 
-.PHONY: all build run test unit e2e lint fuzz bench eval clean influxd mailpit alertmanager tools
+.PHONY: all build run test unit e2e lint fuzz bench eval clean influxd mailpit alertmanager tools dist
 
 all: build
 
 build:
 	@[ -e $(BIN) ] || echo "building $(BIN) (the first build downloads and compiles the modules: a minute or two)"
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/interoceptor
+
+# Release archives: static linux/amd64 and linux/arm64 binaries with the
+# licence, docs, default config and systemd files, and SHA256SUMS, in dist/.
+DIST_DIR    ?= dist
+DIST_ARCHES ?= amd64 arm64
+
+dist:
+	GO='$(GO)' VERSION='$(VERSION)' LDFLAGS='$(LDFLAGS)' DIST_DIR='$(DIST_DIR)' DIST_ARCHES='$(DIST_ARCHES)' ./scripts/dist.sh
 
 # The demo pipeline, writing to a local InfluxDB 1.8 (installed and started
 # under ./var/influxdb when none answers on INFLUX_URL); see scripts/demo.sh.
@@ -55,6 +64,7 @@ alertmanager:
 
 unit:
 	$(GO) test -race -count=1 $(RACE_PKGS)
+	$(GO) test -count=1 ./packaging/...
 
 e2e: build
 	./$(BIN) test plugins
@@ -89,4 +99,4 @@ eval: build
 	  ./$(BIN) eval -nab $(EVAL_DATA)/nab-dev -tcpd $(EVAL_DATA)/tcpd-dev -out var/eval -config $(EVAL_CONFIG)
 
 clean:
-	rm -rf bin bench/work
+	rm -rf bin bench/work dist
