@@ -198,9 +198,10 @@ type Flusher interface {
 }
 
 // Decoder turns one line of input into a message. m arrives with the input's
-// headers set and Payload holding the line, which is only valid during the
-// call; the decoder sets Type, Fields and, if the line carries one, Timestamp,
-// and may clear Payload.
+// headers set, Severity DefaultSeverity and Payload holding the line, which
+// is only valid during the call; the decoder sets Type, Fields and, if the
+// line carries them, Timestamp and Severity (SeverityFromFields, from a
+// level field), and may clear Payload.
 //
 // A decoder may also implement Initializer and Closer: the runtime calls
 // Init (with the input's Env) after Configure on the decoder it uses, and
