@@ -472,7 +472,7 @@ func TestCompileErrors(t *testing.T) {
 		{"\n\nlocal function f(\n", 0, "end of file"},
 		{"local x = 1\nerror('top level fails')", 2, "top level fails"},
 		{"local x = nil\nlocal y = x.field", 2, "attempt to index"},
-		{"require('nope')", 1, "not allowed"},
+		{"require('nope')", 1, "module 'nope' not found"},
 	} {
 		_, err := New(Options{Script: "bad.lua", Source: tc.src})
 		var ce *CompileError
