@@ -480,9 +480,14 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, l...)
 		if g, ok := r.cfg.Plugin.(GaugeReporter); ok {
 			gauges := g.Gauges()
+			cr, _ := r.cfg.Plugin.(CounterReporter)
 			for _, k := range sortedKeys(gauges) {
-				d := prometheus.NewDesc("interoceptor_plugin_"+k, "Reported by the plugin itself.", labels, nil)
-				ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, gauges[k], l...)
+				name, help, vt := "interoceptor_plugin_"+k, "Reported by the plugin itself.", prometheus.GaugeValue
+				if cr != nil && cr.IsCounter(k) {
+					name, help, vt = name+"_total", "Counted by the plugin itself, since it started.", prometheus.CounterValue
+				}
+				d := prometheus.NewDesc(name, help, labels, nil)
+				ch <- prometheus.MustNewConstMetric(d, vt, gauges[k], l...)
 			}
 		}
 	}

@@ -71,22 +71,20 @@ func AlertFingerprint(labels map[string]string) string {
 }
 
 // AlertSeverity maps an alert's severity label to the syslog severity of
-// its message: critical 2, error 3, warning 4, info 6; anything else is
-// warning's 4.
+// its message: what ParseSeverity reads (critical 2, error 3, warning 4,
+// info 6...), plus Alertmanager's usual page 2, major 3 and none 6;
+// anything else is warning's 4.
 func AlertSeverity(severity string) int32 {
 	switch strings.ToLower(severity) {
-	case "emergency", "emerg":
-		return 0
-	case "alert":
-		return 1
-	case "critical", "crit", "page":
+	case "page":
 		return 2
-	case "error", "err", "major":
+	case "major":
 		return 3
-	case "notice":
-		return 5
-	case "info", "informational", "none":
+	case "none":
 		return 6
+	}
+	if sev, ok := ParseSeverity(severity); ok {
+		return sev
 	}
 	return 4
 }

@@ -30,7 +30,10 @@ package pipeline
 //
 // Read by ParseJSON, which accepts all of the above and, for people typing
 // messages by hand:
-//   - keys in any order; a missing or null header is left zero;
+//   - keys in any order; a missing or null header is left zero, but for
+//     severity, which is then DefaultSeverity (6, info; see severity.go);
+//   - severity as a level name or syslog number in a string ("warn", "3"),
+//     read by ParseSeverity;
 //   - timestamp as an integer (ns since the Unix epoch) or an RFC 3339 string
 //     with any offset and any number of fractional digits;
 //   - "Inf" as well as "+Inf" for a float;
@@ -253,7 +256,7 @@ func AppendJSONString[T string | []byte](buf []byte, s T) []byte {
 func ParseJSON(data []byte, m *Message) error {
 	fields := m.Fields[:0]
 	clear(m.Fields) // drop references held by whatever m was before
-	*m = Message{Fields: fields}
+	*m = Message{Fields: fields, Severity: DefaultSeverity}
 	p := jsonParser{data: data}
 	if err := p.message(m); err != nil {
 		return err
@@ -617,7 +620,7 @@ func (p *jsonParser) message(m *Message) error {
 			return fmt.Errorf("%w (key %q)", err, key)
 		}
 		if v.kind == '0' {
-			return nil // null: left zero
+			return nil // null: left as it was (zero, or severity's default)
 		}
 		return p.header(m, key, v)
 	})
@@ -641,6 +644,14 @@ func (p *jsonParser) header(m *Message, key []byte, v jsonValue) error {
 		}
 		m.Timestamp = ts
 	case "severity", "pid":
+		if v.kind == 's' && string(key) == "severity" {
+			sev, ok := ParseSeverity(string(v.text))
+			if !ok {
+				return p.errorf("key %q: %q is not a severity: want an integer or %s", key, v.text, SeverityNames)
+			}
+			m.Severity = sev
+			return nil
+		}
 		if v.kind != 'n' {
 			return p.errorf("key %q: expected an integer, found %s", key, v.describe())
 		}

@@ -206,9 +206,21 @@ type StatusReporter interface {
 
 // GaugeReporter is implemented by plugins with their own measures; each key
 // becomes the Prometheus gauge interoceptor_plugin_<key> with the plugin's
-// labels (e.g. lua_memory_bytes). Like Status, safe for concurrent use.
+// labels (e.g. lua_memory_bytes), or a counter (see CounterReporter). The
+// keys are also the names /api/plugins and inputs.internal show. Like
+// Status, safe for concurrent use.
 type GaugeReporter interface {
 	Gauges() map[string]float64
+}
+
+// CounterReporter is implemented by a GaugeReporter some of whose keys are
+// monotonic counters since start (calls, retries, points written): /metrics
+// exposes those as Prometheus counters interoceptor_plugin_<key>_total, as
+// Prometheus' naming rules ask. The key itself keeps no "_total", so that
+// /api/plugins and inputs.internal (where InfluxDB fields need no suffix)
+// show the same name for a gauge or a counter.
+type CounterReporter interface {
+	IsCounter(key string) bool
 }
 
 // Flusher is implemented by outputs that buffer: Flush is called after each
@@ -219,9 +231,10 @@ type Flusher interface {
 }
 
 // Decoder turns one line of input into a message. m arrives with the input's
-// headers set and Payload holding the line, which is only valid during the
-// call; the decoder sets Type, Fields and, if the line carries one, Timestamp,
-// and may clear Payload.
+// headers set, Severity DefaultSeverity and Payload holding the line, which
+// is only valid during the call; the decoder sets Type, Fields and, if the
+// line carries them, Timestamp and Severity (SeverityFromFields, from a
+// level field), and may clear Payload.
 //
 // A decoder may also implement Initializer and Closer: the runtime calls
 // Init (with the input's Env) after Configure on the decoder it uses, and

@@ -339,6 +339,7 @@ func (e lineEmitter) EmitLineAt(line []byte, at *LineOrigin) error {
 	defer p.pool.Put(m)
 	m.Reset()
 	m.Payload = line
+	m.Severity = DefaultSeverity // a decoder that finds a level overwrites it
 	if r.decoder == nil {
 		m.Type = "log"
 		return p.Emit(at.stamp(m))
@@ -374,6 +375,7 @@ func (e lineEmitter) EmitLineAt(line []byte, at *LineOrigin) error {
 	}
 	m.Reset()
 	m.Type = "decode_error"
+	m.Severity = 3 // error: a line was not understood
 	m.Payload = line
 	m.AddString("error", err.Error())
 	m.AddString("decoder", r.cfg.Decoder)

@@ -17,9 +17,9 @@ import (
 // Heka's sandbox API. README.md ("API") is the user's description; the
 // conventions it fixes are implemented here.
 
-// DefaultSeverity is the severity of an injected message that sets none
-// (syslog info, as the other plugins use).
-const DefaultSeverity = 6
+// DefaultSeverity is the severity of an injected message that sets none:
+// pipeline.DefaultSeverity (syslog info), as for every other message.
+const DefaultSeverity = pipeline.DefaultSeverity
 
 func (s *Sandbox) openAPI(L *lua.LState) {
 	for name, fn := range map[string]lua.LGFunction{
@@ -246,7 +246,16 @@ func (s *Sandbox) buildMessage(L *lua.LState, t *lua.LTable, m *pipeline.Message
 	str("Type", &m.Type)
 	str("Logger", &m.Logger)
 	str("Hostname", &m.Hostname)
-	i32("Severity", &m.Severity)
+	if v, ok := t.RawGetString("Severity").(lua.LString); ok {
+		// A level name or syslog number as a log line has it: "warn", "3".
+		sev, ok := pipeline.ParseSeverity(string(v))
+		if !ok {
+			return fmt.Errorf("the Severity must be a number or %s, not %q", pipeline.SeverityNames, string(v))
+		}
+		m.Severity = sev
+	} else {
+		i32("Severity", &m.Severity)
+	}
 	i32("Pid", &m.Pid)
 	var payload string
 	str("Payload", &payload)

@@ -160,6 +160,9 @@ func TestInjectMessage(t *testing.T) {
 				Timestamp: 1700000000123456789,
 				UUID:      pipeline.UUID{0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x00, 0x70, 0x00, 0x80, 0, 0, 0, 0, 0, 0, 0x2a}}},
 		{"defaults", `{Type = "log"}`, log()},
+		{"severity zero stays zero", `{Type = "log", Severity = 0}`, &pipeline.Message{Type: "log"}},
+		{"severity as a level name", `{Type = "log", Severity = "WARN"}`, &pipeline.Message{Type: "log", Severity: 4}},
+		{"severity as a syslog number string", `{Type = "log", Severity = "2"}`, &pipeline.Message{Type: "log", Severity: 2}},
 		{"timestamp number", `{Type = "log", Timestamp = 1.5e9}`,
 			&pipeline.Message{Type: "log", Severity: DefaultSeverity, Timestamp: 1500000000}},
 		{"timestamp string", `{Type = "log", Timestamp = "1700000000123456789"}`,
@@ -214,6 +217,8 @@ func TestInjectMessageErrors(t *testing.T) {
 		{`{Type = 3}`, ""}, // a number is accepted as a string header
 		{`{Type = {}}`, "Type must be a string"},
 		{`{Severity = 1.5}`, "Severity must be a 32-bit integer"},
+		{`{Severity = "loud"}`, `Severity must be a number or a level name`},
+		{`{Severity = {}}`, "Severity must be a number"},
 		{`{Timestamp = "soon"}`, "Timestamp must be"},
 		{`{Timestamp = {}}`, "Timestamp must be"},
 		{`{Uuid = "nope"}`, "Uuid must be"},
@@ -494,7 +499,7 @@ func TestCompileErrors(t *testing.T) {
 		{"\n\nlocal function f(\n", 0, "end of file"},
 		{"local x = 1\nerror('top level fails')", 2, "top level fails"},
 		{"local x = nil\nlocal y = x.field", 2, "attempt to index"},
-		{"require('nope')", 1, "not allowed"},
+		{"require('nope')", 1, "module 'nope' not found"},
 	} {
 		_, err := New(Options{Script: "bad.lua", Source: tc.src})
 		var ce *CompileError

@@ -14,8 +14,9 @@ import (
 // require(name) loads, once per state, either a module written in Go that
 // registered itself with RegisterModule (change, circular_buffer, json) or
 // name.lua from the first directory of Options.ModulePath that has it.
-// Names are [a-z0-9_]+, so a name is never a path. Anything else is an
-// error that lists what is allowed.
+// Names are [a-z0-9_]+, so a name is never a path. The error tells a name
+// the sandbox refuses (a path, Lua's io, os, debug...) from a module that
+// is simply not there, and for that one lists the files it looked for.
 
 // RestoreFunc rebuilds a module's userdata from what the value's
 // Preserve method returned (see RegisterRestore).
@@ -115,7 +116,7 @@ func (s *Sandbox) luaRequire(L *lua.LState) int {
 		return 1
 	}
 	var fn *lua.LFunction
-	if !validModuleName(name) {
+	if !validModuleName(name) || deniedModules[name] {
 		L.RaiseError("%s", s.notAllowed(name))
 	}
 	if loader := goModule(name); loader != nil {
@@ -123,7 +124,7 @@ func (s *Sandbox) luaRequire(L *lua.LState) int {
 	} else {
 		path := s.findLuaModule(name)
 		if path == "" {
-			L.RaiseError("%s", s.notAllowed(name))
+			L.RaiseError("%s", s.notFound(name))
 		}
 		src, err := os.ReadFile(path)
 		if err != nil {
@@ -173,16 +174,42 @@ func (s *Sandbox) findLuaModule(name string) string {
 	return ""
 }
 
-func (s *Sandbox) notAllowed(name string) string {
-	var allowed []string
+// deniedModules are Lua's standard libraries the sandbox leaves out on
+// purpose: their require is refused, not searched for.
+var deniedModules = map[string]bool{"io": true, "os": true, "debug": true, "package": true,
+	"ffi": true, "jit": true, "coroutine": true}
+
+// builtIn lists the modules written in Go, for the errors.
+func builtIn() string {
 	if mods := Modules(); len(mods) > 0 {
-		allowed = append(allowed, strings.Join(mods, ", "))
+		return strings.Join(mods, ", ")
 	}
-	if len(s.opts.ModulePath) > 0 {
-		allowed = append(allowed, "NAME.lua in "+strings.Join(s.opts.ModulePath, ", "))
+	return "none"
+}
+
+// notAllowed is the error for a name the sandbox refuses whatever is on disk.
+func (s *Sandbox) notAllowed(name string) string {
+	why := "a module name is [a-z0-9_]+, never a path"
+	if deniedModules[name] {
+		why = "it is a Lua standard library the sandbox does not offer"
 	}
-	if len(allowed) == 0 {
-		return fmt.Sprintf("module '%s' is not allowed (no modules are available)", name)
+	return fmt.Sprintf("module '%s' is not allowed by the sandbox: %s (built in: %s; or NAME.lua in module_path)", name, why, builtIn())
+}
+
+// notFound is the error for an allowed name that is neither built in nor a
+// file in the module path: it names every file looked for, as absolute
+// paths, so that a module path relative to another directory shows.
+func (s *Sandbox) notFound(name string) string {
+	if len(s.opts.ModulePath) == 0 {
+		return fmt.Sprintf("module '%s' not found: it is not built in (%s) and no module_path is set to look for %s.lua", name, builtIn(), name)
 	}
-	return fmt.Sprintf("module '%s' is not allowed (allowed: %s)", name, strings.Join(allowed, "; "))
+	searched := make([]string, 0, len(s.opts.ModulePath))
+	for _, dir := range s.opts.ModulePath {
+		p := filepath.Join(dir, name+".lua")
+		if abs, err := filepath.Abs(p); err == nil {
+			p = abs
+		}
+		searched = append(searched, p)
+	}
+	return fmt.Sprintf("module '%s' not found (searched: %s; built in: %s)", name, strings.Join(searched, ", "), builtIn())
 }

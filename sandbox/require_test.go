@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -23,11 +24,12 @@ box = require("test_box").new(5)
 		t.Errorf("Files = %v", files)
 	}
 	runErrorCases(t, s, []evalCase{
-		{`require("nope")`, "module 'nope' is not allowed (allowed: "},
-		{`require("io")`, "not allowed"},
+		{`require("nope")`, "module 'nope' not found (searched: "},
+		{`require("io")`, "module 'io' is not allowed by the sandbox: it is a Lua standard library"},
+		{`require("debug")`, "not allowed by the sandbox"},
 		{`require("Greet")`, "not allowed"},
 		{`require("greet.lua")`, "not allowed"},
-		{`require("../modules/greet")`, "not allowed"},
+		{`require("../modules/greet")`, "module '../modules/greet' is not allowed by the sandbox: a module name is [a-z0-9_]+, never a path"},
 		{`require("/etc/passwd")`, "not allowed"},
 		{`require("broken")`, "broken.lua"},
 		{`require("loop_a")`, "loop loading module 'loop_a'"},
@@ -35,8 +37,9 @@ box = require("test_box").new(5)
 		{`require("fails")`, "fails on purpose"}, // tried again, not "loop"
 	})
 	_, err := evalAll(t, s, `require("nope")`)
-	if msg := err.Error(); !strings.Contains(msg, "test_box") || !strings.Contains(msg, "NAME.lua in testdata/modules") {
-		t.Errorf("the error does not list what is allowed: %v", err)
+	abs, _ := filepath.Abs("testdata/modules/nope.lua")
+	if msg := err.Error(); !strings.Contains(msg, "test_box") || !strings.Contains(msg, "searched: "+abs+";") || strings.Contains(msg, "not allowed") {
+		t.Errorf("the error does not say what was searched: %v", err)
 	}
 }
 
@@ -57,5 +60,16 @@ func TestRegisterModulePanics(t *testing.T) {
 	}
 	if !slices.Contains(Modules(), "test_box") {
 		t.Errorf("Modules() = %v", Modules())
+	}
+}
+
+// Without a module path, a module that is not built in is not found, and
+// the error says that no module_path is set rather than "not allowed".
+func TestRequireWithoutModulePath(t *testing.T) {
+	s, _ := newSandbox(t, "", func(o *Options) { o.ModulePath = nil })
+	_, err := evalAll(t, s, `require("series")`)
+	if err == nil || !strings.Contains(err.Error(), "module 'series' not found: it is not built in") ||
+		!strings.Contains(err.Error(), "no module_path is set") {
+		t.Errorf("got %v", err)
 	}
 }

@@ -127,6 +127,14 @@ func (s *Sandbox) writeHeader(L *lua.LState, name string, v lua.LValue) error {
 			m.Payload = s.workPayload
 		}
 	case "Severity", "Pid":
+		if sv, ok := v.(lua.LString); ok && name == "Severity" {
+			sev, ok := pipeline.ParseSeverity(string(sv))
+			if !ok {
+				return fmt.Errorf("the Severity must be a number or %s, not %q", pipeline.SeverityNames, string(sv))
+			}
+			s.writable().Severity = sev
+			return nil
+		}
 		x, err := i32()
 		if err != nil {
 			return err

@@ -59,6 +59,7 @@ func TestWriteMessage(t *testing.T) {
 				m.UUID[15] = 0xff
 			}},
 		{"number as a string header", `write_message("Type", 5)`, in, func(m *pipeline.Message) { m.Type = "5" }},
+		{"severity as a level name", `write_message("Severity", "error")`, in, func(m *pipeline.Message) { m.Severity = 3 }},
 		{"new field appended", `write_message("Fields[env]", "prod")`, in,
 			func(m *pipeline.Message) { m.Fields = append(m.Fields, str("env", "prod")) }},
 		{"new typed field", `write_message("Fields[n]", {value = 3, type = "int"})`, in,
@@ -114,6 +115,7 @@ func TestWriteMessageErrors(t *testing.T) {
 		{`write_message("EnvVersion", "1")`, "unknown message part"},
 		{`write_message("Type", {})`, "Type must be a string"},
 		{`write_message("Severity", 1.5)`, "Severity must be a 32-bit integer"},
+		{`write_message("Severity", "loud")`, "Severity must be a number or a level name"},
 		{`write_message("Pid", 2^40)`, "Pid must be a 32-bit integer"},
 		{`write_message("Timestamp", "soon")`, "Timestamp must be"},
 		{`write_message("Uuid", "nope")`, "Uuid must be"},

@@ -204,14 +204,15 @@ func configure(d pipeline.Decoder, table map[string]any) error {
 }
 
 // decodeAll decodes each line into a message as the runtime hands it to a
-// decoder (Payload the line, Timestamp the arrival time). A line that fails
+// decoder (Payload the line, Timestamp the arrival time, Severity
+// pipeline.DefaultSeverity). A line that fails
 // is decoded once more, into a message that already has a field: a failed
 // decode must leave the message as it was, and fail the same way.
 func decodeAll(d pipeline.Decoder, lines [][]byte, fail func(string, ...any)) result {
 	var r result
 	for i, line := range lines {
 		n := i + 1
-		m := &pipeline.Message{Timestamp: Arrival, Payload: line}
+		m := &pipeline.Message{Timestamp: Arrival, Severity: pipeline.DefaultSeverity, Payload: line}
 		err := d.Decode(line, m)
 		if err == nil {
 			s := Render(m)
@@ -222,10 +223,10 @@ func decodeAll(d pipeline.Decoder, lines [][]byte, fail func(string, ...any)) re
 		}
 		r.errors = append(r.errors, fmt.Sprintf("%d: %v", n, err))
 		r.outcome = append(r.outcome, "error: "+err.Error())
-		if !m.Equal(&pipeline.Message{Timestamp: Arrival, Payload: line}) {
+		if !m.Equal(&pipeline.Message{Timestamp: Arrival, Severity: pipeline.DefaultSeverity, Payload: line}) {
 			fail("line %d: the failed decode changed the message: %s", n, Render(m))
 		}
-		before := &pipeline.Message{Timestamp: Arrival, Payload: line, Fields: []pipeline.Field{
+		before := &pipeline.Message{Timestamp: Arrival, Severity: pipeline.DefaultSeverity, Payload: line, Fields: []pipeline.Field{
 			{Name: "set_before", Kind: pipeline.KindString, Str: "by the input"}}}
 		m = before.Clone()
 		if err2 := d.Decode(line, m); err2 == nil || err2.Error() != err.Error() {
@@ -251,7 +252,7 @@ func decodeConcurrently(d pipeline.Decoder, lines [][]byte, want []string, fail 
 			for j := range rounds * len(lines) {
 				i := (j + g) % len(lines)
 				line := bytes.Clone(lines[i])
-				m := &pipeline.Message{Timestamp: Arrival, Payload: line}
+				m := &pipeline.Message{Timestamp: Arrival, Severity: pipeline.DefaultSeverity, Payload: line}
 				got := ""
 				if err := d.Decode(line, m); err != nil {
 					got = "error: " + err.Error()

@@ -77,8 +77,8 @@ func TestUpdateWritesWhatCheckThenAccepts(t *testing.T) {
 	if p := decodertest.Check(reg, dir, true); len(p) > 0 {
 		t.Fatal(p)
 	}
-	wantMessages := `{"type":"greeting","severity":0,"payload":"hello world","fields":[{"name":"a","type":"string","value":"hello"},{"name":"b","type":"string","value":"world"}]}
-{"type":"greeting","severity":0,"payload":"\r","fields":[]}
+	wantMessages := `{"type":"greeting","severity":6,"payload":"hello world","fields":[{"name":"a","type":"string","value":"hello"},{"name":"b","type":"string","value":"world"}]}
+{"type":"greeting","severity":6,"payload":"\r","fields":[]}
 `
 	if got := read(t, filepath.Join(dir, "expected.jsonl")); got != wantMessages {
 		t.Errorf("expected.jsonl:\n%s\nwant\n%s", got, wantMessages)

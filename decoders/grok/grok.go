@@ -94,8 +94,9 @@ func (d *Grok) Configure(table map[string]any) error {
 // Decode sets Type and adds a field per non-empty named capture, sorted by
 // name (go-grok returns a map). Captures typed in the pattern (:int, :long,
 // :float, :double, :bool) keep that type; the others follow types; a
-// timestamp capture sets Timestamp. Payload keeps the line. On error m is as
-// it was.
+// timestamp capture sets Timestamp. A capture named as a level
+// (pipeline.LevelFields: %{LOGLEVEL:level}) sets Severity. Payload keeps the
+// line. On error m is as it was.
 func (d *Grok) Decode(line []byte, m *pipeline.Message) error {
 	if d.g == nil {
 		return errors.New("grok: no pattern configured")
@@ -134,5 +135,6 @@ func (d *Grok) Decode(line []byte, m *pipeline.Message) error {
 	}
 	m.Timestamp = ts
 	m.Type = d.Type
+	pipeline.SeverityFromFields(m, m.Fields[n0:])
 	return nil
 }

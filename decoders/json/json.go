@@ -56,8 +56,10 @@ var errNotObject = errors.New("json: line is not a JSON object")
 //   - an object adds its keys, named "outer.inner";
 //   - an array is a string field holding the array's JSON text as written.
 //
-// A key that appears twice gives two fields. Payload keeps the line. On error
-// m's fields are as they were.
+// A key that appears twice gives two fields. A level key
+// (pipeline.LevelFields: "level":"warn", "severity":3, {"log":{"level":
+// "error"}}) sets Severity. Payload keeps the line. On error m's fields are
+// as they were.
 func (*JSON) Decode(line []byte, m *pipeline.Message) error {
 	p := scanners.Get().(*scanner)
 	defer p.release()
@@ -80,6 +82,7 @@ func (*JSON) Decode(line []byte, m *pipeline.Message) error {
 		return err
 	}
 	m.Type = "log"
+	pipeline.SeverityFromFields(m, m.Fields[n0:])
 	return nil
 }
 

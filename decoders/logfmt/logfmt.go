@@ -36,8 +36,9 @@ var _ pipeline.Decoder = (*Logfmt)(nil)
 // Decode sets Type "log" and appends a field per pair, in the line's order:
 // key=value and key="quoted value" give a string field (no type is guessed:
 // 200 is the string "200"), key= and key="" the empty string, a bare key the
-// bool true. A key that appears twice gives two fields. Payload keeps the
-// line. On error m's fields are as they were.
+// bool true. A key that appears twice gives two fields. A level key
+// (pipeline.LevelFields: level=warn) sets Severity. Payload keeps the line.
+// On error m's fields are as they were.
 func (*Logfmt) Decode(line []byte, m *pipeline.Message) error {
 	if bytes.IndexByte(line, '\n') >= 0 {
 		// go-logfmt would read two records; the runtime never passes one.
@@ -56,6 +57,7 @@ func (*Logfmt) Decode(line []byte, m *pipeline.Message) error {
 		return err
 	}
 	m.Type = "log"
+	pipeline.SeverityFromFields(m, m.Fields[n0:])
 	return nil
 }
 

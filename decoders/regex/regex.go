@@ -84,7 +84,8 @@ func (r *Regex) Configure(table map[string]any) error {
 
 // Decode sets Type and adds a field per named group that took part in the
 // match, in the pattern's order; a timestamp group sets Timestamp instead.
-// Payload keeps the line. On error m is as it was.
+// A group named as a level (pipeline.LevelFields: (?P<level>\w+)) sets
+// Severity. Payload keeps the line. On error m is as it was.
 func (r *Regex) Decode(line []byte, m *pipeline.Message) error {
 	if r.re == nil {
 		return errors.New("regex: no pattern configured")
@@ -106,5 +107,6 @@ func (r *Regex) Decode(line []byte, m *pipeline.Message) error {
 	}
 	m.Timestamp = ts
 	m.Type = r.Type
+	pipeline.SeverityFromFields(m, m.Fields[n0:])
 	return nil
 }

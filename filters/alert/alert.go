@@ -128,13 +128,14 @@ type alertState struct {
 }
 
 var (
-	_ pipeline.Filter         = (*Alert)(nil)
-	_ pipeline.Ticker         = (*Alert)(nil)
-	_ pipeline.Validator      = (*Alert)(nil)
-	_ pipeline.Initializer    = (*Alert)(nil)
-	_ pipeline.Closer         = (*Alert)(nil)
-	_ pipeline.StatusReporter = (*Alert)(nil)
-	_ pipeline.GaugeReporter  = (*Alert)(nil)
+	_ pipeline.Filter          = (*Alert)(nil)
+	_ pipeline.Ticker          = (*Alert)(nil)
+	_ pipeline.Validator       = (*Alert)(nil)
+	_ pipeline.Initializer     = (*Alert)(nil)
+	_ pipeline.Closer          = (*Alert)(nil)
+	_ pipeline.StatusReporter  = (*Alert)(nil)
+	_ pipeline.GaugeReporter   = (*Alert)(nil)
+	_ pipeline.CounterReporter = (*Alert)(nil)
 )
 
 // Validate checks the keys and compiles every rule: an expression that
@@ -771,6 +772,10 @@ func (a *Alert) Gauges() map[string]float64 {
 	return map[string]float64{"alerts_firing": float64(firing), "alerts_pending": float64(pending),
 		"alert_groups": float64(len(a.groups)), "alert_groups_refused": float64(a.refused)}
 }
+
+// IsCounter reports which of the Gauges keys only grow: the groups refused
+// (pipeline.CounterReporter).
+func (a *Alert) IsCounter(key string) bool { return key == "alert_groups_refused" }
 
 func (a *Alert) countStates() (nFiring, nPending int) {
 	for _, st := range a.active {

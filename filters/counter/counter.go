@@ -139,6 +139,6 @@ func (c *Counter) point(now time.Time, s snapshot, rate float64) *pipeline.Messa
 	p = strconv.AppendInt(append(p, " delta="...), s.delta, 10)
 	p = append(strconv.AppendFloat(append(p, " rate="...), rate, 'f', 1, 64), "/s"...)
 	c.payload = p
-	c.msg = pipeline.Message{Type: pipeline.MetricType, Timestamp: now.UnixNano(), Severity: 6, Payload: p, Fields: c.fields}
+	c.msg = pipeline.Message{Type: pipeline.MetricType, Timestamp: now.UnixNano(), Severity: pipeline.DefaultSeverity, Payload: p, Fields: c.fields}
 	return &c.msg
 }

@@ -67,13 +67,14 @@ func New() *Lua {
 }
 
 var (
-	_ pipeline.Filter         = (*Lua)(nil)
-	_ pipeline.BatchFilter    = (*Lua)(nil)
-	_ pipeline.Ticker         = (*Lua)(nil)
-	_ pipeline.Reloader       = (*Lua)(nil)
-	_ pipeline.Reconfigurer   = (*Lua)(nil)
-	_ pipeline.StatusReporter = (*Lua)(nil)
-	_ pipeline.GaugeReporter  = (*Lua)(nil)
+	_ pipeline.Filter          = (*Lua)(nil)
+	_ pipeline.BatchFilter     = (*Lua)(nil)
+	_ pipeline.Ticker          = (*Lua)(nil)
+	_ pipeline.Reloader        = (*Lua)(nil)
+	_ pipeline.Reconfigurer    = (*Lua)(nil)
+	_ pipeline.StatusReporter  = (*Lua)(nil)
+	_ pipeline.GaugeReporter   = (*Lua)(nil)
+	_ pipeline.CounterReporter = (*Lua)(nil)
 )
 
 // Lua is the filters.lua plugin.
@@ -690,4 +691,10 @@ func (p *Lua) Gauges() map[string]float64 {
 		g["lua_call_max_seconds"] = u.MaxCallTime.Seconds()
 	}
 	return g
+}
+
+// IsCounter reports which of the Gauges keys only grow: restarts, calls
+// and the time spent in them (pipeline.CounterReporter).
+func (p *Lua) IsCounter(key string) bool {
+	return key == "lua_restarts" || key == "lua_calls" || key == "lua_call_seconds"
 }

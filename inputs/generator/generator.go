@@ -204,7 +204,7 @@ func (s *series) next() *pipeline.Message {
 		}
 		s.payload = p
 		s.fields = append(s.fields[:0], pipeline.Field{Name: "seq", Kind: pipeline.KindInt, Int: s.seq})
-		s.msg = pipeline.Message{Type: "log", Severity: 6, Payload: p, Fields: s.fields}
+		s.msg = pipeline.Message{Type: "log", Severity: pipeline.DefaultSeverity, Payload: p, Fields: s.fields}
 		return &s.msg
 	}
 	if every := s.g.ShiftEvery; every > 0 && s.seq > 1 && (s.seq-1)%every == 0 {
@@ -217,7 +217,7 @@ func (s *series) next() *pipeline.Message {
 		pipeline.Field{Name: "value", Kind: pipeline.KindFloat, Float: value},
 		pipeline.Field{Name: "seq", Kind: pipeline.KindInt, Int: s.seq},
 	)
-	s.msg = pipeline.Message{Type: pipeline.MetricType, Severity: 6, Fields: s.fields}
+	s.msg = pipeline.Message{Type: pipeline.MetricType, Severity: pipeline.DefaultSeverity, Fields: s.fields}
 	return &s.msg
 }
 

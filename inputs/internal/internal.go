@@ -166,7 +166,7 @@ func (p *Internal) gather(out pipeline.Emitter, now time.Time) error {
 // begin starts a point in the reused message (Emit encodes it before it
 // returns), with the host tag. Tags are then added in key order.
 func (p *Internal) begin(measurement string) {
-	p.msg = pipeline.Message{Type: pipeline.MetricType, Timestamp: p.ts, Fields: p.msg.Fields[:0]}
+	p.msg = pipeline.Message{Type: pipeline.MetricType, Timestamp: p.ts, Severity: pipeline.DefaultSeverity, Fields: p.msg.Fields[:0]}
 	p.msg.Fields = append(p.msg.Fields, pipeline.Field{Name: pipeline.MeasurementField, Kind: pipeline.KindString,
 		Role: pipeline.RoleMeasurement, Str: measurement})
 	p.tag("host", p.host)

@@ -70,8 +70,9 @@ type Syslog struct {
 }
 
 var (
-	_ pipeline.Input         = (*Syslog)(nil)
-	_ pipeline.GaugeReporter = (*Syslog)(nil)
+	_ pipeline.Input           = (*Syslog)(nil)
+	_ pipeline.GaugeReporter   = (*Syslog)(nil)
+	_ pipeline.CounterReporter = (*Syslog)(nil)
 )
 
 func (s *Syslog) limits() wire.TCPLimits {
@@ -223,6 +224,9 @@ func (s *Syslog) Gauges() map[string]float64 {
 	}
 	return s.srv.Gauges()
 }
+
+// IsCounter is the TCP server's (pipeline.CounterReporter).
+func (s *Syslog) IsCounter(key string) bool { return s.srv != nil && s.srv.IsCounter(key) }
 
 // read picks the connection's framing (by its first byte when framing is
 // auto: a digit starts an octet count) and emits its messages.

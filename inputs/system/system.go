@@ -216,7 +216,7 @@ type round struct {
 
 // begin starts a point of the given measurement, with the host tag.
 func (r *round) begin(measurement string) {
-	r.msg = pipeline.Message{Type: pipeline.MetricType, Timestamp: r.ts, Fields: r.msg.Fields[:0]}
+	r.msg = pipeline.Message{Type: pipeline.MetricType, Timestamp: r.ts, Severity: pipeline.DefaultSeverity, Fields: r.msg.Fields[:0]}
 	r.msg.Fields = append(r.msg.Fields, pipeline.Field{Name: pipeline.MeasurementField, Kind: pipeline.KindString,
 		Role: pipeline.RoleMeasurement, Str: measurement})
 	r.ntags = 0

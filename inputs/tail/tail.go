@@ -93,11 +93,12 @@ type Tail struct {
 }
 
 var (
-	_ pipeline.Input         = (*Tail)(nil)
-	_ pipeline.Validator     = (*Tail)(nil)
-	_ pipeline.Initializer   = (*Tail)(nil)
-	_ pipeline.Closer        = (*Tail)(nil)
-	_ pipeline.GaugeReporter = (*Tail)(nil)
+	_ pipeline.Input           = (*Tail)(nil)
+	_ pipeline.Validator       = (*Tail)(nil)
+	_ pipeline.Initializer     = (*Tail)(nil)
+	_ pipeline.Closer          = (*Tail)(nil)
+	_ pipeline.GaugeReporter   = (*Tail)(nil)
+	_ pipeline.CounterReporter = (*Tail)(nil)
 )
 
 // tailedFile is one open file and where reading it has got to.
@@ -281,6 +282,12 @@ func (p *Tail) Gauges() map[string]float64 {
 		"tail_rotations":   float64(p.rotations.Load()),
 		"tail_truncations": float64(p.truncations.Load()),
 	}
+}
+
+// IsCounter reports which of the Gauges keys only grow: rotations and
+// truncations (pipeline.CounterReporter).
+func (p *Tail) IsCounter(key string) bool {
+	return key == "tail_rotations" || key == "tail_truncations"
 }
 
 // startWatcher watches directories for changes (added by scan) and wakes

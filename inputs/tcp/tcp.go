@@ -49,8 +49,9 @@ type TCP struct {
 }
 
 var (
-	_ pipeline.Input         = (*TCP)(nil)
-	_ pipeline.GaugeReporter = (*TCP)(nil)
+	_ pipeline.Input           = (*TCP)(nil)
+	_ pipeline.GaugeReporter   = (*TCP)(nil)
+	_ pipeline.CounterReporter = (*TCP)(nil)
 )
 
 func (t *TCP) limits() wire.TCPLimits {
@@ -111,6 +112,9 @@ func (t *TCP) Gauges() map[string]float64 {
 	}
 	return t.srv.Gauges()
 }
+
+// IsCounter is the TCP server's (pipeline.CounterReporter).
+func (t *TCP) IsCounter(key string) bool { return t.srv != nil && t.srv.IsCounter(key) }
 
 // Close closes the listening socket if Run has not.
 func (t *TCP) Close() error {

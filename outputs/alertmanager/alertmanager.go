@@ -109,12 +109,13 @@ type BasicAuth struct {
 }
 
 var (
-	_ pipeline.Output         = (*Alertmanager)(nil)
-	_ pipeline.Validator      = (*Alertmanager)(nil)
-	_ pipeline.Initializer    = (*Alertmanager)(nil)
-	_ pipeline.Closer         = (*Alertmanager)(nil)
-	_ pipeline.GaugeReporter  = (*Alertmanager)(nil)
-	_ pipeline.StatusReporter = (*Alertmanager)(nil)
+	_ pipeline.Output          = (*Alertmanager)(nil)
+	_ pipeline.Validator       = (*Alertmanager)(nil)
+	_ pipeline.Initializer     = (*Alertmanager)(nil)
+	_ pipeline.Closer          = (*Alertmanager)(nil)
+	_ pipeline.GaugeReporter   = (*Alertmanager)(nil)
+	_ pipeline.CounterReporter = (*Alertmanager)(nil)
+	_ pipeline.StatusReporter  = (*Alertmanager)(nil)
 )
 
 // Ranges of the keys that time the output.
@@ -400,6 +401,12 @@ func (o *Alertmanager) Gauges() map[string]float64 {
 		"alertmanager_posts_ok":        float64(o.postsOK),
 		"alertmanager_posts_failed":    float64(o.postsBad),
 	}
+}
+
+// IsCounter reports which of the Gauges keys only grow: the posts, good and
+// failed (pipeline.CounterReporter).
+func (o *Alertmanager) IsCounter(key string) bool {
+	return key == "alertmanager_posts_ok" || key == "alertmanager_posts_failed"
 }
 
 // Status shows the Alertmanagers (their hosts: a URL may hold a password)

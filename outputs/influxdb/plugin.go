@@ -148,13 +148,14 @@ type InfluxDB struct {
 }
 
 var (
-	_ pipeline.Output         = (*InfluxDB)(nil)
-	_ pipeline.Validator      = (*InfluxDB)(nil)
-	_ pipeline.Initializer    = (*InfluxDB)(nil)
-	_ pipeline.Flusher        = (*InfluxDB)(nil)
-	_ pipeline.Closer         = (*InfluxDB)(nil)
-	_ pipeline.GaugeReporter  = (*InfluxDB)(nil)
-	_ pipeline.StatusReporter = (*InfluxDB)(nil)
+	_ pipeline.Output          = (*InfluxDB)(nil)
+	_ pipeline.Validator       = (*InfluxDB)(nil)
+	_ pipeline.Initializer     = (*InfluxDB)(nil)
+	_ pipeline.Flusher         = (*InfluxDB)(nil)
+	_ pipeline.Closer          = (*InfluxDB)(nil)
+	_ pipeline.GaugeReporter   = (*InfluxDB)(nil)
+	_ pipeline.CounterReporter = (*InfluxDB)(nil)
+	_ pipeline.StatusReporter  = (*InfluxDB)(nil)
 )
 
 // Ranges of the keys that size or time the output.
@@ -446,6 +447,16 @@ func (o *InfluxDB) Gauges() map[string]float64 {
 		"influxdb_dropped_points":  float64(o.dropped),
 		"influxdb_retries":         float64(o.retries),
 	}
+}
+
+// IsCounter reports which of the Gauges keys only grow: the points written,
+// rejected and dropped, and the retries (pipeline.CounterReporter).
+func (o *InfluxDB) IsCounter(key string) bool {
+	switch key {
+	case "influxdb_written_points", "influxdb_rejected_points", "influxdb_dropped_points", "influxdb_retries":
+		return true
+	}
+	return false
 }
 
 // Status shows where the output writes and, while InfluxDB fails, why.

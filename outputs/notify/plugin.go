@@ -34,6 +34,7 @@ import (
 	"net"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -104,13 +105,14 @@ type Notify struct {
 }
 
 var (
-	_ pipeline.Output         = (*Notify)(nil)
-	_ pipeline.Validator      = (*Notify)(nil)
-	_ pipeline.Initializer    = (*Notify)(nil)
-	_ pipeline.Closer         = (*Notify)(nil)
-	_ pipeline.StatusReporter = (*Notify)(nil)
-	_ pipeline.GaugeReporter  = (*Notify)(nil)
-	_ pipeline.APIHandler     = (*Notify)(nil)
+	_ pipeline.Output          = (*Notify)(nil)
+	_ pipeline.Validator       = (*Notify)(nil)
+	_ pipeline.Initializer     = (*Notify)(nil)
+	_ pipeline.Closer          = (*Notify)(nil)
+	_ pipeline.StatusReporter  = (*Notify)(nil)
+	_ pipeline.GaugeReporter   = (*Notify)(nil)
+	_ pipeline.CounterReporter = (*Notify)(nil)
+	_ pipeline.APIHandler      = (*Notify)(nil)
 )
 
 // buildSenders makes the senders of a receiver's channels; tests replace
@@ -382,6 +384,12 @@ func (p *Notify) Gauges() map[string]float64 {
 		g["notify_failed_"+k] = float64(c.failed[name])
 	}
 	return g
+}
+
+// IsCounter reports which of the Gauges keys only grow: the notifications
+// sent and failed per receiver (pipeline.CounterReporter).
+func (p *Notify) IsCounter(key string) bool {
+	return strings.HasPrefix(key, "notify_sent_") || strings.HasPrefix(key, "notify_failed_")
 }
 
 var metricUnsafe = regexp.MustCompile(`[^A-Za-z0-9_]`)

@@ -146,6 +146,16 @@ func (s *TCPServer) Gauges() map[string]float64 {
 	}
 }
 
+// IsCounter reports which of the Gauges keys only grow: the closed and
+// refused connections (pipeline.CounterReporter).
+func (s *TCPServer) IsCounter(key string) bool {
+	switch key {
+	case "tcp_idle_closed", "tcp_frame_timeouts", "tcp_evicted", "tcp_buffer_full", "tcp_refused":
+		return true
+	}
+	return false
+}
+
 // reserve charges n bytes to max_buffer_bytes, unless that would pass it.
 func (s *TCPServer) reserve(n int64) bool {
 	for {
