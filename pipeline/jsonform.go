@@ -125,7 +125,7 @@ func AppendJSONField(buf []byte, f *Field) []byte {
 		case math.IsInf(f.Float, -1):
 			buf = append(buf, `"-Inf"`...)
 		default:
-			buf = strconv.AppendFloat(buf, f.Float, 'g', -1, 64)
+			buf = appendFloat(buf, f.Float)
 		}
 	case KindBool:
 		buf = append(buf, `"value":`...)

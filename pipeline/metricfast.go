@@ -365,7 +365,7 @@ func appendFast(buf []byte, m *Message, name string, tags []int) ([]byte, bool) 
 		buf = append(buf, '=')
 		switch f.Kind {
 		case KindFloat:
-			buf = strconv.AppendFloat(buf, f.Float, 'g', -1, 64)
+			buf = appendFloat(buf, f.Float)
 		case KindInt:
 			buf = append(strconv.AppendInt(buf, f.Int, 10), 'i')
 		case KindUint:
