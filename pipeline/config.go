@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -16,9 +17,9 @@ import (
 
 // AgentConfig is the [agent] table.
 type AgentConfig struct {
-	Name      string `toml:"name"`       // default: the hostname
-	DataDir   string `toml:"data_dir"`   // checkpoints, buffers, JetStream store
-	AdminAddr string `toml:"admin_addr"` // /healthz, /metrics, /api/...; "off" disables
+	Name      string `toml:"name"`                 // default: the hostname
+	DataDir   string `toml:"data_dir" path:"true"` // checkpoints, buffers, JetStream store
+	AdminAddr string `toml:"admin_addr"`           // /healthz, /metrics, /api/...; "off" disables
 
 	// AdminToken, or AdminUser with AdminPassword, is what the admin API
 	// asks of every request but /healthz (Bearer, or basic auth).
@@ -26,8 +27,8 @@ type AgentConfig struct {
 	AdminUser     string `toml:"admin_user"`
 	AdminPassword string `toml:"admin_password" secret:"true"`
 	// AdminTLSCert and AdminTLSKey serve the admin API over HTTPS.
-	AdminTLSCert string `toml:"admin_tls_cert"`
-	AdminTLSKey  string `toml:"admin_tls_key" secret:"file"`
+	AdminTLSCert string `toml:"admin_tls_cert" path:"true"`
+	AdminTLSKey  string `toml:"admin_tls_key" secret:"file" path:"true"`
 	// AdminAllowUnauthenticated lets admin_addr listen beyond loopback
 	// without admin_token or admin_user: anyone who reaches it can reload.
 	AdminAllowUnauthenticated bool `toml:"admin_allow_unauthenticated"`
@@ -47,11 +48,11 @@ type NatsConfig struct {
 	User      string `toml:"user"`
 	Password  string `toml:"password" secret:"true"`
 	Token     string `toml:"token" secret:"true"`
-	Creds     string `toml:"creds" secret:"file"`     // a .creds file (JWT + nkey seed)
-	NKeySeed  string `toml:"nkey_seed" secret:"file"` // a file holding an nkey seed
-	TLSCA     string `toml:"tls_ca"`
-	TLSCert   string `toml:"tls_cert"`
-	TLSKey    string `toml:"tls_key" secret:"file"`
+	Creds     string `toml:"creds" secret:"file" path:"true"`     // a .creds file (JWT + nkey seed)
+	NKeySeed  string `toml:"nkey_seed" secret:"file" path:"true"` // a file holding an nkey seed
+	TLSCA     string `toml:"tls_ca" path:"true"`
+	TLSCert   string `toml:"tls_cert" path:"true"`
+	TLSKey    string `toml:"tls_key" secret:"file" path:"true"`
 	// TLSInsecure skips server certificate verification (tests only).
 	TLSInsecure bool `toml:"tls_insecure_skip_verify"`
 
@@ -64,8 +65,8 @@ type NatsConfig struct {
 	// LeafnodeUser alone is sent as a token: Config.Redactor hides it then.
 	LeafnodeUser     string `toml:"leafnode_user"`
 	LeafnodePassword string `toml:"leafnode_password" secret:"true"`
-	LeafnodeCreds    string `toml:"leafnode_creds" secret:"file"` // a .creds file for the leaf connection
-	LeafnodeTLSCA    string `toml:"leafnode_tls_ca"`              // CA that signed the central's leaf node certificate
+	LeafnodeCreds    string `toml:"leafnode_creds" secret:"file" path:"true"` // a .creds file for the leaf connection
+	LeafnodeTLSCA    string `toml:"leafnode_tls_ca" path:"true"`              // CA that signed the central's leaf node certificate
 	// JetStreamDomain names the central's JetStream domain, on both sides of
 	// a leaf link: the central's server runs in it, and a leaf agent's
 	// durable publishers store there. Default: DefaultJetStreamDomain when
@@ -453,6 +454,7 @@ func (cfg *Config) decodeSection(file string, doc map[string]any, name string, d
 	for _, p := range decodeTable(table, dst, nil, fromEnv) {
 		errs = append(errs, &ConfigError{File: file, Line: lines.line(id, p.path), Plugin: name, Key: strings.Join(p.path, "."), Msg: p.msg})
 	}
+	resolveSetPaths(filepath.Dir(file), table, reflect.ValueOf(dst))
 	return errs
 }
 
@@ -532,7 +534,7 @@ func (cfg *Config) loadPlugins(file string, kind Kind, typ string, value any, li
 		}
 		pc.Publish, pc.Subscribe, pc.External = shared.Publish, shared.Subscribe, shared.External
 		pc.Queue, pc.Decoder, pc.DeadLetter = shared.Queue, shared.Decoder, shared.DeadLetter
-		pc.DecoderConfig = shared.DecoderConfig
+		pc.Decoder, pc.DecoderConfig = resolveDecoderPaths(filepath.Dir(file), pc.Decoder, shared.DecoderConfig)
 		pc.Durable = shared.Durable
 		pc.TickerInterval = time.Duration(shared.TickerInterval)
 		if _, ok := sharedOnly["ticker_interval"]; ok {
@@ -547,6 +549,7 @@ func (cfg *Config) loadPlugins(file string, kind Kind, typ string, value any, li
 		for _, p := range decodeTable(pluginOnly, pc.Plugin, skip, fromEnv) {
 			fail(p.path, p.msg)
 		}
+		resolveSetPaths(filepath.Dir(file), pluginOnly, reflect.ValueOf(pc.Plugin))
 
 		switch kind {
 		case KindInput:

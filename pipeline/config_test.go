@@ -332,3 +332,43 @@ func TestSubjectMatches(t *testing.T) {
 		}
 	}
 }
+
+// [agent] and [nats] paths a file sets are relative to its folder (a
+// directory of files too); an absolute one and a
+// default (data_dir ./var) stay as they are.
+func TestConfigPathsRelativeToTheirFile(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"a.toml": "[agent]\ndata_dir = \"state\"\n[nats]\ntls_ca = \"/etc/ca.pem\"\n",
+		"sub/b.toml": "[nats]\ncreds = \"agent.creds\"\n" +
+			"[[inputs.stdin]]\npublish = \"in\"\n[[outputs.file]]\nsubscribe = [\"in\"]\npath = \"../out.log\"\n",
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := pipeline.LoadConfig(filepath.Join(dir, "a.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Agent.DataDir != filepath.Join(dir, "state") || cfg.Nats.TLSCA != "/etc/ca.pem" {
+		t.Errorf("data_dir %q, tls_ca %q: want %q and /etc/ca.pem", cfg.Agent.DataDir, cfg.Nats.TLSCA, filepath.Join(dir, "state"))
+	}
+
+	sub := filepath.Join(dir, "sub")
+	cfg, err = pipeline.LoadConfig(sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Agent.DataDir != pipeline.DefaultDataDir || cfg.Nats.Creds != filepath.Join(sub, "agent.creds") {
+		t.Errorf("data_dir %q, creds %q: want the default and %q", cfg.Agent.DataDir, cfg.Nats.Creds, filepath.Join(sub, "agent.creds"))
+	}
+	out := reflect.Indirect(reflect.ValueOf(cfg.Plugins[1].Plugin)).FieldByName("Path").String()
+	if out != filepath.Join(dir, "out.log") {
+		t.Errorf("outputs.file path %q, want %q", out, filepath.Join(dir, "out.log"))
+	}
+}

@@ -213,3 +213,14 @@ func (s *Sandbox) notFound(name string) string {
 	}
 	return fmt.Sprintf("module '%s' not found (searched: %s; built in: %s)", name, strings.Join(searched, ", "), builtIn())
 }
+
+// ModulePathOr returns modulePath, or, when it is nil (a config that sets
+// no module_path), the default of the Lua filter and decoder: the modules
+// folder beside the script's folder, as plugins/modules is beside
+// plugins/filters and plugins/decoders. An empty module_path means none.
+func ModulePathOr(modulePath []string, script string) []string {
+	if modulePath != nil {
+		return modulePath
+	}
+	return []string{filepath.Join(filepath.Dir(script), "..", "modules")}
+}

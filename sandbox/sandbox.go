@@ -66,7 +66,7 @@ type Options struct {
 	Config map[string]any
 	// ModulePath lists directories searched, in order, by require("name")
 	// for name.lua, after the modules written in Go (change,
-	// circular_buffer, json).
+	// circular_buffer, json). See ModulePathOr for the plugins' default.
 	ModulePath []string
 	Limits     Limits
 	Log        *slog.Logger // print() goes here, at info level, rate-limited (the owner's attributes name the plugin)

@@ -157,7 +157,7 @@ func TestDemoBannerShowsBoundAddresses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Chdir(filepath.Join(here, "..")) // the demo names its Lua script relative to the project root
+	t.Chdir(filepath.Join(here, "..")) // as `make run` runs it, from the project root
 	cfg, err := pipeline.LoadConfig("configs/demo.toml")
 	if err != nil {
 		t.Fatal(err)

@@ -44,8 +44,8 @@ func TestDemoDetectorHasNoFalseAlarm(t *testing.T) {
 		"DEMO_NATS_LISTEN": "127.0.0.1:0", "DEMO_INTERVAL": "1s", "DEMO_SERIES_RATE": "2000"} {
 		t.Setenv(k, v)
 	}
-	t.Chdir(root) // the demo names its Lua script relative to the project root
-	cfg, err := pipeline.ParseConfig(filepath.Join(dir, "demo.toml"), cfgText)
+	// Named as the demo's file: its paths are relative to configs/.
+	cfg, err := pipeline.ParseConfig(filepath.Join(root, "configs", "demo.toml"), cfgText)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func TestQueriesReturnDataAfterADemoRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Chdir(filepath.Join(here, "..", "..")) // the demo names its Lua script relative to the project root
+	t.Chdir(filepath.Join(here, "..", "..")) // as `make run` runs it, from the project root
 	free := func() string {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

@@ -56,8 +56,7 @@ func init() {
 // It decodes nothing before Configure.
 func New(path string) *Decoder {
 	return &Decoder{
-		Script:     path,
-		ModulePath: []string{"plugins/modules"},
+		Script: path,
 		Limits: sandbox.Limits{MemoryBytes: sandbox.DefaultMemoryBytes, CallTime: sandbox.DefaultCallTime,
 			OutputBytes: sandbox.DefaultOutputBytes},
 		Watch: true,
@@ -139,7 +138,7 @@ func (d *Decoder) Configure(table map[string]any) error {
 				bad(k, "expected an array of directories")
 				continue
 			}
-			d.ModulePath = d.ModulePath[:0:0]
+			d.ModulePath = []string{} // set, even empty: not the default
 			for _, x := range arr {
 				s, ok := x.(string)
 				if !ok {
@@ -176,7 +175,7 @@ func (d *Decoder) Configure(table map[string]any) error {
 // build makes a sandbox from the files as they are now.
 func (d *Decoder) build() (*sandbox.Sandbox, error) {
 	sb, err := sandbox.New(sandbox.Options{
-		Name: "decoder " + d.Script, Script: d.Script, Config: d.Config, ModulePath: d.ModulePath,
+		Name: "decoder " + d.Script, Script: d.Script, Config: d.Config, ModulePath: sandbox.ModulePathOr(d.ModulePath, d.Script),
 		Limits: d.Limits, Log: d.log, Inject: d.inject,
 	})
 	if err != nil {

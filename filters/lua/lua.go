@@ -54,7 +54,6 @@ func init() {
 // New returns the plugin with its defaults.
 func New() *Lua {
 	return &Lua{
-		ModulePath:     []string{"plugins/modules"},
 		MemoryLimit:    sandbox.DefaultMemoryBytes,
 		TimeLimit:      pipeline.Duration(sandbox.DefaultCallTime),
 		OutputLimit:    sandbox.DefaultOutputBytes,
@@ -79,10 +78,10 @@ var (
 
 // Lua is the filters.lua plugin.
 type Lua struct {
-	Script         string            `toml:"script"`
+	Script         string            `toml:"script" path:"true"`
 	Config         map[string]any    `toml:"config"`
 	PreserveData   bool              `toml:"preserve_data"`
-	ModulePath     []string          `toml:"module_path"`
+	ModulePath     []string          `toml:"module_path" path:"true"`
 	MemoryLimit    int64             `toml:"memory_limit"`
 	TimeLimit      pipeline.Duration `toml:"time_limit"`
 	OutputLimit    int               `toml:"output_limit"`
@@ -172,7 +171,7 @@ func (p *Lua) build(log *slog.Logger, inject func(*pipeline.Message) error) (*sa
 // of s: p's own, or a new version of its table (Reconfigure).
 func (p *Lua) buildFrom(s *Lua, log *slog.Logger, inject func(*pipeline.Message) error) (*sandbox.Sandbox, error) {
 	sb, err := sandbox.New(sandbox.Options{
-		Name: p.name(), Script: s.Script, Config: s.Config, ModulePath: s.ModulePath,
+		Name: p.name(), Script: s.Script, Config: s.Config, ModulePath: sandbox.ModulePathOr(s.ModulePath, s.Script),
 		Limits: s.limits(), Log: log, Inject: inject,
 	})
 	if err != nil {

@@ -507,8 +507,8 @@ format = "json"
 }
 
 // The sample names plugins/filters/change_detect.lua, relative to the
-// project's root, where CheckSample runs; its script and config are
-// examples (the defaults are empty).
+// folder of the file it is saved in: the project's root, where CheckSample
+// runs; its script and config are examples (the defaults are empty), module_path the default spelled out.
 func TestSample(t *testing.T) {
-	pipelinetest.CheckSample(t, pipeline.KindFilter, "lua", "script", "config")
+	pipelinetest.CheckSample(t, pipeline.KindFilter, "lua", "script", "config", "module_path")
 }

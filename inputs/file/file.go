@@ -29,7 +29,7 @@ func init() {
 // File emits each line of Path, from the start to the end of the file as it
 // is when read; it does not follow the file as it grows (that is tailing).
 type File struct {
-	Path         string `toml:"path"`
+	Path         string `toml:"path" path:"true"`
 	MaxLineBytes int    `toml:"max_line_bytes"`
 
 	env *pipeline.Env

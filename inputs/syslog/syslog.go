@@ -55,9 +55,9 @@ type Syslog struct {
 	IdleTimeout     pipeline.Duration `toml:"idle_timeout"`
 	FrameTimeout    pipeline.Duration `toml:"frame_timeout"`
 	MaxBufferBytes  int               `toml:"max_buffer_bytes"`
-	TLSCert         string            `toml:"tls_cert"`
-	TLSKey          string            `toml:"tls_key" secret:"file"`
-	TLSCA           string            `toml:"tls_ca"`
+	TLSCert         string            `toml:"tls_cert" path:"true"`
+	TLSKey          string            `toml:"tls_key" secret:"file" path:"true"`
+	TLSCA           string            `toml:"tls_ca" path:"true"`
 
 	env      *pipeline.Env
 	ln       net.Listener         // tcp and tls

@@ -61,7 +61,7 @@ const (
 // globs, reads the files in turn and emits; a second one only turns
 // directory events into wake-ups.
 type Tail struct {
-	Files              []string          `toml:"files"`
+	Files              []string          `toml:"files" path:"true"`
 	FromBeginning      bool              `toml:"from_beginning"`
 	PollInterval       pipeline.Duration `toml:"poll_interval"`
 	MaxLineBytes       int               `toml:"max_line_bytes"`

@@ -244,7 +244,6 @@ module_path = [%q]
 // It would fail if the detector, the filter or the scoring broke.
 func TestAnomalyDetectorMeetsTheTargets(t *testing.T) {
 	root := projectRoot(t)
-	t.Chdir(root) // the sample names its script relative to the project root
 	res, err := Run(context.Background(), Options{NABDir: sharedData(t, "nab-dev"), TCPDDir: sharedData(t, "tcpd-dev"),
 		OutDir: t.TempDir(), Config: filepath.Join(root, "plugins", "filters", "anomaly.toml"), Parallel: 2})
 	if err != nil {

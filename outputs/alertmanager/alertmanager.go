@@ -71,7 +71,7 @@ type Alertmanager struct {
 	GeneratorURL       string            `toml:"generator_url" secret:"url"`
 	BasicAuth          BasicAuth         `toml:"basic_auth"`
 	BearerToken        string            `toml:"bearer_token" secret:"true"`
-	TLSCA              string            `toml:"tls_ca"`
+	TLSCA              string            `toml:"tls_ca" path:"true"`
 	InsecureSkipVerify bool              `toml:"insecure_skip_verify"`
 	ExternalLabels     map[string]string `toml:"external_labels"`
 

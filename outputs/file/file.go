@@ -31,7 +31,7 @@ func init() {
 // counted as written only once it is in the file, and one that does not fit
 // (a full disk) leaves nothing of itself behind and is retried.
 type File struct {
-	Path        string `toml:"path"`
+	Path        string `toml:"path" path:"true"`
 	Format      string `toml:"format"`
 	BufferBytes int    `toml:"buffer_bytes"` // the first size of the buffer a batch is formatted into
 

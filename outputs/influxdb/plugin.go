@@ -102,9 +102,9 @@ type InfluxDB struct {
 	LogMeasurement      string            `toml:"log_measurement"`
 	LogMeasurementField string            `toml:"log_measurement_field"`
 	UintSupport         bool              `toml:"uint_support"`
-	TLSCA               string            `toml:"tls_ca"`
-	TLSCert             string            `toml:"tls_cert"`
-	TLSKey              string            `toml:"tls_key" secret:"file"`
+	TLSCA               string            `toml:"tls_ca" path:"true"`
+	TLSCert             string            `toml:"tls_cert" path:"true"`
+	TLSKey              string            `toml:"tls_key" secret:"file" path:"true"`
 	InsecureSkipVerify  bool              `toml:"insecure_skip_verify"`
 
 	env     *pipeline.Env
