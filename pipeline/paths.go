@@ -99,3 +99,16 @@ func resolveDecoderPaths(dir, decoder string, cfg map[string]any) (string, map[s
 	out["module_path"] = dirs
 	return resolvePath(dir, decoder), out
 }
+
+// PathKeys lists the keys of [agent], [nats] and each registered plugin
+// that are tagged path:"true", named as SecretKeys names them; a test
+// checks that the path-looking ones are.
+func PathKeys() map[string]bool {
+	out := map[string]bool{}
+	walkConfigKeys(func(key string, f reflect.StructField) {
+		if f.Tag.Get("path") == "true" {
+			out[key] = true
+		}
+	})
+	return out
+}

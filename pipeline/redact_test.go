@@ -367,3 +367,31 @@ subscribe = ["a"]
 		t.Errorf("log: %s", out)
 	}
 }
+
+// TestPathLookingKeysAreTagged: a key that names a file or a folder is
+// resolved against its config file's folder only if it is tagged
+// path:"true"; one added without the tag would silently be relative to the
+// working directory again.
+func TestPathLookingKeysAreTagged(t *testing.T) {
+	paths := pipeline.PathKeys()
+	notPaths := map[string]bool{"inputs.generator.seed": true} // a random seed
+	for _, key := range pipeline.ConfigKeys() {
+		if notPaths[key] || strings.Contains(key, "_test.") { // the plugins of this package's tests
+			continue
+		}
+		name := key[strings.LastIndex(key, ".")+1:]
+		looks := false
+		for _, s := range []string{"path", "paths", "file", "files", "script", "dir", "_cert", "_ca", "creds", "seed"} {
+			looks = looks || strings.HasSuffix(name, s)
+		}
+		looks = looks || (strings.HasPrefix(name, "tls_") || strings.HasPrefix(name, "admin_tls_") || strings.HasPrefix(name, "leafnode_tls_")) && strings.HasSuffix(name, "_key")
+		if looks && !paths[key] {
+			t.Errorf("%s looks like a path but has no path tag", key)
+		}
+	}
+	for _, k := range []string{"agent.data_dir", "filters.lua.script", "filters.lua.module_path", "inputs.tail.files", "outputs.file.path"} {
+		if !paths[k] {
+			t.Errorf("%s is not tagged path", k)
+		}
+	}
+}
