@@ -417,8 +417,10 @@ func checkAnomaly(m *pipeline.Message, ev expectedEvent) error {
 	case !ev.ChangePoint() && ct != nil:
 		return fmt.Errorf("change_time %v on a %s", ct, ev.Kind)
 	}
-	if f := m.Field("summary"); f == nil || f.Kind != pipeline.KindString || !strings.HasPrefix(f.Str, anomalyField+" ") {
-		return fmt.Errorf("summary is %v, want a sentence about %s", f, anomalyField)
+	// The summary names the series, then says before → after and the score.
+	if f, prefix := m.Field("summary"), "cpu "+anomalyField+" cpu=cpu-total host="+ev.host+": "; f == nil || f.Kind != pipeline.KindString ||
+		!strings.HasPrefix(f.Str, prefix) || !strings.Contains(f.Str, " → ") || !strings.Contains(f.Str, "(score ") {
+		return fmt.Errorf("summary is %v, want %q, before → after and the score", f, prefix+"...")
 	}
 	if prefix := "cpu,cpu=cpu-total,host=" + ev.host + ": " + anomalyField + " "; !strings.HasPrefix(string(m.Payload), prefix) {
 		return fmt.Errorf("payload %q, want it to start with %q", m.Payload, prefix)

@@ -62,7 +62,7 @@ func TestCheckAnomaly(t *testing.T) {
 		}
 		m.AddString("kind", ev.Kind)
 		m.AddString("direction", "up")
-		m.AddString("summary", "usage_user new high up, …")
+		m.AddString("summary", "cpu usage_user cpu=cpu-total host="+ev.host+": new high up, 10 → 30 (+200.0%) (score 1.00)")
 		m.AddFloat("score", ev.Score)
 		m.AddFloat("value", ev.Value)
 		m.AddFloat("before", ev.Before)
@@ -83,6 +83,7 @@ func TestCheckAnomaly(t *testing.T) {
 		"a change_time":     func(m *pipeline.Message) { m.AddString("change_time", strconv.FormatInt(ev.Time, 10)) },
 		"not an anomaly":    func(m *pipeline.Message) { m.Type = "metric" },
 		"payload of others": func(m *pipeline.Message) { m.Payload = []byte("cpu: " + strings.Repeat("x", 10)) },
+		"a bare summary":    func(m *pipeline.Message) { m.Field("summary").Str = "usage_user (score 0.9)" },
 	} {
 		m := good()
 		spoil(m)
