@@ -79,33 +79,19 @@ func load(t *testing.T) *manifests {
 			var obj interface{ GetName() string }
 			switch tm.APIVersion + " " + tm.Kind {
 			case "v1 ConfigMap":
-				o := &corev1.ConfigMap{}
-				m.configMaps[decode(t, path, i, doc, o)] = o
-				obj = o
+				obj = keep(t, path, i, doc, m.configMaps, &corev1.ConfigMap{})
 			case "v1 Service":
-				o := &corev1.Service{}
-				m.services[decode(t, path, i, doc, o)] = o
-				obj = o
+				obj = keep(t, path, i, doc, m.services, &corev1.Service{})
 			case "v1 Namespace":
-				o := &corev1.Namespace{}
-				m.namespaces[decode(t, path, i, doc, o)] = o
-				obj = o
+				obj = keep(t, path, i, doc, m.namespaces, &corev1.Namespace{})
 			case "apps/v1 StatefulSet":
-				o := &appsv1.StatefulSet{}
-				m.statefulSets[decode(t, path, i, doc, o)] = o
-				obj = o
+				obj = keep(t, path, i, doc, m.statefulSets, &appsv1.StatefulSet{})
 			case "apps/v1 DaemonSet":
-				o := &appsv1.DaemonSet{}
-				m.daemonSets[decode(t, path, i, doc, o)] = o
-				obj = o
+				obj = keep(t, path, i, doc, m.daemonSets, &appsv1.DaemonSet{})
 			case "apps/v1 Deployment":
-				o := &appsv1.Deployment{}
-				m.deployments[decode(t, path, i, doc, o)] = o
-				obj = o
+				obj = keep(t, path, i, doc, m.deployments, &appsv1.Deployment{})
 			case "policy/v1 PodDisruptionBudget":
-				o := &policyv1.PodDisruptionBudget{}
-				m.pdbs[decode(t, path, i, doc, o)] = o
-				obj = o
+				obj = keep(t, path, i, doc, m.pdbs, &policyv1.PodDisruptionBudget{})
 			default:
 				t.Fatalf("%s document %d: apiVersion %q kind %q is not one this test decodes", path, i+1, tm.APIVersion, tm.Kind)
 			}
@@ -124,6 +110,13 @@ func decode(t *testing.T, path string, i int, doc []byte, obj interface{ GetName
 		t.Fatalf("%s document %d: %v", path, i+1, err)
 	}
 	return obj.GetName()
+}
+
+// keep decodes document i into o and files it under its name in into.
+func keep[T interface{ GetName() string }](t *testing.T, path string, i int, doc []byte, into map[string]T, o T) T {
+	t.Helper()
+	into[decode(t, path, i, doc, o)] = o
+	return o
 }
 
 // workload is a pod template and what owns it.
