@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -280,11 +279,7 @@ publish = "d.tcp"
 durable = true
 address = "127.0.0.1:0"
 `, dir))
-	addr := rt.Plugin(pipeline.KindInput, "tcp").(interface{ Addr() net.Addr }).Addr()
-	conn, err := net.Dial("tcp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := dialTCPInput(t, rt)
 	fmt.Fprintf(conn, "one\ntwo\n")
 	conn.Close()
 	js, err := rt.Bus().Conn.JetStream()

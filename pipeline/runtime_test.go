@@ -51,6 +51,17 @@ func lineCount(path string) int {
 	return strings.Count(string(b), "\n")
 }
 
+// dialTCPInput connects to the address the pipeline's inputs.tcp bound.
+func dialTCPInput(t *testing.T, rt *pipeline.Runtime) net.Conn {
+	t.Helper()
+	addr := rt.Plugin(pipeline.KindInput, "tcp").(interface{ Addr() net.Addr }).Addr()
+	conn, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
 // linesIn is a condition for WaitUntil: the file at path has at least want lines.
 func linesIn(path string, want int) func() error {
 	return func() error {
@@ -92,11 +103,7 @@ subscribe = ["gen"]
 matcher = "Type == 'log'"
 path = %q
 `, dir, out))
-	addr := rt.Plugin(pipeline.KindInput, "tcp").(interface{ Addr() net.Addr }).Addr()
-	conn, err := net.Dial("tcp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := dialTCPInput(t, rt)
 	for i := 0; i < 500; i++ {
 		fmt.Fprintf(conn, "line %d\n", i)
 	}
@@ -170,11 +177,7 @@ subscribe = ["metrics"]
 format = "influx"
 path = %q
 `, dir, out))
-	addr := rt.Plugin(pipeline.KindInput, "tcp").(interface{ Addr() net.Addr }).Addr()
-	conn, err := net.Dial("tcp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := dialTCPInput(t, rt)
 	const n = 20000
 	var want strings.Builder
 	w := bufio.NewWriterSize(conn, 1000) // writes that split lines anywhere
