@@ -304,8 +304,8 @@ type BatchDecoder struct {
 // are valid until the next call to Decode. Payloads and bytes values alias
 // frame (no copy), so the caller must not modify frame while it uses them;
 // Clone a message to keep it longer. Strings are ordinary Go strings that
-// never alias frame, unless Alias is set. A frame that is corrupt, truncated or of an unknown
-// version yields an error and no messages.
+// never alias frame, unless Alias is set. A frame that is corrupt,
+// truncated or of an unknown version yields an error and no messages.
 func (d *BatchDecoder) Decode(frame []byte) ([]*Message, error) {
 	if len(frame) < frameHeaderSize {
 		return nil, fmt.Errorf("codec: frame of %d bytes is shorter than the %d-byte header", len(frame), frameHeaderSize)

@@ -350,8 +350,8 @@ func (e lineEmitter) EmitLineAt(line []byte, at *LineOrigin) error {
 	now := time.Now()
 	m.Timestamp = now.UnixNano()
 	var err error
-	if td, ok := r.decoder.(TransientDecoder); ok {
-		err = td.DecodeTransient(line, m) // Emit encodes m before this returns
+	if r.tdec != nil {
+		err = r.tdec.DecodeTransient(line, m) // Emit encodes m before this returns
 	} else {
 		err = r.decoder.Decode(line, m)
 	}

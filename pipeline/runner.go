@@ -30,6 +30,7 @@ type runner struct {
 	output  Output
 	ticker  Ticker
 	decoder Decoder
+	tdec    TransientDecoder // decoder, when it is one
 
 	pub  *publisher // nil when the plugin does not publish
 	dead *publisher // dead_letter
@@ -143,6 +144,7 @@ func (r *runner) init(initPlugin bool) error {
 	if pc.Decoder != "" {
 		reg, _ := LookupDecoder(pc.Decoder)
 		r.decoder = reg.New()
+		r.tdec, _ = r.decoder.(TransientDecoder)
 		if cd, ok := r.decoder.(ConfigurableDecoder); ok {
 			if err := cd.Configure(pc.DecoderConfig); err != nil {
 				return fmt.Errorf("decoder_config: %w", err) // LoadConfig already checked it
