@@ -146,18 +146,11 @@ func runAlertMail(bin string) (res alertMailResult, err error) {
 		return res, err
 	}
 	began := time.Now()
-	proc, _, err := startPipeline(bin, dir, cfgPath, false)
+	proc, admin, err := startRunning(bin, dir, cfgPath, alertMailWait)
 	if err != nil {
 		return res, err
 	}
 	defer proc.end(&err)
-	if err := waitRunning(proc.log, proc.exited, alertMailWait); err != nil {
-		return res, err
-	}
-	admin, err := adminURL(proc.log.String())
-	if err != nil {
-		return res, err
-	}
 	client := &http.Client{Timeout: 5 * time.Second}
 	defer client.CloseIdleConnections() // so that the drain does not wait for them
 	// The output notifies only once it holds the lease: the clock must not

@@ -154,18 +154,11 @@ func runConfigReload(bin string) (res configReloadResult, err error) {
 		return res, err
 	}
 	began := time.Now()
-	proc, _, err := startPipeline(bin, dir, cfgPath, false)
+	proc, url, err := startRunning(bin, dir, cfgPath, crWait)
 	if err != nil {
 		return res, err
 	}
 	defer proc.end(&err)
-	if err := waitRunning(proc.log, proc.exited, crWait); err != nil {
-		return res, err
-	}
-	url, err := adminURL(proc.log.String())
-	if err != nil {
-		return res, err
-	}
 	// SIGHUP goes to interoceptor itself: the wrapper forwards only
 	// SIGTERM and SIGINT, and a hop through it would be timed too.
 	pid, err := childPID(proc.cmd.Process.Pid, "") // interoceptor, the wrapper's child

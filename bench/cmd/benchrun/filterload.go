@@ -34,19 +34,12 @@ func runFilterLoad(bin, dir, cfgPath string, port int, buf []byte, plugin string
 	atFull func(admin string, pid int) error) (r filterLoadRun, log string, err error) {
 	r.points = n
 	selfBefore, machineBefore := selfCPU(), machineBusy()
-	proc, _, err := startPipeline(bin, dir, cfgPath, false)
+	proc, admin, err := startRunning(bin, dir, cfgPath, 30*time.Second)
 	if err != nil {
 		return r, "", err
 	}
 	defer proc.end(&err)
 	cmd, exited := proc.cmd, proc.exited
-	if err := waitRunning(proc.log, exited, 30*time.Second); err != nil {
-		return r, "", err
-	}
-	admin, err := adminURL(proc.log.String())
-	if err != nil {
-		return r, "", err
-	}
 	conn, err := dialUntil(fmt.Sprintf("127.0.0.1:%d", port), exited, 30*time.Second)
 	if err != nil {
 		return r, "", err

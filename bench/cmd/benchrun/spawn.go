@@ -142,3 +142,24 @@ func (p *pipelineProc) end(err *error) {
 		*err = fmt.Errorf("%w\nkept %s; last lines of the log:\n%s", *err, p.dir, lastLines(p.log.String(), 15))
 	}
 }
+
+// startRunning starts the pipeline of cfgPath, waits up to wait until it
+// logs that it runs, and reads its admin API's URL from the log. On an
+// error the process is already ended, and the error carries its log.
+func startRunning(bin, dir, cfgPath string, wait time.Duration) (p *pipelineProc, admin string, err error) {
+	p, _, err = startPipeline(bin, dir, cfgPath, false)
+	if err != nil {
+		return nil, "", err
+	}
+	defer func() {
+		if err != nil {
+			p.end(&err)
+			p = nil
+		}
+	}()
+	if err := waitRunning(p.log, p.exited, wait); err != nil {
+		return p, "", err
+	}
+	admin, err = adminURL(p.log.String())
+	return p, admin, err
+}
