@@ -100,17 +100,50 @@ type BatchEncoder struct {
 // a bug in Go code can produce one, and a frame carrying it would be rejected
 // whole by every consumer, so it is better caught at the producer.
 func (e *BatchEncoder) Add(m *Message) {
+	at, guess := e.begin()
+	e.buf = appendMessage(e.buf, m)
+	e.end(at, guess)
+}
+
+// AddExtended adds base with extra appended to its fields, as Add would add
+// a copy of base so extended. When base is a message a BatchDecoder in Alias
+// mode returned, unchanged since, from a frame that is still intact, its
+// record is copied rather than encoded again: only extra is encoded. This is
+// how a filter passes on the message it was handed with a tag added. A
+// base that has been given fields or lost some since is encoded in full;
+// one changed in place (a header, a field's value) must not be passed here.
+func (e *BatchEncoder) AddExtended(base *Message, extra []Field) {
+	at, guess := e.begin()
+	if r := &base.rec; r.body != nil && r.n == len(base.Fields) {
+		e.buf = append(e.buf, r.body[:r.count]...)
+		e.buf = binary.AppendUvarint(e.buf, uint64(r.n+len(extra)))
+		e.buf = append(e.buf, r.body[r.fields:r.end]...)
+	} else {
+		e.buf = appendHeaders(e.buf, base)
+		e.buf = binary.AppendUvarint(e.buf, uint64(len(base.Fields)+len(extra)))
+		e.buf = appendFields(e.buf, base.Fields)
+	}
+	e.buf = appendFields(e.buf, extra)
+	e.end(at, guess)
+}
+
+// begin makes room for the next record's length and returns where it starts
+// and how many bytes were kept for it. The record's length goes before it,
+// and is known only once it is written: room is kept for as many length
+// bytes as the previous record needed (records of a frame are alike), and
+// end moves the record in the rare case that its length needs another count.
+func (e *BatchEncoder) begin() (at, guess int) {
 	if len(e.buf) == 0 {
 		e.buf = appendFrameHeader(e.buf)
 	}
-	// The record's length goes before it, and is known only once it is
-	// written: room is kept for as many length bytes as the previous
-	// record needed (records of a frame are alike), and the record moves
-	// in the rare case that its length needs another count.
-	guess := max(e.lenBytes, 1)
-	at := len(e.buf)
+	guess = max(e.lenBytes, 1)
+	at = len(e.buf)
 	e.buf = append(e.buf, make([]byte, guess)...)
-	e.buf = appendMessage(e.buf, m)
+	return at, guess
+}
+
+// end writes the length of the record appended since begin and counts it.
+func (e *BatchEncoder) end(at, guess int) {
 	size := len(e.buf) - at - guess
 	switch k := uvarintLen(uint64(size)); {
 	case k > guess:
@@ -165,15 +198,24 @@ func varintLen(x int64) int { return uvarintLen(uint64(x<<1) ^ uint64(x>>63)) }
 
 func strLen(n int) int { return uvarintLen(uint64(n)) + n }
 
-// messageSize returns the size of m's record body; computing it first lets the
-// record's length prefix be written before the body without moving bytes.
+// messageSize returns the size of m's record body.
 func messageSize(m *Message) int {
-	n := 16 + varintLen(m.Timestamp) +
+	return headersSize(m) + uvarintLen(uint64(len(m.Fields))) + fieldsSize(m.Fields)
+}
+
+// headersSize is the size of what comes before the field count in m's record.
+func headersSize(m *Message) int {
+	return 16 + varintLen(m.Timestamp) +
 		strLen(len(m.Type)) + strLen(len(m.Logger)) + strLen(len(m.Hostname)) +
 		varintLen(int64(m.Severity)) + varintLen(int64(m.Pid)) +
-		strLen(len(m.Payload)) + uvarintLen(uint64(len(m.Fields)))
-	for i := range m.Fields {
-		f := &m.Fields[i]
+		strLen(len(m.Payload))
+}
+
+// fieldsSize is the size of fields, encoded.
+func fieldsSize(fields []Field) int {
+	n := 0
+	for i := range fields {
+		f := &fields[i]
 		n += strLen(len(f.Name)) + 1
 		switch f.Kind {
 		case KindString:
@@ -206,6 +248,13 @@ func appendStr[T string | []byte](b []byte, s T) []byte {
 // appendMessage appends m's record body. It panics on a field of a kind or
 // role outside the defined constants (see BatchEncoder.Add).
 func appendMessage(b []byte, m *Message) []byte {
+	b = appendHeaders(b, m)
+	b = binary.AppendUvarint(b, uint64(len(m.Fields)))
+	return appendFields(b, m.Fields)
+}
+
+// appendHeaders appends what comes before the field count in m's record.
+func appendHeaders(b []byte, m *Message) []byte {
 	b = append(b, m.UUID[:]...)
 	b = binary.AppendVarint(b, m.Timestamp)
 	b = appendStr(b, m.Type)
@@ -213,10 +262,13 @@ func appendMessage(b []byte, m *Message) []byte {
 	b = appendStr(b, m.Hostname)
 	b = binary.AppendVarint(b, int64(m.Severity))
 	b = binary.AppendVarint(b, int64(m.Pid))
-	b = appendStr(b, m.Payload)
-	b = binary.AppendUvarint(b, uint64(len(m.Fields)))
-	for i := range m.Fields {
-		f := &m.Fields[i]
+	return appendStr(b, m.Payload)
+}
+
+// appendFields appends fields, encoded; it panics as appendMessage does.
+func appendFields(b []byte, fields []Field) []byte {
+	for i := range fields {
+		f := &fields[i]
 		b = appendStr(b, f.Name)
 		b = append(b, byte(f.Kind)|byte(f.Role)<<4)
 		switch f.Kind {
@@ -257,10 +309,22 @@ func EncodeMessage(m *Message) []byte {
 
 // EncodedSize is len(EncodeMessage(m)), computed without encoding: what a
 // Lua sandbox's output limit is compared with.
-func EncodedSize(m *Message) int {
-	n := messageSize(m)
-	return frameHeaderSize + uvarintLen(uint64(n)) + n
+func EncodedSize(m *Message) int { return frameSize(messageSize(m)) }
+
+// EncodedSizeExtended is EncodedSize of base with extra appended to its
+// fields (what BatchEncoder.AddExtended adds), computed without encoding.
+func EncodedSizeExtended(base *Message, extra []Field) int {
+	n := uvarintLen(uint64(len(base.Fields)+len(extra))) + fieldsSize(extra)
+	if r := &base.rec; r.body != nil && r.n == len(base.Fields) {
+		n += r.count + r.end - r.fields
+	} else {
+		n += headersSize(base) + fieldsSize(base.Fields)
+	}
+	return frameSize(n)
 }
+
+// frameSize is the size of a frame that holds one record body of n bytes.
+func frameSize(n int) int { return frameHeaderSize + uvarintLen(uint64(n)) + n }
 
 // DecodeMessage decodes a frame that holds exactly one message. The message
 // shares no memory with b. It is for tools; the pipeline uses a BatchDecoder.
@@ -409,6 +473,17 @@ func (d *BatchDecoder) str(b []byte, prev string) string {
 	return s
 }
 
+// recordSpan is where a decoded message's parts lie in its record body, for
+// BatchEncoder.AddExtended: the headers are body[:count], the field count
+// follows, and its n fields are body[fields:end]. Bytes after end (a later
+// extension) are not passed on, as an encoder of this version would not
+// write them.
+type recordSpan struct {
+	body               []byte
+	count, fields, end int
+	n                  int
+}
+
 // recordReader walks one record body; every method reports false when the
 // body ends too early, so that callers can say which item was truncated.
 type recordReader struct {
@@ -516,6 +591,7 @@ func (d *BatchDecoder) decodeMessage(m, prev *Message, body []byte) error {
 	if len(payload) == 0 {
 		payload = nil
 	}
+	count := r.off
 	nf, ok := r.uvarint()
 	if !ok {
 		return errTruncated("field count")
@@ -523,6 +599,7 @@ func (d *BatchDecoder) decodeMessage(m, prev *Message, body []byte) error {
 	if nf > uint64(len(body)-r.off)/minFieldSize {
 		return fmt.Errorf("field count %d cannot fit in the %d bytes left", nf, len(body)-r.off)
 	}
+	fieldsAt := r.off
 	// prev may be m itself (the first message of a frame): read what is
 	// needed from it before overwriting.
 	prevFields := prev.Fields
@@ -552,6 +629,9 @@ func (d *BatchDecoder) decodeMessage(m, prev *Message, body []byte) error {
 		if err := d.decodeField(&r, &fields[j], prevName, prevStr); err != nil {
 			return fmt.Errorf("field %d: %w", j, err)
 		}
+	}
+	if d.Alias {
+		m.rec = recordSpan{body: body, count: count, fields: fieldsAt, end: r.off, n: len(fields)}
 	}
 	// Bytes left in the body are a later compatible extension: skipped.
 	return nil

@@ -341,6 +341,79 @@ func TestCodecExtension(t *testing.T) {
 	}
 }
 
+// AddExtended writes exactly what Add writes for the message with the
+// fields appended, whether it copies the record (a message an Alias decoder
+// returned) or encodes it (any other, or one that has gained or lost fields
+// since), and EncodedSizeExtended says how long that is. The extension
+// bytes of a record are not passed on, as Add would not write them.
+func TestCodecAddExtended(t *testing.T) {
+	extras := [][]Field{nil, {{Name: "load", Kind: KindString, Role: RoleTag, Str: "high"}}, oddMessages()[4].Fields}
+	many := make([]Field, 130) // the field count's varint grows a byte past 127
+	for i := range many {
+		many[i] = Field{Name: "n", Kind: KindInt, Int: int64(i)}
+	}
+	extras = append(extras, many)
+	var frame BatchEncoder
+	for _, m := range oddMessages() {
+		frame.Add(m)
+	}
+	body := append(appendMessage(nil, metricMessage()), "future header"...)
+	extended := binary.AppendUvarint([]byte{FrameMagic, FrameVersion, 1, 0, 0, 0}, uint64(len(body)))
+	extended = append(extended, body...)
+	for _, src := range []struct {
+		name  string
+		frame []byte
+		alias bool
+	}{
+		{"alias", frame.Bytes(), true},
+		{"copying decoder", frame.Bytes(), false},
+		{"record with an extension", extended, true},
+	} {
+		t.Run(src.name, func(t *testing.T) {
+			for _, extra := range extras {
+				d := BatchDecoder{Alias: src.alias}
+				msgs, err := d.Decode(slices.Clone(src.frame))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, base := range msgs {
+					if (base.rec.body != nil) != src.alias {
+						t.Fatalf("message %d: record kept %v, want %v", i, base.rec.body != nil, src.alias)
+					}
+					want := base.Clone()
+					want.Fields = append(want.Fields, extra...)
+					var got, full BatchEncoder
+					got.AddExtended(base, extra)
+					full.Add(want)
+					if !bytes.Equal(got.Bytes(), full.Bytes()) {
+						t.Fatalf("message %d + %d fields: AddExtended wrote\n%x\nwant\n%x", i, len(extra), got.Bytes(), full.Bytes())
+					}
+					if n := EncodedSizeExtended(base, extra); n != len(EncodeMessage(want)) {
+						t.Errorf("message %d + %d fields: EncodedSizeExtended = %d, want %d", i, len(extra), n, len(EncodeMessage(want)))
+					}
+				}
+			}
+		})
+	}
+	t.Run("a base that gained a field is encoded", func(t *testing.T) {
+		d := BatchDecoder{Alias: true}
+		msgs, err := d.Decode(EncodeMessage(metricMessage()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := msgs[0]
+		base.AddString("env", "prod")
+		var got BatchEncoder
+		got.AddExtended(base, nil)
+		if !bytes.Equal(got.Bytes(), EncodeMessage(base)) {
+			t.Error("AddExtended copied a record that no longer holds the message's fields")
+		}
+		if c := base.Clone(); c.rec.body != nil {
+			t.Error("Clone kept the record, which pins the frame")
+		}
+	})
+}
+
 func TestCodecInvalidKindPanics(t *testing.T) {
 	defer func() {
 		if r := recover(); r == nil || !strings.Contains(r.(string), `field "x" has invalid kind 9`) {

@@ -26,6 +26,11 @@ type Message struct {
 	Pid       int32
 	Payload   []byte
 	Fields    []Field
+
+	// rec is the record a BatchDecoder in Alias mode read this message
+	// from, which BatchEncoder.AddExtended copies instead of encoding the
+	// message again. Clone and every decode reset it.
+	rec recordSpan
 }
 
 // FieldKind is the type of a field's value.
@@ -216,6 +221,7 @@ func (m *Message) Reset() {
 // Clone returns a deep copy that shares no memory with m.
 func (m *Message) Clone() *Message {
 	c := *m
+	c.rec = recordSpan{}
 	if m.Payload != nil {
 		c.Payload = bytes.Clone(m.Payload)
 	}

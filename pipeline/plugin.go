@@ -33,6 +33,15 @@ type Emitter interface {
 	Emit(m *Message) error
 }
 
+// Extender is implemented by the runtime's emitters. EmitExtended sends
+// base, a message the filter was handed and has not changed, with extra
+// appended to its fields: the message it was decoded from is copied rather
+// than encoded again (BatchEncoder.AddExtended), which is what makes a
+// filter that adds a tag to every message cheap. base is not modified.
+type Extender interface {
+	EmitExtended(base *Message, extra []Field) error
+}
+
 // LineEmitter is what an input sends to; the runtime implements it.
 //
 // EmitLine turns one line into a message with the input's decoder (or the

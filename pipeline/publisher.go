@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -127,6 +128,30 @@ func (p *publisher) orNone() Emitter {
 
 // Emit stamps missing headers and adds m to the batch.
 func (p *publisher) Emit(m *Message) error {
+	p.stamp(m)
+	return p.add(m, nil, false)
+}
+
+// EmitExtended adds base with extra appended to its fields to the batch
+// (see Extender). A base with a header to stamp is encoded in full, since
+// its record is not what is sent.
+func (p *publisher) EmitExtended(base *Message, extra []Field) error {
+	if p.unstamped(base) {
+		m := *base
+		m.rec = recordSpan{}
+		m.Fields = append(slices.Clip(base.Fields), extra...)
+		return p.Emit(&m)
+	}
+	return p.add(base, extra, true)
+}
+
+// unstamped reports whether stamp would change m, or markReplay its UUID.
+func (p *publisher) unstamped(m *Message) bool {
+	return m.Timestamp == 0 || m.UUID == (UUID{}) || m.Hostname == "" || m.Logger == ""
+}
+
+// stamp fills in the headers m lacks.
+func (p *publisher) stamp(m *Message) {
 	r := p.r
 	if r.rt.replay != nil {
 		if m.Timestamp == 0 {
@@ -153,6 +178,12 @@ func (p *publisher) Emit(m *Message) error {
 	if m.Logger == "" {
 		m.Logger = r.cfg.Name
 	}
+}
+
+// add adds m to the batch; extended, with extra appended to its fields by
+// BatchEncoder.AddExtended.
+func (p *publisher) add(m *Message, extra []Field, extended bool) error {
+	r := p.r
 	p.mu.Lock()
 	if p.stopped {
 		p.mu.Unlock()
@@ -165,7 +196,11 @@ func (p *publisher) Emit(m *Message) error {
 	if p.enc.Len() == 0 {
 		p.first = m.UUID
 	}
-	p.enc.Add(m)
+	if extended {
+		p.enc.AddExtended(m, extra)
+	} else {
+		p.enc.Add(m)
+	}
 	if p.enc.Size() >= p.max {
 		p.flushLocked()
 	} else if !p.armed {

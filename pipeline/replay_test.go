@@ -294,6 +294,46 @@ func TestReplayIsDeterministic(t *testing.T) {
 	}
 }
 
+// A filter that passes records on, some with a tag added (sent by copying
+// the record it was handed, pipeline.Extender), replays the same twice, with
+// the records' own headers and the tag where the script wrote it.
+func TestReplayPassOn(t *testing.T) {
+	var lp strings.Builder
+	base := time.Date(2021, 6, 1, 0, 0, 0, 0, time.UTC)
+	const n = 1000
+	for i := range n {
+		fmt.Fprintf(&lp, "x,host=h value=%di %d\n", i, base.Add(time.Duration(i)*time.Second).UnixNano())
+	}
+	run := func() *collected {
+		cfg := replayConfig(t, [5]string{"tag", "tag.lua", `["metrics.x"]`, "tagged", ""})
+		out, _, err := replayFile(t, cfg, "x.lp", lp.String(), pipeline.RecordOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	a, b := run(), run()
+	if a.jsonLines() != b.jsonLines() {
+		t.Fatal("two replays of the same records differ")
+	}
+	var got []*pipeline.Message
+	for i, m := range a.msgs {
+		if a.subjects[i] == "tagged" {
+			got = append(got, m)
+		}
+	}
+	if len(got) != n {
+		t.Fatalf("%d messages passed on, want %d", len(got), n)
+	}
+	for i, m := range got {
+		tag := m.Field("parity")
+		if fieldInt(t, m, "value") != int64(i) || m.Timestamp != base.Add(time.Duration(i)*time.Second).UnixNano() ||
+			m.Field("host") == nil || (tag != nil) != (i%2 == 0) || (tag != nil && (tag.Str != "even" || tag.Role != pipeline.RoleTag)) {
+			t.Fatalf("message %d: %s", i, pipeline.AppendJSON(nil, m))
+		}
+	}
+}
+
 // Bad records stop the replay with an error that names the file and line.
 func TestReplayBadInputNamesFileAndLine(t *testing.T) {
 	for _, tc := range []struct {
