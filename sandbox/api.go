@@ -519,17 +519,7 @@ func parseUUID(v lua.LValue) (pipeline.UUID, bool) {
 
 // emit checks an injected message against the limits and hands it on.
 func (s *Sandbox) emit(L *lua.LState, m *pipeline.Message) {
-	s.injects++
-	if s.injects > s.limits.InjectsPerCall {
-		msg := fmt.Sprintf("more than %d injects in one call", s.limits.InjectsPerCall)
-		s.terminate(ReasonInjects, msg)
-		L.RaiseError("%s", msg)
-	}
-	if size := pipeline.EncodedSize(m); size > s.limits.OutputBytes {
-		msg := fmt.Sprintf("injected message of %d bytes; the limit is %d", size, s.limits.OutputBytes)
-		s.terminate(ReasonOutput, msg)
-		L.RaiseError("%s", msg)
-	}
+	s.checkInject(L, pipeline.EncodedSize(m))
 	if s.opts.Inject == nil {
 		return
 	}
@@ -538,6 +528,34 @@ func (s *Sandbox) emit(L *lua.LState, m *pipeline.Message) {
 	s.wd.resume()
 	if err != nil {
 		L.RaiseError("inject: %v", err)
+	}
+}
+
+// emitExtended is emit for the message handed in with extra appended to
+// its fields, through Options.PassOn.
+func (s *Sandbox) emitExtended(L *lua.LState, base *pipeline.Message, extra []pipeline.Field) {
+	s.checkInject(L, pipeline.EncodedSizeExtended(base, extra))
+	s.wd.pause()
+	err := s.opts.PassOn(base, extra)
+	s.wd.resume()
+	if err != nil {
+		L.RaiseError("inject: %v", err)
+	}
+}
+
+// checkInject counts an inject of a message of size bytes (encoded) and
+// terminates the script if it breaks a limit.
+func (s *Sandbox) checkInject(L *lua.LState, size int) {
+	s.injects++
+	if s.injects > s.limits.InjectsPerCall {
+		msg := fmt.Sprintf("more than %d injects in one call", s.limits.InjectsPerCall)
+		s.terminate(ReasonInjects, msg)
+		L.RaiseError("%s", msg)
+	}
+	if size > s.limits.OutputBytes {
+		msg := fmt.Sprintf("injected message of %d bytes; the limit is %d", size, s.limits.OutputBytes)
+		s.terminate(ReasonOutput, msg)
+		L.RaiseError("%s", msg)
 	}
 }
 

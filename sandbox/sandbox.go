@@ -73,6 +73,11 @@ type Options struct {
 	// Inject receives every message the script injects (inject_message,
 	// inject_payload). The message is only valid during the call.
 	Inject func(m *pipeline.Message) error
+	// PassOn, when set, receives instead of Inject a message that
+	// inject_message() passes on with its headers and the fields it came
+	// with unchanged: base is the message handed in, extra the fields the
+	// script appended (see pipeline.Extender). Only valid during the call.
+	PassOn func(base *pipeline.Message, extra []pipeline.Field) error
 }
 
 // Usage is what a sandbox has used, for /metrics and /api/plugins.

@@ -47,6 +47,7 @@ type Sandbox struct {
 	msg         *pipeline.Message // what read_message reads (in, or work once written); nil outside process_message
 	in          *pipeline.Message // the message handed in; never changed
 	work        pipeline.Message  // in as write_message changed it (write.go)
+	workExtends bool              // work is in with fields appended, nothing of in changed
 	scratch     pipeline.Message  // write_message converts a value here first
 	workPayload []byte            // work's payload, once written
 	injects     int

@@ -26,16 +26,30 @@ func (s *Sandbox) setMessage(m *pipeline.Message) {
 }
 
 // writable returns the message write_message changes: s.work, a copy of
-// the message in hand made at the call's first write.
+// the message in hand made at the call's first write. The caller changes a
+// header or one of the fields handed in; writableAt is for the others.
 func (s *Sandbox) writable() *pipeline.Message {
-	if s.msg == &s.work {
-		return &s.work
+	m := s.writableAt(-1)
+	s.workExtends = false
+	return m
+}
+
+// writableAt is writable for a change to field idx of the message in hand,
+// or for appending a field (idx -1). While only fields beyond those handed
+// in change, the message is passed on as the one handed in extended
+// (Options.PassOn), whose fields are not encoded again.
+func (s *Sandbox) writableAt(idx int) *pipeline.Message {
+	if s.msg != &s.work {
+		in := s.in
+		fields := append(s.work.Fields[:0], in.Fields...)
+		s.work = *in
+		s.work.Fields = fields
+		s.msg = &s.work
+		s.workExtends = true
 	}
-	in := s.in
-	fields := append(s.work.Fields[:0], in.Fields...)
-	s.work = *in
-	s.work.Fields = fields
-	s.msg = &s.work
+	if idx >= 0 && idx < len(s.in.Fields) {
+		s.workExtends = false
+	}
 	return &s.work
 }
 
@@ -193,7 +207,7 @@ func (s *Sandbox) writeField(L *lua.LState, name string, role pipeline.FieldRole
 	}
 	if v == lua.LNil {
 		if idx >= 0 {
-			m := s.writable()
+			m := s.writableAt(idx)
 			m.Fields = slices.Delete(m.Fields, idx, idx+1)
 		}
 		return nil // removing what is not there changes nothing
@@ -206,7 +220,7 @@ func (s *Sandbox) writeField(L *lua.LState, name string, role pipeline.FieldRole
 		if !ok {
 			return fmt.Errorf("tag %s must be a string, not %s", name, describeValue(v))
 		}
-		m := s.writable()
+		m := s.writableAt(idx)
 		if idx >= 0 {
 			m.Fields[idx].Str = string(str)
 		} else {
@@ -224,7 +238,7 @@ func (s *Sandbox) writeField(L *lua.LState, name string, role pipeline.FieldRole
 		if len(s.scratch.Fields) != 1 {
 			return fmt.Errorf("field %s: write_message writes one value; give an array to inject_message, or write each with its field_index", name)
 		}
-		m := s.writable()
+		m := s.writableAt(-1)
 		m.Fields = append(m.Fields, s.scratch.Fields[0])
 		return nil
 	}
@@ -241,7 +255,7 @@ func (s *Sandbox) writeField(L *lua.LState, name string, role pipeline.FieldRole
 		}
 		f := s.scratch.Fields[0]
 		f.Role = old.Role
-		s.writable().Fields[idx] = f
+		s.writableAt(idx).Fields[idx] = f
 		return nil
 	}
 	s.scratch.Fields = s.scratch.Fields[:0]
@@ -250,7 +264,7 @@ func (s *Sandbox) writeField(L *lua.LState, name string, role pipeline.FieldRole
 	}
 	f := s.scratch.Fields[0]
 	f.Role = old.Role
-	s.writable().Fields[idx] = f
+	s.writableAt(idx).Fields[idx] = f
 	return nil
 }
 
@@ -260,5 +274,16 @@ func (s *Sandbox) passOn(L *lua.LState) {
 	if s.msg == nil {
 		L.RaiseError("inject_message: there is no message in hand outside process_message; give a table")
 	}
-	s.emit(L, s.msg)
+	if s.opts.PassOn == nil {
+		s.emit(L, s.msg)
+		return
+	}
+	switch {
+	case s.msg == s.in:
+		s.emitExtended(L, s.in, nil)
+	case s.workExtends:
+		s.emitExtended(L, s.in, s.work.Fields[len(s.in.Fields):])
+	default:
+		s.emit(L, s.msg)
+	}
 }

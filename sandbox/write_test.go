@@ -10,10 +10,16 @@ import (
 
 // passOn runs body in process_message over a copy of in, then
 // inject_message(), and returns what was sent; the message handed in must
-// come out of the call unchanged.
+// come out of the call unchanged. It runs body twice: once with Inject
+// alone, once as filters.lua runs it, over in decoded from a frame with
+// Options.PassOn set, where a message that only gained fields is encoded by
+// copying its record (pipeline.BatchEncoder.AddExtended). Both must send the
+// same message, byte for byte, and the record must be copied exactly when
+// nothing of in was changed.
 func passOn(t *testing.T, in *pipeline.Message, body string) *pipeline.Message {
 	t.Helper()
-	s, c := newSandbox(t, "function process_message()\n"+body+"\ninject_message()\nend")
+	src := "function process_message()\n" + body + "\ninject_message()\nend"
+	s, c := newSandbox(t, src)
 	m := in.Clone()
 	if _, err := s.ProcessMessage(m); err != nil {
 		t.Fatal(err)
@@ -24,7 +30,37 @@ func passOn(t *testing.T, in *pipeline.Message, body string) *pipeline.Message {
 	if len(c.msgs) != 1 {
 		t.Fatalf("%d messages sent, want 1", len(c.msgs))
 	}
-	return c.msgs[0]
+	out := c.msgs[0]
+
+	var enc pipeline.BatchEncoder
+	extended := 0
+	s2, _ := newSandbox(t, src, func(o *Options) {
+		o.Inject = func(m *pipeline.Message) error { enc.Add(m); return nil }
+		o.PassOn = func(base *pipeline.Message, extra []pipeline.Field) error {
+			extended++
+			enc.AddExtended(base, extra)
+			return nil
+		}
+	})
+	dec := pipeline.BatchDecoder{Alias: true}
+	msgs, err := dec.Decode(pipeline.EncodeMessage(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.ProcessMessage(msgs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(enc.Bytes(), pipeline.EncodeMessage(out)) {
+		t.Errorf("passed on with Options.PassOn, the frame differs from the one Inject's message makes")
+	}
+	untouched := out.Type == in.Type && out.Logger == in.Logger && out.Hostname == in.Hostname &&
+		bytes.Equal(out.Payload, in.Payload) && out.Severity == in.Severity && out.Pid == in.Pid &&
+		out.Timestamp == in.Timestamp && out.UUID == in.UUID && len(out.Fields) >= len(in.Fields) &&
+		(&pipeline.Message{Fields: out.Fields[:len(in.Fields)]}).Equal(&pipeline.Message{Fields: in.Fields})
+	if want := map[bool]int{true: 1, false: 0}[untouched]; extended != want {
+		t.Errorf("Options.PassOn called %d times, want %d (the message handed in kept whole: %v)", extended, want, untouched)
+	}
+	return out
 }
 
 func TestPassOnUnchanged(t *testing.T) {

@@ -172,7 +172,7 @@ func (p *Lua) build(log *slog.Logger, inject func(*pipeline.Message) error) (*sa
 func (p *Lua) buildFrom(s *Lua, log *slog.Logger, inject func(*pipeline.Message) error) (*sandbox.Sandbox, error) {
 	sb, err := sandbox.New(sandbox.Options{
 		Name: p.name(), Script: s.Script, Config: s.Config, ModulePath: sandbox.ModulePathOr(s.ModulePath, s.Script),
-		Limits: s.limits(), Log: log, Inject: inject,
+		Limits: s.limits(), Log: log, Inject: inject, PassOn: p.passOn,
 	})
 	if err != nil {
 		return nil, err
@@ -197,6 +197,21 @@ func (p *Lua) inject(m *pipeline.Message) error {
 		return errors.New("inject outside process_message or timer_event")
 	}
 	return p.out.Emit(m)
+}
+
+// passOn forwards a message the script passes on with fields appended
+// (sandbox.Options.PassOn): without encoding it again when the emitter is
+// the runtime's.
+func (p *Lua) passOn(base *pipeline.Message, extra []pipeline.Field) error {
+	if p.out == nil {
+		return errors.New("inject outside process_message or timer_event")
+	}
+	if x, ok := p.out.(pipeline.Extender); ok {
+		return x.EmitExtended(base, extra)
+	}
+	m := *base
+	m.Fields = append(slices.Clip(base.Fields), extra...)
+	return p.out.Emit(&m)
 }
 
 // Init builds the first sandbox, restores preserved data and starts

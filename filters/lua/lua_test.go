@@ -512,3 +512,83 @@ format = "json"
 func TestSample(t *testing.T) {
 	pipelinetest.CheckSample(t, pipeline.KindFilter, "lua", "script", "config", "module_path")
 }
+
+// A script that passes on the message in hand through a running pipeline:
+// a tag appended (sent by copying the message's record from the frame it
+// came in, pipeline.Extender), a value changed in place (encoded in full),
+// or nothing changed. Every message comes out once, as the script left it.
+func TestPassOnThroughThePipeline(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "tag.lua")
+	out := filepath.Join(dir, "out.jsonl")
+	if err := os.WriteFile(script, []byte(`
+function process_message()
+  local seq = read_message("Fields[seq]")
+  if seq % 3 == 0 then
+    write_message("Tags[load]", "high")
+  elseif seq % 3 == 1 then
+    write_message("Fields[value]", -seq)
+  end
+  inject_message()
+end
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const sent = 3000
+	_, wait := pipelinetest.Run(t, fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[[inputs.generator]]
+name = "s1"
+publish = "in"
+mode = "metric"
+rate = 0
+count = %d
+[[filters.lua]]
+subscribe = ["in"]
+publish = "tagged"
+script = %q
+[[outputs.file]]
+subscribe = ["tagged"]
+path = %q
+format = "json"
+`, filepath.Join(dir, "var"), sent, script, out))
+	if err := wait(false); err != nil { // the generator's count ends the pipeline
+		t.Fatal(err)
+	}
+	msgs := jsonMessages(t, out)
+	if len(msgs) != sent {
+		t.Fatalf("%d messages written, want %d", len(msgs), sent)
+	}
+	for i, m := range msgs {
+		seq := i + 1
+		fields, _ := m["fields"].([]any)
+		names := make([]string, len(fields))
+		for j, f := range fields {
+			names[j], _ = f.(map[string]any)["name"].(string)
+		}
+		want := []string{"name", "series", "value", "seq"}
+		if seq%3 == 0 {
+			want = append(want, "load")
+		}
+		if field(m, "seq") != float64(seq) || !slices.Equal(names, want) || m["type"] != "metric" ||
+			field(m, "series") != "s1" || field(m, "name") != "generator" {
+			t.Fatalf("message %d: %v, want seq %d with fields %v", i, m, seq, want)
+		}
+		switch v, _ := field(m, "value").(float64); seq % 3 {
+		case 0:
+			if field(m, "load") != "high" {
+				t.Fatalf("message %d: load = %v, want high", i, field(m, "load"))
+			}
+		case 1:
+			if v != float64(-seq) {
+				t.Fatalf("message %d: value = %v, want %d", i, v, -seq)
+			}
+		default:
+			if v < -50 || v > 150 { // the generator's level and noise
+				t.Fatalf("message %d: value = %v, want the generator's", i, v)
+			}
+		}
+	}
+}
