@@ -222,7 +222,11 @@ type watchdog struct {
 	// Wall-clock accounting, until the thread clock runs.
 	stalled  time.Duration // the process was seen stopped
 	excluded time.Duration // the host worked for the script (see pause)
-	pausedAt time.Time     // the current pause began; zero when not paused
+	// When the current pause began, as time since start (one monotonic
+	// clock read, where time.Now reads two clocks: pause runs for every
+	// message a script injects); paused says whether one runs.
+	pausedAt time.Duration
+	paused   bool
 
 	// Thread-clock accounting.
 	wantClock   bool          // fire asked for the thread clock
@@ -259,7 +263,7 @@ func (w *watchdog) begin(estimate int64) {
 	w.start = time.Now()
 	d := min(watchdogTick, w.callTime)
 	w.due = w.start.Add(d)
-	w.stalled, w.excluded, w.pausedAt = 0, 0, time.Time{}
+	w.stalled, w.excluded, w.pausedAt, w.paused = 0, 0, 0, false
 	w.wantClock, w.askedAt, w.tid, w.charged, w.cpuExcluded = false, 0, 0, 0, 0
 	w.estimate = estimate
 	w.sampled, w.wantWalk, w.nextWalk = false, false, 0
@@ -305,7 +309,7 @@ func (w *watchdog) pause() {
 	if w.tid != 0 {
 		w.pausedCPU, _ = ownThreadCPU()
 	}
-	w.pausedAt = time.Now()
+	w.pausedAt, w.paused = time.Since(w.start), true
 }
 
 func (w *watchdog) resume() {
@@ -316,8 +320,8 @@ func (w *watchdog) resume() {
 			w.cpuExcluded += cpu - w.pausedCPU
 		}
 	}
-	w.excluded += time.Since(w.pausedAt)
-	w.pausedAt = time.Time{}
+	w.excluded += time.Since(w.start) - w.pausedAt
+	w.pausedAt, w.paused = 0, false
 }
 
 // elapsed is the time charged to the call so far; under w.mu.
@@ -334,7 +338,7 @@ func (w *watchdog) elapsedAt(now time.Time) time.Duration {
 	}
 	if w.tid != 0 {
 		cpu := w.pausedCPU
-		if w.pausedAt.IsZero() {
+		if !w.paused {
 			var ok bool
 			if cpu, ok = threadCPU(w.tid); !ok {
 				return w.wallElapsed(now)
@@ -348,11 +352,11 @@ func (w *watchdog) elapsedAt(now time.Time) time.Duration {
 // wallElapsed is the call's wall time up to now, pauses and stalls left
 // out.
 func (w *watchdog) wallElapsed(now time.Time) time.Duration {
-	end := now
-	if !w.pausedAt.IsZero() {
+	end := now.Sub(w.start)
+	if w.paused {
 		end = w.pausedAt
 	}
-	return end.Sub(w.start) - w.excluded - w.stalled
+	return end - w.excluded - w.stalled
 }
 
 // service runs on the script's goroutine, between two instructions, what
