@@ -520,15 +520,28 @@ func (r *recordReader) varint() (int64, bool) {
 
 // str returns the next length-prefixed item, aliasing the body, with its
 // capacity cut so that an append by the user cannot overwrite the frame.
+// The one-byte length, the common case, is read inline.
 func (r *recordReader) str() ([]byte, bool) {
-	n, ok := r.uvarint()
-	if !ok || n > uint64(len(r.b)-r.off) {
+	off := r.off
+	if off >= len(r.b) {
 		return nil, false
 	}
-	end := r.off + int(n)
-	s := r.b[r.off:end:end]
+	n := uint64(r.b[off])
+	if n < 0x80 {
+		off++
+	} else {
+		v, k := binary.Uvarint(r.b[off:])
+		if k <= 0 {
+			return nil, false
+		}
+		n, off = v, off+k
+	}
+	if n > uint64(len(r.b)-off) {
+		return nil, false
+	}
+	end := off + int(n)
 	r.off = end
-	return s, true
+	return r.b[off:end:end], true
 }
 
 func (r *recordReader) byte() (byte, bool) {
