@@ -327,18 +327,19 @@ func (p *Lua) ProcessBatch(msgs []*pipeline.Message, out pipeline.Emitter, faile
 // outcome is Process's error for what the script made of one message;
 // under p.mu.
 func (p *Lua) outcome(status int, err error, out pipeline.Emitter) error {
+	if err == nil {
+		// Before errors.As, whose target escapes: an allocation a message.
+		if status < 0 {
+			return fmt.Errorf("process_message returned %d", status)
+		}
+		return nil
+	}
 	var te *sandbox.TerminatedError
 	if errors.As(err, &te) {
 		p.terminate(te, out)
 		return pipeline.NotProcessed(err)
 	}
-	if err != nil {
-		return err
-	}
-	if status < 0 {
-		return fmt.Errorf("process_message returned %d", status)
-	}
-	return nil
+	return err
 }
 
 // errStopped is the error of a message that arrives once the script has
