@@ -72,6 +72,20 @@ func (b *Bus) JetStream() (nats.JetStreamContext, error) {
 	return js, nil
 }
 
+// fence returns a channel closed once the server has answered a PING sent
+// now on Conn. The server answers in order, after it has sent this
+// connection every message published on it before, so the messages of
+// those that this process subscribes to are then in their subscriptions'
+// pending queues. A closed connection or a timeout closes it too.
+func (b *Bus) fence() <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		_ = b.Conn.Flush()
+		close(done)
+	}()
+	return done
+}
+
 // leafPingSubject is answered by every pipeline with leafnode_listen. An
 // agent's reply proves the leaf connection is up, the central's interest has
 // reached the agent, and (at Close) that what the agent sent before it has
