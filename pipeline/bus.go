@@ -265,8 +265,12 @@ func startEmbedded(cfg *Config, log *slog.Logger) (*server.Server, *storeWatch, 
 		NoLog:      true,
 		MaxPayload: maxPayload,
 		MaxPending: 256 << 20,
-		Username:   nc.User,
-		Password:   nc.Password,
+		// What the server keeps of closed connections is for its
+		// monitoring endpoint, which this process does not serve: its
+		// default, 10,000, is a slice of pointers the GC scans for nothing.
+		MaxClosedClients: 100,
+		Username:         nc.User,
+		Password:         nc.Password,
 	}
 	if nc.Token != "" {
 		opts.Authorization = nc.Token
