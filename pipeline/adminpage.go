@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -61,9 +62,13 @@ func (rt *Runtime) listeners(adminURL string) Listeners {
 	return l
 }
 
-// indexPage is the admin API's "/": the plugins with their counters, and
-// links to the other endpoints. html/template escapes every value.
-var indexPage = template.Must(template.New("index").Parse(`<!DOCTYPE html>
+// indexPage returns the admin API's "/": the plugins with their counters,
+// and links to the other endpoints. html/template escapes every value.
+// Parsed on first use: a pipeline whose "/" is never asked for (or whose
+// admin API is off) never needs it.
+var indexPage = sync.OnceValue(func() *template.Template { return template.Must(template.New("index").Parse(indexPageSource)) })
+
+const indexPageSource = `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -89,7 +94,7 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; }
 {{end}}</ul>
 </body>
 </html>
-`))
+`
 
 type indexPlugin struct {
 	PluginStatus
@@ -127,7 +132,7 @@ func (rt *Runtime) serveIndex(w http.ResponseWriter, adminURL string) {
 		data.Links = append(data.Links, indexLink{p, "served by a plugin"})
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = indexPage.Execute(w, data)
+	_ = indexPage().Execute(w, data)
 }
 
 // pluginAPIPaths are the paths the running plugins serve (APIHandler),

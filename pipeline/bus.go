@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -45,6 +46,16 @@ type Bus struct {
 	url    string
 	opts   []nats.Option
 	store  *storeWatch // embedded JetStream: restarts it after a store failure
+
+	// Fences (see fence): the subscription that hears them, the channels
+	// of those sent and not back yet, oldest first, and how many were sent,
+	// which Conn counts among its messages in and out but are no batches.
+	fenceMu      sync.Mutex
+	fenceSub     *nats.Subscription
+	fenceSubject string
+	fenceWaiting []chan struct{}
+	fenceClosed  bool
+	fencesSent   atomic.Uint64
 }
 
 // JetStream returns a JetStream context on the bus's second connection,
@@ -70,6 +81,66 @@ func (b *Bus) JetStream() (nats.JetStreamContext, error) {
 	}
 	b.jsConn, b.js = conn, js
 	return js, nil
+}
+
+// fence returns a channel closed once every message published on Conn
+// before the call, on a subject this process subscribes to, has come back
+// and is in its subscriptions' pending queues. A fence is an empty batch
+// published on Conn to a subject of its own, which only Conn's fence
+// subscription hears: the server sends a connection what it publishes in
+// order, so the fence comes back after those messages. It travels with
+// them, where a PING (Conn.Flush) would be written alone, and the server
+// would then read less than its buffer at once, shrink it and grow it again.
+// If the fence cannot be sent the channel is closed at once; Close closes
+// those still waiting.
+func (b *Bus) fence() <-chan struct{} {
+	done := make(chan struct{})
+	b.fenceMu.Lock()
+	defer b.fenceMu.Unlock()
+	if b.fenceSub == nil && !b.fenceClosed {
+		subject := "_INTEROCEPTOR.fence." + strings.TrimPrefix(nats.NewInbox(), nats.InboxPrefix)
+		sub, err := b.Conn.Subscribe(subject, b.fencePassed)
+		if err == nil {
+			b.fenceSub, b.fenceSubject = sub, subject
+		}
+	}
+	if b.fenceSub == nil {
+		close(done)
+		return done
+	}
+	// Sent and queued under fenceMu, so that fences come back in the order
+	// of fenceWaiting.
+	if err := b.Conn.Publish(b.fenceSubject, emptyBatch); err != nil {
+		close(done)
+		return done
+	}
+	b.fencesSent.Add(1)
+	b.fenceWaiting = append(b.fenceWaiting, done)
+	return done
+}
+
+// emptyBatch is a fence's payload: a frame without messages, which a
+// subscriber to ">" decodes to nothing.
+var emptyBatch = new(BatchEncoder).Bytes()
+
+// fencePassed closes the oldest fence waiting: they come back in order.
+func (b *Bus) fencePassed(*nats.Msg) {
+	b.fenceMu.Lock()
+	defer b.fenceMu.Unlock()
+	if len(b.fenceWaiting) > 0 {
+		close(b.fenceWaiting[0])
+		b.fenceWaiting = b.fenceWaiting[1:]
+	}
+}
+
+// closeFences closes the fences still waiting and sets no more.
+func (b *Bus) closeFences() {
+	b.fenceMu.Lock()
+	defer b.fenceMu.Unlock()
+	for _, c := range b.fenceWaiting {
+		close(c)
+	}
+	b.fenceWaiting, b.fenceClosed = nil, true
 }
 
 // leafPingSubject is answered by every pipeline with leafnode_listen. An
@@ -251,8 +322,12 @@ func startEmbedded(cfg *Config, log *slog.Logger) (*server.Server, *storeWatch, 
 		NoLog:      true,
 		MaxPayload: maxPayload,
 		MaxPending: 256 << 20,
-		Username:   nc.User,
-		Password:   nc.Password,
+		// What the server keeps of closed connections is for its
+		// monitoring endpoint, which this process does not serve: its
+		// default, 10,000, is a slice of pointers the GC scans for nothing.
+		MaxClosedClients: 100,
+		Username:         nc.User,
+		Password:         nc.Password,
 	}
 	if nc.Token != "" {
 		opts.Authorization = nc.Token
@@ -563,6 +638,7 @@ func (b *Bus) ClientURL(cfg *Config) string {
 
 // Close closes the connection and stops the embedded server.
 func (b *Bus) Close() {
+	b.closeFences()
 	b.store.close() // before the server's shutdown turns JetStream off
 	if b.jsConn != nil {
 		_ = b.jsConn.Flush() // acks sent at close

@@ -99,9 +99,15 @@ type NatsConfig struct {
 
 // Defaults for [agent] and [nats].
 const (
-	DefaultDataDir            = "./var"
-	DefaultAdminAddr          = "127.0.0.1:8377"
-	DefaultBatchBytes         = 64 << 10
+	DefaultDataDir   = "./var"
+	DefaultAdminAddr = "127.0.0.1:8377"
+	// DefaultBatchBytes leaves room under 64 KiB, the most nats-server
+	// reads from a connection at once, for the PUB line and the message
+	// that crosses the mark: a batch that arrives in one read is parsed in
+	// place, a larger one is first copied whole into a buffer of its own
+	// (one more allocation of its size per batch, and a heap that grows
+	// with them).
+	DefaultBatchBytes         = 60 << 10
 	DefaultBatchLinger        = Duration(2 * time.Millisecond)
 	DefaultMaxPendingBytes    = 8 << 20
 	DefaultTickerInterval     = 10 * time.Second

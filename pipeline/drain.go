@@ -118,7 +118,7 @@ func (rt *Runtime) drain() error {
 			}
 		}
 	}
-	received := rt.bus.Conn.Stats().InMsgs
+	received := rt.bus.Conn.Stats().InMsgs - rt.bus.fencesSent.Load() // each fence came back once to the bus's own subscription
 	rt.closeAll()
 	for _, r := range rt.runners {
 		s := r.stats.Snapshot()

@@ -26,3 +26,6 @@ func SaveConsumerRestart(dataDir string, pc *PluginConfig, subject, stream strin
 
 // Draining reports whether the pipeline has begun its drain.
 func (rt *Runtime) Draining() bool { return rt.draining.Load() }
+
+// FencesSent reports how many fences the bus has sent (see Bus.fence).
+func (rt *Runtime) FencesSent() uint64 { return rt.bus.fencesSent.Load() }

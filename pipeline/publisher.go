@@ -33,6 +33,14 @@ type publisher struct {
 	held   []heldBatch
 
 	pool sync.Pool // scratch messages for EmitLine
+
+	// unfenced counts the bytes published since the last fence, and fence
+	// is closed once what was published before it has come back from the
+	// embedded server (fenceLocked); startFence, if set, makes fences
+	// instead of the bus.
+	unfenced   int
+	fence      <-chan struct{}
+	startFence func() <-chan struct{}
 }
 
 func newPublisher(r *runner, subject string) *publisher {
@@ -273,6 +281,7 @@ func (p *publisher) flushLocked() error {
 		return nil
 	}
 	var err error
+	size := p.enc.Size()
 	if rt.replay != nil {
 		err = rt.bus.Conn.PublishMsg(p.replayBatch())
 		p.count(err, n)
@@ -287,6 +296,7 @@ func (p *publisher) flushLocked() error {
 	// subscriber in this process is too far behind.
 	limit := rt.cfg.Nats.MaxPendingBytes
 	deadline := time.Time{}
+	p.fenceLocked(size)
 	for _, s := range p.local {
 		for {
 			_, b, err := s.sub.Pending()
@@ -303,6 +313,47 @@ func (p *publisher) flushLocked() error {
 		}
 	}
 	return nil
+}
+
+// fenceEvery is how many bytes a publisher with subscribers in this process
+// sends between two fences. It waits for the one before at each, so the
+// embedded server holds at most about twice this of its batches on their
+// way back: enough for every stage between to be busy.
+const fenceEvery = 256 << 10
+
+// fenceLocked, every fenceEvery bytes, waits until the batches published
+// before the previous fence have come back from the embedded server, and
+// sets a new fence. The subscribers' pending counts see a batch only once
+// it has come back: without the fence, a publisher that runs ahead of the
+// connection's reader piles its batches up in the server's outbound buffer
+// for this connection, in memory and with no bound.
+func (p *publisher) fenceLocked(size int) {
+	start := p.startFence
+	if start == nil {
+		if p.r.rt.bus.Server == nil {
+			return // an external server holds what is on its way, not this process
+		}
+		start = p.r.rt.bus.fence
+	}
+	if len(p.local) == 0 {
+		return
+	}
+	if p.unfenced += size; p.unfenced < fenceEvery {
+		return
+	}
+	p.unfenced = 0
+	if p.fence != nil {
+		select {
+		case <-p.fence:
+		default:
+			select {
+			case <-p.fence:
+			case <-time.After(backpressureWait):
+				p.r.warnf("the embedded NATS server has not delivered what this plugin published, publishing anyway", "subject", p.subject)
+			}
+		}
+	}
+	p.fence = start()
 }
 
 // publish sends one batch of n messages to p's subject.

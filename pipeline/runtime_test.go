@@ -205,3 +205,53 @@ path = %q
 		}
 	}
 }
+
+// A subscriber to every subject (">") in the process also hears the
+// publishers' fences: empty batches, which add no line, and the drain's
+// count of batches received and handled still agrees.
+func TestFencesPassAWildcardSubscriber(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.log")
+	rt, cancel, done := startPipeline(t, fmt.Sprintf(`
+[agent]
+data_dir = %q
+[[inputs.tcp]]
+publish = "lines"
+address = "127.0.0.1:0"
+[[outputs.file]]
+subscribe = [">"]
+path = %q
+`, dir, out))
+	conn := dialTCPInput(t, rt)
+	const n = 30000 // 3 MB: a dozen fences
+	w := bufio.NewWriter(conn)
+	for i := range n {
+		fmt.Fprintf(w, "%-99d\n", i)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	pipelinetest.WaitUntil(t, 30*time.Second, "every line written", exactLinesIn(out, n))
+	if rt.FencesSent() == 0 {
+		t.Fatal("no fence sent")
+	}
+	for _, st := range rt.PluginStatus() {
+		if c := st.Counters; c.Errors != 0 || c.Dropped != 0 {
+			t.Errorf("%s.%s[%s]: %d errors, %d dropped; a fence must decode to nothing", st.Kind, st.Type, st.Name, c.Errors, c.Dropped)
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		done <- err // for startPipeline's cleanup
+		if err != nil {
+			t.Fatalf("the pipeline stopped with %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the pipeline did not stop")
+	}
+	if got := lineCount(out); got != n {
+		t.Fatalf("%d lines after the drain, want %d", got, n)
+	}
+}

@@ -23,7 +23,9 @@ func init() {
 		Type:        "file",
 		Description: "Appends each message as one line to a file (payload, JSON or line protocol)",
 		Sample:      sample,
-		New:         func() any { return &File{Format: "payload", BufferBytes: 256 << 10} },
+		// 64 KiB: a batch of the default nats.batch_bytes, as payload or
+		// line protocol, fits; a JSON one grows the buffer once.
+		New: func() any { return &File{Format: "payload", BufferBytes: 64 << 10} },
 	})
 }
 
@@ -33,7 +35,7 @@ func init() {
 type File struct {
 	Path        string `toml:"path" path:"true"`
 	Format      string `toml:"format"`
-	BufferBytes int    `toml:"buffer_bytes"` // the first size of the buffer a batch is formatted into
+	BufferBytes int    `toml:"buffer_bytes"` // the first size of the buffer a batch is formatted into (it grows for a larger batch)
 
 	f       *os.File
 	regular bool // a regular file, which a failed write can be cut off from

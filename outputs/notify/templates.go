@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 	"unicode/utf8"
@@ -43,21 +44,26 @@ var templateFuncs = map[string]any{
 	"isURL":    isURL,
 }
 
-// defaultText holds the default text templates: email.subject,
-// email.text, slack.title, slack.text, sms.body.
-var defaultText = template.Must(template.New("").Funcs(templateFuncs).ParseFS(templateFiles, "templates/default.tmpl"))
+// defaultText returns the default text templates: email.subject,
+// email.text, slack.title, slack.text, sms.body. They are parsed on first
+// use, not at start: a pipeline without outputs.notify never needs them.
+var defaultText = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("").Funcs(templateFuncs).ParseFS(templateFiles, "templates/default.tmpl"))
+})
 
-// defaultHTML holds email.html, the HTML body of a mail, and the text
-// defaults it calls.
-var defaultHTML = htmltemplate.Must(htmltemplate.New("").Funcs(templateFuncs).ParseFS(templateFiles, "templates/default.tmpl", "templates/email.html"))
+// defaultHTML returns email.html, the HTML body of a mail, and the text
+// defaults it calls; parsed on first use, as defaultText.
+var defaultHTML = sync.OnceValue(func() *htmltemplate.Template {
+	return htmltemplate.Must(htmltemplate.New("").Funcs(templateFuncs).ParseFS(templateFiles, "templates/default.tmpl", "templates/email.html"))
+})
 
 // textTemplate returns the template src, or the default named def when src
 // is empty. src may call the defaults by name.
 func textTemplate(def, src string) (*template.Template, error) {
 	if src == "" {
-		return defaultText.Lookup(def), nil
+		return defaultText().Lookup(def), nil
 	}
-	t, err := template.Must(defaultText.Clone()).New("custom " + def).Parse(src)
+	t, err := template.Must(defaultText().Clone()).New("custom " + def).Parse(src)
 	if err != nil {
 		return nil, err
 	}
@@ -70,9 +76,9 @@ func textTemplate(def, src string) (*template.Template, error) {
 // htmlTemplate is textTemplate for an HTML body.
 func htmlTemplate(def, src string) (*htmltemplate.Template, error) {
 	if src == "" {
-		return defaultHTML.Lookup(def), nil
+		return defaultHTML().Lookup(def), nil
 	}
-	t, err := htmltemplate.Must(defaultHTML.Clone()).New("custom " + def).Parse(src)
+	t, err := htmltemplate.Must(defaultHTML().Clone()).New("custom " + def).Parse(src)
 	if err != nil {
 		return nil, err
 	}

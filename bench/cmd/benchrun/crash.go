@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/interoceptor/interoceptor/pipeline"
 )
 
 // The kill -9 scenario: `inputs.tail` → `outputs.file`, both durable, in one
@@ -32,9 +34,9 @@ const (
 	// After each start the process runs until the output has grown by a
 	// random number of lines in this range (0.5 s to 1.5 s of writing).
 	crashMinRun, crashMaxRun = crashRate / 2, 3 * crashRate / 2
-	crashWait                = 60 * time.Second // for any one condition
-	crashBatchBytes          = 64 << 10         // nats.batch_bytes: the default
-	crashLineBytes           = 100              // with its newline
+	crashWait                = 60 * time.Second           // for any one condition
+	crashBatchBytes          = pipeline.DefaultBatchBytes // nats.batch_bytes: the default
+	crashLineBytes           = 100                        // with its newline
 )
 
 // crashKill is one kill and the life of the process started after it.
