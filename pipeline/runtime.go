@@ -176,10 +176,19 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	rt.reloadMu.Lock()
 	rt.inputCtx = inputCtx
 	rt.runCtx = ctx
+	// One more live input while they start: an input that finishes at
+	// once (a generator with a count) is then not taken for the last
+	// before those after it in the list have started.
+	rt.liveInputs.Add(1)
+	started := false
 	for _, r := range rt.list() {
 		if !r.failed() {
 			rt.startRunner(r)
+			started = started || r.input != nil
 		}
+	}
+	if rt.liveInputs.Add(-1) == 0 && started {
+		rt.signalInputsFinished()
 	}
 	rt.reloadMu.Unlock()
 	if rt.cfg.Agent.WatchConfig && rt.cfg.Path != "" {
@@ -243,10 +252,7 @@ func (rt *Runtime) startRunner(r *runner) {
 		if ctx.Err() == nil && r.leaveLive() {
 			// The last live input finished on its own (a file read
 			// once), or failed.
-			select {
-			case rt.inputsFinished <- struct{}{}:
-			default:
-			}
+			rt.signalInputsFinished()
 		}
 		if err != nil && ctx.Err() == nil {
 			r.stats.Errors.Add(1)
@@ -257,6 +263,14 @@ func (rt *Runtime) startRunner(r *runner) {
 		r.state.Store("stopped")
 		r.log.Debug("input finished")
 	}()
+}
+
+// signalInputsFinished tells Run that every input has finished.
+func (rt *Runtime) signalInputsFinished() {
+	select {
+	case rt.inputsFinished <- struct{}{}:
+	default:
+	}
 }
 
 // leaveLive counts r out of the live inputs, once; it reports whether r
