@@ -256,20 +256,6 @@ path = %q
 	}
 }
 
-// onceInput is an input whose Run ends at once; steadyInput's runs until
-// the pipeline stops it, and closes stopped then.
-type onceInput struct{ _ int }
-
-func (*onceInput) Run(context.Context, pipeline.LineEmitter) error { return nil }
-
-type steadyInput struct{ stopped chan struct{} }
-
-func (s *steadyInput) Run(ctx context.Context, _ pipeline.LineEmitter) error {
-	<-ctx.Done()
-	close(s.stopped)
-	return nil
-}
-
 // ticking is a filter with a ticker that passes nothing on.
 type ticking struct{ _ int }
 
@@ -279,10 +265,6 @@ func (*ticking) Tick(time.Time, bool, pipeline.Emitter) error      { return nil 
 func init() {
 	pipeline.Register(pipeline.Registration{Kind: pipeline.KindFilter, Type: "ticking_test",
 		Sample: "[[filters.ticking_test]]\n", New: func() any { return &ticking{} }})
-	pipeline.Register(pipeline.Registration{Kind: pipeline.KindInput, Type: "once_test",
-		Sample: "[[inputs.once_test]]\n", New: func() any { return &onceInput{} }})
-	pipeline.Register(pipeline.Registration{Kind: pipeline.KindInput, Type: "steady_test",
-		Sample: "[[inputs.steady_test]]\n", New: func() any { return &steadyInput{stopped: make(chan struct{})} }})
 }
 
 // TestInputsThatEndAtOnce: a pipeline ends when every input has finished,
@@ -290,31 +272,43 @@ func init() {
 // generator with a count beside inputs.internal ended the pipeline so,
 // after the internal input's first round).
 func TestInputsThatEndAtOnce(t *testing.T) {
-	// An input that ends at once, then runners that take a while to
-	// start (each a ticker's goroutine), then one that runs on.
+	// A generator that ends after one message, then runners that take a
+	// while to start (each a ticker's goroutine), then a TCP input, which
+	// runs until it is stopped.
 	src := strings.Builder{}
-	src.WriteString("[[inputs.once_test]]\nname = \"once\"\npublish = \"x\"\n\n")
+	src.WriteString("[[inputs.generator]]\nname = \"once\"\npublish = \"x\"\nrate = 0\ncount = 1\n\n")
 	for i := range 200 {
 		fmt.Fprintf(&src, "[[filters.ticking_test]]\nname = \"tick%d\"\nsubscribe = [\"x\"]\nticker_interval = \"1h\"\n\n", i)
 	}
-	src.WriteString("[[inputs.steady_test]]\nname = \"steady\"\npublish = \"x\"\n")
+	src.WriteString("[[inputs.tcp]]\nname = \"steady\"\npublish = \"x\"\naddress = \"127.0.0.1:0\"\n")
 	rt, _, done := startPipeline(t, src.String())
-	steady := rt.Plugin(pipeline.KindInput, "steady").(*steadyInput)
-	pipelinetest.WaitUntil(t, 20*time.Second, "the inputs that end at once to stop", func() error {
+	state := func(name string) string {
 		for _, st := range rt.PluginStatus() {
-			if st.Name == "once" && st.State != "stopped" {
-				return fmt.Errorf("%s is %s", st.Name, st.State)
+			if st.Name == name {
+				return st.State
 			}
+		}
+		return ""
+	}
+	pipelinetest.WaitUntil(t, 20*time.Second, "the generator to end", func() error {
+		if s := state("once"); s != "stopped" {
+			return fmt.Errorf("it is %s", s)
 		}
 		return nil
 	})
-	// Had their end been taken for the last, the pipeline would now be
-	// stopping: it stops inputs.steady first.
-	select {
-	case <-steady.stopped:
-		t.Fatal("inputs.steady was stopped: the pipeline took the inputs that ended for all of them")
-	case err := <-done:
-		t.Fatalf("the pipeline ended (%v) with inputs.steady running", err)
-	case <-time.After(500 * time.Millisecond):
+	// Had its end been taken for the last, the pipeline would now be
+	// stopping: it stops the TCP input first.
+	deadline := time.After(500 * time.Millisecond)
+	for {
+		select {
+		case err := <-done:
+			t.Fatalf("the pipeline ended (%v) with inputs.tcp running", err)
+		case <-deadline:
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+		if s := state("steady"); s != "running" {
+			t.Fatalf("inputs.tcp is %s: the pipeline took the generator's end for that of every input", s)
+		}
 	}
 }
