@@ -531,9 +531,11 @@ func init() {
 
 // A durable batch that a filter takes longer than the ack wait to handle
 // is not redelivered meanwhile (the runner tells the server it is in
-// progress): each line reaches the output once. The lines fit in one
-// batch: batches already delivered and queued behind a slow one come again
-// after the ack wait (30 s), counted as duplicates (README, Delivery).
+// progress): each line reaches the output once. The lines go in one batch
+// (batch_linger is long, so the input's batch goes out only when it ends,
+// however slowly it runs): batches already delivered and queued behind a
+// slow one come again after the ack wait (30 s), counted as duplicates
+// (README, Delivery).
 func TestDurableSlowFilterIsNotRedelivered(t *testing.T) {
 	defer pipeline.SetDurableAckWait(300 * time.Millisecond)()
 	dir := t.TempDir()
@@ -548,6 +550,8 @@ func TestDurableSlowFilterIsNotRedelivered(t *testing.T) {
 [agent]
 data_dir = %q
 admin_addr = "off"
+[nats]
+batch_linger = "10s"
 [[inputs.file]]
 publish = "d.in"
 durable = true
@@ -565,6 +569,9 @@ key = %q
 	sinksMu.Lock()
 	sink := sinks[key]
 	sinksMu.Unlock()
+	if sink == nil {
+		t.Fatalf("the output got nothing; the input: %+v", statsOf(rt, pipeline.KindInput, "file"))
+	}
 	if distinct, total := sink.count(); distinct != n || total != n {
 		t.Errorf("the output got %d lines, %d distinct; want each of %d once", total, distinct, n)
 	}
