@@ -570,7 +570,11 @@ key = %q
 	sink := sinks[key]
 	sinksMu.Unlock()
 	if sink == nil {
-		t.Fatalf("the output got nothing; the input: %+v", statsOf(rt, pipeline.KindInput, "file"))
+		var all []string
+		for _, st := range rt.PluginStatus() {
+			all = append(all, fmt.Sprintf("%s.%s %s %+v", st.Kind, st.Name, st.State, st.Counters))
+		}
+		t.Fatalf("the output got nothing: %s", strings.Join(all, "; "))
 	}
 	if distinct, total := sink.count(); distinct != n || total != n {
 		t.Errorf("the output got %d lines, %d distinct; want each of %d once", total, distinct, n)

@@ -22,8 +22,13 @@ import (
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // startPipeline starts a runtime on a config and runs it in the background.
+// The config must set agent.admin_addr: the default port would collide
+// with a make test running beside this one.
 func startPipeline(t *testing.T, src string) (*pipeline.Runtime, context.CancelFunc, chan error) {
 	t.Helper()
+	if !strings.Contains(src, "admin_addr") {
+		t.Fatal(`the config sets no agent.admin_addr: set "off" or a port 0 address, not the default 8377 that another test run may hold`)
+	}
 	cfg, err := pipeline.ParseConfig("p.toml", src)
 	if err != nil {
 		t.Fatal(err)
@@ -168,6 +173,7 @@ func TestDecodedLinesSurviveTheInputsBuffer(t *testing.T) {
 	rt, _, _ := startPipeline(t, fmt.Sprintf(`
 [agent]
 data_dir = %q
+admin_addr = "off"
 [[inputs.tcp]]
 publish = "metrics"
 address = "127.0.0.1:0"
@@ -215,6 +221,7 @@ func TestFencesPassAWildcardSubscriber(t *testing.T) {
 	rt, cancel, done := startPipeline(t, fmt.Sprintf(`
 [agent]
 data_dir = %q
+admin_addr = "off"
 [[inputs.tcp]]
 publish = "lines"
 address = "127.0.0.1:0"
@@ -276,7 +283,7 @@ func TestInputsThatEndAtOnce(t *testing.T) {
 	// while to start (each a ticker's goroutine), then a TCP input, which
 	// runs until it is stopped.
 	src := strings.Builder{}
-	src.WriteString("[[inputs.generator]]\nname = \"once\"\npublish = \"x\"\nrate = 0\ncount = 1\n\n")
+	src.WriteString("[agent]\nadmin_addr = \"off\"\n\n[[inputs.generator]]\nname = \"once\"\npublish = \"x\"\nrate = 0\ncount = 1\n\n")
 	for i := range 200 {
 		fmt.Fprintf(&src, "[[filters.ticking_test]]\nname = \"tick%d\"\nsubscribe = [\"x\"]\nticker_interval = \"1h\"\n\n", i)
 	}
