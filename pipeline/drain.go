@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // quiesce waits until everything published so far has been handled by every
@@ -28,10 +30,13 @@ func (rt *Runtime) quiesce() error {
 	}
 }
 
-// markDrainTargets records, for each durable subscription, how far its
-// stream goes now: the drain waits for what was stored up to here (this
-// process's durable publishers have just flushed), not for what remote
-// agents keep storing, which waits in the stream for the next start.
+// markDrainTargets records, for each durable subscription, the stream
+// sequence of the last batch stored now on its subjects: the drain waits
+// for what was stored up to here (this process's durable publishers have
+// just flushed), not for what remote agents keep storing, which waits in
+// the stream for the next start. Its own subjects, not the stream's last
+// sequence: a stream may hold other subjects after it, which this consumer
+// never gets.
 func (rt *Runtime) markDrainTargets() {
 	if rt.bus.js == nil {
 		return // no durable subscription has connected it
@@ -41,8 +46,12 @@ func (rt *Runtime) markDrainTargets() {
 			if !s.durable {
 				continue
 			}
-			if si, err := rt.bus.js.StreamInfo(s.stream); err == nil {
-				s.drainTo.Store(si.State.LastSeq)
+			m, err := rt.bus.js.GetLastMsg(s.stream, s.pattern)
+			switch {
+			case err == nil:
+				s.drainTo.Store(m.Sequence)
+			case errors.Is(err, nats.ErrMsgNotFound):
+				s.drainTo.Store(0)
 			}
 		}
 	}

@@ -366,7 +366,23 @@ func (s *subscription) durableIdle() bool {
 	if err != nil {
 		return true // closed
 	}
-	if ci.NumPending > 0 && ci.Delivered.Stream < s.drainTo.Load() {
+	return s.consumerIdle(ci, time.Now())
+}
+
+// consumerIdle is durableIdle's verdict on the consumer's state ci at now.
+func (s *subscription) consumerIdle(ci *nats.ConsumerInfo, now time.Time) bool {
+	switch {
+	case ci.Delivered.Stream >= s.drainTo.Load():
+		s.undeliveredSince = time.Time{}
+	case ci.NumPending > 0:
+		s.undeliveredSince = time.Time{}
+		return false
+	// Not delivered up to the target, and nothing pending: the consumer
+	// counts a stored batch in NumPending a moment after the stream acked
+	// it, so this proves nothing at once. It does once it lasts (a batch
+	// that left the stream by its limits before it was delivered), and
+	// then the drain does not wait forever.
+	case !outlasted(&s.undeliveredSince, now):
 		return false
 	}
 	if ci.NumAckPending == 0 {
@@ -377,10 +393,16 @@ func (s *subscription) durableIdle() bool {
 	// got: acks lost with a server that died (a cluster's consumer leader)
 	// or deliveries lost on the way. Those batches stay in the stream and
 	// come again; waiting for the ack wait would only delay the shutdown.
-	if s.ackPendingSince.IsZero() {
-		s.ackPendingSince = time.Now()
+	return outlasted(&s.ackPendingSince, now)
+}
+
+// outlasted starts *since at now if it is unset, and reports whether
+// lostAckGrace has passed since.
+func outlasted(since *time.Time, now time.Time) bool {
+	if since.IsZero() {
+		*since = now
 	}
-	return time.Since(s.ackPendingSince) > lostAckGrace
+	return now.Sub(*since) > lostAckGrace
 }
 
 // lostAckGrace is how long a drain waits for acks the server has not

@@ -93,11 +93,14 @@ type subscription struct {
 	durable bool          // a bound JetStream consumer, on the bus's JetStream connection
 	failing atomic.Bool   // durable: the output gave up on its last batch
 	stream  string        // durable: the stream its consumer reads
-	drainTo atomic.Uint64 // durable: the stream's last sequence when the drain looked
+	drainTo atomic.Uint64 // durable: the last sequence stored on its subjects when the drain looked
 	// durable: when the drain first saw acks pending with nothing in hand
 	ackPendingSince time.Time
-	redeliveredTo   uint64        // durable: stream sequences delivered before the consumer was restarted
-	origins         *originWindow // lines had before, by origin; nil in a queue group
+	// undeliveredSince, durable: since when the consumer has shown nothing
+	// pending short of drainTo (durableIdle).
+	undeliveredSince time.Time
+	redeliveredTo    uint64        // durable: stream sequences delivered before the consumer was restarted
+	origins          *originWindow // lines had before, by origin; nil in a queue group
 }
 
 func (s *subscription) idle() bool {
