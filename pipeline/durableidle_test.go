@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"log/slog"
 	"testing"
 	"time"
 
@@ -49,13 +48,7 @@ func TestConsumerIdle(t *testing.T) {
 // stored on its own subjects, not for the stream's last: a stream holds
 // other subjects after it, which that consumer never gets.
 func TestDrainTargetsAreTheSubscriptionsOwn(t *testing.T) {
-	cfg := newConfig(nil)
-	cfg.Agent.Name, cfg.Agent.DataDir = "drain", t.TempDir()
-	bus, err := ConnectBus(cfg, slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
+	bus := testBus(t, "drain", true)
 	js, err := bus.JetStream()
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +68,7 @@ func TestDrainTargetsAreTheSubscriptionsOwn(t *testing.T) {
 		s.drainTo.Store(99) // a target from an earlier look, which this one replaces
 		r.subs = append(r.subs, s)
 	}
-	rt := &Runtime{cfg: cfg, bus: bus, runners: []*runner{r}}
+	rt := &Runtime{bus: bus, runners: []*runner{r}}
 	rt.markDrainTargets()
 	for _, s := range r.subs {
 		if got := s.drainTo.Load(); got != want[s.pattern] {

@@ -30,12 +30,15 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() err
 }
 
 // fenceBus starts an embedded server (no JetStream) for a publisher test.
-func fenceBus(t *testing.T) *Bus {
+func fenceBus(t *testing.T) *Bus { return testBus(t, "fence", false) }
+
+// testBus starts an embedded server for a test of agent name, with
+// JetStream or not, closed when the test ends.
+func testBus(t *testing.T, name string, jetStream bool) *Bus {
 	t.Helper()
 	cfg := newConfig(nil)
-	cfg.Agent.Name, cfg.Agent.DataDir = "fence", t.TempDir()
-	off := false
-	cfg.Nats.JetStream = &off
+	cfg.Agent.Name, cfg.Agent.DataDir = name, t.TempDir()
+	cfg.Nats.JetStream = &jetStream
 	bus, err := ConnectBus(cfg, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -289,16 +289,8 @@ func TestInputsThatEndAtOnce(t *testing.T) {
 	}
 	src.WriteString("[[inputs.tcp]]\nname = \"steady\"\npublish = \"x\"\naddress = \"127.0.0.1:0\"\n")
 	rt, _, done := startPipeline(t, src.String())
-	state := func(name string) string {
-		for _, st := range rt.PluginStatus() {
-			if st.Name == name {
-				return st.State
-			}
-		}
-		return ""
-	}
 	pipelinetest.WaitUntil(t, 20*time.Second, "the generator to end", func() error {
-		if s := state("once"); s != "stopped" {
+		if s := statsOf(rt, pipeline.KindInput, "once").State; s != "stopped" {
 			return fmt.Errorf("it is %s", s)
 		}
 		return nil
@@ -314,7 +306,7 @@ func TestInputsThatEndAtOnce(t *testing.T) {
 			return
 		case <-time.After(5 * time.Millisecond):
 		}
-		if s := state("steady"); s != "running" {
+		if s := statsOf(rt, pipeline.KindInput, "steady").State; s != "running" {
 			t.Fatalf("inputs.tcp is %s: the pipeline took the generator's end for that of every input", s)
 		}
 	}

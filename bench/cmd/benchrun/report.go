@@ -93,13 +93,14 @@ func (rep *report) peerScale() (scale, tcpRaw float64) {
 }
 
 // writePeerScale says how the Fluent Bit figures are scaled to this run,
-// and with telegraf that Telegraf's is not.
-func (rep *report) writePeerScale(b *strings.Builder, telegraf bool) {
+// and with telegraf that Telegraf's is not; it returns the scale (see
+// peerScale).
+func (rep *report) writePeerScale(b *strings.Builder, telegraf bool) float64 {
 	scale, tcpRaw := rep.peerScale()
 	if scale == 0 {
 		fmt.Fprintf(b, "Without a tcp→file (raw) run, the Fluent Bit figures are not scaled to this run: the ratios to them\n"+
 			"compare with a machine that may have run slower or faster than now.\n\n")
-		return
+		return 0
 	}
 	fmt.Fprintf(b, "The Fluent Bit figures come from one side-by-side window in which this project's tcp→file (raw) ran\n"+
 		"%s lines/s; in this run it ran %s, **×%.2f**. The machine's speed moves (other jobs, another host under\n"+
@@ -111,6 +112,7 @@ func (rep *report) writePeerScale(b *strings.Builder, telegraf bool) {
 		fmt.Fprintf(b, " The Telegraf figure's window was not recorded: it is not scaled.")
 	}
 	fmt.Fprintf(b, "\n\n")
+	return scale
 }
 
 type report struct {
@@ -237,8 +239,7 @@ func (rep *report) writeE2E(b *strings.Builder) {
 		w("- **%s**: %s\n", p.name, p.config)
 	}
 	w("\n")
-	rep.writePeerScale(b, true)
-	scale, _ := rep.peerScale()
+	scale := rep.writePeerScale(b, true)
 	w("| scenario | lines/s (median) | the same work in | its lines/s | × it | its lines/s scaled to this run | × it scaled | ≥ 650k lines/s? | peak RSS (median run; worst run) | ≤ 40 MB? |\n")
 	w("|---|--:|---|--:|--:|--:|--:|---|--:|---|\n")
 	for _, s := range rep.scenarios {

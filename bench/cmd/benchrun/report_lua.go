@@ -211,7 +211,7 @@ func (rep *report) writeLuaCases(b *strings.Builder) {
 	w("measured side by side with this project). Every run is checked: N lines out, each with the change; every\n")
 	w("plugin's \"stopped\" record with out = N, dropped = 0, errors = 0. Medians over the runs; lines per CPU-second\n")
 	w("divide N by the CPU of the whole interoceptor process.\n\n")
-	rep.writePeerScale(b, false)
+	scale := rep.writePeerScale(b, false)
 	w("| scenario | lines/s | lines per CPU-second | peak RSS MiB (worst run) | filter msgs/s (its own time, one core) |\n")
 	w("|---|--:|--:|--:|--:|\n")
 	var without, withoutCPU float64 // lines/s and CPU µs per line
@@ -243,7 +243,7 @@ func (rep *report) writeLuaCases(b *strings.Builder) {
 		switch s.sc.key {
 		case "lua-raw":
 			w(" %.2f× Fluent Bit's %s", lps/fluentBitLuaRecordsPerSec, group(fluentBitLuaRecordsPerSec, 0))
-			if scale, _ := rep.peerScale(); scale > 0 {
+			if scale > 0 {
 				w("; **%.2f×** its figure scaled to this run (%s)", lps/(fluentBitLuaRecordsPerSec*scale), group(fluentBitLuaRecordsPerSec*scale, 0))
 			}
 			w(" (target ≥ 1×, stretch 1.5×).")
