@@ -523,9 +523,9 @@ func (s *Sandbox) emit(L *lua.LState, m *pipeline.Message) {
 	if s.opts.Inject == nil {
 		return
 	}
-	s.wd.pause()
+	s.wd.enterHost()
 	err := s.opts.Inject(m)
-	s.wd.resume()
+	s.wd.leaveHost()
 	if err != nil {
 		L.RaiseError("inject: %v", err)
 	}
@@ -535,9 +535,9 @@ func (s *Sandbox) emit(L *lua.LState, m *pipeline.Message) {
 // its fields, through Options.PassOn.
 func (s *Sandbox) emitExtended(L *lua.LState, base *pipeline.Message, extra []pipeline.Field) {
 	s.checkInject(L, pipeline.EncodedSizeExtended(base, extra))
-	s.wd.pause()
+	s.wd.enterHost()
 	err := s.opts.PassOn(base, extra)
-	s.wd.resume()
+	s.wd.leaveHost()
 	if err != nil {
 		L.RaiseError("inject: %v", err)
 	}

@@ -214,6 +214,12 @@ type watchdog struct {
 
 	fired atomic.Bool // fire ran since begin: a batch restarts the accounting
 
+	// host says whether the script's goroutine works for the host (see
+	// enterHost): hostNo, hostYes, or hostPaused once a tick paused the
+	// clock for it. Outside mu: enterHost runs for every message a script
+	// injects or passes on.
+	host atomic.Int32
+
 	mu      sync.Mutex
 	running bool
 	start   time.Time
@@ -223,8 +229,8 @@ type watchdog struct {
 	stalled  time.Duration // the process was seen stopped
 	excluded time.Duration // the host worked for the script (see pause)
 	// When the current pause began, as time since start (one monotonic
-	// clock read, where time.Now reads two clocks: pause runs for every
-	// message a script injects); paused says whether one runs.
+	// clock read, where time.Now reads two clocks); paused says whether
+	// one runs.
 	pausedAt time.Duration
 	paused   bool
 
@@ -264,6 +270,7 @@ func (w *watchdog) begin(estimate int64) {
 	d := min(watchdogTick, w.callTime)
 	w.due = w.start.Add(d)
 	w.stalled, w.excluded, w.pausedAt, w.paused = 0, 0, 0, false
+	w.host.Store(hostNo)
 	w.wantClock, w.askedAt, w.tid, w.charged, w.cpuExcluded = false, 0, 0, 0, 0
 	w.estimate = estimate
 	w.sampled, w.wantWalk, w.nextWalk = false, false, 0
@@ -300,9 +307,9 @@ func (w *watchdog) end() (time.Duration, uint64) {
 
 func (w *watchdog) close() { w.timer.Stop() }
 
-// pause stops the call's clock while the host works for the script (hands
-// an injected message to a slow receiver, measures the state): the time
-// limit is the script's. On the script's goroutine.
+// pause stops the call's clock while the host works for the script
+// (measures the state; for what may wait on others, see enterHost): the
+// time limit is the script's. On the script's goroutine.
 func (w *watchdog) pause() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -310,6 +317,40 @@ func (w *watchdog) pause() {
 		w.pausedCPU, _ = ownThreadCPU()
 	}
 	w.pausedAt, w.paused = time.Since(w.start), true
+}
+
+// The states of watchdog.host.
+const (
+	hostNo     = iota // the script runs
+	hostYes           // the host works for it, no tick has seen it yet
+	hostPaused        // a tick saw it and paused the clock
+)
+
+// enterHost and leaveHost bracket what the host does for the script that
+// may wait on others (hand an injected message to a slow receiver): a
+// pause that costs two atomic operations, not two clock reads and two
+// locks, as it runs for every message passed on. The clock stops at the
+// first tick that sees the host working (fire), so the host's time up to
+// that tick, under a tick, is charged to the script: a receiver that
+// takes a second is not. On the script's goroutine.
+func (w *watchdog) enterHost() { w.host.Store(hostYes) }
+
+func (w *watchdog) leaveHost() {
+	if w.host.Swap(hostNo) == hostPaused {
+		w.resume()
+	}
+}
+
+// pauseForHost is pause as fire does it, on the timer's goroutine when it
+// finds the host working for the script; under w.mu.
+func (w *watchdog) pauseForHost(now time.Time) {
+	if !w.host.CompareAndSwap(hostYes, hostPaused) {
+		return
+	}
+	if w.tid != 0 {
+		w.pausedCPU, _ = threadCPU(w.tid)
+	}
+	w.pausedAt, w.paused = now.Sub(w.start), true
 }
 
 func (w *watchdog) resume() {
@@ -422,9 +463,12 @@ func (w *watchdog) fire() {
 	}
 	w.fired.Store(true)
 	now := time.Now()
-	if late := now.Sub(w.due); late > stallSlack && w.tid == 0 {
+	// A late tick while the clock is paused is not a stall to leave out:
+	// the pause leaves it out already.
+	if late := now.Sub(w.due); late > stallSlack && w.tid == 0 && !w.paused {
 		w.stalled += late - stallSlack
 	}
+	w.pauseForHost(now)
 	elapsed := w.elapsedAt(now)
 	if elapsed >= w.callTime {
 		clock := "of CPU time"

@@ -358,6 +358,44 @@ func TestSlowInjectIsNotScriptTime(t *testing.T) {
 	}
 }
 
+// The same for a message passed on (Options.PassOn) in a batch, with a
+// receiver that keeps the CPU busy, so that the thread clock, once it runs,
+// sees the host's work too: each call spends three times the limit in the
+// host, and is charged only the ticks that it took to see it there.
+func TestBusyPassOnIsNotScriptTime(t *testing.T) {
+	const limit = 50 * time.Millisecond
+	passes := 0
+	s, _ := newSandbox(t, `function process_message()
+  write_message("Fields[a]", 1)
+  for i = 1, 3 do inject_message() end
+end`,
+		func(o *Options) {
+			o.Limits.CallTime = limit
+			o.PassOn = func(*pipeline.Message, []pipeline.Field) error {
+				passes++
+				for start := time.Now(); time.Since(start) < limit; {
+				}
+				return nil
+			}
+		})
+	msgs := []*pipeline.Message{{Type: "a"}, {Type: "b"}, {Type: "c"}}
+	results, err := s.ProcessMessages(msgs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != len(msgs) {
+		t.Fatalf("%d results for %d messages: %+v", len(results), len(msgs), results)
+	}
+	for i, r := range results {
+		if r.Err != nil {
+			t.Errorf("message %d, slowed by its receiver, was stopped: %v", i, r.Err)
+		}
+	}
+	if passes != 3*len(msgs) {
+		t.Errorf("%d messages passed on, want %d", passes, 3*len(msgs))
+	}
+}
+
 // A Go panic in a module that the script does not catch terminates the
 // sandbox with reason "error"; one it catches with pcall is a Lua error.
 func TestGoPanicTerminates(t *testing.T) {
