@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/interoceptor/interoceptor/pipeline"
 	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/ast"
 	"github.com/yuin/gopher-lua/parse"
 	"golang.org/x/time/rate"
 )
@@ -39,9 +41,12 @@ type Sandbox struct {
 	created time.Time
 
 	builtin map[lua.LValue]struct{} // library and API values, which Preserve skips
-	initial map[string]lua.LValue   // the globals before the script ran (_VERSION...)
-	loaded  *lua.LTable             // require's cache: name → module
-	files   []string
+	// libNames are the globals that hold functions and libraries when the
+	// script starts, sorted; see load.
+	libNames []string
+	initial  map[string]lua.LValue // the globals before the script ran (_VERSION...)
+	loaded   *lua.LTable           // require's cache: name → module
+	files    []string
 
 	// During a call.
 	msg         *pipeline.Message // what read_message reads (in, or work once written); nil outside process_message
@@ -130,7 +135,7 @@ func New(opts Options) (*Sandbox, error) {
 	s.wd = newWatchdog(s.st, s.limits, s.measureInCall)
 	s.open()
 
-	fn, err := s.L.Load(strings.NewReader(src), s.chunk)
+	fn, err := s.load(src)
 	if err != nil {
 		s.Close()
 		return nil, compileError(s.chunk, err)
@@ -151,6 +156,49 @@ func New(opts Options) (*Sandbox, error) {
 		return nil, s.term
 	}
 	return s, nil
+}
+
+// load compiles the script as L.Load does, with the sandbox's functions
+// and libraries that it names bound to locals of its chunk:
+//
+//	local inject_message, read_message, string, ... = inject_message, read_message, string, ...
+//
+// before its first line, so that its functions reach them as upvalues (an
+// index) instead of globals (a lookup in a hash table by name): 60 ns less
+// a message for a filter that calls read_message, write_message and
+// inject_message (BenchmarkBatchMetricTagPassOn). What the script does is
+// the same, including replacing one of them (function read_message()
+// ... end assigns the local); only a module it requires still sees the
+// global. A chunk with too many locals for the extra ones is compiled as
+// it is.
+func (s *Sandbox) load(src string) (*lua.LFunction, error) {
+	chunk, err := parse.Parse(strings.NewReader(src), s.chunk)
+	if err != nil {
+		return nil, &lua.ApiError{Type: lua.ApiErrorSyntax, Object: lua.LString(err.Error()), Cause: err}
+	}
+	var names []string
+	for _, name := range s.libNames {
+		if strings.Contains(src, name) {
+			names = append(names, name)
+		}
+	}
+	if len(names) > 0 {
+		bind := &ast.LocalAssignStmt{Names: names}
+		for _, name := range names {
+			bind.Exprs = append(bind.Exprs, &ast.IdentExpr{Value: name})
+		}
+		if proto, err := lua.Compile(append([]ast.Stmt{bind}, chunk...), s.chunk); err == nil {
+			return s.L.NewFunctionFromProto(proto), nil
+		}
+		// Compile again from the source: the compiler may have annotated
+		// the tree it failed on.
+		return s.L.Load(strings.NewReader(src), s.chunk)
+	}
+	proto, err := lua.Compile(chunk, s.chunk)
+	if err != nil {
+		return nil, &lua.ApiError{Type: lua.ApiErrorSyntax, Object: lua.LString(err.Error()), Cause: err}
+	}
+	return s.L.NewFunctionFromProto(proto), nil
 }
 
 // open makes the restricted state: see stdlib.go and api.go.
@@ -183,6 +231,12 @@ func (s *Sandbox) open() {
 		}
 	})
 	s.builtin[s.globals] = struct{}{}
+	s.globals.ForEach(func(k, v lua.LValue) {
+		if name, ok := k.(lua.LString); ok && name != "_G" && (v.Type() == lua.LTFunction || v.Type() == lua.LTTable) {
+			s.libNames = append(s.libNames, string(name))
+		}
+	})
+	slices.Sort(s.libNames)
 }
 
 // compileError converts gopher-lua's syntax and compile errors of the
