@@ -88,10 +88,18 @@ func (s *stopper) cause() (reason, msg string, ok bool) {
 func (s *stopper) Deadline() (time.Time, bool) { return time.Time{}, false }
 func (s *stopper) Value(any) any               { return nil }
 
-// Done is called by the VM before every instruction; see the type.
+// Done is called by the VM before every instruction; see the type. It
+// returns nil while the sandbox runs, and the closed channel once it is
+// stopped: gopher-lua asks again before each instruction, so the stop is
+// seen at the next one, and its select on a nil channel costs less than on
+// an open one (4% of a filter's call). So the stopper is a context for the
+// VM alone: nothing may keep its Done to wait on.
 func (s *stopper) Done() <-chan struct{} {
 	s.serve()
-	return s.done
+	if s.stopped.Load() {
+		return s.done
+	}
+	return nil
 }
 
 // serve runs what the watchdog asked of the script's goroutine, if
