@@ -156,33 +156,49 @@ func (s scenarioResult) median() runResult {
 	return runs[(len(runs)-1)/2]
 }
 
-func runScenario(sc scenario, o options, data lineData) (scenarioResult, error) {
-	res := scenarioResult{sc: sc, lines: data.n, bytes: len(data.buf)}
-	for i := 1; i <= o.runs; i++ {
-		r, err := runOnce(sc, o.bin, data, "")
-		if err != nil {
-			return res, fmt.Errorf("run %d: %w", i, err)
-		}
-		progress("%-10s run %d/%d: %8.0f lines/s, %.2fs, CPU %.2fs, RSS %.1f MiB, startup %s",
-			sc.key, i, o.runs, float64(data.n)/r.elapsed.Seconds(), r.elapsed.Seconds(),
-			r.cpu().Seconds(), float64(r.maxRSS)/(1<<20), r.startup.Round(time.Millisecond))
-		if sc.lua && (sc.luaCase == nil || !sc.luaCase.decoder) {
-			progress("%-10s run %d/%d: the Lua filter spent %.2fs: %.0f msgs/s", sc.key, i, o.runs,
-				r.filter.ProcessSeconds, r.filter.msgsPerSec())
-		}
-		if sc.influxdb {
-			progress("%-10s run %d/%d: influxd used %.2fs CPU (%.2fs until the pipeline exited); the output held up to %.0f points waiting (%.1f MB on disk)",
-				sc.key, i, o.runs, r.influxdb.cpu.Seconds(), r.influxdb.cpuRun.Seconds(), r.influxdb.maxBuffered, r.influxdb.maxDiskBytes/1e6)
-		}
-		res.runs = append(res.runs, r)
+// runScenarios runs the end-to-end scenarios o.runs times each, round by
+// round: run 1 of every scenario, then run 2 of every one, and so on. A
+// drift of the machine's speed during the bench (another job, the CPU's
+// clock) then falls on all scenarios alike, and the runs of one round are
+// minutes closer than a scenario's runs are to the next scenario's: the
+// comparisons between scenarios (lua-metric against tcp-influx) pair the
+// runs of a round. The profiled runs come after, one per scenario.
+func runScenarios(chosen []scenario, o options, data lineData) ([]scenarioResult, error) {
+	res := make([]scenarioResult, len(chosen))
+	for j, sc := range chosen {
+		res[j] = scenarioResult{sc: sc, lines: data.n, bytes: len(data.buf)}
 	}
-	if path := o.profilePath(sc); path != "" {
+	for i := 1; i <= o.runs; i++ {
+		for j, sc := range chosen {
+			r, err := runOnce(sc, o.bin, data, "")
+			if err != nil {
+				return nil, fmt.Errorf("%s: run %d: %w", sc.title, i, err)
+			}
+			progress("%-10s run %d/%d: %8.0f lines/s, %.2fs, CPU %.2fs, RSS %.1f MiB, startup %s",
+				sc.key, i, o.runs, float64(data.n)/r.elapsed.Seconds(), r.elapsed.Seconds(),
+				r.cpu().Seconds(), float64(r.maxRSS)/(1<<20), r.startup.Round(time.Millisecond))
+			if sc.lua && (sc.luaCase == nil || !sc.luaCase.decoder) {
+				progress("%-10s run %d/%d: the Lua filter spent %.2fs: %.0f msgs/s", sc.key, i, o.runs,
+					r.filter.ProcessSeconds, r.filter.msgsPerSec())
+			}
+			if sc.influxdb {
+				progress("%-10s run %d/%d: influxd used %.2fs CPU (%.2fs until the pipeline exited); the output held up to %.0f points waiting (%.1f MB on disk)",
+					sc.key, i, o.runs, r.influxdb.cpu.Seconds(), r.influxdb.cpuRun.Seconds(), r.influxdb.maxBuffered, r.influxdb.maxDiskBytes/1e6)
+			}
+			res[j].runs = append(res[j].runs, r)
+		}
+	}
+	for j, sc := range chosen {
+		path := o.profilePath(sc)
+		if path == "" {
+			continue
+		}
 		r, err := runOnce(sc, o.bin, data, path)
 		if err != nil {
-			return res, fmt.Errorf("profiled run: %w", err)
+			return nil, fmt.Errorf("%s: profiled run: %w", sc.title, err)
 		}
 		progress("%-10s profiled run: %8.0f lines/s (not counted)", sc.key, float64(data.n)/r.elapsed.Seconds())
-		res.profile = r.profile
+		res[j].profile = r.profile
 	}
 	return res, nil
 }

@@ -90,12 +90,8 @@ func main() {
 	debug.FreeOSMemory() // benchrun shares the machine: give back what generating took
 	rep.firstLine = data.first
 	progress("generated %d lines, %d bytes", o.lines, len(data.buf))
-	for _, sc := range chosen {
-		res, err := runScenario(sc, o, data)
-		if err != nil {
-			fail("%s: %v", sc.title, err)
-		}
-		rep.scenarios = append(rep.scenarios, res)
+	if rep.scenarios, err = runScenarios(chosen, o, data); err != nil {
+		fail("%v", err)
 	}
 	data = lineData{} // the anomaly scenarios have loads of their own
 	if extra[anomalyKey] {

@@ -193,7 +193,8 @@ func (rep *report) writeE2E(b *strings.Builder) {
 	sr := rep.scenarios[0]
 	w("Each scenario sends N = %s lines of InfluxDB line protocol, 100 bytes + newline each (%s bytes), through\n",
 		group(float64(sr.lines), 0), group(float64(sr.bytes), 0))
-	w("the real binary and the embedded NATS server; runs per scenario: %d. The table shows the **median run** by throughput\n", rep.opts.runs)
+	w("the real binary and the embedded NATS server; runs per scenario: %d, in rounds (run 1 of every scenario, then run 2, ...).\n", rep.opts.runs)
+	w("The table shows the **median run** by throughput\n")
 	w("(for an even count, the slower of the two middle ones), with the min–max throughput of all runs. MB/s is\n")
 	w("10^6 bytes of input per second; RSS is the peak resident set of the interoceptor process alone (`getrusage`\n")
 	w("maxrss, taken through a small wrapper: see the README). The first line sent:\n\n")

@@ -215,10 +215,12 @@ func (rep *report) writeLuaCases(b *strings.Builder) {
 	w("| scenario | lines/s | lines per CPU-second | peak RSS MiB (worst run) | filter msgs/s (its own time, one core) |\n")
 	w("|---|--:|--:|--:|--:|\n")
 	var without, withoutCPU float64 // lines/s and CPU µs per line
+	var withoutRuns *scenarioResult
 	if j := slices.IndexFunc(rep.scenarios, func(o scenarioResult) bool { return o.sc.influx && !o.sc.lua && !o.sc.influxdb }); j >= 0 {
 		o := rep.scenarios[j]
 		without = o.linesPerSec(o.median())
 		withoutCPU = o.median().cpu().Seconds() * 1e6 / float64(o.lines)
+		withoutRuns = &rep.scenarios[j]
 	}
 	for _, s := range rep.scenarios {
 		if s.sc.luaCase == nil {
@@ -251,6 +253,10 @@ func (rep *report) writeLuaCases(b *strings.Builder) {
 			w(" Target ≥ 300,000 lines/s: %s.", yesNo(lps >= 300_000))
 			if without > 0 {
 				w(" %.2f× the same pipeline without the filter (`tcp-influx`, %s lines/s, this run; target ≥ 0.6×).", lps/without, group(without, 0))
+				if ratios := pairedRatios(s, *withoutRuns); len(ratios) > 0 {
+					w(" Run by run, each against the `tcp-influx` run of its round (the rounds interleave the scenarios): %s;\n", joinRatios(ratios))
+					w("median **%.2f×**.", median(ratios))
+				}
 				cpu := s.median().cpu().Seconds() * 1e6 / float64(s.lines)
 				w(" Per line the process used %.2f µs of CPU, `tcp-influx` %.2f µs: the filter stage (decoding the batch,\n", cpu, withoutCPU)
 				w("the script, encoding what it passes on, one more NATS hop) adds %.2f µs. Where both pipelines keep the\n", cpu-withoutCPU)
@@ -259,4 +265,36 @@ func (rep *report) writeLuaCases(b *strings.Builder) {
 		}
 		w("\n\n```lua\n%s```\n\n", s.sc.luaCase.script)
 	}
+}
+
+// pairedRatios is a's lines/s over b's, run by run: the runs of one round
+// of runScenarios were made one after the other. None when the counts
+// differ.
+func pairedRatios(a, b scenarioResult) []float64 {
+	if len(a.runs) != len(b.runs) {
+		return nil
+	}
+	var r []float64
+	for i := range a.runs {
+		r = append(r, a.linesPerSec(a.runs[i])/b.linesPerSec(b.runs[i]))
+	}
+	return r
+}
+
+func joinRatios(r []float64) string {
+	parts := make([]string, len(r))
+	for i, x := range r {
+		parts[i] = fmt.Sprintf("%.2f×", x)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// median of r, the mean of the middle two for an even count.
+func median(r []float64) float64 {
+	s := slices.Sorted(slices.Values(r))
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
