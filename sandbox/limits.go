@@ -352,13 +352,20 @@ func (w *watchdog) leaveHost() {
 // pauseForHost is pause as fire does it, on the timer's goroutine when it
 // finds the host working for the script; under w.mu.
 func (w *watchdog) pauseForHost(now time.Time) {
-	if !w.host.CompareAndSwap(hostYes, hostPaused) {
+	if w.host.Load() != hostYes {
 		return
 	}
+	var cpu time.Duration
 	if w.tid != 0 {
-		w.pausedCPU, _ = threadCPU(w.tid)
+		var ok bool
+		if cpu, ok = threadCPU(w.tid); !ok {
+			return // charged, and looked at again at the next tick
+		}
 	}
-	w.pausedAt, w.paused = now.Sub(w.start), true
+	if !w.host.CompareAndSwap(hostYes, hostPaused) {
+		return // the host is done
+	}
+	w.pausedCPU, w.pausedAt, w.paused = cpu, now.Sub(w.start), true
 }
 
 func (w *watchdog) resume() {
