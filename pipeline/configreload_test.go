@@ -339,3 +339,39 @@ path = %q
 	p.send()
 	pipelinetest.WaitUntil(t, 10*time.Second, "line 1 through the new instance", exactLinesIn(out, 2))
 }
+
+// A reload that replaces the only running input by one that ends at once
+// and one that runs: the first one's end is not taken for that of every
+// input while the reload starts the second (the pipeline would drain and
+// stop with the new TCP input running).
+func TestReloadInputsThatEndAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	p := startReloadable(t, tcpIn(dir, "127.0.0.1:0"))
+	var next strings.Builder
+	fmt.Fprintf(&next, "[agent]\ndata_dir = %q\nadmin_addr = \"off\"\n\n", filepath.Join(dir, "var"))
+	next.WriteString("[[inputs.generator]]\nname = \"once\"\npublish = \"x\"\nrate = 0\ncount = 1\n\n")
+	for i := range 200 {
+		fmt.Fprintf(&next, "[[filters.ticking_test]]\nname = \"tick%d\"\nsubscribe = [\"x\"]\nticker_interval = \"1h\"\n\n", i)
+	}
+	next.WriteString("[[inputs.tcp]]\nname = \"steady\"\npublish = \"x\"\naddress = \"127.0.0.1:0\"\n")
+	actions, err := p.reload(next.String())
+	if err != nil {
+		t.Fatalf("reload: %v (%v)", err, actions)
+	}
+	pipelinetest.WaitUntil(t, 20*time.Second, "the generator to end and inputs.tcp to start", func() error {
+		if s := p.status("once").State; s != "stopped" {
+			return fmt.Errorf("the generator is %s", s)
+		}
+		if s := p.status("steady").State; s == "starting" {
+			return errors.New("inputs.tcp is starting") // the runners before it are slow to start
+		}
+		return nil
+	})
+	// Had its end been taken for the last, the pipeline would now be
+	// stopping: it stops the TCP input first.
+	for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if s := p.status("steady").State; s != "running" {
+			t.Fatalf("inputs.tcp is %s: the pipeline took the generator's end for that of every input", s)
+		}
+	}
+}

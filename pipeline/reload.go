@@ -363,6 +363,8 @@ func (rt *Runtime) applyReload(plan *reloadPlan) []ReloadResult {
 	var results []ReloadResult
 	old := rt.list()
 	if plan.changed() {
+		release := rt.holdLive()
+		defer release()
 		going := plan.going(rt)
 		var fresh []*runner // added and successors
 		for _, r := range plan.runners {

@@ -43,7 +43,7 @@ type Runtime struct {
 	reloadMu       sync.Mutex
 	runCtx         context.Context // set by Run: the tickers' parent
 	inputCtx       context.Context // set by Run: the inputs' parent
-	liveInputs     atomic.Int64    // inputs running that were not stopped
+	live           liveInputs      // inputs running that were not stopped
 	inputsFinished chan struct{}   // signalled when the last live input finished on its own
 	retiredHandled atomic.Uint64   // batches handled by the subscriptions of runners a reload stopped
 }
@@ -179,17 +179,13 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	// One more live input while they start: an input that finishes at
 	// once (a generator with a count) is then not taken for the last
 	// before those after it in the list have started.
-	rt.liveInputs.Add(1)
-	started := false
+	release := rt.holdLive()
 	for _, r := range rt.list() {
 		if !r.failed() {
 			rt.startRunner(r)
-			started = started || r.input != nil
 		}
 	}
-	if rt.liveInputs.Add(-1) == 0 && started {
-		rt.signalInputsFinished()
-	}
+	release()
 	rt.reloadMu.Unlock()
 	if rt.cfg.Agent.WatchConfig && rt.cfg.Path != "" {
 		w, err := rt.watchConfig()
@@ -244,12 +240,12 @@ func (rt *Runtime) startRunner(r *runner) {
 	}
 	ctx, cancel := context.WithCancel(rt.inputCtx)
 	r.stopInput, r.inputDone = cancel, make(chan struct{})
-	rt.liveInputs.Add(1)
+	rt.live.add()
 	go func() {
 		defer close(r.inputDone)
 		err := r.input.Run(ctx, lineEmitter{r.pub})
 		r.pub.flush()
-		if ctx.Err() == nil && r.leaveLive() {
+		if ctx.Err() == nil && r.leaveLive(true) {
 			// The last live input finished on its own (a file read
 			// once), or failed.
 			rt.signalInputsFinished()
@@ -265,6 +261,77 @@ func (rt *Runtime) startRunner(r *runner) {
 	}()
 }
 
+// liveInputs counts the inputs running that were not stopped. The
+// pipeline ends when the last one finishes on its own (not when one is
+// stopped by a reload). While Run starts the runners, and while a reload
+// stops and starts them, a hold keeps an input that finishes meanwhile (a
+// generator with a count, just started; an old input while the new ones
+// are not started yet) from being taken for the last: its end counts once
+// the hold is released, if no input started after it. A mutex, not
+// atomics: inputs start and end seldom, and the three counts must change
+// together.
+type liveInputs struct {
+	mu     sync.Mutex
+	inputs int  // running, not stopped
+	holds  int  // not released
+	ended  bool // the last input finished on its own during a hold
+}
+
+func (l *liveInputs) add() {
+	l.mu.Lock()
+	l.inputs++
+	l.ended = false // what ended before is not the last any more
+	l.mu.Unlock()
+}
+
+// leave counts an input out; own says that it finished on its own. It
+// reports whether that was the end of the last input, with no hold.
+func (l *liveInputs) leave(own bool) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.inputs--
+	if l.inputs > 0 || !own {
+		return false
+	}
+	if l.holds > 0 {
+		l.ended = true
+		return false
+	}
+	return true
+}
+
+func (l *liveInputs) hold() {
+	l.mu.Lock()
+	l.holds++
+	l.mu.Unlock()
+}
+
+// release ends a hold; it reports whether the last input finished on its
+// own during it, with none started after.
+func (l *liveInputs) release() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.holds--
+	if l.holds > 0 {
+		return false
+	}
+	ended := l.ended && l.inputs == 0
+	l.ended = false
+	return ended
+}
+
+// holdLive holds the live inputs (see liveInputs) until the function it
+// returns is called, which tells Run when every input has finished
+// meanwhile.
+func (rt *Runtime) holdLive() (release func()) {
+	rt.live.hold()
+	return func() {
+		if rt.live.release() {
+			rt.signalInputsFinished()
+		}
+	}
+}
+
 // signalInputsFinished tells Run that every input has finished.
 func (rt *Runtime) signalInputsFinished() {
 	select {
@@ -273,20 +340,20 @@ func (rt *Runtime) signalInputsFinished() {
 	}
 }
 
-// leaveLive counts r out of the live inputs, once; it reports whether r
-// was the last.
-func (r *runner) leaveLive() bool {
+// leaveLive counts r out of the live inputs, once; own says that it
+// finished on its own. It reports whether r was the last (liveInputs.leave).
+func (r *runner) leaveLive(own bool) bool {
 	if !r.left.CompareAndSwap(false, true) {
 		return false
 	}
-	return r.rt.liveInputs.Add(-1) == 0
+	return r.rt.live.leave(own)
 }
 
 // stopRunning stops r's input and ticker and waits for both: the input's
 // Run has returned and its last lines are published; no tick is running.
 func (r *runner) stopRunning() {
 	if r.stopInput != nil {
-		r.leaveLive() // stopped, not finished: no signal
+		r.leaveLive(false) // stopped, not finished: no signal
 		r.stopInput()
 		<-r.inputDone
 	}

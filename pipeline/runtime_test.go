@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -289,9 +290,12 @@ func TestInputsThatEndAtOnce(t *testing.T) {
 	}
 	src.WriteString("[[inputs.tcp]]\nname = \"steady\"\npublish = \"x\"\naddress = \"127.0.0.1:0\"\n")
 	rt, _, done := startPipeline(t, src.String())
-	pipelinetest.WaitUntil(t, 20*time.Second, "the generator to end", func() error {
+	pipelinetest.WaitUntil(t, 20*time.Second, "the generator to end and inputs.tcp to start", func() error {
 		if s := statsOf(rt, pipeline.KindInput, "once").State; s != "stopped" {
-			return fmt.Errorf("it is %s", s)
+			return fmt.Errorf("the generator is %s", s)
+		}
+		if s := statsOf(rt, pipeline.KindInput, "steady").State; s == "starting" {
+			return errors.New("inputs.tcp is starting") // the runners before it are slow to start
 		}
 		return nil
 	})
