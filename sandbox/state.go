@@ -174,7 +174,7 @@ func New(opts Options) (*Sandbox, error) {
 func (s *Sandbox) load(src string) (*lua.LFunction, error) {
 	chunk, err := parse.Parse(strings.NewReader(src), s.chunk)
 	if err != nil {
-		return nil, &lua.ApiError{Type: lua.ApiErrorSyntax, Object: lua.LString(err.Error()), Cause: err}
+		return nil, syntaxError(err)
 	}
 	var names []string
 	for _, name := range s.libNames {
@@ -196,9 +196,15 @@ func (s *Sandbox) load(src string) (*lua.LFunction, error) {
 	}
 	proto, err := lua.Compile(chunk, s.chunk)
 	if err != nil {
-		return nil, &lua.ApiError{Type: lua.ApiErrorSyntax, Object: lua.LString(err.Error()), Cause: err}
+		return nil, syntaxError(err)
 	}
 	return s.L.NewFunctionFromProto(proto), nil
+}
+
+// syntaxError is a parse or compile error as L.Load returns it, which
+// compileError reads.
+func syntaxError(err error) error {
+	return &lua.ApiError{Type: lua.ApiErrorSyntax, Object: lua.LString(err.Error()), Cause: err}
 }
 
 // open makes the restricted state: see stdlib.go and api.go.

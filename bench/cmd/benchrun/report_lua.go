@@ -289,12 +289,9 @@ func joinRatios(r []float64) string {
 	return strings.Join(parts, ", ")
 }
 
-// median of r, the mean of the middle two for an even count.
+// median of r; for an even count the lower of the two middle ones, as the
+// report's other medians (for a ratio of rates, the cautious one).
 func median(r []float64) float64 {
 	s := slices.Sorted(slices.Values(r))
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
+	return s[(len(s)-1)/2]
 }
