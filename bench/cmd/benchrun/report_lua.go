@@ -214,13 +214,9 @@ func (rep *report) writeLuaCases(b *strings.Builder) {
 	scale := rep.writePeerScale(b, false)
 	w("| scenario | lines/s | lines per CPU-second | peak RSS MiB (worst run) | filter msgs/s (its own time, one core) |\n")
 	w("|---|--:|--:|--:|--:|\n")
-	var without, withoutCPU float64 // lines/s and CPU µs per line
-	var withoutRuns *scenarioResult
+	var without *scenarioResult // tcp-influx: lua-metric's pipeline without the filter
 	if j := slices.IndexFunc(rep.scenarios, func(o scenarioResult) bool { return o.sc.influx && !o.sc.lua && !o.sc.influxdb }); j >= 0 {
-		o := rep.scenarios[j]
-		without = o.linesPerSec(o.median())
-		withoutCPU = o.median().cpu().Seconds() * 1e6 / float64(o.lines)
-		withoutRuns = &rep.scenarios[j]
+		without = &rep.scenarios[j]
 	}
 	for _, s := range rep.scenarios {
 		if s.sc.luaCase == nil {
@@ -251,13 +247,14 @@ func (rep *report) writeLuaCases(b *strings.Builder) {
 			w(" (target ≥ 1×, stretch 1.5×).")
 		case "lua-metric":
 			w(" Target ≥ 300,000 lines/s: %s.", yesNo(lps >= 300_000))
-			if without > 0 {
-				w(" %.2f× the same pipeline without the filter (`tcp-influx`, %s lines/s, this run; target ≥ 0.6×).", lps/without, group(without, 0))
-				if ratios := pairedRatios(s, *withoutRuns); len(ratios) > 0 {
+			if without != nil {
+				wlps := without.linesPerSec(without.median())
+				w(" %.2f× the same pipeline without the filter (`tcp-influx`, %s lines/s, this run; target ≥ 0.6×).", lps/wlps, group(wlps, 0))
+				if ratios := pairedRatios(s, *without); len(ratios) > 0 {
 					w(" Run by run, each against the `tcp-influx` run of its round (the rounds interleave the scenarios): %s;\n", joinRatios(ratios))
 					w("median **%.2f×**.", median(ratios))
 				}
-				cpu := s.median().cpu().Seconds() * 1e6 / float64(s.lines)
+				cpu, withoutCPU := s.cpuPerLine(), without.cpuPerLine()
 				w(" Per line the process used %.2f µs of CPU, `tcp-influx` %.2f µs: the filter stage (decoding the batch,\n", cpu, withoutCPU)
 				w("the script, encoding what it passes on, one more NATS hop) adds %.2f µs. Where both pipelines keep the\n", cpu-withoutCPU)
 				w("machine's cores busy, the ratio cannot exceed %.2f / %.2f = %.2f.", withoutCPU, cpu, withoutCPU/cpu)
@@ -265,6 +262,11 @@ func (rep *report) writeLuaCases(b *strings.Builder) {
 		}
 		w("\n\n```lua\n%s```\n\n", s.sc.luaCase.script)
 	}
+}
+
+// cpuPerLine is the median run's CPU per line, in µs.
+func (s scenarioResult) cpuPerLine() float64 {
+	return s.median().cpu().Seconds() * 1e6 / float64(s.lines)
 }
 
 // pairedRatios is a's lines/s over b's, run by run: the runs of one round
