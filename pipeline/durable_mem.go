@@ -49,18 +49,49 @@ func compressBatch(msg *nats.Msg) *[]byte {
 // durable publisher compressed it. The result may share nothing with
 // msg.Data, and is the caller's to keep.
 func BatchData(msg *nats.Msg) ([]byte, error) {
+	data, _, err := batchData(msg, nil)
+	return data, err
+}
+
+// batchData is BatchData decompressing into buf's memory when it has room
+// (a new buffer when not); unzipped says whether data was decompressed, and
+// so is buf's memory or new, rather than msg.Data.
+func batchData(msg *nats.Msg, buf []byte) (data []byte, unzipped bool, err error) {
 	switch enc := msg.Header.Get(batchEncodingHdr); enc {
 	case "":
-		return msg.Data, nil
+		return msg.Data, false, nil
 	case "s2":
-		b, err := s2.Decode(nil, msg.Data)
+		b, err := s2.Decode(buf[:0], msg.Data)
 		if err != nil {
-			return nil, fmt.Errorf("s2 batch: %w", err)
+			return nil, false, fmt.Errorf("s2 batch: %w", err)
 		}
-		return b, nil
+		return b, true, nil
 	default:
-		return nil, fmt.Errorf("batch encoded as %q, which this version cannot read", enc)
+		return nil, false, fmt.Errorf("batch encoded as %q, which this version cannot read", enc)
 	}
+}
+
+// maxKeptUnzipped bounds the buffer a runner keeps to decompress batches
+// into: a batch of a few huge messages gets memory of its own instead.
+const maxKeptUnzipped = 1 << 20
+
+// batchData is BatchData for handle. When the plugin keeps nothing of its
+// messages (it is Transient: the decoder aliases the batch), nothing refers
+// to a batch once handle returns, so a compressed batch is decompressed
+// into the same buffer every time, under r.mu: a durable output otherwise
+// makes as much garbage as it writes, and each collection that garbage
+// brings on empties nats-server's pools of 8 MiB block buffers, which are
+// then made anew. Other plugins may keep their messages, which alias the
+// batch: theirs get memory of their own.
+func (r *runner) batchData(msg *nats.Msg) ([]byte, error) {
+	if !r.dec.Alias {
+		return BatchData(msg)
+	}
+	data, unzipped, err := batchData(msg, r.unzipped)
+	if unzipped && cap(data) <= maxKeptUnzipped {
+		r.unzipped = data[:0]
+	}
+	return data, err
 }
 
 // applyMemoryLimit sets the Go runtime's soft memory limit from

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -50,5 +51,69 @@ func TestBatchDataRefusesWhatItCannotRead(t *testing.T) {
 		if _, err := BatchData(msg); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err %v, want one naming %s", enc, err, want)
 		}
+	}
+}
+
+// compressedBatch is a batch as a durable publisher stores it: S2, with
+// the header that says so.
+func compressedBatch(t *testing.T, data []byte) *nats.Msg {
+	t.Helper()
+	msg := &nats.Msg{Subject: "a", Data: bytes.Clone(data), Header: nats.Header{}}
+	if compressBatch(msg) == nil {
+		t.Fatalf("%d bytes did not compress", len(data))
+	}
+	return msg
+}
+
+// A runner whose plugin keeps nothing (Transient: its decoder aliases the
+// batch) decompresses every durable batch into the same buffer, so a
+// durable output makes no garbage of its own per batch; a runner whose
+// plugin may keep its messages gives each batch memory of its own, which
+// the next batch leaves as it was; and a batch too big to keep the buffer
+// for is decompressed all the same.
+func TestRunnerBatchDataReusesItsBufferOnlyForTransientPlugins(t *testing.T) {
+	first := []byte(strings.Repeat("cpu,host=edge-0042 user=10.5,idle=89.5 1700000000042000000\n", 900))
+	second := []byte(strings.Repeat("mem,host=edge-0007 used=41i 1700000000042000001\n", 1000))
+	msg1, msg2 := compressedBatch(t, first), compressedBatch(t, second)
+
+	transient := &runner{dec: BatchDecoder{Alias: true}}
+	if _, err := transient.batchData(msg1); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	allocs := testing.AllocsPerRun(20, func() {
+		var err error
+		if got, err = transient.batchData(msg2); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 || !bytes.Equal(got, second) {
+		t.Errorf("Transient plugin: %.0f allocations a batch (want 0), right bytes %v", allocs, bytes.Equal(got, second))
+	}
+
+	keeping := &runner{}
+	kept, err := keeping.batchData(msg1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keeping.batchData(msg2); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(kept, first) {
+		t.Error("a plugin that may keep its messages had its first batch overwritten by the second")
+	}
+
+	big := make([]byte, 0, maxKeptUnzipped+4096)
+	for len(big) < maxKeptUnzipped+1 {
+		big = fmt.Appendf(big, "disk,host=edge-%04d free=%di\n", len(big)%9973, len(big))
+	}
+	if got, err := transient.batchData(compressedBatch(t, big)); err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("a %d-byte batch: err %v, right bytes %v", len(big), err, bytes.Equal(got, big))
+	}
+	if cap(transient.unzipped) > maxKeptUnzipped {
+		t.Errorf("the runner keeps a %d-byte buffer, more than the %d it may", cap(transient.unzipped), maxKeptUnzipped)
+	}
+	if got, err := transient.batchData(msg1); err != nil || !bytes.Equal(got, first) {
+		t.Fatalf("after the big batch: err %v, right bytes %v", err, bytes.Equal(got, first))
 	}
 }

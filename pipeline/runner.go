@@ -40,7 +40,10 @@ type runner struct {
 	subs   []*subscription
 	dec    BatchDecoder
 	batch  []*Message
-	warn   LogThrottle
+	// unzipped is the buffer durable batches are decompressed into, kept
+	// from batch to batch when the plugin keeps nothing (see batchData).
+	unzipped []byte
+	warn     LogThrottle
 
 	held  []*nats.Msg // durable batches the output gave up on at shutdown
 	retry drainRetry  // draining: when retries of a failing write stop
@@ -281,7 +284,7 @@ func (r *runner) handle(from *subscription, msg *nats.Msg) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	data, err := BatchData(msg) // compressed if a durable publisher stored it
+	data, err := r.batchData(msg) // compressed if a durable publisher stored it
 	var msgs []*Message
 	if err == nil {
 		msgs, err = r.dec.Decode(data)
