@@ -58,6 +58,7 @@ publish = %q
 `, filepath.Join(dir, "agent-var"), url, logFile, subject)
 	agent := runPipeline(t, dir, "agent", agentCfg)
 	agent.waitRunning(t) // its stream now exists
+	observeStream(t, url, subject)
 
 	central := runPipeline(t, dir, "central", fmt.Sprintf(`
 [agent]
@@ -120,6 +121,25 @@ path = %q
 		n, killedAt, stored, stored-n, n, centralDup, agentDup)
 	if float64(stored-n) != centralDup {
 		t.Fatalf("%d lines were stored twice, but the central counted %v duplicates", stored-n, centralDup)
+	}
+}
+
+// observeStream gives subject's stream a durable consumer that never acks,
+// so that it keeps every batch stored for linesInStream to count: a stream
+// keeps a batch only until its durable consumers have all acked it.
+func observeStream(t *testing.T, url, subject string) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := nc.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.AddConsumer(pipeline.StreamName(subject), &nats.ConsumerConfig{Durable: "e2e_observer", AckPolicy: nats.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
 	}
 }
 

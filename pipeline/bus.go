@@ -20,6 +20,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Bus is the pipeline's NATS connection and, when [nats] url is empty, the
@@ -40,9 +41,10 @@ type Bus struct {
 	// jsConn carries durable (JetStream) traffic, opened by JetStream on
 	// first use and kept off Conn so that API replies and PubAcks do not
 	// count as batches in the drain check.
-	jsMu   sync.Mutex // guards jsConn and js: plugins ask for JetStream at Init
+	jsMu   sync.Mutex // guards jsConn, js and jsAPI: plugins ask for JetStream at Init
 	jsConn *nats.Conn
 	js     nats.JetStreamContext
+	jsAPI  jetstream.JetStream // see jetStreamAPI
 	url    string
 	opts   []nats.Option
 	store  *storeWatch // embedded JetStream: restarts it after a store failure
@@ -81,6 +83,29 @@ func (b *Bus) JetStream() (nats.JetStreamContext, error) {
 	}
 	b.jsConn, b.js = conn, js
 	return js, nil
+}
+
+// jetStreamAPI returns nats.go's newer JetStream API on the same connection
+// and domain as JetStream, for what only it has (a consumer's reset).
+func (b *Bus) jetStreamAPI() (jetstream.JetStream, error) {
+	if _, err := b.JetStream(); err != nil {
+		return nil, err
+	}
+	b.jsMu.Lock()
+	defer b.jsMu.Unlock()
+	if b.jsAPI != nil {
+		return b.jsAPI, nil
+	}
+	var err error
+	if b.agent {
+		b.jsAPI, err = jetstream.NewWithDomain(b.jsConn, b.domain)
+	} else {
+		b.jsAPI, err = jetstream.New(b.jsConn)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("nats: jetstream: %w", err)
+	}
+	return b.jsAPI, nil
 }
 
 // fence returns a channel closed once every message published on Conn

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -88,11 +89,25 @@ func durableConsumerName(pc *PluginConfig, subject string) string {
 }
 
 // streamConfig is a new stream for subject, with this pipeline's limits.
-func (r *runner) streamConfig(subject string) *nats.StreamConfig {
+//
+// A stream keeps a batch until every durable consumer of its subject has
+// acked it (interest retention), within those limits: it is the buffer of
+// the durable subscribers, and what they have all written is removed as
+// they go. Were every batch kept to the limits, those of the last 10 s
+// would stay in nats-server's memory however fast they were written: its
+// file store keeps each 8 MiB block it wrote or read that long (see
+// durable_mem.go). A dead-letter subject (deadLetter), which nobody may
+// consume, keeps its messages to the limits, for whoever looks at them.
+func (r *runner) streamConfig(subject string, deadLetter bool) *nats.StreamConfig {
 	nc := r.rt.cfg.Nats
+	retention := nats.InterestPolicy
+	if deadLetter {
+		retention = nats.LimitsPolicy
+	}
 	return &nats.StreamConfig{
 		Name:       StreamName(subject),
 		Subjects:   []string{subject},
+		Retention:  retention,
 		Storage:    nats.FileStorage,
 		MaxAge:     time.Duration(cmp0(nc.StreamMaxAge, DefaultStreamMaxAge)),
 		MaxBytes:   cmp0(nc.StreamMaxBytes, DefaultStreamMaxBytes),
@@ -103,8 +118,8 @@ func (r *runner) streamConfig(subject string) *nats.StreamConfig {
 
 // createStream makes the stream named after subject; another process that
 // made it first is no error.
-func (r *runner) createStream(js nats.JetStreamContext, subject string) (string, error) {
-	cfg := r.streamConfig(subject)
+func (r *runner) createStream(js nats.JetStreamContext, subject string, deadLetter bool) (string, error) {
+	cfg := r.streamConfig(subject, deadLetter)
 	if _, err := js.AddStream(cfg); err != nil && !errors.Is(err, nats.ErrStreamNameAlreadyInUse) {
 		return "", fmt.Errorf("durable: create stream %s for %s: %w", cfg.Name, subject, err)
 	}
@@ -123,17 +138,30 @@ func (p *publisher) ensureStream() error {
 	if err != nil {
 		return err
 	}
-	cfg := r.streamConfig(p.subject)
+	deadLetter := p == r.dead
+	cfg := r.streamConfig(p.subject, deadLetter)
 	name, err := js.StreamNameBySubject(p.subject)
 	switch {
 	case errors.Is(err, nats.ErrNoMatchingStream) || errors.Is(err, nats.ErrStreamNotFound):
-		_, err := r.createStream(js, p.subject)
+		_, err := r.createStream(js, p.subject, deadLetter)
 		return err
 	case err != nil:
 		return fmt.Errorf("durable: find the stream of %s: %w", p.subject, err)
 	case name != cfg.Name:
 		r.log.Info("durable: publishing into an existing stream", "stream", name, "subject", p.subject)
 		return nil
+	}
+	info, err := js.StreamInfo(cfg.Name)
+	if err != nil {
+		return fmt.Errorf("durable: stream %s: %w", cfg.Name, err)
+	}
+	if info.Config.Retention == nats.LimitsPolicy && cfg.Retention == nats.InterestPolicy && info.State.Consumers == 0 {
+		// A stream kept to its limits (made by an earlier version, which
+		// kept every stream so) that no consumer reads yet: kept by
+		// interest, it would drop what it holds and what is stored until
+		// its subscriber comes. It changes at a start after that.
+		cfg.Retention = nats.LimitsPolicy
+		r.log.Info("durable: stream kept to its limits until a durable subscriber reads it", "stream", cfg.Name, "batches", info.State.Msgs)
 	}
 	if _, err := js.UpdateStream(cfg); err != nil {
 		return fmt.Errorf("durable: update stream %s: %w", cfg.Name, err)
@@ -176,8 +204,9 @@ func (r *runner) subscribeDurable(s *subscription, handler nats.MsgHandler) erro
 			MaxAckPending:  durableMaxAckPending,
 			FilterSubject:  s.pattern,
 		}
-		// A restart cut short (the process died between its delete and
-		// its add) resumes where it was to start, not at the stream's start.
+		// A restart cut short by an earlier version (the process died
+		// between its delete and its add; see consumerRestart) resumes
+		// where it was to start, not at the stream's start.
 		cut := r.loadConsumerRestart(restartPath, stream)
 		if cut != nil {
 			cc.DeliverPolicy, cc.OptStartSeq = nats.DeliverByStartSequencePolicy, cut.StartSeq
@@ -194,12 +223,10 @@ func (r *runner) subscribeDurable(s *subscription, handler nats.MsgHandler) erro
 	} else if err != nil {
 		return fmt.Errorf("durable: consumer %s on %s: %w", name, stream, err)
 	} else if ci.NumAckPending > 0 && r.cfg.Queue == "" {
-		if err := r.restartConsumer(js, ci, restartPath); err != nil {
-			return err
-		}
+		r.restartConsumer(ci)
 		s.redeliveredTo = ci.Delivered.Stream // delivered before, though now a first delivery
 	} else {
-		removeConsumerRestart(restartPath) // a restart that stopped after its add
+		removeConsumerRestart(restartPath) // an earlier version's restart that stopped after its add
 	}
 	s.durable, s.stream = true, stream
 	opts := []nats.SubOpt{nats.Bind(stream, name), nats.ManualAck()}
@@ -221,34 +248,35 @@ func (r *runner) subscribeDurable(s *subscription, handler nats.MsgHandler) erro
 // could then not merge its spans across the restart. A queue group's
 // consumer is shared and left alone.
 //
-// Where it starts is saved under data_dir (at path) before the delete and
-// removed after the add: a process that dies between the two finds the
-// consumer missing at its next start, and subscribeDurable creates it at
-// that sequence rather than redelivering the whole stream.
-func (r *runner) restartConsumer(js nats.JetStreamContext, ci *nats.ConsumerInfo, path string) error {
-	cfg := ci.Config
-	cfg.DeliverPolicy = nats.DeliverByStartSequencePolicy
-	cfg.OptStartSeq = ci.AckFloor.Stream + 1
-	fail := func(err error) error {
-		return fmt.Errorf("durable: restart consumer %s on %s at its ack floor: %w", ci.Name, ci.Stream, err)
+// It is nats-server's consumer reset (2.14 and later), which keeps the
+// consumer: deleting it and adding it again at its ack floor, as this did
+// before, would let a stream kept by interest drop what it had not acked.
+// A server without the reset leaves the consumer as it is: the batches come
+// again after the ack wait, all the same.
+func (r *runner) restartConsumer(ci *nats.ConsumerInfo) {
+	js, err := r.rt.bus.jetStreamAPI()
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), consumerResetTimeout)
+		_, err = js.ResetConsumer(ctx, ci.Stream, ci.Name)
+		cancel()
 	}
-	if err := saveConsumerRestart(path, consumerRestart{Stream: ci.Stream, StartSeq: cfg.OptStartSeq, Delivered: ci.Delivered.Stream}); err != nil {
-		return fail(err)
+	if err != nil {
+		r.log.Warn("durable: cannot have the batches delivered and not acked before the last stop come again now (nats-server 2.14 or later resets a consumer); they come again after the ack wait",
+			"consumer", ci.Name, "batches", ci.NumAckPending, "err", err)
+		return
 	}
-	if err := js.DeleteConsumer(ci.Stream, ci.Name); err != nil {
-		return fail(err)
-	}
-	if _, err := js.AddConsumer(ci.Stream, &cfg); err != nil {
-		return fail(err)
-	}
-	removeConsumerRestart(path)
 	r.log.Info("durable: batches delivered and not acked before the last stop come again now, in order",
-		"consumer", ci.Name, "batches", ci.NumAckPending, "from_stream_seq", cfg.OptStartSeq)
-	return nil
+		"consumer", ci.Name, "batches", ci.NumAckPending, "from_stream_seq", ci.AckFloor.Stream+1)
 }
 
-// consumerRestart is where restartConsumer restarts a consumer, saved
-// while the consumer is deleted and not yet added again.
+// consumerResetTimeout bounds the wait for a consumer's reset: a server
+// without the API may not answer at all.
+const consumerResetTimeout = 5 * time.Second
+
+// consumerRestart is where a consumer was to start again, saved by earlier
+// versions, which restarted a consumer by deleting it and adding it again,
+// while it was deleted: one that died between the two leaves the file, and
+// subscribeDurable, finding no consumer, creates it there.
 type consumerRestart struct {
 	Stream    string `json:"stream"`
 	StartSeq  uint64 `json:"start_seq"`            // the ack floor + 1
@@ -262,19 +290,6 @@ func dedupPath(dataDir, consumer, suffix string) string {
 		return ""
 	}
 	return filepath.Join(dataDir, "dedup", consumer+suffix)
-}
-
-// saveConsumerRestart writes c to path, synced, by a rename: a crash
-// leaves the whole file or none.
-func saveConsumerRestart(path string, c consumerRestart) error {
-	if path == "" {
-		return nil
-	}
-	b, err := json.Marshal(c)
-	if err != nil {
-		return err
-	}
-	return WriteFileAtomic(path, append(b, '\n'))
 }
 
 // loadConsumerRestart returns the restart saved at path for stream, or nil
@@ -323,7 +338,7 @@ func (r *runner) streamFor(js nats.JetStreamContext, pattern string) (string, er
 	}
 	switch len(streams) {
 	case 0:
-		return r.createStream(js, pattern)
+		return r.createStream(js, pattern, false)
 	case 1:
 	default:
 		sort.Strings(streams)

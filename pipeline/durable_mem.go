@@ -12,13 +12,15 @@ import (
 // Where durable mode's memory goes. nats-server's file store keeps a
 // stream's message block (8 MiB with the default stream_max_bytes) in
 // memory for 10 s after it was last written or read, and a durable
-// consumer reads each block just behind the writes: a run holds about the
-// bytes stored in the last 10 s, however small the batches or the acks
-// pending. Neither the block size (derived from the stream's limits) nor
-// the 10 s (nats-server issue #5740) can be set through the server's
-// options. What bounds it here is what is stored: batches are compressed
-// (durable_compression), and the Go heap's headroom above what is live
-// (agent.memory_limit).
+// consumer reads each block just behind the writes; neither the block size
+// nor the 10 s (nats-server issue #5740) can be set through the server's
+// options. A stream kept to its limits so held about the bytes stored in
+// the last 10 s. What bounds it: streams are kept by interest (see
+// streamConfig), and the store drops a block, with its memory, once none
+// of its messages is left; batches are compressed (durable_compression);
+// and the runners make no garbage of their own per durable batch
+// (runner.batchData), each collection of which would empty nats-server's
+// pools of block buffers.
 
 // batchEncodingHdr says how a stored batch's data is encoded; without it
 // the data is the codec's bytes as they are.

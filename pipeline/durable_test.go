@@ -121,6 +121,13 @@ func appendLines(t *testing.T, path string, from, to int) {
 // runToEnd runs a pipeline whose inputs are finite until it drains by itself.
 func runToEnd(t *testing.T, src string) *pipeline.Runtime {
 	t.Helper()
+	return runToEndAfter(t, src, nil)
+}
+
+// runToEndAfter is runToEnd calling before, if not nil, between the
+// pipeline's start and its run.
+func runToEndAfter(t *testing.T, src string, before func(*pipeline.Runtime)) *pipeline.Runtime {
+	t.Helper()
 	cfg, err := pipeline.ParseConfig("p.toml", src)
 	if err != nil {
 		t.Fatal(err)
@@ -128,6 +135,9 @@ func runToEnd(t *testing.T, src string) *pipeline.Runtime {
 	rt, err := pipeline.Start(cfg, quietLog())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if before != nil {
+		before(rt)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -279,14 +289,19 @@ publish = "d.tcp"
 durable = true
 address = "127.0.0.1:0"
 `, dir))
-	conn := dialTCPInput(t, rt)
-	fmt.Fprintf(conn, "one\ntwo\n")
-	conn.Close()
 	js, err := rt.Bus().Conn.JetStream()
 	if err != nil {
 		t.Fatal(err)
 	}
 	stream := pipeline.StreamName("d.tcp")
+	// The stream keeps batches for its durable subscribers: one of another
+	// process, which has not read yet.
+	if _, err := js.AddConsumer(stream, &nats.ConsumerConfig{Durable: "elsewhere", AckPolicy: nats.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	conn := dialTCPInput(t, rt)
+	fmt.Fprintf(conn, "one\ntwo\n")
+	conn.Close()
 	var si *nats.StreamInfo
 	pipelinetest.WaitUntil(t, 5*time.Second, "the batch stored", func() error {
 		si, err = js.StreamInfo(stream)
@@ -295,7 +310,7 @@ address = "127.0.0.1:0"
 		}
 		return err
 	})
-	if si.Config.Duplicates <= 0 || si.Config.MaxAge != 24*time.Hour || si.Config.MaxBytes != 1<<30 {
+	if si.Config.Duplicates <= 0 || si.Config.MaxAge != 24*time.Hour || si.Config.MaxBytes != 1<<30 || si.Config.Retention != nats.InterestPolicy {
 		t.Fatalf("stream config %+v", si.Config)
 	}
 	stored, err := js.GetLastMsg(stream, "d.tcp")
@@ -595,7 +610,10 @@ func TestDurableConsumerRestartCutShort(t *testing.T) {
 	const n = 2000
 	writeLines(t, in, n)
 	// The lines are stored, in many batches; no consumer reads them yet.
-	runToEnd(t, fmt.Sprintf(`
+	// The stream is kept to its limits, as earlier versions made every
+	// stream, which restarted a consumer by deleting and adding it.
+	stream := pipeline.StreamName("d.logs")
+	runToEndAfter(t, fmt.Sprintf(`
 [agent]
 data_dir = %q
 admin_addr = "off"
@@ -605,7 +623,7 @@ batch_bytes = 1024
 publish = "d.logs"
 durable = true
 path = %q
-`, dir, in))
+`, dir, in), func(rt *pipeline.Runtime) { keepToLimits(t, rt, stream) })
 
 	key := t.Name()
 	sinksMu.Lock()
@@ -626,7 +644,6 @@ key = %q
 	}
 	// The crash: the consumer (never made here) is gone, its restart saved.
 	const start, delivered = 11, 15
-	stream := pipeline.StreamName("d.logs")
 	if err := pipeline.SaveConsumerRestart(dir, cfg.Plugins[0], "d.logs", stream, start, delivered); err != nil {
 		t.Fatal(err)
 	}

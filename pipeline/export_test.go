@@ -1,6 +1,9 @@
 package pipeline
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // SetDurableAckWait shortens the ack wait of consumers created from now on.
 func SetDurableAckWait(d time.Duration) (restore func()) {
@@ -17,11 +20,16 @@ func SetDrainRetryGrace(d time.Duration) (restore func()) {
 	return func() { drainRetryGrace = old }
 }
 
-// SaveConsumerRestart saves what a restart of the durable consumer of pc's
-// subscription to subject saves before it deletes the consumer.
+// SaveConsumerRestart saves what an earlier version's restart of the
+// durable consumer of pc's subscription to subject saved before it deleted
+// the consumer (see consumerRestart), as it did: synced, by a rename.
 func SaveConsumerRestart(dataDir string, pc *PluginConfig, subject, stream string, startSeq, delivered uint64) error {
 	path := dedupPath(dataDir, durableConsumerName(pc, subject), ".restart")
-	return saveConsumerRestart(path, consumerRestart{Stream: stream, StartSeq: startSeq, Delivered: delivered})
+	b, err := json.Marshal(consumerRestart{Stream: stream, StartSeq: startSeq, Delivered: delivered})
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, append(b, '\n'))
 }
 
 // Draining reports whether the pipeline has begun its drain.

@@ -50,7 +50,7 @@ func scenarios() []scenario {
 		{key: "tail", title: "tail→file", input: "tail",
 			about: "`inputs.tail` reading a file of N lines written before the process starts (`from_beginning = true`); clock from the process's start until the output file holds every line (startup included)"},
 		{key: "tail-durable", title: "tail→file (durable, JetStream)", input: "tail", durable: true,
-			about: "the same with `durable = true` on the input and the output: each batch is stored (S2-compressed) in the embedded JetStream (files under data_dir) before the input goes on, and acked by the output once written; `agent.memory_limit` 48 MiB"},
+			about: "the same with `durable = true` on the input and the output: each batch is stored (S2-compressed) in the embedded JetStream (files under data_dir) before the input goes on, and acked by the output once written, which removes it from the stream (kept by interest)"},
 		{key: "tcp-durable", title: "tcp→file (durable, JetStream)", input: "tcp", durable: true,
 			about: "tcp→file (raw) with `durable = true` on the input and the output, as tail→file (durable) is; clock from the first write until the file holds every byte"},
 		{key: "lua", title: "tcp→lua→file (influx decode, Lua filter)", input: "tcp", influx: true, lua: true,
@@ -209,9 +209,6 @@ const (
 	subject      = "bench.lines"
 )
 
-// durableMemoryLimit is agent.memory_limit in the durable scenarios.
-const durableMemoryLimit = 48 << 20
-
 // tailFile is the file the tail scenarios read, in the run's directory.
 const tailFile = "in.log"
 
@@ -219,7 +216,7 @@ const tailFile = "in.log"
 // for the influxdb scenario.
 func writeConfig(sc scenario, dir string, port int, influxURL string, loadBytes int) (cfgPath, outPath string, err error) {
 	outPath = filepath.Join(dir, "out.log")
-	natsExtra, agentExtra := "", ""
+	natsExtra := ""
 	var input string
 	switch sc.input {
 	case "tcp":
@@ -257,9 +254,6 @@ func writeConfig(sc scenario, dir string, port int, influxURL string, loadBytes 
 		// the load could come near the size limit.
 		input += "durable = true\n"
 		output += "durable = true\n"
-		// The Go heap's headroom above what is live, bounded: the README's
-		// Delivery section says where durable mode's memory goes.
-		agentExtra = fmt.Sprintf("memory_limit = %d\n", durableMemoryLimit)
 		// The stream of a durable run holds about twice the bytes sent
 		// (each batch with its messages' headers), so from a quarter of the
 		// default benchrun sets 4 × the load: the stream must never discard
@@ -277,12 +271,12 @@ func writeConfig(sc scenario, dir string, port int, influxURL string, loadBytes 
 name = "bench"
 data_dir = %q
 admin_addr = %q
-%s
+
 [nats]
 url = ""  # the embedded server
 %s
 %s%s
-%s`, sc.key, filepath.Join(dir, "var"), admin, agentExtra, natsExtra, input, filter, output)
+%s`, sc.key, filepath.Join(dir, "var"), admin, natsExtra, input, filter, output)
 	cfgPath = filepath.Join(dir, "pipeline.toml")
 	return cfgPath, outPath, os.WriteFile(cfgPath, []byte(cfg), 0o644)
 }

@@ -1,0 +1,249 @@
+package pipeline_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
+	"github.com/nats-io/nats.go"
+)
+
+// testJS is JetStream on a connection of its own to rt's embedded server:
+// API replies on the bus's would count as batches in the drain check.
+func testJS(t *testing.T, rt *pipeline.Runtime) nats.JetStreamContext {
+	t.Helper()
+	nc, err := nats.Connect("", nats.InProcessServer(rt.Bus().Server))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := nc.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// keepToLimits makes stream keep its batches to its limits, as earlier
+// versions made every stream.
+func keepToLimits(t *testing.T, rt *pipeline.Runtime, stream string) {
+	t.Helper()
+	js := testJS(t, rt)
+	si, err := js.StreamInfo(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := si.Config
+	cfg.Retention = nats.LimitsPolicy
+	if _, err := js.UpdateStream(&cfg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// streamHolds is a condition for WaitUntil: stream has retention and holds
+// want batches.
+func streamHolds(js nats.JetStreamContext, stream string, retention nats.RetentionPolicy, want uint64) func() error {
+	return func() error {
+		si, err := js.StreamInfo(stream)
+		if err != nil {
+			return err
+		}
+		if si.Config.Retention != retention || si.State.Msgs != want {
+			return fmt.Errorf("%s: %s retention, %d batches (%d stored in all)", stream, si.Config.Retention, si.State.Msgs, si.State.LastSeq)
+		}
+		return nil
+	}
+}
+
+// durableRetentionConfig is a durable TCP input (influx lines; what does
+// not parse goes to a durable dead-letter subject) and a durable output.
+func durableRetentionConfig(dir, key string) string {
+	return fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[nats]
+batch_bytes = 1024
+[[inputs.tcp]]
+publish = "r.metrics"
+address = "127.0.0.1:0"
+decoder = "influx"
+dead_letter = "r.bad"
+durable = true
+[[outputs.durablesink]]
+subscribe = ["r.metrics"]
+durable = true
+key = %q
+`, dir, key)
+}
+
+// sendMetrics sends n metric lines, every tenth of them broken, and returns
+// how many parse.
+func sendMetrics(t *testing.T, rt *pipeline.Runtime, from, n int) (good int) {
+	t.Helper()
+	var b strings.Builder
+	for i := from; i < from+n; i++ {
+		if i%10 == 0 {
+			fmt.Fprintf(&b, "broken line %d\n", i)
+			continue
+		}
+		fmt.Fprintf(&b, "cpu,host=edge-%d user=%d.5 %d\n", i, i%100, 1700000000000000000+i)
+		good++
+	}
+	conn := dialTCPInput(t, rt)
+	defer conn.Close()
+	if _, err := conn.Write([]byte(b.String())); err != nil {
+		t.Fatal(err)
+	}
+	return good
+}
+
+func sinkTotal(key string) func() int {
+	return func() int {
+		sinksMu.Lock()
+		s := sinks[key]
+		sinksMu.Unlock()
+		if s == nil {
+			return 0
+		}
+		_, total := s.count()
+		return total
+	}
+}
+
+// A stream is the buffer of its durable subscribers: once the output has
+// written and acked every batch, the stream holds none (they were stored:
+// its last sequence says how many), so neither its disk nor nats-server's
+// memory keeps what was written. The dead letters, which nobody here
+// consumes, are kept to the stream's limits for whoever looks at them.
+func TestDurableStreamHoldsWhatSubscribersHaveNotWritten(t *testing.T) {
+	key := t.Name()
+	sinksMu.Lock()
+	delete(sinks, key) // -count > 1
+	sinksMu.Unlock()
+	rt, _, _ := startPipeline(t, durableRetentionConfig(t.TempDir(), key))
+	const n = 2000
+	good := sendMetrics(t, rt, 0, n)
+	total := sinkTotal(key)
+	pipelinetest.WaitUntil(t, 20*time.Second, "every metric written", func() error {
+		if got := total(); got != good {
+			return fmt.Errorf("%d of %d written", got, good)
+		}
+		return nil
+	})
+	js := testJS(t, rt)
+	pipelinetest.WaitUntil(t, 10*time.Second, "the metrics stream emptied", streamHolds(js, pipeline.StreamName("r.metrics"), nats.InterestPolicy, 0))
+	si, err := js.StreamInfo(pipeline.StreamName("r.metrics"))
+	if err != nil || si.State.LastSeq < 20 {
+		t.Fatalf("metrics stream: %v; %d batches stored, want the lines in many batches", err, si.State.LastSeq)
+	}
+	bad, err := js.StreamInfo(pipeline.StreamName("r.bad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad.Config.Retention != nats.LimitsPolicy || bad.State.Msgs == 0 || bad.State.Msgs != bad.State.LastSeq {
+		t.Fatalf("dead letters: %s retention, %d batches held of %d stored; want all kept", bad.Config.Retention, bad.State.Msgs, bad.State.LastSeq)
+	}
+}
+
+// A stream an earlier version made is kept to its limits, holding what its
+// consumers have written. The next start makes it a stream kept by
+// interest, and the server removes what they have all acked; one that no
+// consumer reads yet stays as it is, else it would drop what it holds for
+// the subscriber to come.
+func TestDurableStreamOfAnEarlierVersion(t *testing.T) {
+	dir := t.TempDir()
+	key := t.Name()
+	sinksMu.Lock()
+	delete(sinks, key) // -count > 1
+	sinksMu.Unlock()
+	stream := pipeline.StreamName("r.metrics")
+	src := durableRetentionConfig(dir, key)
+	cfg, err := pipeline.ParseConfig("p.toml", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := pipeline.Start(cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keepToLimits(t, rt, stream)
+	stop := runInBackground(t, rt)
+	good := sendMetrics(t, rt, 0, 500)
+	total := sinkTotal(key)
+	pipelinetest.WaitUntil(t, 20*time.Second, "every metric written", func() error {
+		if got := total(); got != good {
+			return fmt.Errorf("%d of %d written", got, good)
+		}
+		return nil
+	})
+	si, err := testJS(t, rt).StreamInfo(stream)
+	if err != nil || si.State.Msgs == 0 || si.Config.Retention != nats.LimitsPolicy {
+		t.Fatalf("before the restart: %v, %s retention, %d batches held; want them all kept", err, si.Config.Retention, si.State.Msgs)
+	}
+	stop()
+
+	rt2, _, _ := startPipeline(t, src)
+	pipelinetest.WaitUntil(t, 10*time.Second, "the written batches removed", streamHolds(testJS(t, rt2), stream, nats.InterestPolicy, 0))
+	good2 := sendMetrics(t, rt2, 500, 500)
+	pipelinetest.WaitUntil(t, 20*time.Second, "the metrics sent after the restart written", func() error {
+		if got := total(); got != good+good2 {
+			return fmt.Errorf("%d of %d written", got, good+good2)
+		}
+		return nil
+	})
+
+	// Only a publisher, on a stream kept to its limits that nobody reads.
+	alone := fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[[inputs.tcp]]
+publish = "r.unread"
+address = "127.0.0.1:0"
+durable = true
+`, t.TempDir())
+	cfg, err = pipeline.ParseConfig("p.toml", alone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt3, err := pipeline.Start(cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keepToLimits(t, rt3, pipeline.StreamName("r.unread"))
+	stop = runInBackground(t, rt3)
+	conn := dialTCPInput(t, rt3)
+	fmt.Fprintf(conn, "one\ntwo\n")
+	conn.Close()
+	pipelinetest.WaitUntil(t, 10*time.Second, "the lines stored", streamHolds(testJS(t, rt3), pipeline.StreamName("r.unread"), nats.LimitsPolicy, 1))
+	stop()
+	rt4, _, _ := startPipeline(t, alone)
+	if err := streamHolds(testJS(t, rt4), pipeline.StreamName("r.unread"), nats.LimitsPolicy, 1)(); err != nil {
+		t.Fatalf("a stream no consumer reads, after a start: %v", err)
+	}
+}
+
+// runInBackground runs rt until the returned stop is called, which waits
+// for its drain.
+func runInBackground(t *testing.T, rt *pipeline.Runtime) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	return func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Error(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("pipeline did not stop")
+		}
+	}
+}
