@@ -129,32 +129,31 @@ path = %q
 // keeps a batch only until its durable consumers have all acked it.
 func observeStream(t *testing.T, url, subject string) {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := nc.JetStream()
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStreamAt(t, url)
 	if _, err := js.AddConsumer(pipeline.StreamName(subject), &nats.ConsumerConfig{Durable: "e2e_observer", AckPolicy: nats.AckExplicitPolicy}); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// linesInStream counts the messages in the batches of subject's stream.
-func linesInStream(t *testing.T, url, subject string) int {
+// jetStreamAt is JetStream on a connection to url, closed at the test's end.
+func jetStreamAt(t *testing.T, url string) nats.JetStreamContext {
 	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(nc.Close)
 	js, err := nc.JetStream()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return js
+}
+
+// linesInStream counts the messages in the batches of subject's stream.
+func linesInStream(t *testing.T, url, subject string) int {
+	t.Helper()
+	js := jetStreamAt(t, url)
 	stream := pipeline.StreamName(subject)
 	info, err := js.StreamInfo(stream)
 	if err != nil {

@@ -128,14 +128,7 @@ func runToEnd(t *testing.T, src string) *pipeline.Runtime {
 // pipeline's start and its run.
 func runToEndAfter(t *testing.T, src string, before func(*pipeline.Runtime)) *pipeline.Runtime {
 	t.Helper()
-	cfg, err := pipeline.ParseConfig("p.toml", src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := pipeline.Start(cfg, quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt := startRuntime(t, src)
 	if before != nil {
 		before(rt)
 	}
@@ -660,17 +653,7 @@ key = %q
 			t.Error(err)
 		}
 	}()
-	// A connection of its own: API replies on the bus's would count as
-	// batches received in the drain check.
-	nc, err := nats.Connect("", nats.InProcessServer(rt.Bus().Server))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := nc.JetStream()
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := testJS(t, rt)
 	si, err := js.StreamInfo(stream)
 	if err != nil || si.State.Msgs < 2*start {
 		t.Fatalf("stream %s: %v, %+v; want at least %d batches", stream, err, si, 2*start)

@@ -163,14 +163,7 @@ func TestDurableStreamOfAnEarlierVersion(t *testing.T) {
 	sinksMu.Unlock()
 	stream := pipeline.StreamName("r.metrics")
 	src := durableRetentionConfig(dir, key)
-	cfg, err := pipeline.ParseConfig("p.toml", src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := pipeline.Start(cfg, quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt := startRuntime(t, src)
 	keepToLimits(t, rt, stream)
 	stop := runInBackground(t, rt)
 	good := sendMetrics(t, rt, 0, 500)
@@ -207,14 +200,7 @@ publish = "r.unread"
 address = "127.0.0.1:0"
 durable = true
 `, t.TempDir())
-	cfg, err = pipeline.ParseConfig("p.toml", alone)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt3, err := pipeline.Start(cfg, quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt3 := startRuntime(t, alone)
 	keepToLimits(t, rt3, pipeline.StreamName("r.unread"))
 	stop = runInBackground(t, rt3)
 	conn := dialTCPInput(t, rt3)

@@ -30,14 +30,7 @@ func startPipeline(t *testing.T, src string) (*pipeline.Runtime, context.CancelF
 	if !strings.Contains(src, "admin_addr") {
 		t.Fatal(`the config sets no agent.admin_addr: set "off" or a port 0 address, not the default 8377 that another test run may hold`)
 	}
-	cfg, err := pipeline.ParseConfig("p.toml", src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := pipeline.Start(cfg, quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt := startRuntime(t, src)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- rt.Run(ctx) }()
@@ -50,6 +43,20 @@ func startPipeline(t *testing.T, src string) (*pipeline.Runtime, context.CancelF
 		}
 	})
 	return rt, cancel, done
+}
+
+// startRuntime starts the pipeline of src without running it.
+func startRuntime(t *testing.T, src string) *pipeline.Runtime {
+	t.Helper()
+	cfg, err := pipeline.ParseConfig("p.toml", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := pipeline.Start(cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt
 }
 
 func lineCount(path string) int {
