@@ -76,8 +76,11 @@ func sanitizeName(s string) string {
 // subject, not by plugin: every agent that runs the same config publishes
 // into one stream.
 func StreamName(subject string) string {
-	return sanitizeName("ICP_" + subject)
+	return sanitizeName(streamPrefix + subject)
 }
+
+// streamPrefix begins the name of every stream interoceptor makes.
+const streamPrefix = "ICP_"
 
 // durableConsumerName names the consumer of one subscription; a queue group
 // shares one consumer across processes.
@@ -88,26 +91,16 @@ func durableConsumerName(pc *PluginConfig, subject string) string {
 	return sanitizeName("ICP_" + string(pc.Kind) + "_" + pc.Name + "_" + subject)
 }
 
-// streamConfig is a new stream for subject, with this pipeline's limits.
-//
-// A stream keeps a batch until every durable consumer of its subject has
-// acked it (interest retention), within those limits: it is the buffer of
-// the durable subscribers, and what they have all written is removed as
-// they go. Were every batch kept to the limits, those of the last 10 s
-// would stay in nats-server's memory however fast they were written: its
-// file store keeps each 8 MiB block it wrote or read that long (see
-// durable_mem.go). A dead-letter subject (deadLetter), which nobody may
-// consume, keeps its messages to the limits, for whoever looks at them.
-func (r *runner) streamConfig(subject string, deadLetter bool) *nats.StreamConfig {
+// streamConfig is a new stream for subject, with this pipeline's limits. It
+// keeps its batches to those limits until a durable subscriber reads it
+// (keepByInterest): what agents store before the central's subscribers
+// first start waits for them.
+func (r *runner) streamConfig(subject string) *nats.StreamConfig {
 	nc := r.rt.cfg.Nats
-	retention := nats.InterestPolicy
-	if deadLetter {
-		retention = nats.LimitsPolicy
-	}
 	return &nats.StreamConfig{
 		Name:       StreamName(subject),
 		Subjects:   []string{subject},
-		Retention:  retention,
+		Retention:  nats.LimitsPolicy,
 		Storage:    nats.FileStorage,
 		MaxAge:     time.Duration(cmp0(nc.StreamMaxAge, DefaultStreamMaxAge)),
 		MaxBytes:   cmp0(nc.StreamMaxBytes, DefaultStreamMaxBytes),
@@ -118,13 +111,64 @@ func (r *runner) streamConfig(subject string, deadLetter bool) *nats.StreamConfi
 
 // createStream makes the stream named after subject; another process that
 // made it first is no error.
-func (r *runner) createStream(js nats.JetStreamContext, subject string, deadLetter bool) (string, error) {
-	cfg := r.streamConfig(subject, deadLetter)
+func (r *runner) createStream(js nats.JetStreamContext, subject string) (string, error) {
+	cfg := r.streamConfig(subject)
 	if _, err := js.AddStream(cfg); err != nil && !errors.Is(err, nats.ErrStreamNameAlreadyInUse) {
 		return "", fmt.Errorf("durable: create stream %s for %s: %w", cfg.Name, subject, err)
 	}
 	r.log.Info("durable: stream created", "stream", cfg.Name, "subject", subject)
 	return cfg.Name, nil
+}
+
+// keepByInterest makes the streams that the durable subscriptions of
+// runners read, once their consumers exist, keep a batch only until every
+// durable consumer of its subject has acked it (interest retention), within
+// their limits: a stream is then the buffer of its durable subscribers, and
+// what they have all written is removed as they go. Kept to its limits, the
+// batches written or read in the last 10 s would stay in nats-server's
+// memory however fast they went by: its file store keeps each 8 MiB block
+// that long (see durable_mem.go). It runs after all the subscriptions of a
+// start or a reload, so that none of this process's consumers is made
+// after batches the others have acked are gone. Only the streams
+// interoceptor names (StreamName) are changed; a stream nobody reads
+// durably (dead letters) keeps its batches to its limits.
+func (rt *Runtime) keepByInterest(runners []*runner) {
+	seen := map[string]bool{}
+	for _, r := range runners {
+		for _, s := range r.subs {
+			if !s.durable || seen[s.stream] || !strings.HasPrefix(s.stream, streamPrefix) {
+				continue
+			}
+			seen[s.stream] = true
+			if err := r.keepByInterest(s.stream); err != nil {
+				// The stream keeps what it held before: nothing is lost,
+				// but the server's memory grows with the rate.
+				r.stats.Errors.Add(1)
+				r.log.Warn("durable: stream still kept to its limits", "stream", s.stream, "err", err)
+			}
+		}
+	}
+}
+
+func (r *runner) keepByInterest(stream string) error {
+	js, err := r.rt.bus.JetStream()
+	if err != nil {
+		return err
+	}
+	info, err := js.StreamInfo(stream)
+	if err != nil {
+		return err
+	}
+	if info.Config.Retention != nats.LimitsPolicy {
+		return nil
+	}
+	cfg := info.Config
+	cfg.Retention = nats.InterestPolicy
+	if _, err := js.UpdateStream(&cfg); err != nil {
+		return err
+	}
+	r.log.Info("durable: stream now kept by interest: what its durable subscribers have all acked is removed", "stream", stream, "batches", info.State.Msgs)
+	return nil
 }
 
 // ensureStream makes sure a stream stores what p publishes: the stream that
@@ -138,12 +182,11 @@ func (p *publisher) ensureStream() error {
 	if err != nil {
 		return err
 	}
-	deadLetter := p == r.dead
-	cfg := r.streamConfig(p.subject, deadLetter)
+	cfg := r.streamConfig(p.subject)
 	name, err := js.StreamNameBySubject(p.subject)
 	switch {
 	case errors.Is(err, nats.ErrNoMatchingStream) || errors.Is(err, nats.ErrStreamNotFound):
-		_, err := r.createStream(js, p.subject, deadLetter)
+		_, err := r.createStream(js, p.subject)
 		return err
 	case err != nil:
 		return fmt.Errorf("durable: find the stream of %s: %w", p.subject, err)
@@ -155,14 +198,7 @@ func (p *publisher) ensureStream() error {
 	if err != nil {
 		return fmt.Errorf("durable: stream %s: %w", cfg.Name, err)
 	}
-	if info.Config.Retention == nats.LimitsPolicy && cfg.Retention == nats.InterestPolicy && info.State.Consumers == 0 {
-		// A stream kept to its limits (made by an earlier version, which
-		// kept every stream so) that no consumer reads yet: kept by
-		// interest, it would drop what it holds and what is stored until
-		// its subscriber comes. It changes at a start after that.
-		cfg.Retention = nats.LimitsPolicy
-		r.log.Info("durable: stream kept to its limits until a durable subscriber reads it", "stream", cfg.Name, "batches", info.State.Msgs)
-	}
+	cfg.Retention = info.Config.Retention // its subscribers' (keepByInterest)
 	if _, err := js.UpdateStream(cfg); err != nil {
 		return fmt.Errorf("durable: update stream %s: %w", cfg.Name, err)
 	}
@@ -338,7 +374,7 @@ func (r *runner) streamFor(js nats.JetStreamContext, pattern string) (string, er
 	}
 	switch len(streams) {
 	case 0:
-		return r.createStream(js, pattern, false)
+		return r.createStream(js, pattern)
 	case 1:
 	default:
 		sort.Strings(streams)

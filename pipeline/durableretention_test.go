@@ -115,11 +115,12 @@ func sinkTotal(key string) func() int {
 	}
 }
 
-// A stream is the buffer of its durable subscribers: once the output has
-// written and acked every batch, the stream holds none (they were stored:
-// its last sequence says how many), so neither its disk nor nats-server's
-// memory keeps what was written. The dead letters, which nobody here
-// consumes, are kept to the stream's limits for whoever looks at them.
+// A stream a durable subscriber reads is the buffer of its durable
+// subscribers: once the output has written and acked every batch, the
+// stream holds none (they were stored: its last sequence says how many), so
+// neither its disk nor nats-server's memory keeps what was written. The
+// dead letters, which nobody here reads, are kept to the stream's limits
+// for whoever looks at them.
 func TestDurableStreamHoldsWhatSubscribersHaveNotWritten(t *testing.T) {
 	key := t.Name()
 	sinksMu.Lock()
@@ -151,10 +152,9 @@ func TestDurableStreamHoldsWhatSubscribersHaveNotWritten(t *testing.T) {
 }
 
 // A stream an earlier version made is kept to its limits, holding what its
-// consumers have written. The next start makes it a stream kept by
-// interest, and the server removes what they have all acked; one that no
-// consumer reads yet stays as it is, else it would drop what it holds for
-// the subscriber to come.
+// consumers have written; the next start of a durable subscriber makes it
+// a stream kept by interest, and the server removes what they have all
+// acked.
 func TestDurableStreamOfAnEarlierVersion(t *testing.T) {
 	dir := t.TempDir()
 	key := t.Name()
@@ -189,29 +189,53 @@ func TestDurableStreamOfAnEarlierVersion(t *testing.T) {
 		}
 		return nil
 	})
+}
 
-	// Only a publisher, on a stream kept to its limits that nobody reads.
-	alone := fmt.Sprintf(`
+// What agents store before the central's durable subscriber first starts
+// is kept for it (the stream keeps its batches to its limits while no
+// durable subscriber reads it), and reaches it when it starts; from then on
+// the stream is kept by interest.
+func TestDurableStreamKeepsWhatComesBeforeItsSubscriber(t *testing.T) {
+	dir := t.TempDir()
+	key := t.Name()
+	sinksMu.Lock()
+	delete(sinks, key) // -count > 1
+	sinksMu.Unlock()
+	stream := pipeline.StreamName("r.early")
+	rt := startRuntime(t, fmt.Sprintf(`
 [agent]
 data_dir = %q
 admin_addr = "off"
 [[inputs.tcp]]
-publish = "r.unread"
+publish = "r.early"
 address = "127.0.0.1:0"
 durable = true
-`, t.TempDir())
-	rt3 := startRuntime(t, alone)
-	keepToLimits(t, rt3, pipeline.StreamName("r.unread"))
-	stop = runInBackground(t, rt3)
-	conn := dialTCPInput(t, rt3)
-	fmt.Fprintf(conn, "one\ntwo\n")
+`, dir))
+	stop := runInBackground(t, rt)
+	conn := dialTCPInput(t, rt)
+	fmt.Fprintf(conn, "one\ntwo\nthree\n")
 	conn.Close()
-	pipelinetest.WaitUntil(t, 10*time.Second, "the lines stored", streamHolds(testJS(t, rt3), pipeline.StreamName("r.unread"), nats.LimitsPolicy, 1))
+	pipelinetest.WaitUntil(t, 10*time.Second, "the lines stored", streamHolds(testJS(t, rt), stream, nats.LimitsPolicy, 1))
 	stop()
-	rt4, _, _ := startPipeline(t, alone)
-	if err := streamHolds(testJS(t, rt4), pipeline.StreamName("r.unread"), nats.LimitsPolicy, 1)(); err != nil {
-		t.Fatalf("a stream no consumer reads, after a start: %v", err)
-	}
+
+	rt2, _, _ := startPipeline(t, fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[[outputs.durablesink]]
+subscribe = ["r.early"]
+external = true
+durable = true
+key = %q
+`, dir, key))
+	total := sinkTotal(key)
+	pipelinetest.WaitUntil(t, 10*time.Second, "the lines stored before the subscriber written", func() error {
+		if got := total(); got != 3 {
+			return fmt.Errorf("%d of 3 written", got)
+		}
+		return nil
+	})
+	pipelinetest.WaitUntil(t, 10*time.Second, "the written batch removed", streamHolds(testJS(t, rt2), stream, nats.InterestPolicy, 0))
 }
 
 // runInBackground runs rt until the returned stop is called, which waits
@@ -232,4 +256,46 @@ func runInBackground(t *testing.T, rt *pipeline.Runtime) (stop func()) {
 			t.Fatal("pipeline did not stop")
 		}
 	}
+}
+
+// A reload that adds the stream's first durable subscriber makes it a
+// stream kept by interest, as a start does; the subscriber gets what was
+// stored before it.
+func TestDurableStreamKeptByInterestAfterAReload(t *testing.T) {
+	key := t.Name()
+	sinksMu.Lock()
+	delete(sinks, key) // -count > 1
+	sinksMu.Unlock()
+	input := fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[[inputs.tcp]]
+name = "in"
+publish = "r.reload"
+address = "127.0.0.1:0"
+durable = true
+`, t.TempDir())
+	p := startReloadable(t, input)
+	stream := pipeline.StreamName("r.reload")
+	fmt.Fprintf(p.conn, "one\ntwo\n")
+	js := testJS(t, p.rt)
+	pipelinetest.WaitUntil(t, 10*time.Second, "the lines stored", streamHolds(js, stream, nats.LimitsPolicy, 1))
+	if _, err := p.reload(input + fmt.Sprintf(`
+[[outputs.durablesink]]
+subscribe = ["r.reload"]
+durable = true
+key = %q
+`, key)); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(p.conn, "three\n")
+	total := sinkTotal(key)
+	pipelinetest.WaitUntil(t, 10*time.Second, "the lines before and after the reload written", func() error {
+		if got := total(); got != 3 {
+			return fmt.Errorf("%d of 3 written", got)
+		}
+		return nil
+	})
+	pipelinetest.WaitUntil(t, 10*time.Second, "the written batches removed", streamHolds(js, stream, nats.InterestPolicy, 0))
 }

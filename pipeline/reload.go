@@ -428,6 +428,7 @@ func (rt *Runtime) applyReload(plan *reloadPlan) []ReloadResult {
 				}
 			}
 		}
+		rt.keepByInterest(fresh)
 		rt.mu.Lock()
 		rt.runners = plan.runners
 		rt.mu.Unlock()

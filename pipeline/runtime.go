@@ -115,6 +115,7 @@ func start(cfg *Config, log *slog.Logger, replay *replayState) (_ *Runtime, err 
 			return nil, fmt.Errorf("%s: subscribe: %w", r.cfg.ID(), err)
 		}
 	}
+	rt.keepByInterest(rt.runners)
 	if err := rt.bus.Conn.Flush(); err != nil {
 		return nil, fmt.Errorf("nats: %w", err)
 	}

@@ -50,7 +50,7 @@ func scenarios() []scenario {
 		{key: "tail", title: "tail→file", input: "tail",
 			about: "`inputs.tail` reading a file of N lines written before the process starts (`from_beginning = true`); clock from the process's start until the output file holds every line (startup included)"},
 		{key: "tail-durable", title: "tail→file (durable, JetStream)", input: "tail", durable: true,
-			about: "the same with `durable = true` on the input and the output: each batch is stored (S2-compressed) in the embedded JetStream (files under data_dir) before the input goes on, and acked by the output once written, which removes it from the stream (kept by interest)"},
+			about: "the same with `durable = true` on the input and the output: each batch is stored (S2-compressed) in the embedded JetStream (files under data_dir) before the input goes on, and acked by the output once written, which removes it from the stream (kept by interest once a durable subscriber reads it)"},
 		{key: "tcp-durable", title: "tcp→file (durable, JetStream)", input: "tcp", durable: true,
 			about: "tcp→file (raw) with `durable = true` on the input and the output, as tail→file (durable) is; clock from the first write until the file holds every byte"},
 		{key: "lua", title: "tcp→lua→file (influx decode, Lua filter)", input: "tcp", influx: true, lua: true,
