@@ -15,9 +15,9 @@ import (
 // consumer reads each block just behind the writes; neither the block size
 // nor the 10 s (nats-server issue #5740) can be set through the server's
 // options. A stream kept to its limits so held about the bytes stored in
-// the last 10 s. What bounds it: streams are kept by interest (see
-// streamConfig), and the store drops a block, with its memory, once none
-// of its messages is left; batches are compressed (durable_compression);
+// the last 10 s. What bounds it: a stream a durable subscriber reads is
+// kept by interest (see keepByInterest), and the store drops a block, with
+// its memory, once none of its messages is left; batches are compressed (durable_compression);
 // and the runners make no garbage of their own per durable batch
 // (runner.batchData), each collection of which would empty nats-server's
 // pools of block buffers.

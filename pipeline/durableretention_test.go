@@ -102,6 +102,8 @@ func sendMetrics(t *testing.T, rt *pipeline.Runtime, from, n int) (good int) {
 	return good
 }
 
+// sinkTotal returns how many messages the durablesink of key has written
+// so far, 0 before its first write.
 func sinkTotal(key string) func() int {
 	return func() int {
 		sinksMu.Lock()
@@ -139,8 +141,11 @@ func TestDurableStreamHoldsWhatSubscribersHaveNotWritten(t *testing.T) {
 	js := testJS(t, rt)
 	pipelinetest.WaitUntil(t, 10*time.Second, "the metrics stream emptied", streamHolds(js, pipeline.StreamName("r.metrics"), nats.InterestPolicy, 0))
 	si, err := js.StreamInfo(pipeline.StreamName("r.metrics"))
-	if err != nil || si.State.LastSeq < 20 {
-		t.Fatalf("metrics stream: %v; %d batches stored, want the lines in many batches", err, si.State.LastSeq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if si.State.LastSeq < 20 {
+		t.Fatalf("metrics stream: %d batches stored, want the lines in many batches", si.State.LastSeq)
 	}
 	bad, err := js.StreamInfo(pipeline.StreamName("r.bad"))
 	if err != nil {
@@ -175,8 +180,11 @@ func TestDurableStreamOfAnEarlierVersion(t *testing.T) {
 		return nil
 	})
 	si, err := testJS(t, rt).StreamInfo(stream)
-	if err != nil || si.State.Msgs == 0 || si.Config.Retention != nats.LimitsPolicy {
-		t.Fatalf("before the restart: %v, %s retention, %d batches held; want them all kept", err, si.Config.Retention, si.State.Msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if si.State.Msgs == 0 || si.Config.Retention != nats.LimitsPolicy {
+		t.Fatalf("before the restart: %s retention, %d batches held; want them all kept", si.Config.Retention, si.State.Msgs)
 	}
 	stop()
 
