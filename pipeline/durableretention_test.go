@@ -102,19 +102,33 @@ func sendMetrics(t *testing.T, rt *pipeline.Runtime, from, n int) (good int) {
 	return good
 }
 
-// sinkTotal returns how many messages the durablesink of key has written
-// so far, 0 before its first write.
-func sinkTotal(key string) func() int {
-	return func() int {
+// freshSink is the key of a durablesink of the test's own, none of whose
+// writes are left from an earlier run (-count > 1).
+func freshSink(t *testing.T) string {
+	key := t.Name()
+	sinksMu.Lock()
+	delete(sinks, key)
+	sinksMu.Unlock()
+	return key
+}
+
+// waitWritten waits until the durablesink of key has written want
+// messages in all.
+func waitWritten(t *testing.T, key string, want int, what string) {
+	t.Helper()
+	pipelinetest.WaitUntil(t, 20*time.Second, what, func() error {
 		sinksMu.Lock()
 		s := sinks[key]
 		sinksMu.Unlock()
-		if s == nil {
-			return 0
+		total := 0
+		if s != nil {
+			_, total = s.count()
 		}
-		_, total := s.count()
-		return total
-	}
+		if total != want {
+			return fmt.Errorf("%d of %d written", total, want)
+		}
+		return nil
+	})
 }
 
 // A stream a durable subscriber reads is the buffer of its durable
@@ -124,20 +138,11 @@ func sinkTotal(key string) func() int {
 // dead letters, which nobody here reads, are kept to the stream's limits
 // for whoever looks at them.
 func TestDurableStreamHoldsWhatSubscribersHaveNotWritten(t *testing.T) {
-	key := t.Name()
-	sinksMu.Lock()
-	delete(sinks, key) // -count > 1
-	sinksMu.Unlock()
+	key := freshSink(t)
 	rt, _, _ := startPipeline(t, durableRetentionConfig(t.TempDir(), key))
 	const n = 2000
 	good := sendMetrics(t, rt, 0, n)
-	total := sinkTotal(key)
-	pipelinetest.WaitUntil(t, 20*time.Second, "every metric written", func() error {
-		if got := total(); got != good {
-			return fmt.Errorf("%d of %d written", got, good)
-		}
-		return nil
-	})
+	waitWritten(t, key, good, "every metric written")
 	js := testJS(t, rt)
 	pipelinetest.WaitUntil(t, 10*time.Second, "the metrics stream emptied", streamHolds(js, pipeline.StreamName("r.metrics"), nats.InterestPolicy, 0))
 	si, err := js.StreamInfo(pipeline.StreamName("r.metrics"))
@@ -162,23 +167,14 @@ func TestDurableStreamHoldsWhatSubscribersHaveNotWritten(t *testing.T) {
 // acked.
 func TestDurableStreamOfAnEarlierVersion(t *testing.T) {
 	dir := t.TempDir()
-	key := t.Name()
-	sinksMu.Lock()
-	delete(sinks, key) // -count > 1
-	sinksMu.Unlock()
+	key := freshSink(t)
 	stream := pipeline.StreamName("r.metrics")
 	src := durableRetentionConfig(dir, key)
 	rt := startRuntime(t, src)
 	keepToLimits(t, rt, stream)
 	stop := runInBackground(t, rt)
 	good := sendMetrics(t, rt, 0, 500)
-	total := sinkTotal(key)
-	pipelinetest.WaitUntil(t, 20*time.Second, "every metric written", func() error {
-		if got := total(); got != good {
-			return fmt.Errorf("%d of %d written", got, good)
-		}
-		return nil
-	})
+	waitWritten(t, key, good, "every metric written")
 	si, err := testJS(t, rt).StreamInfo(stream)
 	if err != nil {
 		t.Fatal(err)
@@ -191,12 +187,7 @@ func TestDurableStreamOfAnEarlierVersion(t *testing.T) {
 	rt2, _, _ := startPipeline(t, src)
 	pipelinetest.WaitUntil(t, 10*time.Second, "the written batches removed", streamHolds(testJS(t, rt2), stream, nats.InterestPolicy, 0))
 	good2 := sendMetrics(t, rt2, 500, 500)
-	pipelinetest.WaitUntil(t, 20*time.Second, "the metrics sent after the restart written", func() error {
-		if got := total(); got != good+good2 {
-			return fmt.Errorf("%d of %d written", got, good+good2)
-		}
-		return nil
-	})
+	waitWritten(t, key, good+good2, "the metrics sent after the restart written")
 }
 
 // What agents store before the central's durable subscriber first starts
@@ -205,10 +196,7 @@ func TestDurableStreamOfAnEarlierVersion(t *testing.T) {
 // the stream is kept by interest.
 func TestDurableStreamKeepsWhatComesBeforeItsSubscriber(t *testing.T) {
 	dir := t.TempDir()
-	key := t.Name()
-	sinksMu.Lock()
-	delete(sinks, key) // -count > 1
-	sinksMu.Unlock()
+	key := freshSink(t)
 	stream := pipeline.StreamName("r.early")
 	rt := startRuntime(t, fmt.Sprintf(`
 [agent]
@@ -236,13 +224,7 @@ external = true
 durable = true
 key = %q
 `, dir, key))
-	total := sinkTotal(key)
-	pipelinetest.WaitUntil(t, 10*time.Second, "the lines stored before the subscriber written", func() error {
-		if got := total(); got != 3 {
-			return fmt.Errorf("%d of 3 written", got)
-		}
-		return nil
-	})
+	waitWritten(t, key, 3, "the lines stored before the subscriber written")
 	pipelinetest.WaitUntil(t, 10*time.Second, "the written batch removed", streamHolds(testJS(t, rt2), stream, nats.InterestPolicy, 0))
 }
 
@@ -270,10 +252,7 @@ func runInBackground(t *testing.T, rt *pipeline.Runtime) (stop func()) {
 // stream kept by interest, as a start does; the subscriber gets what was
 // stored before it.
 func TestDurableStreamKeptByInterestAfterAReload(t *testing.T) {
-	key := t.Name()
-	sinksMu.Lock()
-	delete(sinks, key) // -count > 1
-	sinksMu.Unlock()
+	key := freshSink(t)
 	input := fmt.Sprintf(`
 [agent]
 data_dir = %q
@@ -298,12 +277,6 @@ key = %q
 		t.Fatal(err)
 	}
 	fmt.Fprintf(p.conn, "three\n")
-	total := sinkTotal(key)
-	pipelinetest.WaitUntil(t, 10*time.Second, "the lines before and after the reload written", func() error {
-		if got := total(); got != 3 {
-			return fmt.Errorf("%d of 3 written", got)
-		}
-		return nil
-	})
+	waitWritten(t, key, 3, "the lines before and after the reload written")
 	pipelinetest.WaitUntil(t, 10*time.Second, "the written batches removed", streamHolds(js, stream, nats.InterestPolicy, 0))
 }
