@@ -577,11 +577,12 @@ key = %q
 	}
 }
 
-// A consumer restart cut short by a crash after it deleted the consumer and
-// before it added it again leaves where it was to start under data_dir: the
-// next start creates the consumer there, not at the stream's start (which
-// would write the whole stream again), and counts the batches delivered
-// before it as possible duplicates.
+// An earlier version's consumer restart, cut short by a crash after it
+// deleted the consumer and before it added it again, left where it was to
+// start under data_dir: the next start creates the consumer there, not at
+// the stream's start (which would write the whole stream again), and counts
+// the batches delivered before it as possible duplicates. (Restarts are a
+// consumer reset now, with no such window.)
 func TestDurableConsumerRestartCutShort(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.log")
