@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Durable mode (durable = true) puts a publisher's subjects on a JetStream
@@ -293,7 +294,7 @@ func (r *runner) restartConsumer(ci *nats.ConsumerInfo) {
 	js, err := r.rt.bus.jetStreamAPI()
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), consumerResetTimeout)
-		_, err = js.ResetConsumer(ctx, ci.Stream, ci.Name)
+		err = resetConsumer(ctx, js, ci.Stream, ci.Name)
 		cancel()
 	}
 	if err != nil {
@@ -308,6 +309,13 @@ func (r *runner) restartConsumer(ci *nats.ConsumerInfo) {
 // consumerResetTimeout bounds the wait for a consumer's reset: a server
 // without the API may not answer at all.
 const consumerResetTimeout = 5 * time.Second
+
+// resetConsumer resets a consumer to its ack floor; a var for tests, which
+// make it fail as on a server without the reset.
+var resetConsumer = func(ctx context.Context, js jetstream.JetStream, stream, consumer string) error {
+	_, err := js.ResetConsumer(ctx, stream, consumer)
+	return err
+}
 
 // consumerRestart is where a consumer was to start again, saved by earlier
 // versions, which restarted a consumer by deleting it and adding it again,

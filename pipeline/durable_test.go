@@ -179,8 +179,19 @@ path = %q
 }
 
 // The output is down when the pipeline stops: what it did not take stays in
-// the stream, and the next start with the same data_dir delivers it.
+// the stream, and the next start with the same data_dir delivers it; on a
+// server without the consumer reset too (after the ack wait), since the
+// consumer is then left as it is, not deleted (its stream, read by a
+// durable subscriber, keeps batches only for its consumers).
 func TestDurableSurvivesRestart(t *testing.T) {
+	t.Run("reset", testDurableSurvivesRestart)
+	t.Run("no reset", func(t *testing.T) {
+		defer pipeline.FailConsumerReset(errors.New("no responders available for request"))()
+		testDurableSurvivesRestart(t)
+	})
+}
+
+func testDurableSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.log")
 	const n = 2000

@@ -1,8 +1,11 @@
 package pipeline
 
 import (
+	"context"
 	"encoding/json"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // SetDurableAckWait shortens the ack wait of consumers created from now on.
@@ -10,6 +13,14 @@ func SetDurableAckWait(d time.Duration) (restore func()) {
 	old := durableAckWait
 	durableAckWait = d
 	return func() { durableAckWait = old }
+}
+
+// FailConsumerReset makes every consumer reset fail with err, as on a
+// nats-server before 2.14, which has none.
+func FailConsumerReset(err error) (restore func()) {
+	old := resetConsumer
+	resetConsumer = func(context.Context, jetstream.JetStream, string, string) error { return err }
+	return func() { resetConsumer = old }
 }
 
 // SetDrainRetryGrace shortens how long a failing output is retried at
