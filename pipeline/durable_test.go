@@ -93,6 +93,21 @@ func init() {
 		Description: "test sink", New: func() any { return &sinkPlugin{} }})
 }
 
+// sinkOnlyConfig is a pipeline of one durable durablesink of key reading
+// subject, which another process publishes, with data_dir dir.
+func sinkOnlyConfig(dir, subject, key string) string {
+	return fmt.Sprintf(`
+[agent]
+data_dir = %q
+admin_addr = "off"
+[[outputs.durablesink]]
+subscribe = [%q]
+external = true
+durable = true
+key = %q
+`, dir, subject, key)
+}
+
 func writeLines(t *testing.T, path string, n int) {
 	t.Helper()
 	if err := os.WriteFile(path, nil, 0o644); err != nil {
@@ -232,16 +247,7 @@ fail_after = 500
 	sink.mu.Unlock()
 
 	// Second start: only the output, the stream is in data_dir.
-	cfg, err := pipeline.ParseConfig("p.toml", fmt.Sprintf(`
-[agent]
-data_dir = %q
-admin_addr = "off"
-[[outputs.durablesink]]
-subscribe = ["d.logs"]
-external = true
-durable = true
-key = %q
-`, dir, key))
+	cfg, err := pipeline.ParseConfig("p.toml", sinkOnlyConfig(dir, "d.logs", key))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -473,16 +479,7 @@ fail_after = 500
 	sink.failAfter = 0
 	sink.mu.Unlock()
 
-	rt, cancel, done := startPipeline(t, fmt.Sprintf(`
-[agent]
-data_dir = %q
-admin_addr = "off"
-[[outputs.durablesink]]
-subscribe = ["d.logs"]
-external = true
-durable = true
-key = %q
-`, dir, key))
+	rt, cancel, done := startPipeline(t, sinkOnlyConfig(dir, "d.logs", key))
 	pipelinetest.WaitUntil(t, 20*time.Second, "every line delivered after the restart", func() error {
 		if d, _ := sink.count(); d != n {
 			return fmt.Errorf("%d of %d distinct lines so far", d, n)
@@ -616,16 +613,7 @@ path = %q
 	sinksMu.Lock()
 	delete(sinks, key) // -count > 1
 	sinksMu.Unlock()
-	cfg, err := pipeline.ParseConfig("p.toml", fmt.Sprintf(`
-[agent]
-data_dir = %q
-admin_addr = "off"
-[[outputs.durablesink]]
-subscribe = ["d.logs"]
-external = true
-durable = true
-key = %q
-`, dir, key))
+	cfg, err := pipeline.ParseConfig("p.toml", sinkOnlyConfig(dir, "d.logs", key))
 	if err != nil {
 		t.Fatal(err)
 	}

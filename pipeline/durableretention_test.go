@@ -214,16 +214,7 @@ durable = true
 	pipelinetest.WaitUntil(t, 10*time.Second, "the lines stored", streamHolds(testJS(t, rt), stream, nats.LimitsPolicy, 1))
 	stop()
 
-	rt2, _, _ := startPipeline(t, fmt.Sprintf(`
-[agent]
-data_dir = %q
-admin_addr = "off"
-[[outputs.durablesink]]
-subscribe = ["r.early"]
-external = true
-durable = true
-key = %q
-`, dir, key))
+	rt2, _, _ := startPipeline(t, sinkOnlyConfig(dir, "r.early", key))
 	waitWritten(t, key, 3, "the lines stored before the subscriber written")
 	pipelinetest.WaitUntil(t, 10*time.Second, "the written batch removed", streamHolds(testJS(t, rt2), stream, nats.InterestPolicy, 0))
 }
