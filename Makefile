@@ -18,7 +18,7 @@ INFLUXD     := $(GOBIN_DIR)/influxd
 MAILPIT_VERSION      := v1.33.1
 ALERTMANAGER_VERSION := v0.27.0
 
-.PHONY: all build run test unit e2e lint fuzz bench eval clean influxd mailpit alertmanager tools dist
+.PHONY: all build run test unit e2e lint fuzz bench pgo eval clean influxd mailpit alertmanager tools dist
 
 all: build
 
@@ -62,8 +62,11 @@ alertmanager:
 	@$(GO) version -m $(GOBIN_DIR)/alertmanager 2>/dev/null | grep -q 'github.com/prometheus/alertmanager[[:space:]]*$(ALERTMANAGER_VERSION)' || \
 	  { echo "installing alertmanager $(ALERTMANAGER_VERSION) (go install, about a minute)"; GOFLAGS= $(GO) install github.com/prometheus/alertmanager/cmd/alertmanager@$(ALERTMANAGER_VERSION); }
 
+# -pgo=off: the tests need no profile-guided build of cmd/interoceptor (see
+# pgo), and without it the race build of its test shares the other
+# packages' compiled code.
 unit:
-	$(GO) test -race -count=1 $(RACE_PKGS)
+	$(GO) test -race -pgo=off -count=1 $(RACE_PKGS)
 	$(GO) test -count=1 ./packaging/...
 
 e2e: build
@@ -87,6 +90,18 @@ fuzz:
 
 bench: build
 	$(GO) run ./bench/cmd/benchrun -out bench/RESULTS.md -cpuprofile bench/work/profiles
+
+# Regenerates cmd/interoceptor/default.pgo, the CPU profile that `go build`
+# optimizes the binary with (profile-guided optimization: hot calls inlined,
+# hot interface calls made direct): a profiled run of each throughput
+# scenario, merged so that each weighs alike. Run it after changing a hot
+# path, and compare `make bench` before and after.
+PGO_SCENARIOS := tcp-raw,tcp-influx,stdin-raw,tail,tail-durable,tcp-durable,lua,lua-raw,lua-metric,lua-metric-table,lua-decoder,tcp-influxdb
+
+pgo: build influxd
+	rm -rf bench/work/pgo
+	$(GO) run ./bench/cmd/benchrun -skip-go -runs 1 -lines 3000000 -only $(PGO_SCENARIOS) -cpuprofile bench/work/pgo -out bench/work/pgo/report.md
+	$(GO) run ./bench/cmd/pgomerge -o cmd/interoceptor/default.pgo bench/work/pgo/*.pprof
 
 # Scores a detector on the labelled series of ../shared/data (NAB and TCPD,
 # the dev splits): NAB result files under var/eval, the table on stdout.
