@@ -206,3 +206,22 @@ format = "json"
 		t.Fatalf("udp counters %v: each bad line is an error, none dropped (they went to the dead letter)", c)
 	}
 }
+
+// A plain `go build` of the command, as the Makefile, `go install` and the
+// release archives build it, optimizes it with the committed CPU profile
+// (cmd/interoceptor/default.pgo), and `version -json` says so.
+func TestTheBinaryIsBuiltWithTheProfile(t *testing.T) {
+	out, err := exec.Command(binary, "version", "-json").Output()
+	if err != nil {
+		t.Fatalf("version -json: %v", err)
+	}
+	var v struct {
+		PGO string `json:"pgo"`
+	}
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatalf("version -json: %v: %s", err, out)
+	}
+	if v.PGO != "default.pgo" {
+		t.Errorf("version -json says pgo %q, want default.pgo: is cmd/interoceptor/default.pgo missing? (`make pgo` writes it)\n%s", v.PGO, out)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 )
@@ -26,6 +27,9 @@ type buildInfo struct {
 	Date    string `json:"date"`           // RFC 3339; "unknown"
 	DateIs  string `json:"date_is"`        // "built", or "committed" when only the commit's time is known
 	Dirty   bool   `json:"dirty,omitzero"` // built from a tree with uncommitted changes (from the toolchain's stamp)
+	// PGO names the CPU profile the compiler optimized the binary with
+	// (cmd/interoceptor/default.pgo, see `make pgo`); empty without one.
+	PGO string `json:"pgo,omitzero"`
 }
 
 // readBuildInfo fills buildInfo from the ldflags values, else from
@@ -50,6 +54,8 @@ func makeBuildInfo(version, commit, date string, info *debug.BuildInfo) buildInf
 				vcsTime = s.Value
 			case "vcs.modified":
 				bi.Dirty = s.Value == "true"
+			case "-pgo":
+				bi.PGO = filepath.Base(s.Value) // the path, absolute without -trimpath
 			}
 		}
 		if bi.Version == "" && info.Main.Version != "" && info.Main.Version != "(devel)" {
@@ -85,7 +91,7 @@ func (bi buildInfo) String() string {
 
 func cmdVersion(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("version", "", stderr)
-	asJSON := fs.Bool("json", false, "print a JSON object (version, commit, go, date, date_is) for scripts")
+	asJSON := fs.Bool("json", false, "print a JSON object (version, commit, go, date, date_is, and pgo when built with a profile) for scripts")
 	if code, done := parse(fs, args); done {
 		return code
 	}

@@ -49,6 +49,7 @@ func TestMakeBuildInfo(t *testing.T) {
 		{Key: "vcs.revision", Value: "1cba553a1b2c3d4e5f60718293a4b5c6d7e8f901"},
 		{Key: "vcs.time", Value: "2026-12-01T10:00:00Z"},
 		{Key: "vcs.modified", Value: "true"},
+		{Key: "-pgo", Value: "/src/interoceptor/cmd/interoceptor/default.pgo"},
 	}}
 	for _, tc := range []struct {
 		name                  string
@@ -69,5 +70,11 @@ func TestMakeBuildInfo(t *testing.T) {
 		if want := strings.Replace(tc.want, "GO", runtime.Version(), 1); got != want {
 			t.Errorf("%s: %q, want %q", tc.name, got, want)
 		}
+	}
+	if got := makeBuildInfo("", "", "", stamp).PGO; got != "default.pgo" {
+		t.Errorf("built with -pgo=/src/.../default.pgo: pgo %q, want the file's name", got)
+	}
+	if got := makeBuildInfo("", "", "", &debug.BuildInfo{}).PGO; got != "" {
+		t.Errorf("built without a profile: pgo %q", got)
 	}
 }
