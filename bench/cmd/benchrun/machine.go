@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"runtime"
@@ -19,6 +20,7 @@ type machine struct {
 	kernel     string
 	goVersion  string
 	binVersion string
+	binPGO     string // the profile the binary was optimized with, "" for none
 	gitRev     string
 	tempDir    string  // where each run's files go, with its file system
 	loadBefore string  // /proc/loadavg before any work
@@ -33,6 +35,7 @@ func describeMachine(bin string) machine {
 		kernel:     command("uname", "-srm"),
 		goVersion:  command("go", "version"),
 		binVersion: command(bin, "version"),
+		binPGO:     binaryPGO(bin),
 		gitRev:     command("git", "describe", "--always", "--dirty"),
 		tempDir:    os.TempDir() + " (" + fsType(os.TempDir()) + ")",
 	}
@@ -52,6 +55,23 @@ func describeMachine(bin string) machine {
 		m.idleBefore = 100 * (1 - float64(busy1-busy0)/float64(total1-total0))
 	}
 	return m
+}
+
+// binaryPGO is the "pgo" of `bin version -json`: the CPU profile the binary
+// was optimized with, "" when none, "?" when the binary does not say.
+func binaryPGO(bin string) string {
+	out, err := exec.Command(bin, "version", "-json").Output()
+	var v struct {
+		PGO *string `json:"pgo"`
+		Go  string  `json:"go"`
+	}
+	if err != nil || json.Unmarshal(out, &v) != nil || v.Go == "" {
+		return "?"
+	}
+	if v.PGO == nil {
+		return ""
+	}
+	return *v.PGO
 }
 
 // command runs a command and returns its first line of output, or "?".

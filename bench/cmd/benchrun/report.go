@@ -158,6 +158,14 @@ func (rep *report) markdown() string {
 	w("| kernel | %s |\n", m.kernel)
 	w("| Go | %s |\n", m.goVersion)
 	w("| binary | `%s` (`version`: %s; tree: %s) |\n", rep.opts.bin, m.binVersion, m.gitRev)
+	switch m.binPGO {
+	case "":
+		w("| profile-guided optimization | none: built without a profile (`-pgo=off`) |\n")
+	case "?":
+		w("| profile-guided optimization | unknown: the binary's `version -json` does not say |\n")
+	default:
+		w("| profile-guided optimization | built with `%s` (`cmd/interoceptor/default.pgo`, `make pgo`'s) |\n", m.binPGO)
+	}
 	w("| run files | %s, a fresh directory per run |\n", m.tempDir)
 	w("| load average before (1, 5, 15 min) | %s; %.0f%% of the CPUs idle in the second before the first run |\n", m.loadBefore, m.idleBefore)
 	w("| load average after | %s |\n\n", m.loadAfter)
