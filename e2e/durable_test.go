@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/interoceptor/interoceptor/pipeline/pipelinetest"
 )
 
 // TestDurableTailSurvivesKill9 is issue 5's failure test (a): an agent
@@ -129,31 +130,16 @@ path = %q
 // keeps a batch only until its durable consumers have all acked it.
 func observeStream(t *testing.T, url, subject string) {
 	t.Helper()
-	js := jetStreamAt(t, url)
+	js := pipelinetest.JetStream(t, url)
 	if _, err := js.AddConsumer(pipeline.StreamName(subject), &nats.ConsumerConfig{Durable: "e2e_observer", AckPolicy: nats.AckExplicitPolicy}); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// jetStreamAt is JetStream on a connection to url, closed at the test's end.
-func jetStreamAt(t *testing.T, url string) nats.JetStreamContext {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := nc.JetStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
-}
-
 // linesInStream counts the messages in the batches of subject's stream.
 func linesInStream(t *testing.T, url, subject string) int {
 	t.Helper()
-	js := jetStreamAt(t, url)
+	js := pipelinetest.JetStream(t, url)
 	stream := pipeline.StreamName(subject)
 	info, err := js.StreamInfo(stream)
 	if err != nil {

@@ -16,16 +16,7 @@ import (
 // API replies on the bus's would count as batches in the drain check.
 func testJS(t *testing.T, rt *pipeline.Runtime) nats.JetStreamContext {
 	t.Helper()
-	nc, err := nats.Connect("", nats.InProcessServer(rt.Bus().Server))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := nc.JetStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
+	return pipelinetest.JetStream(t, "", nats.InProcessServer(rt.Bus().Server))
 }
 
 // keepToLimits makes stream keep its batches to its limits, as earlier

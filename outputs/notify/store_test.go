@@ -31,16 +31,7 @@ func startJetStream(t *testing.T) nats.JetStreamContext {
 	if !srv.ReadyForConnections(10 * time.Second) {
 		t.Fatal("NATS server not ready")
 	}
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := nc.JetStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
+	return pipelinetest.JetStream(t, srv.ClientURL())
 }
 
 // testHost is the pipeline a plugin under test runs in: only JetStream.

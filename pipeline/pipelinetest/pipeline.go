@@ -8,7 +8,25 @@ import (
 	"time"
 
 	"github.com/interoceptor/interoceptor/pipeline"
+	"github.com/nats-io/nats.go"
 )
+
+// JetStream connects to the NATS server at url (with opts: "" and
+// nats.InProcessServer for a runtime's embedded server), closes the
+// connection at the test's end and returns its JetStream context.
+func JetStream(t testing.TB, url string, opts ...nats.Option) nats.JetStreamContext {
+	t.Helper()
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := nc.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
 
 // RunTimeout is how long the wait function of Run waits for the pipeline
 // to end: a guard against a pipeline that hangs, long enough for the work
